@@ -1,0 +1,7 @@
+#include "common.hpp"
+
+PYBIND11_MODULE(_core, m) {
+    m.doc() = "datagauge compiled core: k-NN search, top-k merging and coverage selection.";
+    datagauge::bindings::register_neighbors(m);
+    datagauge::bindings::register_coverage(m);
+}

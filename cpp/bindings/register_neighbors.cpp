@@ -1,0 +1,200 @@
+#include <memory>
+
+#include "common.hpp"
+#include "datagauge/kdtree.hpp"
+#include "datagauge/refine.hpp"
+#include "datagauge/topk.hpp"
+
+namespace datagauge::bindings {
+
+namespace {
+
+constexpr std::int64_t kBlockRows = 1 << 15;  // rows between Ctrl-C checks
+constexpr std::int64_t kChunkRows = 256;      // rows a thread takes at a time
+
+std::pair<FloatArray, IndexArray> alloc_lists(std::int64_t rows, std::int64_t k) {
+    return {FloatArray({rows, k}), IndexArray({rows, k})};
+}
+
+std::unique_ptr<KDTree> make_tree(const FloatArray& data, int leaf_size, std::int64_t index_offset) {
+    require_ndim(data, 2, "data");
+    if (data.shape(0) < 1 || data.shape(1) < 1) throw std::invalid_argument("data must be non-empty");
+    if (index_offset < 0) throw std::invalid_argument("index_offset must be >= 0");
+    const float* ptr = data.data();
+    const std::int64_t n = data.shape(0), d = data.shape(1);
+    py::gil_scoped_release nogil;
+    return std::make_unique<KDTree>(ptr, n, d, leaf_size, index_offset);
+}
+
+py::tuple tree_query(const KDTree& tree, const FloatArray& queries, int k, std::optional<IndexArray> exclude,
+                     int n_threads) {
+    require_k(k);
+    require_ndim(queries, 2, "queries");
+    if (queries.shape(1) != tree.dim())
+        throw std::invalid_argument("queries have " + std::to_string(queries.shape(1)) +
+                                    " features but the tree has " + std::to_string(tree.dim()));
+    const std::int64_t m = queries.shape(0);
+    const std::int64_t* ex = nullptr;
+    if (exclude) {
+        require_ndim(*exclude, 1, "exclude");
+        require_rows(*exclude, m, "exclude", "queries");
+        ex = exclude->data();
+    }
+    auto [dist, idx] = alloc_lists(m, k);
+    float* dp = dist.mutable_data();
+    std::int64_t* ip = idx.mutable_data();
+    const float* qp = queries.data();
+    run_blocks_nogil(m, n_threads, kBlockRows, kChunkRows,
+                     [&](std::int64_t b, std::int64_t e) { tree.query(qp, ex, b, e, k, dp, ip); });
+    return py::make_tuple(dist, idx);
+}
+
+py::tuple tree_self_query(const KDTree& tree, int k, int n_threads) {
+    require_k(k);
+    const std::int64_t n = tree.size();
+    auto [dist, idx] = alloc_lists(n, k);
+    float* dp = dist.mutable_data();
+    std::int64_t* ip = idx.mutable_data();
+    run_blocks_nogil(n, n_threads, kBlockRows, kChunkRows,
+                     [&](std::int64_t b, std::int64_t e) { tree.self_query_positions(b, e, k, dp, ip); });
+    return py::make_tuple(dist, idx);
+}
+
+py::tuple merge_topk(const FloatArray& dist_a, const IndexArray& idx_a, const FloatArray& dist_b,
+                     const IndexArray& idx_b, int k) {
+    require_k(k);
+    for (const py::array* a : {static_cast<const py::array*>(&dist_a), static_cast<const py::array*>(&idx_a),
+                               static_cast<const py::array*>(&dist_b), static_cast<const py::array*>(&idx_b)})
+        require_ndim(*a, 2, "partial lists");
+    if (dist_a.shape(0) != idx_a.shape(0) || dist_a.shape(1) != idx_a.shape(1) ||
+        dist_b.shape(0) != idx_b.shape(0) || dist_b.shape(1) != idx_b.shape(1))
+        throw std::invalid_argument("distances and indices of a partial list must have the same shape");
+    require_rows(dist_b, dist_a.shape(0), "second partial list", "the first");
+    const std::int64_t m = dist_a.shape(0);
+    const int ka = static_cast<int>(dist_a.shape(1)), kb = static_cast<int>(dist_b.shape(1));
+    auto [dist, idx] = alloc_lists(m, k);
+    float* dp = dist.mutable_data();
+    std::int64_t* ip = idx.mutable_data();
+    const float *da = dist_a.data(), *db = dist_b.data();
+    const std::int64_t *ia = idx_a.data(), *ib = idx_b.data();
+    run_blocks_nogil(m, 1, kBlockRows * 8, kBlockRows * 8, [&](std::int64_t b, std::int64_t e) {
+        for (std::int64_t r = b; r < e; ++r)
+            merge_row(da + r * ka, ia + r * ka, ka, db + r * kb, ib + r * kb, kb, k, dp + r * k, ip + r * k);
+    });
+    return py::make_tuple(dist, idx);
+}
+
+py::tuple refine(const FloatArray& data, const FloatArray& queries, const IndexArray& candidates,
+                 std::optional<IndexArray> exclude, int k, int n_threads) {
+    require_k(k);
+    require_ndim(data, 2, "data");
+    require_ndim(queries, 2, "queries");
+    require_ndim(candidates, 2, "candidates");
+    if (queries.shape(1) != data.shape(1))
+        throw std::invalid_argument("queries and data must have the same number of features");
+    require_rows(candidates, queries.shape(0), "candidates", "queries");
+    const std::int64_t m = queries.shape(0), n = data.shape(0), d = data.shape(1), c = candidates.shape(1);
+    const std::int64_t* ex = nullptr;
+    if (exclude) {
+        require_ndim(*exclude, 1, "exclude");
+        require_rows(*exclude, m, "exclude", "queries");
+        ex = exclude->data();
+    }
+    auto [dist, idx] = alloc_lists(m, k);
+    float* dp = dist.mutable_data();
+    std::int64_t* ip = idx.mutable_data();
+    const float *xp = data.data(), *qp = queries.data();
+    const std::int64_t* cp = candidates.data();
+    run_blocks_nogil(m, n_threads, kBlockRows, kChunkRows, [&](std::int64_t b, std::int64_t e) {
+        refine_rows(xp, n, d, qp, cp, c, ex, b, e, k, dp, ip);
+    });
+    return py::make_tuple(dist, idx);
+}
+
+}  // namespace
+
+void register_neighbors(py::module_& m) {
+    py::class_<KDTree>(m, "KDTree", R"doc(
+Exact Euclidean k-NN index over a block of points (kd-tree with bounding boxes).
+
+Parameters
+----------
+data : ndarray of float32, shape (n, d), C-contiguous
+    The points; copied into the tree.
+leaf_size : int
+    Points per leaf.
+index_offset : int
+    Global index of row 0, so results index the whole dataset when the tree holds one block.
+)doc")
+        .def(py::init(&make_tree), py::arg("data").noconvert(), py::arg("leaf_size") = 32,
+             py::arg("index_offset") = 0)
+        .def_property_readonly("size", &KDTree::size)
+        .def_property_readonly("dim", &KDTree::dim)
+        .def_property_readonly("index_offset", &KDTree::index_offset)
+        .def("query", &tree_query, py::arg("queries").noconvert(), py::arg("k"),
+             py::arg("exclude").noconvert() = py::none(), py::arg("n_threads") = 0, R"doc(
+k nearest tree points of each query.
+
+Parameters
+----------
+queries : ndarray of float32, shape (m, d), C-contiguous
+k : int
+    Number of neighbours, >= 1.
+exclude : ndarray of int64, shape (m,), optional
+    A global index per query never to return (the query's own index in a self-query), or -1.
+n_threads : int
+    Threads; <= 0 means all hardware threads.
+
+Returns
+-------
+sqdist : ndarray of float32, shape (m, k)
+    Squared Euclidean distances, ascending; +inf where fewer than k points exist.
+indices : ndarray of int64, shape (m, k)
+    Global indices, -1 where missing; ties by ascending index.
+)doc")
+        .def("self_query", &tree_self_query, py::arg("k"), py::arg("n_threads") = 0, R"doc(
+k nearest neighbours of every tree point among the others (itself excluded).
+
+Returns (sqdist float32 (n, k), indices int64 (n, k)) with rows in the order of the data given.
+)doc");
+
+    m.def("merge_topk", &merge_topk, py::arg("dist_a").noconvert(), py::arg("idx_a").noconvert(),
+          py::arg("dist_b").noconvert(), py::arg("idx_b").noconvert(), py::arg("k"), R"doc(
+Merge two sorted partial k-NN lists (over disjoint blocks) into the k best of their union.
+
+Parameters
+----------
+dist_a, dist_b : ndarray of float32, shape (m, ka) and (m, kb)
+    Sorted ascending; +inf for missing entries.
+idx_a, idx_b : ndarray of int64, same shapes
+    Indices; -1 for missing entries. An index in both lists at the same distance is kept once.
+k : int
+
+Returns
+-------
+(dist float32 (m, k), indices int64 (m, k)), sorted by (distance, index).
+)doc");
+
+    m.def("refine_candidates", &refine, py::arg("data").noconvert(), py::arg("queries").noconvert(),
+          py::arg("candidates").noconvert(), py::arg("exclude").noconvert() = py::none(), py::arg("k"),
+          py::arg("n_threads") = 0, R"doc(
+Exact squared distances of candidate neighbours, re-ranked.
+
+Parameters
+----------
+data : ndarray of float32, shape (n, d)
+queries : ndarray of float32, shape (m, d)
+candidates : ndarray of int64, shape (m, c)
+    Rows of `data`; entries < 0 are ignored.
+exclude : ndarray of int64, shape (m,), optional
+    Index to drop per query (the query itself).
+k : int
+n_threads : int
+
+Returns
+-------
+(sqdist float32 (m, k), indices int64 (m, k)), sorted by (distance, index), padded with (+inf, -1).
+)doc");
+}
+
+}  // namespace datagauge::bindings

@@ -1,0 +1,24 @@
+"""datagauge: what is wrong with an image dataset, from its embeddings.
+
+Importing datagauge loads neither torch nor FAISS; they load when an analysis needs them.
+"""
+
+from ._results import ClassCoverage, CoverageResult
+from .coverage import coverage, naive_radius
+from .neighbors import HNSW, IVF, Exact, kneighbors, merge_neighbors, recall_at_k
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "HNSW",
+    "IVF",
+    "ClassCoverage",
+    "CoverageResult",
+    "Exact",
+    "__version__",
+    "coverage",
+    "kneighbors",
+    "merge_neighbors",
+    "naive_radius",
+    "recall_at_k",
+]

@@ -1,0 +1,61 @@
+"""Thread counts: resolving ``n_jobs`` and setting (then restoring) the libraries' pools."""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from ._validation import check_int
+
+__all__ = ["available_cpus", "resolve_n_jobs", "thread_limits"]
+
+
+def available_cpus() -> int:
+    """CPUs this process may run on (affinity-aware where the OS says)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # macOS, Windows
+        return max(1, os.cpu_count() or 1)
+
+
+def resolve_n_jobs(n_jobs: Any) -> int:
+    """Turn an ``n_jobs`` argument into a thread count.
+
+    ``None`` or ``-1`` means every available CPU; ``-2`` all but one, and so on (joblib's
+    convention); a positive integer is used as given. 0 is an error.
+    """
+    cpus = available_cpus()
+    if n_jobs is None:
+        return cpus
+    n = check_int(n_jobs, "n_jobs")
+    if n == 0:
+        raise ValueError("n_jobs=0 is not a thread count; use None or -1 for all CPUs, or n >= 1.")
+    if n < 0:
+        return max(1, cpus + 1 + n)
+    return n
+
+
+@contextmanager
+def thread_limits(n_threads: int) -> Iterator[int]:
+    """Set FAISS's OpenMP and Numba's thread counts for the block, then restore them.
+
+    Only libraries already imported are touched, so entering the context never imports FAISS
+    or Numba. The previous values are restored even when the block raises.
+    """
+    restore: list[tuple[Any, int]] = []
+    try:
+        faiss = sys.modules.get("faiss")
+        if faiss is not None:
+            restore.append((faiss.omp_set_num_threads, faiss.omp_get_max_threads()))
+            faiss.omp_set_num_threads(n_threads)
+        numba = sys.modules.get("numba")
+        if numba is not None:
+            restore.append((numba.set_num_threads, numba.get_num_threads()))
+            numba.set_num_threads(max(1, min(n_threads, numba.config.NUMBA_NUM_THREADS)))
+        yield n_threads
+    finally:
+        for setter, previous in reversed(restore):
+            setter(previous)

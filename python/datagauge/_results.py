@@ -20,15 +20,17 @@ if TYPE_CHECKING:
 __all__ = ["ClassCoverage", "CoverageResult", "ResultBase"]
 
 
-def _import_pandas() -> Any:
+def _frame(columns: dict[str, Any]) -> pd.DataFrame:
+    """A pandas DataFrame of these columns; pandas is imported only here."""
     try:
-        import pandas as pd
+        import pandas
     except ImportError as exc:  # pragma: no cover - depends on the environment
         raise ImportError(
             "to_dataframe() needs pandas; install it with `pip install pandas` "
             "(or `pip install 'datagauge[report]'`)."
         ) from exc
-    return pd
+    frame: pd.DataFrame = pandas.DataFrame(columns)
+    return frame
 
 
 def _plain(value: Any) -> Any:
@@ -105,8 +107,7 @@ class ClassCoverage(ResultBase):
 
     def to_dataframe(self) -> pd.DataFrame:
         """One row per class: label, count, n_uncovered, fraction_uncovered, adaptive_radius."""
-        pd = _import_pandas()
-        return pd.DataFrame({f.name: getattr(self, f.name) for f in dataclasses.fields(self)})
+        return _frame({f.name: getattr(self, f.name) for f in dataclasses.fields(self)})
 
 
 @dataclass(frozen=True, slots=True, repr=False)
@@ -139,11 +140,11 @@ class CoverageResult(ResultBase):
 
     def to_dataframe(self) -> pd.DataFrame:
         """The uncovered points, most isolated first: rank, index, radius."""
-        pd = _import_pandas()
         idx = self.uncovered_indices
-        table: dict[str, Any] = {
-            "rank": np.arange(1, idx.size + 1),
-            "index": idx,
-            "radius": self.critical_value_radii[idx],
-        }
-        return pd.DataFrame(table)
+        return _frame(
+            {
+                "rank": np.arange(1, idx.size + 1),
+                "index": idx,
+                "radius": self.critical_value_radii[idx],
+            }
+        )

@@ -27,7 +27,9 @@ def _describe(x: Any) -> str:
     return type(x).__name__
 
 
-def check_embeddings(x: Any, *, name: str = "embeddings", min_samples: int = 1) -> NDArray[np.float32]:
+def check_embeddings(
+    x: Any, *, name: str = "embeddings", min_samples: int = 1
+) -> NDArray[np.float32]:
     """Validate an (n_samples, n_features) matrix and return it as C-contiguous float32.
 
     Parameters
@@ -126,15 +128,15 @@ def check_int(value: Any, name: str, *, minimum: int | None = None) -> int:
 
 def check_k(k: Any, n_samples: int, *, name: str = "k") -> int:
     """Number of neighbours: an integer in [1, n_samples - 1]."""
-    k = check_int(k, name)
-    if k < 1:
-        raise ValueError(f"{name} must be >= 1 (the number of neighbours), got {k}.")
-    if k >= n_samples:
+    out = check_int(k, name)
+    if out < 1:
+        raise ValueError(f"{name} must be >= 1 (the number of neighbours), got {out}.")
+    if out >= n_samples:
         raise ValueError(
-            f"{name}={k} must be less than the number of samples ({n_samples}): every point needs "
-            f"{name} other points. Use {name} <= {n_samples - 1} or add data."
+            f"{name}={out} must be less than the number of samples ({n_samples}): every point "
+            f"needs {name} other points. Use {name} <= {n_samples - 1} or add data."
         )
-    return k
+    return out
 
 
 def check_unit_fraction(value: Any, name: str) -> float:

@@ -20,6 +20,7 @@ the same answer as one search over everything.
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -212,14 +213,24 @@ def _kdtree_knn(
     leaf = check_int(spec.leaf_size, "leaf_size", minimum=1)
     blocks = _db_blocks(n, spec.block_size, n)
     if len(blocks) == 1:
-        return _core.KDTree(x, leaf, 0).self_query(k, n_threads)  # type: ignore[no-any-return]
+        return _core.KDTree(x, leaf, 0).self_query(k, n_threads)
     self_ids = np.arange(n, dtype=np.int64)
-    result: tuple[NDArray[np.float32], NDArray[np.int64]] | None = None
-    for start, stop in blocks:
-        tree = _core.KDTree(x[start:stop], leaf, start)
-        part = tree.query(x, k, self_ids, n_threads)  # padded with (+inf, -1) if block < k
-        result = part if result is None else _core.merge_topk(*result, *part, k)
-    return result  # type: ignore[return-value]
+    # One tree per database block; each partial list is padded with (+inf, -1) if block < k.
+    parts = (
+        _core.KDTree(x[start:stop], leaf, start).query(x, k, self_ids, n_threads)
+        for start, stop in blocks
+    )
+    return _merge_all(parts, k)
+
+
+def _merge_all(
+    parts: Iterator[tuple[NDArray[np.float32], NDArray[np.int64]]], k: int
+) -> tuple[NDArray[np.float32], NDArray[np.int64]]:
+    """Fold partial k-NN lists over database blocks into one (at least one part)."""
+    result = next(parts)
+    for part in parts:
+        result = _core.merge_topk(*result, *part, k)
+    return result
 
 
 def _margin(k: int) -> int:
@@ -232,20 +243,20 @@ def _flat_knn(
 ) -> tuple[NDArray[np.float32], NDArray[np.int64]]:
     faiss = _faiss()
     n, d = x.shape
-    result: tuple[NDArray[np.float32], NDArray[np.int64]] | None = None
     with thread_limits(n_threads):
         gpu = _use_gpu(device)
-        for start, stop in _db_blocks(n, spec.block_size, 1 << 16):
+
+        def search(start: int, stop: int) -> tuple[NDArray[np.float32], NDArray[np.int64]]:
             block = x[start:stop]
             index = faiss.IndexFlatL2(d)
             if gpu is not None:
                 index = faiss.index_cpu_to_gpu(gpu, 0, index)
             index.add(block)
             n_cand = min(k + 1 + _margin(k), stop - start)
-            # Candidates are rows of the block: re-rank against the block, exclude self.
-            part = _search_block(index, block, x, start, k, n_cand, n_threads)
-            result = part if result is None else _core.merge_topk(*result, *part, k)
-    return result  # type: ignore[return-value]
+            return _search_block(index, block, x, start, k, n_cand, n_threads)
+
+        blocks = _db_blocks(n, spec.block_size, 1 << 16)
+        return _merge_all((search(start, stop) for start, stop in blocks), k)
 
 
 def _search_block(
@@ -297,7 +308,9 @@ def _build_approximate(x: NDArray[np.float32], k: int, spec: HNSW | IVF, gpu: An
     if isinstance(spec, HNSW):
         m = check_int(spec.m, "HNSW.m", minimum=2)
         index = faiss.IndexHNSWFlat(d, m)
-        index.hnsw.efConstruction = check_int(spec.ef_construction, "HNSW.ef_construction", minimum=1)
+        index.hnsw.efConstruction = check_int(
+            spec.ef_construction, "HNSW.ef_construction", minimum=1
+        )
         ef = max(64, 2 * (k + 1)) if spec.ef_search is None else spec.ef_search
         index.hnsw.efSearch = max(check_int(ef, "HNSW.ef_search", minimum=1), k + 1 + _margin(k))
         index.add(x)
@@ -384,7 +397,7 @@ def merge_neighbors(
         parts.append((dist, idx))
     if parts[0][0].shape[0] != parts[1][0].shape[0]:
         raise ValueError("both partial results must have one row per query (same m).")
-    return _core.merge_topk(*parts[0], *parts[1], k)  # type: ignore[no-any-return]
+    return _core.merge_topk(*parts[0], *parts[1], k)
 
 
 def recall_at_k(approx: NDArray[np.int64], exact: NDArray[np.int64]) -> float:
@@ -402,7 +415,10 @@ def recall_at_k(approx: NDArray[np.int64], exact: NDArray[np.int64]) -> float:
     approx = np.asarray(approx)
     exact = np.asarray(exact)
     if approx.shape != exact.shape or approx.ndim != 2 or exact.size == 0:
-        raise ValueError(f"both must be non-empty (n, k) arrays of one shape; got {approx.shape} and {exact.shape}.")
+        raise ValueError(
+            "approx and exact must be non-empty (n, k) arrays of one shape; got "
+            f"{approx.shape} and {exact.shape}."
+        )
     found = 0
     for j in range(exact.shape[1]):  # O(n k) memory, never (n, k, k)
         found += int((approx == exact[:, j : j + 1]).any(axis=1).sum())

@@ -1,0 +1,58 @@
+"""Stubs of the compiled core (cpp/bindings). Arrays must already have the exact dtype and
+be C-contiguous: the core converts nothing and raises TypeError otherwise."""
+
+import numpy as np
+from numpy.typing import NDArray
+
+class KDTree:
+    """Exact Euclidean k-NN index over a block of points (kd-tree with bounding boxes)."""
+
+    def __init__(
+        self, data: NDArray[np.float32], leaf_size: int = 32, index_offset: int = 0
+    ) -> None: ...
+    @property
+    def size(self) -> int: ...
+    @property
+    def dim(self) -> int: ...
+    @property
+    def index_offset(self) -> int: ...
+    def query(
+        self,
+        queries: NDArray[np.float32],
+        k: int,
+        exclude: NDArray[np.int64] | None = None,
+        n_threads: int = 0,
+    ) -> tuple[NDArray[np.float32], NDArray[np.int64]]:
+        """k nearest tree points of each query: (squared distances, global indices), (m, k)."""
+
+    def self_query(
+        self, k: int, n_threads: int = 0
+    ) -> tuple[NDArray[np.float32], NDArray[np.int64]]:
+        """k nearest other tree points of every tree point, rows in the data's order."""
+
+def merge_topk(
+    dist_a: NDArray[np.float32],
+    idx_a: NDArray[np.int64],
+    dist_b: NDArray[np.float32],
+    idx_b: NDArray[np.int64],
+    k: int,
+) -> tuple[NDArray[np.float32], NDArray[np.int64]]:
+    """Merge two sorted partial k-NN lists into the k best of their union."""
+
+def refine_candidates(
+    data: NDArray[np.float32],
+    queries: NDArray[np.float32],
+    candidates: NDArray[np.int64],
+    exclude: NDArray[np.int64] | None = None,
+    k: int = ...,
+    n_threads: int = 0,
+) -> tuple[NDArray[np.float32], NDArray[np.int64]]:
+    """Exact squared distances of candidate neighbours, re-ranked, excluded index dropped."""
+
+def coverage_adaptive(
+    radii: NDArray[np.float32], selection: int
+) -> tuple[NDArray[np.int64], float]:
+    """The `selection` most isolated points and the adaptive coverage radius."""
+
+def coverage_threshold(radii: NDArray[np.float32], radius: float) -> NDArray[np.int64]:
+    """Points with radius strictly greater than `radius`, most isolated first."""

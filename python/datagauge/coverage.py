@@ -23,7 +23,7 @@ from ._validation import (
     check_labels,
     check_unit_fraction,
 )
-from .neighbors import _self_knn, resolve_index
+from .neighbors import HNSW, IVF, Exact, _self_knn, resolve_index
 
 __all__ = ["coverage", "critical_radii", "naive_radius"]
 
@@ -173,6 +173,8 @@ def _per_class(
     n_threads: int,
     device: str,
 ) -> ClassCoverage:
+    # A user's FAISS index holds the whole dataset; classes get their own exact search.
+    class_spec = spec if isinstance(spec, (Exact, HNSW, IVF)) else Exact()
     classes, inverse = np.unique(y, return_inverse=True)
     count = np.bincount(inverse, minlength=classes.size).astype(np.int64)
     n_uncovered = np.bincount(inverse[uncovered], minlength=classes.size).astype(np.int64)
@@ -181,7 +183,9 @@ def _per_class(
         members = np.flatnonzero(inverse == c)
         if members.size > k:
             xc = np.ascontiguousarray(x[members])
-            _, own_radius[c] = _adaptive(critical_radii(xc, k, spec, n_threads, device), percent)
+            _, own_radius[c] = _adaptive(
+                critical_radii(xc, k, class_spec, n_threads, device), percent
+            )
     return ClassCoverage(
         labels=classes,
         count=count,

@@ -23,7 +23,7 @@ def test_default_dataset_prints_least_covered_table(tmp_path, capsys):
     saved = json.loads(out_json.read_text())
     # The table lists the saved uncovered indices, most isolated first, with their radii.
     for row, idx in zip(table, saved["uncovered_indices"][:4], strict=True):
-        rank, index, _label, radius = row.split()
+        _rank, index, _label, radius = row.split()
         assert int(index) == idx
         assert float(radius) == pytest.approx(saved["critical_value_radii"][idx], abs=1e-4)
     radii = np.array([saved["critical_value_radii"][i] for i in saved["uncovered_indices"]])

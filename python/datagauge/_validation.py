@@ -90,7 +90,8 @@ def check_embeddings(
         raise ValueError(f"{name} has {n} samples; at least {min_samples} are needed.")
     if np.issubdtype(arr.dtype, np.floating):
         _check_finite(arr, name, after_cast=False)
-    out = np.ascontiguousarray(arr, dtype=np.float32)
+    with np.errstate(over="ignore"):  # overflow is reported below, as an error that says why
+        out = np.ascontiguousarray(arr, dtype=np.float32)
     if out.dtype != arr.dtype:
         # Values beyond float32's range (about 3.4e38) become inf when converted.
         _check_finite(out, name, after_cast=True)

@@ -164,8 +164,10 @@ def kneighbors(
         Neighbours per point, ``1 <= k < n_samples``.
     index : {"exact", "kdtree", "flat", "hnsw", "ivf"}, Exact, HNSW, IVF or faiss.Index
         Search engine (see the module docstring). A FAISS index given empty is trained (if
-        needed) and filled with the embeddings; one already holding ``n_samples`` vectors is
-        assumed to hold these embeddings in this order.
+        needed) and filled with the embeddings as they are; one already holding ``n_samples``
+        vectors is assumed to hold these embeddings in this order. (The built-in FAISS engines
+        search the embeddings minus their mean, which FAISS's arithmetic needs when the data sit
+        far from the origin; center your own index's data likewise in that case.)
     n_jobs : int or None
         Threads; ``None`` or -1 for all CPUs.
     device : {"auto", "cpu", "gpu"}
@@ -178,6 +180,12 @@ def kneighbors(
         Euclidean distances, ascending along each row.
     indices : ndarray of int64, shape (n_samples, k)
         Neighbour indices; among neighbours at exactly equal distances the order is by index.
+
+    Notes
+    -----
+    Distances are always exact (FAISS's candidates are re-ranked in the core). Approximate
+    indexes may miss true neighbours (see :func:`recall_at_k`); rows for which one returns
+    fewer than k candidates are completed by an exact search, so no row has missing entries.
     """
     x = check_embeddings(embeddings)
     k = check_k(k, x.shape[0])
@@ -198,7 +206,84 @@ def _self_knn(
         if engine == "kdtree":
             return _kdtree_knn(x, k, spec, n_threads)
         return _flat_knn(x, k, spec, n_threads, device)
-    return _faiss_index_knn(x, k, spec, n_threads, device)
+    result = _faiss_index_knn(x, k, spec, n_threads, device)
+    return _complete_rows(x, k, result, n_threads, device)
+
+
+class _Searcher:
+    """Candidates from a FAISS index, re-ranked with exact distances in the core.
+
+    FAISS computes |x|^2 + |y|^2 - 2x.y, which cancellation ruins when the data sit far from
+    the origin (embeddings with a large common offset): it returns wrong candidates that no
+    re-ranking can repair. Distances do not change under translation, so the index is given
+    the data minus `shift` (the column means) while re-ranking uses the original values: every
+    engine then reports the same, exactly computed distances.
+    """
+
+    def __init__(self, x: NDArray[np.float32], shift: NDArray[np.float32] | None, n_threads: int):
+        self.x = x
+        self.shift = shift
+        self.n_threads = n_threads
+
+    def shifted(self, rows: NDArray[np.float32]) -> NDArray[np.float32]:
+        if self.shift is None:
+            return rows
+        return np.ascontiguousarray(rows - self.shift)
+
+    def search(
+        self, index: Any, start: int, stop: int, query_ids: NDArray[np.int64], k: int
+    ) -> tuple[NDArray[np.float32], NDArray[np.int64]]:
+        """Partial k-NN lists of rows `query_ids` against rows [start, stop) held by `index`.
+
+        Each query's own row is excluded; returned indices are rows of x.
+        """
+        block = self.x[start:stop]
+        n_cand = min(k + 1 + _margin(k), stop - start)
+        m = query_ids.shape[0]
+        dist = np.empty((m, k), dtype=np.float32)
+        idx = np.empty((m, k), dtype=np.int64)
+        for s in range(0, m, _QUERY_CHUNK):
+            e = min(m, s + _QUERY_CHUNK)
+            ids = query_ids[s:e]
+            q = self.x[ids] if ids.size != self.x.shape[0] else self.x
+            _, cand = index.search(self.shifted(q), n_cand)
+            cand = np.ascontiguousarray(cand, dtype=np.int64)
+            own = ids - start  # the query's row inside the block, or -1
+            own[(own < 0) | (own >= block.shape[0])] = -1
+            dist[s:e], local = _core.refine_candidates(block, q, cand, own, k, self.n_threads)
+            idx[s:e] = np.where(local >= 0, local + start, -1)
+        return dist, idx
+
+
+def _column_means(x: NDArray[np.float32]) -> NDArray[np.float32]:
+    mean: NDArray[np.float32] = x.mean(axis=0, dtype=np.float64).astype(np.float32)
+    return mean
+
+
+def _flat_index(d: int, gpu: Any) -> Any:
+    faiss = _faiss()
+    index = faiss.IndexFlatL2(d)
+    return faiss.index_cpu_to_gpu(gpu, 0, index) if gpu is not None else index
+
+
+def _complete_rows(
+    x: NDArray[np.float32],
+    k: int,
+    result: tuple[NDArray[np.float32], NDArray[np.int64]],
+    n_threads: int,
+    device: str,
+) -> tuple[NDArray[np.float32], NDArray[np.int64]]:
+    """Redo, exactly, the rows where an approximate index returned fewer than k neighbours."""
+    dist, idx = result
+    short = np.flatnonzero(idx[:, k - 1] < 0)
+    if short.size == 0:
+        return result
+    with thread_limits(n_threads):
+        searcher = _Searcher(x, _column_means(x), n_threads)
+        index = _flat_index(x.shape[1], _use_gpu(device))
+        index.add(searcher.shifted(x))
+        dist[short], idx[short] = searcher.search(index, 0, x.shape[0], short, k)
+    return dist, idx
 
 
 def _db_blocks(n: int, block_size: int | None, default: int) -> list[tuple[int, int]]:
@@ -241,52 +326,19 @@ def _margin(k: int) -> int:
 def _flat_knn(
     x: NDArray[np.float32], k: int, spec: Exact, n_threads: int, device: str
 ) -> tuple[NDArray[np.float32], NDArray[np.int64]]:
-    faiss = _faiss()
     n, d = x.shape
+    all_rows = np.arange(n, dtype=np.int64)
     with thread_limits(n_threads):
         gpu = _use_gpu(device)
+        searcher = _Searcher(x, _column_means(x), n_threads)
 
         def search(start: int, stop: int) -> tuple[NDArray[np.float32], NDArray[np.int64]]:
-            block = x[start:stop]
-            index = faiss.IndexFlatL2(d)
-            if gpu is not None:
-                index = faiss.index_cpu_to_gpu(gpu, 0, index)
-            index.add(block)
-            n_cand = min(k + 1 + _margin(k), stop - start)
-            return _search_block(index, block, x, start, k, n_cand, n_threads)
+            index = _flat_index(d, gpu)
+            index.add(searcher.shifted(x[start:stop]))
+            return searcher.search(index, start, stop, all_rows, k)
 
         blocks = _db_blocks(n, spec.block_size, 1 << 16)
         return _merge_all((search(start, stop) for start, stop in blocks), k)
-
-
-def _search_block(
-    index: Any,
-    block: NDArray[np.float32],
-    x: NDArray[np.float32],
-    start: int,
-    k: int,
-    n_cand: int,
-    n_threads: int,
-) -> tuple[NDArray[np.float32], NDArray[np.int64]]:
-    """Partial lists of every row of `x` against one database block, re-ranked exactly.
-
-    `index` holds the rows of `block`, which are rows ``start:`` of `x`; returned indices are
-    rows of `x`, and each query's own row is excluded.
-    """
-    n = x.shape[0]
-    dist = np.empty((n, k), dtype=np.float32)
-    idx = np.empty((n, k), dtype=np.int64)
-    for s in range(0, n, _QUERY_CHUNK):
-        e = min(n, s + _QUERY_CHUNK)
-        q = x[s:e]
-        _, cand = index.search(q, n_cand)
-        cand = np.ascontiguousarray(cand, dtype=np.int64)
-        # Local row of the query inside the block (or -1): the query itself is excluded.
-        own = np.arange(s, e, dtype=np.int64) - start
-        own[(own < 0) | (own >= block.shape[0])] = -1
-        dist[s:e], local = _core.refine_candidates(block, q, cand, own, k, n_threads)
-        idx[s:e] = np.where(local >= 0, local + start, -1)
-    return dist, idx
 
 
 def _use_gpu(device: str) -> Any:
@@ -303,6 +355,7 @@ def _use_gpu(device: str) -> Any:
 
 
 def _build_approximate(x: NDArray[np.float32], k: int, spec: HNSW | IVF, gpu: Any) -> Any:
+    """An approximate index over x (already shifted), trained and filled."""
     faiss = _faiss()
     n, d = x.shape
     if isinstance(spec, HNSW):
@@ -341,8 +394,9 @@ def _faiss_index_knn(
     n, d = x.shape
     with thread_limits(n_threads):
         if isinstance(spec, (HNSW, IVF)):
+            searcher = _Searcher(x, _column_means(x), n_threads)
             gpu = _use_gpu(device) if isinstance(spec, IVF) else None
-            index = _build_approximate(x, k, spec, gpu)
+            index = _build_approximate(searcher.shifted(x), k, spec, gpu)
         else:
             index = spec
             if index.d != d:
@@ -350,6 +404,8 @@ def _faiss_index_knn(
                     f"the FAISS index has dimension {index.d} but the embeddings have {d} "
                     "features; build the index with the embeddings' dimension."
                 )
+            # The user's index holds the embeddings as they are (no shift): it stays usable.
+            searcher = _Searcher(x, None, n_threads)
             if index.ntotal == 0:
                 if not index.is_trained:
                     index.train(x)
@@ -360,8 +416,7 @@ def _faiss_index_knn(
                     "embeddings; pass an empty index (it is filled here) or one holding exactly "
                     "these embeddings in this order."
                 )
-        n_cand = min(k + 1 + _margin(k), n)
-        return _search_block(index, x, x, 0, k, n_cand, n_threads)
+        return searcher.search(index, 0, n, np.arange(n, dtype=np.int64), k)
 
 
 def merge_neighbors(

@@ -1,0 +1,523 @@
+"""k-NN search against a brute-force oracle (scipy cdist in float64 on the float32 data)."""
+
+from __future__ import annotations
+
+import itertools
+
+import faiss
+import numpy as np
+import pytest
+from scipy.spatial.distance import cdist
+
+import datagauge
+from datagauge import _core
+
+# Absolute tolerance on distances for data in [0, 1]; relative tolerance otherwise.
+ATOL = 1e-5
+RTOL = 1e-5
+
+
+def oracle_distances(x: np.ndarray) -> np.ndarray:
+    """All pairwise Euclidean distances (float64) of the float32 data, self at +inf."""
+    x64 = np.asarray(x, dtype=np.float32).astype(np.float64)
+    dist = cdist(x64, x64)
+    np.fill_diagonal(dist, np.inf)
+    return dist
+
+
+def oracle_knn(x: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """(distances float64 (n, k), indices (n, k)), self excluded, ties by index."""
+    dist = oracle_distances(x)
+    idx = np.argsort(dist, axis=1, kind="stable")[:, :k]
+    return np.take_along_axis(dist, idx, axis=1), idx
+
+
+def assert_matches_oracle(x, dist, idx, k, *, relative=False):
+    od, oi = oracle_knn(x, k)
+    assert dist.dtype == np.float32
+    assert idx.dtype == np.int64
+    assert dist.shape == idx.shape == (x.shape[0], k)
+    np.testing.assert_array_equal(idx, oi)
+    if relative:
+        np.testing.assert_allclose(dist, od, rtol=RTOL, atol=0)
+    else:
+        np.testing.assert_allclose(dist, od, rtol=0, atol=ATOL)
+
+
+def assert_sorted_by_distance_then_index(dist, idx):
+    """Every row ascending by (distance, index)."""
+    same = dist[:, 1:] == dist[:, :-1]
+    assert np.all(dist[:, 1:] >= dist[:, :-1])
+    assert np.all(~same | (idx[:, 1:] > idx[:, :-1]))
+
+
+def assert_valid_with_ties(x, dist, idx, k):
+    """A correct k-NN answer on data with exact ties (the tied ones chosen may vary)."""
+    n = x.shape[0]
+    full = oracle_distances(x)
+    kth = np.sort(full, axis=1)[:, k - 1]
+    rows = np.arange(n)[:, None]
+    assert np.all(idx >= 0)
+    assert np.all(idx < n)
+    assert np.all(idx != rows)
+    assert all(np.unique(row).size == k for row in idx)  # no point returned twice
+    # The reported distances are the true distances of the returned points ...
+    np.testing.assert_allclose(dist, full[rows, idx], rtol=1e-6, atol=0)
+    # ... the radius is the oracle's k-th distance ...
+    np.testing.assert_allclose(dist[:, -1], kth, rtol=1e-6, atol=0)
+    # ... and every point strictly closer than the radius is among them.
+    for i in range(n):
+        closer = np.flatnonzero(full[i] < kth[i] * (1 - 1e-6))
+        assert set(closer.tolist()) <= set(idx[i].tolist())
+    assert_sorted_by_distance_then_index(dist, idx)
+
+
+def uniform(seed: int, n: int, d: int) -> np.ndarray:
+    return np.random.default_rng(seed).random((n, d)).astype(np.float32)
+
+
+def clustered(seed: int, n: int = 3000, d: int = 16, n_clusters: int = 30) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    centers = rng.normal(size=(n_clusters, d)) * 4
+    labels = rng.integers(0, n_clusters, n)
+    return (centers[labels] + rng.normal(size=(n, d))).astype(np.float32)
+
+
+# --------------------------------------------------------------------------- exact engines
+
+EXACT_INDEXES = [
+    pytest.param("exact", id="exact"),
+    pytest.param("kdtree", id="kdtree"),
+    pytest.param("flat", id="flat"),
+    pytest.param(datagauge.Exact(engine="kdtree", leaf_size=1), id="kdtree-leaf1"),
+    pytest.param(datagauge.Exact(engine="kdtree", leaf_size=7), id="kdtree-leaf7"),
+    pytest.param(datagauge.Exact(engine="kdtree", block_size=64), id="kdtree-block64"),
+    pytest.param(datagauge.Exact(engine="kdtree", block_size=499), id="kdtree-block499"),
+    pytest.param(datagauge.Exact(engine="flat", block_size=64), id="flat-block64"),
+    pytest.param(datagauge.Exact(engine="flat", block_size=250), id="flat-block250"),
+]
+
+
+@pytest.mark.parametrize("index", EXACT_INDEXES)
+@pytest.mark.parametrize(("d", "k"), [(1, 5), (2, 10), (5, 1), (8, 20), (16, 10), (40, 7)])
+def test_exact_matches_oracle(index, d, k):
+    x = uniform(100 + d, 500, d)
+    dist, idx = datagauge.kneighbors(x, k, index=index)
+    assert_matches_oracle(x, dist, idx, k)
+
+
+@pytest.mark.parametrize("engine", ["kdtree", "flat"])
+@pytest.mark.parametrize("block_size", [1, 2, 3, 7, 50])
+def test_block_sizes_smaller_than_k(engine, block_size):
+    # Blocks smaller than k leave partial lists padded with (+inf, -1) before merging.
+    x = uniform(7, 90, 3)
+    k = 10
+    dist, idx = datagauge.kneighbors(
+        x, k, index=datagauge.Exact(engine=engine, block_size=block_size)
+    )
+    assert_matches_oracle(x, dist, idx, k)
+
+
+@pytest.mark.parametrize("engine", ["kdtree", "flat"])
+def test_k_equals_n_minus_one(engine):
+    x = uniform(8, 40, 4)
+    dist, idx = datagauge.kneighbors(x, 39, index=engine)
+    assert_matches_oracle(x, dist, idx, 39)
+    # Every other point exactly once.
+    for i, row in enumerate(idx):
+        assert sorted(row.tolist()) == [j for j in range(40) if j != i]
+
+
+@pytest.mark.parametrize("d", [13, 20, 33, 40])
+def test_auto_engine_above_kdtree_dims(d):
+    # d > 12: Exact(engine="auto") takes the FAISS flat path.
+    x = uniform(200 + d, 400, d)
+    dist, idx = datagauge.kneighbors(x, 10)
+    assert_matches_oracle(x, dist, idx, 10)
+    dist_flat, idx_flat = datagauge.kneighbors(x, 10, index="flat")
+    np.testing.assert_array_equal(idx, idx_flat)
+    np.testing.assert_array_equal(dist, dist_flat)
+
+
+@pytest.mark.parametrize(
+    "index",
+    [
+        "kdtree",
+        "flat",
+        pytest.param(datagauge.Exact(engine="flat", block_size=97), id="flat-block97"),
+    ],
+)
+@pytest.mark.parametrize("d", [2, 16, 40])
+@pytest.mark.parametrize("offset", [1000.0, -5000.0])
+def test_large_offset_distances_stay_exact(index, d, offset):
+    # |x|^2 + |y|^2 - 2xy cancels badly here; the exact re-ranking must hide it.
+    x = uniform(300 + d, 500, d) + np.float32(offset)
+    dist, idx = datagauge.kneighbors(x, 10, index=index)
+    assert_matches_oracle(x, dist, idx, 10, relative=True)
+
+
+@pytest.mark.parametrize("index", ["exact", "flat"])
+def test_large_offset_high_dim_many_queries(index):
+    # At d=64 and 2000 rows FAISS's BLAS path returns candidates that are pure rounding noise
+    # when every coordinate sits near 1000; margin re-ranking cannot repair a wrong candidate
+    # set, so an "exact" search must not rely on it.
+    x = uniform(11, 2000, 64) + np.float32(1000.0)
+    dist, idx = datagauge.kneighbors(x, 10, index=index)
+    assert_matches_oracle(x, dist, idx, 10, relative=True)
+
+
+def test_scaled_data_relative_tolerance():
+    x = uniform(12, 300, 6) * np.float32(1e4)
+    for index in ("kdtree", "flat"):
+        dist, idx = datagauge.kneighbors(x, 8, index=index)
+        assert_matches_oracle(x, dist, idx, 8, relative=True)
+
+
+def test_accepts_float64_and_int_input():
+    x = np.random.default_rng(13).random((200, 3))
+    dist, idx = datagauge.kneighbors(x, 5)
+    assert_matches_oracle(x.astype(np.float32), dist, idx, 5)
+    xi = np.random.default_rng(14).integers(0, 10**6, (200, 3))
+    dist_i, idx_i = datagauge.kneighbors(xi, 5)
+    assert dist_i.dtype == np.float32
+    assert idx_i.dtype == np.int64
+
+
+# --------------------------------------------------------------------------- ties, duplicates
+
+
+def tied_data(seed: int, n: int, d: int, levels: int) -> np.ndarray:
+    """Points on a small integer grid: many exact duplicates and equal distances."""
+    return np.random.default_rng(seed).integers(0, levels, (n, d)).astype(np.float32)
+
+
+@pytest.mark.parametrize(
+    "index",
+    [
+        "kdtree",
+        "flat",
+        pytest.param(datagauge.Exact(engine="kdtree", block_size=17), id="kdtree-block17"),
+        pytest.param(datagauge.Exact(engine="flat", block_size=17), id="flat-block17"),
+        pytest.param(datagauge.Exact(engine="kdtree", leaf_size=4), id="kdtree-leaf4"),
+    ],
+)
+@pytest.mark.parametrize(("d", "levels"), [(1, 20), (2, 4), (3, 3), (16, 2)])
+def test_ties_and_duplicates(index, d, levels):
+    x = tied_data(20 + d, 300, d, levels)
+    k = 12
+    first = datagauge.kneighbors(x, k, index=index, n_jobs=1)
+    assert_valid_with_ties(x, *first, k)
+    again = datagauge.kneighbors(x, k, index=index, n_jobs=1)
+    two = datagauge.kneighbors(x, k, index=index, n_jobs=2)
+    for other in (again, two):
+        np.testing.assert_array_equal(first[0], other[0])
+        np.testing.assert_array_equal(first[1], other[1])
+
+
+@pytest.mark.parametrize("engine", ["kdtree", "flat"])
+def test_all_points_identical(engine):
+    x = np.full((50, 3), 0.25, dtype=np.float32)
+    dist, idx = datagauge.kneighbors(x, 5, index=engine)
+    assert np.all(dist == 0)
+    assert_valid_with_ties(x, dist, idx, 5)
+
+
+def test_radii_agree_across_engines_with_ties():
+    x = tied_data(30, 400, 2, 5)
+    radii = [
+        datagauge.kneighbors(x, 15, index=index)[0][:, -1]
+        for index in (
+            "kdtree",
+            "flat",
+            datagauge.Exact(engine="kdtree", block_size=33),
+            datagauge.Exact(engine="flat", block_size=33),
+        )
+    ]
+    for r in radii[1:]:
+        np.testing.assert_array_equal(radii[0], r)
+
+
+def test_n_jobs_does_not_change_result_on_continuous_data():
+    x = uniform(31, 500, 5)
+    for index in ("kdtree", "flat"):
+        a = datagauge.kneighbors(x, 9, index=index, n_jobs=1)
+        b = datagauge.kneighbors(x, 9, index=index, n_jobs=2)
+        c = datagauge.kneighbors(x, 9, index=index, n_jobs=-1)
+        for other in (b, c):
+            np.testing.assert_array_equal(a[0], other[0])
+            np.testing.assert_array_equal(a[1], other[1])
+
+
+# --------------------------------------------------------------------------- merging
+
+
+def test_kdtree_query_docstring_describes_partial_lists():
+    doc = _core.KDTree.query.__doc__
+    assert "Squared Euclidean distances" in doc
+    assert "+inf" in doc
+    assert "-1" in doc
+
+
+@pytest.mark.parametrize("split", [1, 5, 150, 299])
+@pytest.mark.parametrize("k", [1, 8])
+def test_merge_two_halves_equals_full_search(split, k):
+    x = uniform(40, 300, 4)
+    ids = np.arange(x.shape[0], dtype=np.int64)
+    a = _core.KDTree(np.ascontiguousarray(x[:split]), 16, 0).query(x, k, ids, 1)
+    b = _core.KDTree(np.ascontiguousarray(x[split:]), 16, split).query(x, k, ids, 1)
+    merged = datagauge.merge_neighbors(a, b, k)
+    # Order of the parts does not matter.
+    swapped = datagauge.merge_neighbors(b, a, k)
+    full = _core.KDTree(x, 16, 0).self_query(k, 1)
+    for result in (merged, swapped):
+        np.testing.assert_array_equal(result[1], full[1])
+        np.testing.assert_array_equal(result[0], full[0])
+    od, oi = oracle_knn(x, k)
+    np.testing.assert_array_equal(merged[1], oi)
+    np.testing.assert_allclose(np.sqrt(merged[0]), od, atol=ATOL, rtol=0)
+
+
+def test_partial_lists_are_padded_with_missing_entries():
+    x = uniform(41, 30, 2)
+    ids = np.arange(30, dtype=np.int64)
+    dist, idx = _core.KDTree(np.ascontiguousarray(x[:3]), 4, 0).query(x, 5, ids, 1)
+    assert dist.shape == idx.shape == (30, 5)
+    # Rows 0..2 are in the block and exclude themselves: 2 real neighbours, 3 missing.
+    assert np.all(idx[:3, 2:] == -1)
+    assert np.all(np.isposinf(dist[:3, 2:]))
+    assert np.all(idx[3:, 3:] == -1)
+    assert np.all(np.isposinf(dist[3:, 3:]))
+    assert np.all(idx[:, :2] >= 0)
+
+
+def test_kdtree_query_with_offset_returns_global_indices():
+    x = uniform(42, 100, 3)
+    tree = _core.KDTree(np.ascontiguousarray(x[60:]), 8, 60)
+    assert tree.size == 40
+    assert tree.dim == 3
+    assert tree.index_offset == 60
+    sq, idx = tree.query(x[:5], 3)
+    dist = cdist(x[:5].astype(np.float64), x[60:].astype(np.float64))
+    np.testing.assert_array_equal(idx, np.argsort(dist, axis=1, kind="stable")[:, :3] + 60)
+    np.testing.assert_allclose(sq, np.sort(dist, axis=1)[:, :3] ** 2, atol=1e-6)
+
+
+def test_merge_missing_entries_sort_last():
+    inf = np.inf
+    a = (
+        np.array([[0.5, inf, inf], [inf, inf, inf]], dtype=np.float32),
+        np.array([[4, -1, -1], [-1, -1, -1]], dtype=np.int64),
+    )
+    b = (
+        np.array([[0.1, 0.7, inf], [0.2, inf, inf]], dtype=np.float32),
+        np.array([[9, 2, -1], [3, -1, -1]], dtype=np.int64),
+    )
+    dist, idx = datagauge.merge_neighbors(a, b, 4)
+    np.testing.assert_array_equal(idx, [[9, 4, 2, -1], [3, -1, -1, -1]])
+    np.testing.assert_array_equal(
+        dist, np.array([[0.1, 0.5, 0.7, inf], [0.2, inf, inf, inf]], dtype=np.float32)
+    )
+
+
+def test_merge_ties_by_index_and_different_widths():
+    a = (np.array([[1.0, 1.0, 2.0]], dtype=np.float32), np.array([[3, 8, 1]], dtype=np.int64))
+    b = (np.array([[1.0]], dtype=np.float32), np.array([[5]], dtype=np.int64))
+    dist, idx = datagauge.merge_neighbors(a, b, 3)
+    np.testing.assert_array_equal(idx, [[3, 5, 8]])
+    np.testing.assert_array_equal(dist, np.array([[1.0, 1.0, 1.0]], dtype=np.float32))
+    dist, idx = datagauge.merge_neighbors(a, b, 6)
+    np.testing.assert_array_equal(idx, [[3, 5, 8, 1, -1, -1]])
+    assert np.isposinf(dist[0, 4:]).all()
+
+
+def test_merge_with_itself_keeps_each_index_once():
+    x = uniform(43, 60, 3)
+    part = _core.KDTree(x, 8, 0).self_query(6, 1)
+    dist, idx = datagauge.merge_neighbors(part, part, 6)
+    np.testing.assert_array_equal(idx, part[1])
+    np.testing.assert_array_equal(dist, part[0])
+
+
+def test_merge_many_blocks_in_any_order():
+    x = uniform(44, 200, 5)
+    k = 7
+    ids = np.arange(200, dtype=np.int64)
+    bounds = [0, 3, 50, 51, 120, 200]
+    parts = [
+        _core.KDTree(np.ascontiguousarray(x[s:e]), 5, s).query(x, k, ids, 2)
+        for s, e in itertools.pairwise(bounds)
+    ]
+    forward = parts[0]
+    for p in parts[1:]:
+        forward = datagauge.merge_neighbors(forward, p, k)
+    backward = parts[-1]
+    for p in parts[-2::-1]:
+        backward = datagauge.merge_neighbors(p, backward, k)
+    od, oi = oracle_knn(x, k)
+    for result in (forward, backward):
+        np.testing.assert_array_equal(result[1], oi)
+        np.testing.assert_allclose(np.sqrt(result[0]), od, atol=ATOL, rtol=0)
+
+
+# --------------------------------------------------------------------------- refine_candidates
+
+
+def numpy_refine(data, queries, candidates, exclude, k):
+    m = queries.shape[0]
+    out_d = np.full((m, k), np.inf, dtype=np.float64)
+    out_i = np.full((m, k), -1, dtype=np.int64)
+    for q in range(m):
+        cand = [int(c) for c in candidates[q] if c >= 0 and (exclude is None or c != exclude[q])]
+        sq = [float(np.sum((data[c].astype(np.float64) - queries[q]) ** 2)) for c in cand]
+        order = sorted(zip(sq, cand, strict=True))[:k]
+        for j, (s, c) in enumerate(order):
+            out_d[q, j], out_i[q, j] = s, c
+    return out_d, out_i
+
+
+@pytest.mark.parametrize("n_threads", [1, 2])
+@pytest.mark.parametrize(("c", "k"), [(10, 4), (10, 10), (3, 6), (25, 1)])
+def test_refine_candidates_against_numpy(c, k, n_threads):
+    rng = np.random.default_rng(50 + c + k)
+    data = rng.random((120, 7)).astype(np.float32)
+    queries = data[:40].copy()
+    candidates = np.stack([rng.permutation(120)[:c] for _ in range(40)]).astype(np.int64)
+    candidates[rng.random(candidates.shape) < 0.2] = -1  # invalid entries are ignored
+    candidates[:5, 0] = np.arange(5)  # the query itself, excluded below
+    exclude = np.arange(40, dtype=np.int64)
+    exclude[30:] = -1  # -1: nothing excluded
+    sq, idx = _core.refine_candidates(data, queries, candidates, exclude, k, n_threads)
+    ed, ei = numpy_refine(data, queries, candidates, exclude, k)
+    np.testing.assert_array_equal(idx, ei)
+    finite = np.isfinite(ed)
+    np.testing.assert_array_equal(np.isfinite(sq), finite)
+    np.testing.assert_allclose(sq[finite], ed[finite], rtol=1e-5, atol=1e-6)
+    assert not np.any(idx[:30] == exclude[:30, None])
+
+
+def test_refine_candidates_without_exclude():
+    rng = np.random.default_rng(51)
+    data = rng.random((50, 3)).astype(np.float32)
+    queries = rng.random((10, 3)).astype(np.float32)
+    candidates = np.tile(np.arange(50, dtype=np.int64), (10, 1))
+    sq, idx = _core.refine_candidates(data, queries, candidates, k=5)
+    dist = cdist(queries.astype(np.float64), data.astype(np.float64))
+    np.testing.assert_array_equal(idx, np.argsort(dist, axis=1, kind="stable")[:, :5])
+    np.testing.assert_allclose(sq, np.sort(dist, axis=1)[:, :5] ** 2, rtol=1e-5, atol=1e-7)
+
+
+def test_refine_candidates_fixes_cancellation():
+    # Exact differences: a point's distance to itself is exactly 0 even far from the origin.
+    data = (np.random.default_rng(52).random((20, 64)) + 1e4).astype(np.float32)
+    candidates = np.tile(np.arange(20, dtype=np.int64), (20, 1))
+    sq, idx = _core.refine_candidates(data, data, candidates, k=1)
+    np.testing.assert_array_equal(idx[:, 0], np.arange(20))
+    assert np.all(sq == 0)
+
+
+# --------------------------------------------------------------------------- approximate
+
+
+@pytest.fixture(scope="module")
+def clustered_data():
+    x = clustered(60)
+    exact = datagauge.kneighbors(x, 10, index="flat")
+    return x, exact
+
+
+@pytest.mark.parametrize(
+    "index",
+    [
+        "hnsw",
+        "ivf",
+        pytest.param(datagauge.HNSW(m=16, ef_search=32), id="hnsw-m16-ef32"),
+        pytest.param(datagauge.IVF(nlist=50, nprobe=4, seed=3), id="ivf-nlist50-nprobe4"),
+    ],
+)
+def test_approximate_recall_and_radius(clustered_data, index):
+    x, (exact_d, exact_i) = clustered_data
+    dist, idx = datagauge.kneighbors(x, 10, index=index)
+    assert dist.dtype == np.float32
+    assert idx.dtype == np.int64
+    assert datagauge.recall_at_k(idx, exact_i) >= 0.9
+    # Found neighbours carry exact distances, so a radius is never below the true one.
+    radius, true_radius = dist[:, -1], exact_d[:, -1]
+    assert np.all(radius >= true_radius * (1 - 1e-6))
+    rel = radius / true_radius - 1
+    assert np.median(rel) <= 1e-3
+    assert np.mean(rel) <= 0.02
+    assert_sorted_by_distance_then_index(dist, idx)
+    assert not np.any(idx == np.arange(x.shape[0])[:, None])
+
+
+def test_approximate_is_deterministic(clustered_data):
+    x, _ = clustered_data
+    for index in ("ivf", datagauge.HNSW(ef_search=40)):
+        a = datagauge.kneighbors(x, 10, index=index, n_jobs=1)
+        b = datagauge.kneighbors(x, 10, index=index, n_jobs=1)
+        np.testing.assert_array_equal(a[1], b[1])
+        np.testing.assert_array_equal(a[0], b[0])
+
+
+def test_user_faiss_index_empty_is_filled(clustered_data):
+    x, (exact_d, exact_i) = clustered_data
+    index = faiss.IndexFlatL2(x.shape[1])
+    dist, idx = datagauge.kneighbors(x, 10, index=index)
+    assert index.ntotal == x.shape[0]
+    np.testing.assert_array_equal(idx, exact_i)
+    np.testing.assert_array_equal(dist, exact_d)
+    # Already holding these embeddings: used as is.
+    dist2, idx2 = datagauge.kneighbors(x, 10, index=index)
+    assert index.ntotal == x.shape[0]
+    np.testing.assert_array_equal(idx2, exact_i)
+    np.testing.assert_array_equal(dist2, exact_d)
+
+
+def test_user_faiss_index_untrained_is_trained():
+    x = clustered(61, n=1000, d=8)
+    quantizer = faiss.IndexFlatL2(8)
+    index = faiss.IndexIVFFlat(quantizer, 8, 10)
+    index.nprobe = 10  # every cell: exact
+    dist, idx = datagauge.kneighbors(x, 5, index=index)
+    assert index.is_trained
+    assert index.ntotal == 1000
+    od, oi = oracle_knn(x, 5)
+    np.testing.assert_array_equal(idx, oi)
+    np.testing.assert_allclose(dist, od, rtol=RTOL)
+
+
+def test_user_faiss_index_wrong_dimension():
+    x = uniform(62, 100, 8)
+    with pytest.raises(ValueError, match=r"dimension 9 but the embeddings have 8"):
+        datagauge.kneighbors(x, 5, index=faiss.IndexFlatL2(9))
+
+
+def test_user_faiss_index_wrong_ntotal():
+    x = uniform(63, 100, 8)
+    index = faiss.IndexFlatL2(8)
+    index.add(x[:50])
+    with pytest.raises(ValueError, match=r"already holds 50 vectors but there are 100"):
+        datagauge.kneighbors(x, 5, index=index)
+
+
+def test_index_of_wrong_type():
+    with pytest.raises(TypeError, match=r"index must be"):
+        datagauge.kneighbors(uniform(64, 20, 2), 3, index=42)
+
+
+# --------------------------------------------------------------------------- recall_at_k
+
+
+def test_recall_at_k_hand_example():
+    exact = np.array([[1, 2, 3], [4, 5, 6]])
+    approx = np.array([[3, 2, 9], [7, 8, 9]])
+    # Row 0 finds 2 of 3 (order does not matter), row 1 none: 2 / 6.
+    assert datagauge.recall_at_k(approx, exact) == pytest.approx(2 / 6)
+    assert datagauge.recall_at_k(exact, exact) == 1.0
+    assert datagauge.recall_at_k(exact[:, ::-1], exact) == 1.0
+    assert datagauge.recall_at_k(np.full_like(exact, -1), exact) == 0.0
+
+
+def test_recall_at_k_shape_mismatch():
+    with pytest.raises(ValueError, match=r"same shape|one shape"):
+        datagauge.recall_at_k(np.zeros((2, 3)), np.zeros((2, 4)))

@@ -1,0 +1,81 @@
+"""Package-level behaviour: a light, fast import and a consistent public namespace."""
+
+from __future__ import annotations
+
+import importlib.metadata
+import json
+import subprocess
+import sys
+
+import datagauge
+
+HEAVY = ("torch", "faiss", "pandas", "sklearn", "matplotlib")
+
+_PROBE = """
+import json, sys, time
+t0 = time.perf_counter()
+import datagauge
+elapsed = time.perf_counter() - t0
+print(json.dumps({"elapsed": elapsed, "loaded": sorted(m for m in %r if m in sys.modules)}))
+"""
+
+
+def _import_in_fresh_interpreter() -> dict:
+    out = subprocess.run(
+        [sys.executable, "-c", _PROBE % (HEAVY,)],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    )
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def test_import_is_light_and_fast():
+    runs = [_import_in_fresh_interpreter() for _ in range(3)]
+    for run in runs:
+        assert run["loaded"] == [], f"importing datagauge loaded {run['loaded']}"
+    best = min(run["elapsed"] for run in runs)
+    assert best < 0.5, f"import datagauge took {best:.3f} s (best of 3)"
+
+
+def test_all_names_exist():
+    assert len(set(datagauge.__all__)) == len(datagauge.__all__)
+    for name in datagauge.__all__:
+        assert hasattr(datagauge, name), name
+
+
+def test_public_api_is_exported():
+    for name in (
+        "coverage",
+        "kneighbors",
+        "merge_neighbors",
+        "recall_at_k",
+        "naive_radius",
+        "Exact",
+        "HNSW",
+        "IVF",
+        "CoverageResult",
+        "ClassCoverage",
+    ):
+        assert name in datagauge.__all__
+
+
+def test_version_matches_metadata():
+    assert datagauge.__version__ == importlib.metadata.version("datagauge")
+
+
+def test_core_module_has_docstrings():
+    from datagauge import _core
+
+    for obj in (
+        _core.KDTree,
+        _core.KDTree.query,
+        _core.KDTree.self_query,
+        _core.merge_topk,
+        _core.refine_candidates,
+        _core.coverage_adaptive,
+        _core.coverage_threshold,
+    ):
+        assert obj.__doc__, obj
+        assert len(obj.__doc__.strip()) > 20, obj

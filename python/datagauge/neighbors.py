@@ -245,7 +245,7 @@ class _Searcher:
         for s in range(0, m, _QUERY_CHUNK):
             e = min(m, s + _QUERY_CHUNK)
             ids = query_ids[s:e]
-            q = self.x[ids] if ids.size != self.x.shape[0] else self.x
+            q = self.x[ids]  # a C-contiguous copy of one chunk of queries
             _, cand = index.search(self.shifted(q), n_cand)
             cand = np.ascontiguousarray(cand, dtype=np.int64)
             own = ids - start  # the query's row inside the block, or -1

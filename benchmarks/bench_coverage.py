@@ -508,12 +508,11 @@ def large_configs(args: argparse.Namespace) -> list[dict[str, Any]]:
     else:
         approx = {
             "clustered": [
+                {"kind": "ivf", "nprobe": 8},
                 {"kind": "ivf", "nprobe": 16},
                 {"kind": "ivf"},
-                {"kind": "ivf", "nprobe": 128},
-                {"kind": "hnsw", "m": 16, "ef_search": 64},
+                {"kind": "hnsw", "m": 16},
                 {"kind": "hnsw"},
-                {"kind": "hnsw", "ef_search": 128},
             ],
             "uniform": [
                 {"kind": "ivf"},

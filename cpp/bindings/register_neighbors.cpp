@@ -16,6 +16,14 @@ std::pair<FloatArray, IndexArray> alloc_lists(std::int64_t rows, std::int64_t k)
     return {FloatArray({rows, k}), IndexArray({rows, k})};
 }
 
+// Pointer to the optional per-query excluded index (nullptr when absent), checked: 1-D, m rows.
+const std::int64_t* exclude_data(const std::optional<IndexArray>& exclude, std::int64_t m) {
+    if (!exclude) return nullptr;
+    require_ndim(*exclude, 1, "exclude");
+    require_rows(*exclude, m, "exclude", "queries");
+    return exclude->data();
+}
+
 std::unique_ptr<KDTree> make_tree(const FloatArray& data, int leaf_size, std::int64_t index_offset) {
     require_ndim(data, 2, "data");
     if (data.shape(0) < 1 || data.shape(1) < 1) throw std::invalid_argument("data must be non-empty");
@@ -34,12 +42,7 @@ py::tuple tree_query(const KDTree& tree, const FloatArray& queries, int k, std::
         throw std::invalid_argument("queries have " + std::to_string(queries.shape(1)) +
                                     " features but the tree has " + std::to_string(tree.dim()));
     const std::int64_t m = queries.shape(0);
-    const std::int64_t* ex = nullptr;
-    if (exclude) {
-        require_ndim(*exclude, 1, "exclude");
-        require_rows(*exclude, m, "exclude", "queries");
-        ex = exclude->data();
-    }
+    const std::int64_t* ex = exclude_data(exclude, m);
     auto [dist, idx] = alloc_lists(m, k);
     float* dp = dist.mutable_data();
     std::int64_t* ip = idx.mutable_data();
@@ -94,12 +97,7 @@ py::tuple refine(const FloatArray& data, const FloatArray& queries, const IndexA
         throw std::invalid_argument("queries and data must have the same number of features");
     require_rows(candidates, queries.shape(0), "candidates", "queries");
     const std::int64_t m = queries.shape(0), n = data.shape(0), d = data.shape(1), c = candidates.shape(1);
-    const std::int64_t* ex = nullptr;
-    if (exclude) {
-        require_ndim(*exclude, 1, "exclude");
-        require_rows(*exclude, m, "exclude", "queries");
-        ex = exclude->data();
-    }
+    const std::int64_t* ex = exclude_data(exclude, m);
     auto [dist, idx] = alloc_lists(m, k);
     float* dp = dist.mutable_data();
     std::int64_t* ip = idx.mutable_data();

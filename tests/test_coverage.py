@@ -318,7 +318,8 @@ def test_result_to_dict_is_json(labelled_result):
     )
     assert back["per_class"]["labels"] == [0, 1, 2, 3, 9]
     assert back["per_class"]["count"] == labelled_result.per_class.count.tolist()
-    assert math.isnan(back["per_class"]["adaptive_radius"][-1])
+    assert back["per_class"]["adaptive_radius"][-1] is None  # NaN: JSON has no NaN
+    assert json.dumps(d, allow_nan=False)
     # Plain Python types only.
     assert type(d["uncovered_indices"][0]) is int
     assert type(d["critical_value_radii"][0]) is float

@@ -8,6 +8,7 @@ optional dependency imported only when called).
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -34,10 +35,15 @@ def _frame(columns: dict[str, Any]) -> pd.DataFrame:
 
 
 def _plain(value: Any) -> Any:
+    """Plain Python objects for JSON; NaN and infinity become None (JSON has neither)."""
     if isinstance(value, np.ndarray):
+        if value.dtype.kind == "f" and not np.isfinite(value).all():
+            return [_plain(v) for v in value.tolist()]
         return value.tolist()
     if isinstance(value, np.generic):
-        return value.item()
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
     if isinstance(value, ResultBase):
         return value.to_dict()
     if isinstance(value, (list, tuple)):
@@ -62,7 +68,7 @@ class ResultBase:
                 object.__setattr__(self, f.name, value)
 
     def to_dict(self) -> dict[str, Any]:
-        """All fields as plain Python objects (lists, floats, ints, str), JSON-serialisable."""
+        """All fields as plain Python objects (lists, floats, ints, str; NaN as None)."""
         return {f.name: _plain(getattr(self, f.name)) for f in dataclasses.fields(self)}  # type: ignore[arg-type]
 
     def __repr__(self) -> str:

@@ -452,11 +452,44 @@ def test_approximate_recall_and_radius(clustered_data, index):
 
 def test_approximate_is_deterministic(clustered_data):
     x, _ = clustered_data
-    for index in ("ivf", datagauge.HNSW(ef_search=40)):
+    for index in ("ivf", "hnsw", datagauge.HNSW(ef_search=40)):
         a = datagauge.kneighbors(x, 10, index=index, n_jobs=1)
         b = datagauge.kneighbors(x, 10, index=index, n_jobs=1)
         np.testing.assert_array_equal(a[1], b[1])
         np.testing.assert_array_equal(a[0], b[0])
+
+
+@pytest.mark.parametrize("target", [0.8, 0.95, 1.0])
+@pytest.mark.parametrize("make", [datagauge.IVF, datagauge.HNSW], ids=["ivf", "hnsw"])
+@pytest.mark.parametrize("kind", ["uniform", "clustered"])
+def test_tuned_knob_reaches_target_recall(make, kind, target):
+    # With the knob left to None it is tuned on a sample: the recall over *all* points must
+    # land near the target (sampling noise aside), and a higher target never gives less.
+    rng = np.random.default_rng(5)
+    n, d = 4000, 24
+    if kind == "uniform":
+        x = rng.random((n, d), dtype=np.float32)
+    else:
+        centres = rng.normal(size=(20, 3))
+        z = centres[rng.integers(0, 20, n)] + 0.3 * rng.normal(size=(n, 3))
+        x = (z @ rng.normal(size=(3, d)) + 0.01 * rng.normal(size=(n, d))).astype(np.float32)
+    _, exact_i = datagauge.kneighbors(x, 10)
+    _, idx = datagauge.kneighbors(x, 10, index=make(target_recall=target))
+    assert datagauge.recall_at_k(idx, exact_i) >= target - 0.03
+
+
+def test_tuned_nprobe_is_smaller_on_clustered_data():
+    # The point of tuning: easy (clustered) data get a small nprobe, hard data a large one.
+    from datagauge.neighbors import _build_approximate
+
+    rng = np.random.default_rng(6)
+    n, d = 4000, 24
+    uniform = rng.random((n, d), dtype=np.float32)
+    centres = rng.normal(size=(20, 3))
+    z = centres[rng.integers(0, 20, n)] + 0.3 * rng.normal(size=(n, 3))
+    clustered = (z @ rng.normal(size=(3, d))).astype(np.float32)
+    probes = [_build_approximate(x, 10, datagauge.IVF(), None).nprobe for x in (uniform, clustered)]
+    assert probes[1] < probes[0]
 
 
 def test_user_faiss_index_empty_is_filled(clustered_data):

@@ -518,3 +518,19 @@ def test_search_restores_threads_after_an_error():
     assert faiss.omp_get_max_threads() == 2
     datagauge.kneighbors(x, 3, index="flat", n_jobs=1)
     assert faiss.omp_get_max_threads() == 2
+
+
+@pytest.mark.parametrize("make", [datagauge.IVF, datagauge.HNSW])
+@pytest.mark.parametrize(
+    ("target", "error", "match"),
+    [
+        (0.0, ValueError, r"target_recall must be in \(0, 1\]"),
+        (1.5, ValueError, r"target_recall must be in \(0, 1\]"),
+        ("high", TypeError, r"target_recall must be a number"),
+    ],
+)
+def test_bad_target_recall(make, target, error, match):
+    x = np.random.default_rng(0).random((100, 4), dtype=np.float32)
+    with pytest.raises(error, match=match):
+        datagauge.kneighbors(x, 5, index=make(target_recall=target))
+

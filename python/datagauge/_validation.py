@@ -140,15 +140,17 @@ def check_k(k: Any, n_samples: int, *, name: str = "k") -> int:
     return out
 
 
-def check_unit_fraction(value: Any, name: str) -> float:
-    """A float strictly between 0 and 1."""
+def check_unit_fraction(value: Any, name: str, *, allow_one: bool = False) -> float:
+    """A float strictly between 0 and 1 (or in (0, 1] with `allow_one`)."""
+    interval = "(0, 1]" if allow_one else "(0, 1)"
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise TypeError(f"{name} must be a number in (0, 1), got {value!r} ({_describe(value)}).")
-    out = float(value)
-    if not (0.0 < out < 1.0):
-        raise ValueError(
-            f"{name} must be strictly between 0 and 1 (a fraction, e.g. 0.01 for 1%), got {out}."
+        raise TypeError(
+            f"{name} must be a number in {interval}, got {value!r} ({_describe(value)})."
         )
+    out = float(value)
+    if not (0.0 < out < 1.0 or (allow_one and out == 1.0)):
+        between = "in (0, 1]" if allow_one else "strictly between 0 and 1"
+        raise ValueError(f"{name} must be {between} (a fraction, e.g. 0.01 for 1%), got {out}.")
     return out
 
 

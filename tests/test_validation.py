@@ -533,4 +533,3 @@ def test_bad_target_recall(make, target, error, match):
     x = np.random.default_rng(0).random((100, 4), dtype=np.float32)
     with pytest.raises(error, match=match):
         datagauge.kneighbors(x, 5, index=make(target_recall=target))
-

@@ -1,7 +1,8 @@
-"""Command-line entry point: ``datagauge coverage`` (more analyses join as they land).
+"""Command-line entry point: ``datagauge report`` (the main job) and ``datagauge coverage``.
 
-With no data arguments it runs on the embedded default dataset, scikit-learn's 1,797 real
-8x8 digits, and prints the least covered images as a table.
+With no data arguments both run on the embedded default dataset, scikit-learn's 1,797 real
+8x8 digits: ``report`` writes an HTML and a JSON report of every analysis, ``coverage``
+prints the least covered images as a table.
 """
 
 from __future__ import annotations
@@ -46,7 +47,53 @@ def _build_parser() -> argparse.ArgumentParser:
     cov.add_argument("--top", type=int, default=10, help="rows of the table (default 10)")
     cov.add_argument("--json", type=Path, help="also write every number to this JSON file")
     cov.add_argument("--n-jobs", type=int, default=None, help="threads (default: all CPUs)")
+    rep = sub.add_parser(
+        "report",
+        help="run every analysis and write report.html and report.json",
+        description="Run coverage, familiarity, sufficiency, bias and saliency on a dataset and "
+        "write a self-contained report.html plus report.json. With no data arguments it runs "
+        "on scikit-learn's 8x8 digits, training a small CNN on the CPU.",
+    )
+    rsrc = rep.add_mutually_exclusive_group()
+    rsrc.add_argument(
+        "--dataset",
+        choices=["digits", "mnist-5k", "fashion-mnist"],
+        help="a dataset shipped inside a package (default: digits)",
+    )
+    rsrc.add_argument("--images", type=Path, help="folder of images in class subfolders")
+    rsrc.add_argument("--embeddings", type=Path, help=".npy file of shape (n_samples, n_features)")
+    rep.add_argument("--labels", type=Path, help="with --embeddings: .npy labels (n_samples,)")
+    rep.add_argument("--predictions", type=Path, help="with --embeddings: .npy predicted labels")
+    rep.add_argument("--tags", type=Path, help="with --embeddings: .npy 0/1 tags or a .csv")
+    rep.add_argument("--out", type=Path, default=Path("report-out"), help="output folder")
+    rep.add_argument("--limit", type=int, help="use only this many samples (a quick look)")
+    rep.add_argument("--seed", type=int, default=0, help="seed of splits and training")
+    rep.add_argument("--no-progress", action="store_true", help="no progress bar")
     return parser
+
+
+def _run_report(args: argparse.Namespace) -> int:
+    from .report import build_report
+    from .report._sources import load_inputs
+
+    if args.embeddings is None and any(
+        p is not None for p in (args.labels, args.predictions, args.tags)
+    ):
+        raise ValueError("--labels, --predictions and --tags go with --embeddings.")
+    inputs = load_inputs(
+        dataset=args.dataset,
+        images=args.images,
+        embeddings=args.embeddings,
+        labels=args.labels,
+        predictions=args.predictions,
+        tags=args.tags,
+        limit=args.limit,
+        seed=args.seed,
+        progress=not args.no_progress,
+    )
+    html_path, json_path = build_report(inputs, args.out, progress=not args.no_progress)
+    print(f"wrote {html_path} and {json_path}")
+    return 0
 
 
 def _load(
@@ -137,6 +184,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "coverage":
             return _run_coverage(args)
+        if args.command == "report":
+            return _run_report(args)
     except (ValueError, TypeError, OSError) as exc:
         print(f"datagauge: error: {exc}", file=sys.stderr)
         return 2

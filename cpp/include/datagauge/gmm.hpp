@@ -19,6 +19,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <cstring>
 #include <limits>
 #include <stdexcept>
 #include <string>
@@ -30,6 +31,11 @@
 #define DATAGAUGE_GMM_CLONES __attribute__((target_clones("arch=x86-64-v3", "default")))
 #else
 #define DATAGAUGE_GMM_CLONES
+#endif
+
+#if defined(__GNUC__)
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wpsabi"  // vector helpers are inline: no ABI boundary is crossed
 #endif
 
 namespace datagauge::gmm {
@@ -201,65 +207,105 @@ struct Prepared {
     }
 };
 
-template <class T>
-struct TileShape {
-    static constexpr std::int64_t RB = 4;  // rows of a register tile (double: 4 x 8 = 8 ymm)
-};
-template <>
-struct TileShape<float> {
-    static constexpr std::int64_t RB = 8;  // float: 8 x 8 = 8 ymm
-};
 
-// maha[b] += || D_b P ||^2 for the rows of a block; D: kBlock x dp, P: dp x dp upper triangular.
+// A 32-byte SIMD vector of T (GCC/Clang vector extension: one AVX register in the AVX2 clone,
+// two SSE registers otherwise); kNV of them span a tile's kCB columns. Vectors are only ever
+// local variables (never passed to or returned from functions), so no ABI question arises.
+#if defined(__GNUC__)
 template <class T>
-inline void maha_tiles(const T* D, const T* P, std::int64_t dp, double* maha) {
-    constexpr std::int64_t RB = TileShape<T>::RB;
-    for (std::int64_t b0 = 0; b0 < kBlock; b0 += RB) {
-        for (std::int64_t j0 = 0; j0 < dp; j0 += kCB) {
-            T acc[RB][kCB] = {};
-            const std::int64_t iend = j0 + kCB;
+struct Simd {
+    typedef T type __attribute__((vector_size(32)));
+    static constexpr std::int64_t kLanes = 32 / static_cast<std::int64_t>(sizeof(T));
+};
+#else
+template <class T>
+struct Simd {
+    struct type {
+        T v[32 / sizeof(T)];
+        T operator[](std::int64_t i) const { return v[i]; }
+        T& operator[](std::int64_t i) { return v[i]; }
+        type& operator+=(const type& o) {
+            for (std::size_t c = 0; c < 32 / sizeof(T); ++c) v[c] += o.v[c];
+            return *this;
+        }
+    };
+    static constexpr std::int64_t kLanes = 32 / static_cast<std::int64_t>(sizeof(T));
+};
+#endif
+
+#if defined(__GNUC__)
+#define DG_SPLAT(V, T, a) (V{} + static_cast<T>(a))
+#define DG_MUL(a, v) ((a) * (v))
+#else
+#define DG_SPLAT(V, T, a) dg_splat<V, T>(a)
+#define DG_MUL(a, v) dg_mul(a, v)
+template <class V, class T>
+inline V dg_splat(T a) {
+    V r;
+    for (std::int64_t c = 0; c < Simd<T>::kLanes; ++c) r[c] = a;
+    return r;
+}
+template <class V, class T>
+inline V dg_mul(T a, const V& v) {
+    V r;
+    for (std::int64_t c = 0; c < Simd<T>::kLanes; ++c) r[c] = a * v[c];
+    return r;
+}
+#endif
+
+// Z = D P over a block, or ||Z_b||^2 added to maha[b]; D: kBlock x dp, P: dp x dp upper
+// triangular (zero padded). A register tile of kRB rows x one vector (CW columns) accumulates
+// over i; only rows i < j0 + CW of P are non-zero in the tile's columns.
+constexpr std::int64_t kRB = 8;
+
+template <class T, bool kSquare>
+inline void dp_tiles(const T* D, const T* P, std::int64_t dp, double* maha, T* Z) {
+    using V = typename Simd<T>::type;
+    constexpr std::int64_t CW = Simd<T>::kLanes;
+    for (std::int64_t b0 = 0; b0 < kBlock; b0 += kRB) {
+        const T* drow = D + b0 * dp;
+        for (std::int64_t j0 = 0; j0 < dp; j0 += CW) {
+            V acc[kRB];
+            for (std::int64_t r = 0; r < kRB; ++r) acc[r] = DG_SPLAT(V, T, 0);
+            const std::int64_t iend = j0 + CW;
             for (std::int64_t i = 0; i < iend; ++i) {
-                const T* p = P + i * dp + j0;
-                for (std::int64_t r = 0; r < RB; ++r) {
-                    const T a = D[(b0 + r) * dp + i];
-                    for (std::int64_t c = 0; c < kCB; ++c) acc[r][c] += a * p[c];
-                }
+                V p;
+                std::memcpy(&p, P + i * dp + j0, sizeof(p));
+                for (std::int64_t r = 0; r < kRB; ++r) acc[r] += DG_MUL(drow[r * dp + i], p);
             }
-            for (std::int64_t r = 0; r < RB; ++r) {
-                T s = 0;
-                for (std::int64_t c = 0; c < kCB; ++c) s += acc[r][c] * acc[r][c];
-                maha[b0 + r] += static_cast<double>(s);
+            for (std::int64_t r = 0; r < kRB; ++r) {
+                if constexpr (kSquare) {
+                    T s = 0;
+                    for (std::int64_t c = 0; c < CW; ++c) s += acc[r][c] * acc[r][c];
+                    maha[b0 + r] += static_cast<double>(s);
+                } else {
+                    std::memcpy(Z + (b0 + r) * dp + j0, &acc[r], sizeof(V));
+                }
             }
         }
     }
 }
 
-// Q (dp x dp, double, upper tiles) += sum_b W_b^T D_b over a block; W = r * D.
+// Q (dp x dp, double, upper tiles) += sum_b W_b^T D_b over a block; W = r * D. dp is a
+// multiple of kRB, so every tile is full.
 template <class T>
 inline void outer_tiles(const T* W, const T* D, std::int64_t dp, double* Q) {
-    constexpr std::int64_t RB = TileShape<T>::RB;
-    for (std::int64_t i0 = 0; i0 < dp; i0 += RB) {
-        const std::int64_t rows = std::min<std::int64_t>(RB, dp - i0);
-        for (std::int64_t j0 = (i0 / kCB) * kCB; j0 < dp; j0 += kCB) {
-            T acc[RB][kCB] = {};
-            if (rows == RB) {
-                for (std::int64_t b = 0; b < kBlock; ++b) {
-                    const T* dj = D + b * dp + j0;
-                    const T* wi = W + b * dp + i0;
-                    for (std::int64_t r = 0; r < RB; ++r) {
-                        const T a = wi[r];
-                        for (std::int64_t c = 0; c < kCB; ++c) acc[r][c] += a * dj[c];
-                    }
-                }
-            } else {
-                for (std::int64_t b = 0; b < kBlock; ++b)
-                    for (std::int64_t r = 0; r < rows; ++r) {
-                        const T a = W[b * dp + i0 + r];
-                        for (std::int64_t c = 0; c < kCB; ++c) acc[r][c] += a * D[b * dp + j0 + c];
-                    }
+    using V = typename Simd<T>::type;
+    constexpr std::int64_t CW = Simd<T>::kLanes;
+    for (std::int64_t i0 = 0; i0 < dp; i0 += kRB) {
+        for (std::int64_t j0 = i0; j0 < dp; j0 += CW) {
+            V acc[kRB];
+            for (std::int64_t r = 0; r < kRB; ++r) acc[r] = DG_SPLAT(V, T, 0);
+            for (std::int64_t b = 0; b < kBlock; ++b) {
+                V dj;
+                std::memcpy(&dj, D + b * dp + j0, sizeof(dj));
+                const T* wi = W + b * dp + i0;
+                for (std::int64_t r = 0; r < kRB; ++r) acc[r] += DG_MUL(wi[r], dj);
             }
-            for (std::int64_t r = 0; r < rows; ++r)
-                for (std::int64_t c = 0; c < kCB; ++c) Q[(i0 + r) * dp + j0 + c] += static_cast<double>(acc[r][c]);
+            for (std::int64_t r = 0; r < kRB; ++r) {
+                double* q = Q + (i0 + r) * dp + j0;
+                for (std::int64_t c = 0; c < CW; ++c) q[c] += static_cast<double>(acc[r][c]);
+            }
         }
     }
 }
@@ -312,7 +358,7 @@ DATAGAUGE_GMM_CLONES void process_rows(const T* X, std::int64_t r0, std::int64_t
                     for (std::int64_t b = 0; b < kBlock; ++b)
                         for (std::int64_t j = 0; j < dp; ++j) D[b * dp + j] = xb[b * dp + j] - mu[j];
                     std::fill(sc.maha.begin(), sc.maha.end(), 0.0);
-                    maha_tiles(D, m.prec.data() + k * dp * dp, dp, sc.maha.data());
+                    dp_tiles<T, true>(D, m.prec.data() + k * dp * dp, dp, sc.maha.data(), nullptr);
                     for (std::int64_t b = 0; b < nb; ++b) logp[b * K + k] = m.log_const[k] - 0.5 * sc.maha[b];
                 }
             } else if (m.cov == Cov::tied) {
@@ -320,21 +366,7 @@ DATAGAUGE_GMM_CLONES void process_rows(const T* X, std::int64_t r0, std::int64_t
                 const T* c = m.tied_c.data();
                 for (std::int64_t b = 0; b < kBlock; ++b)
                     for (std::int64_t j = 0; j < dp; ++j) D[b * dp + j] = xb[b * dp + j] - c[j];
-                // Z = D P (full product rows, not squared): reuse the tile kernel layout.
-                constexpr std::int64_t RB = TileShape<T>::RB;
-                for (std::int64_t bb = 0; bb < kBlock; bb += RB)
-                    for (std::int64_t j0 = 0; j0 < dp; j0 += kCB) {
-                        T acc[RB][kCB] = {};
-                        for (std::int64_t i = 0; i < j0 + kCB; ++i) {
-                            const T* p = m.prec.data() + i * dp + j0;
-                            for (std::int64_t r = 0; r < RB; ++r) {
-                                const T a = D[(bb + r) * dp + i];
-                                for (std::int64_t cc = 0; cc < kCB; ++cc) acc[r][cc] += a * p[cc];
-                            }
-                        }
-                        for (std::int64_t r = 0; r < RB; ++r)
-                            for (std::int64_t cc = 0; cc < kCB; ++cc) Z[(bb + r) * dp + j0 + cc] = acc[r][cc];
-                    }
+                dp_tiles<T, false>(D, m.prec.data(), dp, nullptr, Z);
                 for (std::int64_t b = 0; b < nb; ++b)
                     for (std::int64_t k = 0; k < K; ++k) {
                         const T* mk = m.tied_m.data() + k * dp;
@@ -608,3 +640,7 @@ inline Params m_step(const Stats& st, double reg_covar) {
 }
 
 }  // namespace datagauge::gmm
+
+#if defined(__GNUC__)
+#pragma GCC diagnostic pop
+#endif

@@ -166,8 +166,8 @@ def test_partial_fit_steps_equal_fit_steps():
     stepped = Familiarity(covariance_type="full", n_components=3, **start)
     for _ in range(3):
         stepped.partial_fit(x)
+    whole = Familiarity(covariance_type="full", n_components=3, max_iter=3, tol=0, **start)
     with pytest.warns(ConvergenceWarning):
-        whole = Familiarity(covariance_type="full", n_components=3, max_iter=3, tol=0, **start)
         whole.fit(x)
     np.testing.assert_allclose(stepped.lower_bounds_, whole.lower_bounds_, rtol=1e-12)
     np.testing.assert_allclose(stepped.means_, whole.means_, rtol=1e-12)
@@ -308,7 +308,7 @@ def test_component_collapsing_onto_one_point_is_regularised():
 
 def test_collapse_without_regularisation_is_a_clear_error():
     x = np.repeat(np.arange(10.0)[:, None], 2, axis=1)  # on a line: singular covariance
-    with pytest.raises(ValueError, match="ill-defined empirical covariance.*increase reg_covar"):
+    with pytest.raises(ValueError, match=r"ill-defined empirical covariance.*increase reg_covar"):
         Familiarity(n_components=2, covariance_type="full", reg_covar=0, random_state=0).fit(x)
 
 
@@ -400,7 +400,7 @@ def test_unknown_covariance_type(x):
 
 
 def test_one_pass_iterator(x):
-    with pytest.raises(TypeError, match="one-pass iterator.*partial_fit"):
+    with pytest.raises(TypeError, match=r"one-pass iterator.*partial_fit"):
         Familiarity(n_components=2).fit(b for b in (x[:30], x[30:]))
 
 

@@ -57,6 +57,15 @@ def test_public_api_is_exported():
         "IVF",
         "CoverageResult",
         "ClassCoverage",
+        "Familiarity",
+        "familiarity",
+        "compare_datasets",
+        "DensityStrategy",
+        "FamiliarityResult",
+        "ClassFamiliarity",
+        "DatasetComparison",
+        "ClassComparison",
+        "NotFittedError",
     ):
         assert name in datagauge.__all__
 
@@ -76,6 +85,11 @@ def test_core_module_has_docstrings():
         _core.refine_candidates,
         _core.coverage_adaptive,
         _core.coverage_threshold,
+        _core.GmmStats,
+        _core.gmm_accumulate,
+        _core.gmm_accumulate_resp,
+        _core.gmm_score,
+        _core.gmm_m_step,
     ):
         assert obj.__doc__, obj
         assert len(obj.__doc__.strip()) > 20, obj

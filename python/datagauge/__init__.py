@@ -4,7 +4,19 @@ Importing datagauge loads neither torch nor FAISS; they load when an analysis ne
 """
 
 from ._results import ClassCoverage, CoverageResult
+from ._validation import NotFittedError
 from .coverage import coverage, naive_radius
+from .familiarity import (
+    ClassComparison,
+    ClassFamiliarity,
+    ConvergenceWarning,
+    DatasetComparison,
+    DensityStrategy,
+    Familiarity,
+    FamiliarityResult,
+    compare_datasets,
+    familiarity,
+)
 from .neighbors import HNSW, IVF, Exact, kneighbors, merge_neighbors, recall_at_k
 
 __version__ = "0.1.0"
@@ -12,11 +24,21 @@ __version__ = "0.1.0"
 __all__ = [
     "HNSW",
     "IVF",
+    "ClassComparison",
     "ClassCoverage",
+    "ClassFamiliarity",
+    "ConvergenceWarning",
     "CoverageResult",
+    "DatasetComparison",
+    "DensityStrategy",
     "Exact",
+    "Familiarity",
+    "FamiliarityResult",
+    "NotFittedError",
     "__version__",
+    "compare_datasets",
     "coverage",
+    "familiarity",
     "kneighbors",
     "merge_neighbors",
     "naive_radius",

@@ -1,6 +1,8 @@
 """Stubs of the compiled core (cpp/bindings). Arrays must already have the exact dtype and
 be C-contiguous: the core converts nothing and raises TypeError otherwise."""
 
+from typing import Any
+
 import numpy as np
 from numpy.typing import NDArray
 
@@ -56,3 +58,75 @@ def coverage_adaptive(
 
 def coverage_threshold(radii: NDArray[np.float32], radius: float) -> NDArray[np.int64]:
     """Points with radius strictly greater than `radius`, most isolated first."""
+
+class GmmStats:
+    """Mergeable sufficient statistics of one Gaussian-mixture EM step over some rows."""
+
+    def __init__(
+        self,
+        covariance_type: str,
+        n_samples: float,
+        loglik: float,
+        shift: NDArray[np.float64],
+        nk: NDArray[np.float64],
+        s: NDArray[np.float64],
+        q: NDArray[np.float64],
+    ) -> None: ...
+    def merge(self, other: GmmStats) -> None:
+        """Add another block's statistics (same model) in place."""
+
+    def copy(self) -> GmmStats: ...
+    @property
+    def covariance_type(self) -> str: ...
+    @property
+    def n_components(self) -> int: ...
+    @property
+    def n_features(self) -> int: ...
+    @property
+    def n_samples(self) -> float: ...
+    @property
+    def loglik(self) -> float: ...
+    @property
+    def shift(self) -> NDArray[np.float64]: ...
+    @property
+    def nk(self) -> NDArray[np.float64]: ...
+    @property
+    def s(self) -> NDArray[np.float64]: ...
+    @property
+    def q(self) -> NDArray[np.float64]: ...
+
+def gmm_accumulate(
+    X: NDArray[np.float32] | NDArray[np.float64],
+    weights: NDArray[np.float64],
+    means: NDArray[np.float64],
+    prec_chol: NDArray[np.float64],
+    covariance_type: str,
+    shift: NDArray[np.float64],
+    n_threads: int = 0,
+) -> GmmStats:
+    """E-step over the rows of X and the M-step's sufficient statistics."""
+
+def gmm_accumulate_resp(
+    X: NDArray[np.float32] | NDArray[np.float64],
+    resp: NDArray[np.float64],
+    covariance_type: str,
+    shift: NDArray[np.float64],
+    n_threads: int = 0,
+) -> GmmStats:
+    """Sufficient statistics for given responsibilities."""
+
+def gmm_score(
+    X: NDArray[np.float32] | NDArray[np.float64],
+    weights: NDArray[np.float64],
+    means: NDArray[np.float64],
+    prec_chol: NDArray[np.float64],
+    covariance_type: str,
+    return_resp: bool = False,
+    n_threads: int = 0,
+) -> tuple[NDArray[np.float64], Any]:
+    """Per-sample log-likelihood and optionally the responsibilities (n, K)."""
+
+def gmm_m_step(
+    stats: GmmStats, reg_covar: float
+) -> tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.float64], NDArray[np.float64]]:
+    """M-step: (weights, means, covariances, precisions_cholesky), as scikit-learn."""

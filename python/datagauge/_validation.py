@@ -14,17 +14,62 @@ import numpy as np
 from numpy.typing import NDArray
 
 __all__ = [
+    "NotFittedError",
     "check_choice",
     "check_embeddings",
+    "check_features",
     "check_int",
+    "check_is_fitted",
     "check_k",
     "check_labels",
+    "check_nonnegative",
+    "check_samples",
     "check_unit_fraction",
 ]
 
 
+class NotFittedError(ValueError, AttributeError):
+    """An estimator was used before ``fit`` (scikit-learn's wording and base classes)."""
+
+
+def check_is_fitted(estimator: Any, attribute: str) -> None:
+    """Raise NotFittedError unless `estimator` has the learned `attribute`."""
+    if getattr(estimator, attribute, None) is None:
+        raise NotFittedError(
+            f"This {type(estimator).__name__} instance is not fitted yet. Call 'fit' with "
+            "appropriate arguments before using this estimator."
+        )
+
+
+def check_features(n_features: int, expected: int, name: str, owner: str) -> None:
+    """The feature count seen at fit time must match the one given now."""
+    if n_features != expected:
+        raise ValueError(
+            f"{name} has {n_features} features, but {owner} was fitted with {expected} "
+            "features; pass embeddings from the same model and layer as at fit time."
+        )
+
+
+def check_nonnegative(value: Any, name: str) -> float:
+    """A finite real number >= 0."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be a number >= 0, got {value!r} ({_describe(value)}).")
+    out = float(value)
+    if not (out >= 0.0 and np.isfinite(out)):
+        raise ValueError(f"{name} must be a finite number >= 0, got {out}.")
+    return out
+
+
 def _describe(x: Any) -> str:
     return type(x).__name__
+
+
+def check_samples(x: Any, *, name: str = "X", min_samples: int = 1) -> NDArray[Any]:
+    """Like :func:`check_embeddings`, but float64 input stays float64 (an exact path).
+
+    Returns C-contiguous float64 for float64 input and float32 for every other numeric dtype.
+    """
+    return _check_matrix(x, name=name, min_samples=min_samples, keep_float64=True)
 
 
 def check_embeddings(
@@ -53,6 +98,13 @@ def check_embeddings(
     ValueError
         If `x` is not 2-D, is empty, has too few rows, or holds NaN or infinity.
     """
+    out: NDArray[np.float32] = _check_matrix(
+        x, name=name, min_samples=min_samples, keep_float64=False
+    )
+    return out
+
+
+def _check_matrix(x: Any, *, name: str, min_samples: int, keep_float64: bool) -> NDArray[Any]:
     if x is None:
         raise TypeError(f"{name} is None; pass an array of shape (n_samples, n_features).")
     try:
@@ -90,6 +142,8 @@ def check_embeddings(
         raise ValueError(f"{name} has {n} samples; at least {min_samples} are needed.")
     if np.issubdtype(arr.dtype, np.floating):
         _check_finite(arr, name, after_cast=False)
+    if keep_float64 and arr.dtype == np.float64:
+        return np.ascontiguousarray(arr)
     with np.errstate(over="ignore"):  # overflow is reported below, as an error that says why
         out = np.ascontiguousarray(arr, dtype=np.float32)
     if out.dtype != arr.dtype:

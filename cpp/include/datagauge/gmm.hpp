@@ -1,0 +1,646 @@
+// Gaussian mixture EM as mergeable sufficient statistics over blocks of rows.
+//
+// accumulate(): E-step (log-probabilities, log-sum-exp, responsibilities) over a block plus the
+// statistics the M-step needs, per component k:
+//     N_k = sum_i r_ik,  S_k = sum_i r_ik (x_i - c_k),  Q_k = sum_i r_ik (x_i - c_k)(x_i - c_k)^T
+// (diag/spherical keep only the diagonal of Q_k; tied keeps one Q = sum_i (x_i - c)(x_i - c)^T),
+// with a shift c_k (the current means) so that no E[xx^T] - mu mu^T cancellation occurs on data
+// far from the origin. Statistics of blocks with the same shift add (merge), so the same code
+// runs in one block, chunked, out of core or on several machines.
+// m_step(): merged statistics -> weights, means, covariances (+ reg_covar) and the Cholesky
+// factors of the precisions, exactly as scikit-learn's GaussianMixture computes them.
+// score(): per-sample log-likelihood and optionally the responsibilities.
+//
+// Hot loops work on blocks of rows with zero-padded feature dimensions and register tiles
+// (a fixed RB x CB accumulator), written so that GCC vectorises them; float input is computed
+// in float and summed into double statistics, double input is computed in double.
+#pragma once
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+#include <limits>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "parallel.hpp"
+
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__)
+#define DATAGAUGE_GMM_CLONES __attribute__((target_clones("arch=x86-64-v3", "default")))
+#else
+#define DATAGAUGE_GMM_CLONES
+#endif
+
+#if defined(__GNUC__)
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wpsabi"  // vector helpers are inline: no ABI boundary is crossed
+#endif
+
+namespace datagauge::gmm {
+
+enum class Cov { full, tied, diag, spherical };
+
+inline Cov parse_cov(const std::string& s) {
+    if (s == "full") return Cov::full;
+    if (s == "tied") return Cov::tied;
+    if (s == "diag") return Cov::diag;
+    if (s == "spherical") return Cov::spherical;
+    throw std::invalid_argument("covariance_type must be 'full', 'tied', 'diag' or 'spherical', got '" + s + "'");
+}
+
+inline const char* cov_name(Cov c) {
+    switch (c) {
+        case Cov::full: return "full";
+        case Cov::tied: return "tied";
+        case Cov::diag: return "diag";
+        default: return "spherical";
+    }
+}
+
+constexpr std::int64_t kCB = 8;  // tile columns
+constexpr std::int64_t kBlock = 32;  // rows per block (multiple of the row tile)
+
+inline std::int64_t padded(std::int64_t d) { return (d + kCB - 1) / kCB * kCB; }
+
+// Number of precision-Cholesky values per covariance type.
+inline std::int64_t prec_size(Cov cov, std::int64_t K, std::int64_t d) {
+    switch (cov) {
+        case Cov::full: return K * d * d;
+        case Cov::tied: return d * d;
+        case Cov::diag: return K * d;
+        default: return K;
+    }
+}
+
+// Second-moment values per covariance type (upper triangles stored as full padded squares).
+inline std::int64_t q_size(Cov cov, std::int64_t K, std::int64_t d) {
+    switch (cov) {
+        case Cov::full: return K * d * d;
+        case Cov::tied: return d * d;
+        default: return K * d;
+    }
+}
+
+// Mergeable sufficient statistics (double). Q for full/tied is a d x d row-major square of
+// which the upper triangle (j >= i) is accumulated; m_step mirrors it.
+struct Stats {
+    Cov cov = Cov::diag;
+    std::int64_t K = 0, d = 0;
+    double n = 0;        // rows seen
+    double loglik = 0;   // sum of per-row log-likelihoods (0 when responsibilities were given)
+    std::vector<double> shift;  // K x d (tied: every row equal; row 0 is used)
+    std::vector<double> nk;     // K
+    std::vector<double> s;      // K x d
+    std::vector<double> q;      // see q_size
+
+    Stats() = default;
+    Stats(Cov c, std::int64_t K_, std::int64_t d_, std::vector<double> shift_)
+        : cov(c), K(K_), d(d_), shift(std::move(shift_)), nk(static_cast<std::size_t>(K_), 0.0),
+          s(static_cast<std::size_t>(K_ * d_), 0.0), q(static_cast<std::size_t>(q_size(c, K_, d_)), 0.0) {}
+
+    void merge(const Stats& o) {
+        if (o.cov != cov || o.K != K || o.d != d)
+            throw std::invalid_argument("cannot merge statistics of different models (covariance type, "
+                                        "n_components or n_features differ)");
+        if (o.shift != shift)
+            throw std::invalid_argument("cannot merge statistics accumulated with different shifts; "
+                                        "accumulate every block with the same model parameters");
+        n += o.n;
+        loglik += o.loglik;
+        for (std::size_t i = 0; i < nk.size(); ++i) nk[i] += o.nk[i];
+        for (std::size_t i = 0; i < s.size(); ++i) s[i] += o.s[i];
+        for (std::size_t i = 0; i < q.size(); ++i) q[i] += o.q[i];
+    }
+};
+
+// Model parameters (double), as scikit-learn stores them.
+struct Params {
+    Cov cov = Cov::diag;
+    std::int64_t K = 0, d = 0;
+    std::vector<double> weights;     // K
+    std::vector<double> means;       // K x d
+    std::vector<double> covariances; // full K x d x d, tied d x d, diag K x d, spherical K
+    std::vector<double> prec_chol;   // same shapes; full/tied upper triangular
+};
+
+// Parameters laid out for the kernels in compute type T, padded to dp columns.
+template <class T>
+struct Prepared {
+    Cov cov;
+    std::int64_t K, d, dp;
+    std::vector<double> log_const;  // log w_k + log det(prec_chol_k) - d/2 log(2 pi)
+    std::vector<T> means;           // K x dp
+    std::vector<T> prec;            // full K x dp x dp, tied dp x dp (upper, zero padded); diag K x dp
+                                    // (squared); spherical K (squared)
+    std::vector<T> tied_c;          // dp: centre for tied
+    std::vector<T> tied_m;          // K x dp: (mu_k - c) P
+    std::vector<T> shift;           // K x dp (statistics shift)
+
+    Prepared(Cov c, std::int64_t K_, std::int64_t d_, const double* w, const double* mu, const double* pc,
+             const double* shift_in)
+        : cov(c), K(K_), d(d_), dp(padded(d_)) {
+        const auto Kd = static_cast<std::size_t>(K * dp);
+        means.assign(Kd, T(0));
+        shift.assign(Kd, T(0));
+        log_const.assign(static_cast<std::size_t>(K), 0.0);
+        for (std::int64_t k = 0; k < K; ++k)
+            for (std::int64_t j = 0; j < d; ++j) {
+                means[static_cast<std::size_t>(k * dp + j)] = static_cast<T>(mu[k * d + j]);
+                if (shift_in) shift[static_cast<std::size_t>(k * dp + j)] = static_cast<T>(shift_in[k * d + j]);
+            }
+        std::vector<double> logdet(static_cast<std::size_t>(K), 0.0);
+        switch (cov) {
+            case Cov::full:
+                prec.assign(static_cast<std::size_t>(K * dp * dp), T(0));
+                for (std::int64_t k = 0; k < K; ++k)
+                    for (std::int64_t i = 0; i < d; ++i) {
+                        logdet[k] += std::log(pc[(k * d + i) * d + i]);
+                        for (std::int64_t j = i; j < d; ++j)
+                            prec[static_cast<std::size_t>((k * dp + i) * dp + j)] = static_cast<T>(pc[(k * d + i) * d + j]);
+                    }
+                break;
+            case Cov::tied: {
+                prec.assign(static_cast<std::size_t>(dp * dp), T(0));
+                double ld = 0;
+                for (std::int64_t i = 0; i < d; ++i) {
+                    ld += std::log(pc[i * d + i]);
+                    for (std::int64_t j = i; j < d; ++j)
+                        prec[static_cast<std::size_t>(i * dp + j)] = static_cast<T>(pc[i * d + j]);
+                }
+                std::fill(logdet.begin(), logdet.end(), ld);
+                // centre: the mean of the component means
+                std::vector<double> c(static_cast<std::size_t>(d), 0.0);
+                for (std::int64_t k = 0; k < K; ++k)
+                    for (std::int64_t j = 0; j < d; ++j) c[j] += mu[k * d + j] / static_cast<double>(K);
+                tied_c.assign(static_cast<std::size_t>(dp), T(0));
+                for (std::int64_t j = 0; j < d; ++j) tied_c[j] = static_cast<T>(c[j]);
+                tied_m.assign(Kd, T(0));
+                for (std::int64_t k = 0; k < K; ++k)
+                    for (std::int64_t j = 0; j < d; ++j) {
+                        double acc = 0;
+                        for (std::int64_t i = 0; i <= j; ++i) acc += (mu[k * d + i] - c[i]) * pc[i * d + j];
+                        tied_m[static_cast<std::size_t>(k * dp + j)] = static_cast<T>(acc);
+                    }
+                break;
+            }
+            case Cov::diag:
+                prec.assign(Kd, T(0));
+                for (std::int64_t k = 0; k < K; ++k)
+                    for (std::int64_t j = 0; j < d; ++j) {
+                        const double p = pc[k * d + j];
+                        logdet[k] += std::log(p);
+                        prec[static_cast<std::size_t>(k * dp + j)] = static_cast<T>(p * p);
+                    }
+                break;
+            case Cov::spherical:
+                prec.assign(static_cast<std::size_t>(K), T(0));
+                for (std::int64_t k = 0; k < K; ++k) {
+                    logdet[k] = static_cast<double>(d) * std::log(pc[k]);
+                    prec[k] = static_cast<T>(pc[k] * pc[k]);
+                }
+                break;
+        }
+        const double half_log2pi = 0.5 * static_cast<double>(d) * std::log(2.0 * 3.14159265358979323846);
+        for (std::int64_t k = 0; k < K; ++k) log_const[k] = std::log(w[k]) + logdet[k] - half_log2pi;
+    }
+};
+
+
+// A 32-byte SIMD vector of T (GCC/Clang vector extension: one AVX register in the AVX2 clone,
+// two SSE registers otherwise); kNV of them span a tile's kCB columns. Vectors are only ever
+// local variables (never passed to or returned from functions), so no ABI question arises.
+#if defined(__GNUC__)
+template <class T>
+struct Simd {
+    typedef T type __attribute__((vector_size(32)));
+    static constexpr std::int64_t kLanes = 32 / static_cast<std::int64_t>(sizeof(T));
+};
+#else
+template <class T>
+struct Simd {
+    struct type {
+        T v[32 / sizeof(T)];
+        T operator[](std::int64_t i) const { return v[i]; }
+        T& operator[](std::int64_t i) { return v[i]; }
+        type& operator+=(const type& o) {
+            for (std::size_t c = 0; c < 32 / sizeof(T); ++c) v[c] += o.v[c];
+            return *this;
+        }
+    };
+    static constexpr std::int64_t kLanes = 32 / static_cast<std::int64_t>(sizeof(T));
+};
+#endif
+
+#if defined(__GNUC__)
+#define DG_SPLAT(V, T, a) (V{} + static_cast<T>(a))
+#define DG_MUL(a, v) ((a) * (v))
+#else
+#define DG_SPLAT(V, T, a) dg_splat<V, T>(a)
+#define DG_MUL(a, v) dg_mul(a, v)
+template <class V, class T>
+inline V dg_splat(T a) {
+    V r;
+    for (std::int64_t c = 0; c < Simd<T>::kLanes; ++c) r[c] = a;
+    return r;
+}
+template <class V, class T>
+inline V dg_mul(T a, const V& v) {
+    V r;
+    for (std::int64_t c = 0; c < Simd<T>::kLanes; ++c) r[c] = a * v[c];
+    return r;
+}
+#endif
+
+// Z = D P over a block, or ||Z_b||^2 added to maha[b]; D: kBlock x dp, P: dp x dp upper
+// triangular (zero padded). A register tile of kRB rows x one vector (CW columns) accumulates
+// over i; only rows i < j0 + CW of P are non-zero in the tile's columns.
+constexpr std::int64_t kRB = 8;
+
+template <class T, bool kSquare>
+inline void dp_tiles(const T* D, const T* P, std::int64_t dp, double* maha, T* Z) {
+    using V = typename Simd<T>::type;
+    constexpr std::int64_t CW = Simd<T>::kLanes;
+    for (std::int64_t b0 = 0; b0 < kBlock; b0 += kRB) {
+        const T* drow = D + b0 * dp;
+        for (std::int64_t j0 = 0; j0 < dp; j0 += CW) {
+            V acc[kRB];
+            for (std::int64_t r = 0; r < kRB; ++r) acc[r] = DG_SPLAT(V, T, 0);
+            const std::int64_t iend = j0 + CW;
+            for (std::int64_t i = 0; i < iend; ++i) {
+                V p;
+                std::memcpy(&p, P + i * dp + j0, sizeof(p));
+                for (std::int64_t r = 0; r < kRB; ++r) acc[r] += DG_MUL(drow[r * dp + i], p);
+            }
+            for (std::int64_t r = 0; r < kRB; ++r) {
+                if constexpr (kSquare) {
+                    T s = 0;
+                    for (std::int64_t c = 0; c < CW; ++c) s += acc[r][c] * acc[r][c];
+                    maha[b0 + r] += static_cast<double>(s);
+                } else {
+                    std::memcpy(Z + (b0 + r) * dp + j0, &acc[r], sizeof(V));
+                }
+            }
+        }
+    }
+}
+
+// Q (dp x dp, double, upper tiles) += sum_b W_b^T D_b over a block; W = r * D. dp is a
+// multiple of kRB, so every tile is full.
+template <class T>
+inline void outer_tiles(const T* W, const T* D, std::int64_t dp, double* Q) {
+    using V = typename Simd<T>::type;
+    constexpr std::int64_t CW = Simd<T>::kLanes;
+    for (std::int64_t i0 = 0; i0 < dp; i0 += kRB) {
+        for (std::int64_t j0 = i0; j0 < dp; j0 += CW) {
+            V acc[kRB];
+            for (std::int64_t r = 0; r < kRB; ++r) acc[r] = DG_SPLAT(V, T, 0);
+            for (std::int64_t b = 0; b < kBlock; ++b) {
+                V dj;
+                std::memcpy(&dj, D + b * dp + j0, sizeof(dj));
+                const T* wi = W + b * dp + i0;
+                for (std::int64_t r = 0; r < kRB; ++r) acc[r] += DG_MUL(wi[r], dj);
+            }
+            for (std::int64_t r = 0; r < kRB; ++r) {
+                double* q = Q + (i0 + r) * dp + j0;
+                for (std::int64_t c = 0; c < CW; ++c) q[c] += static_cast<double>(acc[r][c]);
+            }
+        }
+    }
+}
+
+// Per-block scratch memory.
+template <class T>
+struct Scratch {
+    std::vector<T> x, D, W, Z;
+    std::vector<double> maha, logp;
+    std::vector<double> qpad;  // full: K x dp x dp, tied: dp x dp (padded accumulators)
+    Scratch(std::int64_t K, std::int64_t dp)
+        : x(static_cast<std::size_t>(kBlock * dp), T(0)), D(x.size(), T(0)), W(x.size(), T(0)), Z(x.size(), T(0)),
+          maha(static_cast<std::size_t>(kBlock), 0.0), logp(static_cast<std::size_t>(kBlock * K), 0.0) {}
+};
+
+// E-step (and optionally statistics) on rows [r0, r1) of X (n x d, row-major).
+//   loglik_out: per-row log-likelihood (may be null); resp_out: n x K responsibilities (may be null)
+//   resp_in: given responsibilities n x K (skip the E-step; may be null)
+//   stats: accumulate into (may be null)
+template <class T>
+DATAGAUGE_GMM_CLONES void process_rows(const T* X, std::int64_t r0, std::int64_t r1, const Prepared<T>& m,
+                                       const double* resp_in, double* loglik_out, double* resp_out,
+                                       std::int64_t* label_out, Stats* stats) {
+    const std::int64_t K = m.K, d = m.d, dp = m.dp;
+    Scratch<T> sc(K, dp);
+    if (stats && (m.cov == Cov::full || m.cov == Cov::tied))
+        sc.qpad.assign(static_cast<std::size_t>((m.cov == Cov::full ? K : 1) * dp * dp), 0.0);
+    T* xb = sc.x.data();
+    T* D = sc.D.data();
+    T* W = sc.W.data();
+    double* logp = sc.logp.data();
+    for (std::int64_t b0 = r0; b0 < r1; b0 += kBlock) {
+        const std::int64_t nb = std::min<std::int64_t>(kBlock, r1 - b0);
+        for (std::int64_t b = 0; b < nb; ++b) {
+            const T* src = X + (b0 + b) * d;
+            T* dst = xb + b * dp;
+            for (std::int64_t j = 0; j < d; ++j) dst[j] = src[j];
+        }
+        for (std::int64_t b = nb; b < kBlock; ++b)
+            for (std::int64_t j = 0; j < dp; ++j) xb[b * dp + j] = T(0);
+
+        // ---- E-step: logp[b * K + k]
+        if (resp_in) {
+            for (std::int64_t b = 0; b < nb; ++b)
+                for (std::int64_t k = 0; k < K; ++k) logp[b * K + k] = resp_in[(b0 + b) * K + k];
+        } else {
+            if (m.cov == Cov::full) {
+                for (std::int64_t k = 0; k < K; ++k) {
+                    const T* mu = m.means.data() + k * dp;
+                    for (std::int64_t b = 0; b < kBlock; ++b)
+                        for (std::int64_t j = 0; j < dp; ++j) D[b * dp + j] = xb[b * dp + j] - mu[j];
+                    std::fill(sc.maha.begin(), sc.maha.end(), 0.0);
+                    dp_tiles<T, true>(D, m.prec.data() + k * dp * dp, dp, sc.maha.data(), nullptr);
+                    for (std::int64_t b = 0; b < nb; ++b) logp[b * K + k] = m.log_const[k] - 0.5 * sc.maha[b];
+                }
+            } else if (m.cov == Cov::tied) {
+                T* Z = sc.Z.data();
+                const T* c = m.tied_c.data();
+                for (std::int64_t b = 0; b < kBlock; ++b)
+                    for (std::int64_t j = 0; j < dp; ++j) D[b * dp + j] = xb[b * dp + j] - c[j];
+                dp_tiles<T, false>(D, m.prec.data(), dp, nullptr, Z);
+                for (std::int64_t b = 0; b < nb; ++b)
+                    for (std::int64_t k = 0; k < K; ++k) {
+                        const T* mk = m.tied_m.data() + k * dp;
+                        const T* z = Z + b * dp;
+                        T acc[kCB] = {};
+                        for (std::int64_t j0 = 0; j0 < dp; j0 += kCB)
+                            for (std::int64_t cc = 0; cc < kCB; ++cc) {
+                                const T t = z[j0 + cc] - mk[j0 + cc];
+                                acc[cc] += t * t;
+                            }
+                        double s = 0;
+                        for (std::int64_t cc = 0; cc < kCB; ++cc) s += static_cast<double>(acc[cc]);
+                        logp[b * K + k] = m.log_const[k] - 0.5 * s;
+                    }
+            } else {
+                const bool diag = m.cov == Cov::diag;
+                for (std::int64_t b = 0; b < nb; ++b) {
+                    const T* x = xb + b * dp;
+                    for (std::int64_t k = 0; k < K; ++k) {
+                        const T* mu = m.means.data() + k * dp;
+                        T acc[kCB] = {};
+                        if (diag) {
+                            const T* p = m.prec.data() + k * dp;
+                            for (std::int64_t j0 = 0; j0 < dp; j0 += kCB)
+                                for (std::int64_t cc = 0; cc < kCB; ++cc) {
+                                    const T t = x[j0 + cc] - mu[j0 + cc];
+                                    acc[cc] += t * t * p[j0 + cc];
+                                }
+                        } else {
+                            for (std::int64_t j0 = 0; j0 < dp; j0 += kCB)
+                                for (std::int64_t cc = 0; cc < kCB; ++cc) {
+                                    const T t = x[j0 + cc] - mu[j0 + cc];
+                                    acc[cc] += t * t;
+                                }
+                        }
+                        double s = 0;
+                        for (std::int64_t cc = 0; cc < kCB; ++cc) s += static_cast<double>(acc[cc]);
+                        if (!diag) s *= static_cast<double>(m.prec[k]);
+                        logp[b * K + k] = m.log_const[k] - 0.5 * s;
+                    }
+                }
+            }
+            // log-sum-exp -> log-likelihood, responsibilities in place
+            for (std::int64_t b = 0; b < nb; ++b) {
+                double* lp = logp + b * K;
+                double mx = lp[0];
+                std::int64_t arg = 0;
+                for (std::int64_t k = 1; k < K; ++k)
+                    if (lp[k] > mx) {
+                        mx = lp[k];
+                        arg = k;
+                    }
+                double sum = 0;
+                for (std::int64_t k = 0; k < K; ++k) {
+                    lp[k] = std::exp(lp[k] - mx);
+                    sum += lp[k];
+                }
+                const double lse = mx + std::log(sum);
+                const double inv = 1.0 / sum;
+                for (std::int64_t k = 0; k < K; ++k) lp[k] *= inv;
+                if (loglik_out) loglik_out[b0 + b] = lse;
+                if (label_out) label_out[b0 + b] = arg;
+                if (resp_out)
+                    for (std::int64_t k = 0; k < K; ++k) resp_out[(b0 + b) * K + k] = lp[k];
+                if (stats) stats->loglik += lse;
+            }
+        }
+        if (!stats) continue;
+
+        // ---- statistics
+        stats->n += static_cast<double>(nb);
+        for (std::int64_t b = 0; b < nb; ++b)
+            for (std::int64_t k = 0; k < K; ++k) stats->nk[k] += logp[b * K + k];
+        if (m.cov == Cov::tied) {
+            const T* c = m.shift.data();  // row 0
+            for (std::int64_t b = 0; b < kBlock; ++b) {
+                const T w = b < nb ? T(1) : T(0);
+                for (std::int64_t j = 0; j < dp; ++j) {
+                    const T t = xb[b * dp + j] - c[j];
+                    D[b * dp + j] = t;
+                    W[b * dp + j] = w * t;
+                }
+            }
+            outer_tiles(W, D, dp, sc.qpad.data());
+            for (std::int64_t b = 0; b < nb; ++b)
+                for (std::int64_t k = 0; k < K; ++k) {
+                    const double r = logp[b * K + k];
+                    double* s = stats->s.data() + k * d;
+                    const T* t = D + b * dp;
+                    for (std::int64_t j = 0; j < d; ++j) s[j] += r * static_cast<double>(t[j]);
+                }
+            continue;
+        }
+        for (std::int64_t k = 0; k < K; ++k) {
+            const T* c = m.shift.data() + k * dp;
+            double* s = stats->s.data() + k * d;
+            if (m.cov == Cov::full) {
+                for (std::int64_t b = 0; b < kBlock; ++b) {
+                    const T r = b < nb ? static_cast<T>(logp[b * K + k]) : T(0);
+                    for (std::int64_t j = 0; j < dp; ++j) {
+                        const T t = xb[b * dp + j] - c[j];
+                        D[b * dp + j] = t;
+                        W[b * dp + j] = r * t;
+                    }
+                }
+                outer_tiles(W, D, dp, sc.qpad.data() + k * dp * dp);
+                for (std::int64_t b = 0; b < nb; ++b) {
+                    const T* w = W + b * dp;
+                    for (std::int64_t j = 0; j < d; ++j) s[j] += static_cast<double>(w[j]);
+                }
+            } else {
+                double* q = stats->q.data() + k * d;
+                for (std::int64_t b = 0; b < nb; ++b) {
+                    const double r = logp[b * K + k];
+                    const T* x = xb + b * dp;
+                    for (std::int64_t j = 0; j < d; ++j) {
+                        const double t = static_cast<double>(x[j]) - static_cast<double>(c[j]);
+                        const double rt = r * t;
+                        s[j] += rt;
+                        q[j] += rt * t;
+                    }
+                }
+            }
+        }
+    }
+    if (stats && !sc.qpad.empty()) {
+        const std::int64_t nq = m.cov == Cov::full ? K : 1;
+        for (std::int64_t k = 0; k < nq; ++k)
+            for (std::int64_t i = 0; i < d; ++i)
+                for (std::int64_t j = i; j < d; ++j)
+                    stats->q[static_cast<std::size_t>((k * d + i) * d + j)] +=
+                        sc.qpad[static_cast<std::size_t>((k * dp + i) * dp + j)];
+    }
+}
+
+// Cholesky of a d x d SPD matrix (row-major, in place: lower triangle L). false if not PD.
+inline bool cholesky(std::vector<double>& a, std::int64_t d) {
+    for (std::int64_t j = 0; j < d; ++j) {
+        double s = a[j * d + j];
+        for (std::int64_t p = 0; p < j; ++p) s -= a[j * d + p] * a[j * d + p];
+        if (!(s > 0.0) || !std::isfinite(s)) return false;
+        const double ljj = std::sqrt(s);
+        a[j * d + j] = ljj;
+        for (std::int64_t i = j + 1; i < d; ++i) {
+            double t = a[i * d + j];
+            for (std::int64_t p = 0; p < j; ++p) t -= a[i * d + p] * a[j * d + p];
+            a[i * d + j] = t / ljj;
+        }
+    }
+    return true;
+}
+
+inline const char* ill_defined_message() {
+    return "Fitting the mixture model failed because some components have ill-defined empirical "
+           "covariance (for instance caused by singleton or collapsed samples). Try to decrease "
+           "the number of components, increase reg_covar, or scale the input data.";
+}
+
+// prec_chol = solve(L, I)^T for cov = L L^T; writes the d x d upper triangular result.
+inline void precision_cholesky(const double* cov, std::int64_t d, double* out) {
+    std::vector<double> a(cov, cov + d * d);
+    if (!cholesky(a, d)) throw std::invalid_argument(ill_defined_message());
+    // X = L^{-1} (lower), column by column: L x = e_c
+    std::vector<double> x(static_cast<std::size_t>(d));
+    for (std::int64_t c = 0; c < d; ++c) {
+        for (std::int64_t i = 0; i < d; ++i) {
+            double t = i == c ? 1.0 : 0.0;
+            for (std::int64_t p = c; p < i; ++p) t -= a[i * d + p] * x[p];
+            x[i] = i < c ? 0.0 : t / a[i * d + i];
+        }
+        // out = X^T: out[c][i] = X[i][c]
+        for (std::int64_t i = 0; i < d; ++i) out[c * d + i] = x[i];
+    }
+}
+
+inline Params m_step(const Stats& st, double reg_covar) {
+    const std::int64_t K = st.K, d = st.d;
+    if (st.n <= 0) throw std::invalid_argument("no samples were accumulated; the M-step needs data");
+    Params p;
+    p.cov = st.cov;
+    p.K = K;
+    p.d = d;
+    const double eps10 = 10.0 * std::numeric_limits<double>::epsilon();
+    std::vector<double> nk(static_cast<std::size_t>(K));
+    double total = 0;
+    for (std::int64_t k = 0; k < K; ++k) {
+        nk[k] = st.nk[k] + eps10;
+        total += nk[k];
+    }
+    p.weights.resize(static_cast<std::size_t>(K));
+    for (std::int64_t k = 0; k < K; ++k) p.weights[k] = nk[k] / total;
+    // means = c + (S - 10 eps c) / nk ; delta = mean - c
+    p.means.resize(static_cast<std::size_t>(K * d));
+    std::vector<double> delta(static_cast<std::size_t>(K * d));
+    const bool tied = st.cov == Cov::tied;
+    for (std::int64_t k = 0; k < K; ++k)
+        for (std::int64_t j = 0; j < d; ++j) {
+            const double c = st.shift[(tied ? 0 : k) * d + j];
+            const double del = (st.s[k * d + j] + (st.nk[k] - nk[k]) * c) / nk[k];
+            delta[k * d + j] = del;
+            p.means[k * d + j] = c + del;
+        }
+    switch (st.cov) {
+        case Cov::full: {
+            p.covariances.assign(static_cast<std::size_t>(K * d * d), 0.0);
+            p.prec_chol.assign(p.covariances.size(), 0.0);
+            for (std::int64_t k = 0; k < K; ++k) {
+                double* cv = p.covariances.data() + k * d * d;
+                const double* q = st.q.data() + k * d * d;
+                const double* s = st.s.data() + k * d;
+                const double* dl = delta.data() + k * d;
+                for (std::int64_t i = 0; i < d; ++i)
+                    for (std::int64_t j = i; j < d; ++j) {
+                        const double v =
+                            (q[i * d + j] - s[i] * dl[j] - dl[i] * s[j] + st.nk[k] * dl[i] * dl[j]) / nk[k];
+                        cv[i * d + j] = v;
+                        cv[j * d + i] = v;
+                    }
+                for (std::int64_t i = 0; i < d; ++i) cv[i * d + i] += reg_covar;
+                precision_cholesky(cv, d, p.prec_chol.data() + k * d * d);
+            }
+            break;
+        }
+        case Cov::tied: {
+            p.covariances.assign(static_cast<std::size_t>(d * d), 0.0);
+            p.prec_chol.assign(p.covariances.size(), 0.0);
+            double* cv = p.covariances.data();
+            for (std::int64_t i = 0; i < d; ++i)
+                for (std::int64_t j = i; j < d; ++j) {
+                    double v = st.q[i * d + j];
+                    for (std::int64_t k = 0; k < K; ++k) {
+                        const double* s = st.s.data() + k * d;
+                        const double* dl = delta.data() + k * d;
+                        v += -s[i] * dl[j] - dl[i] * s[j] + st.nk[k] * dl[i] * dl[j];
+                    }
+                    v /= total;
+                    cv[i * d + j] = v;
+                    cv[j * d + i] = v;
+                }
+            for (std::int64_t i = 0; i < d; ++i) cv[i * d + i] += reg_covar;
+            precision_cholesky(cv, d, p.prec_chol.data());
+            break;
+        }
+        case Cov::diag:
+        case Cov::spherical: {
+            std::vector<double> dg(static_cast<std::size_t>(K * d));
+            for (std::int64_t k = 0; k < K; ++k)
+                for (std::int64_t j = 0; j < d; ++j) {
+                    const double s = st.s[k * d + j], dl = delta[k * d + j];
+                    dg[k * d + j] = (st.q[k * d + j] - 2.0 * s * dl + st.nk[k] * dl * dl) / nk[k] + reg_covar;
+                }
+            if (st.cov == Cov::diag) {
+                p.covariances = dg;
+            } else {
+                p.covariances.assign(static_cast<std::size_t>(K), 0.0);
+                for (std::int64_t k = 0; k < K; ++k) {
+                    double m = 0;
+                    for (std::int64_t j = 0; j < d; ++j) m += dg[k * d + j];
+                    p.covariances[k] = m / static_cast<double>(d);
+                }
+            }
+            p.prec_chol.resize(p.covariances.size());
+            for (std::size_t i = 0; i < p.covariances.size(); ++i) {
+                if (!(p.covariances[i] > 0.0)) throw std::invalid_argument(ill_defined_message());
+                p.prec_chol[i] = 1.0 / std::sqrt(p.covariances[i]);
+            }
+            break;
+        }
+    }
+    return p;
+}
+
+}  // namespace datagauge::gmm
+
+#if defined(__GNUC__)
+#pragma GCC diagnostic pop
+#endif

@@ -4,6 +4,7 @@ Importing datagauge loads neither torch nor FAISS; they load when an analysis ne
 """
 
 from ._results import ClassCoverage, CoverageResult
+from .bias import BiasReport, adjust_pvalues, find_biases
 from .coverage import coverage, naive_radius
 from .neighbors import HNSW, IVF, Exact, kneighbors, merge_neighbors, recall_at_k
 
@@ -11,12 +12,15 @@ __version__ = "0.1.0"
 
 __all__ = [
     "HNSW",
+    "BiasReport",
     "IVF",
     "ClassCoverage",
     "CoverageResult",
     "Exact",
     "__version__",
+    "adjust_pvalues",
     "coverage",
+    "find_biases",
     "kneighbors",
     "merge_neighbors",
     "naive_radius",

@@ -19,6 +19,9 @@ __all__ = [
     "check_int",
     "check_k",
     "check_labels",
+    "check_outcome",
+    "check_real",
+    "check_tags",
     "check_unit_fraction",
 ]
 
@@ -186,3 +189,160 @@ def check_labels(labels: Any, n_samples: int, *, name: str = "labels") -> NDArra
     if np.issubdtype(arr.dtype, np.floating) and not np.isfinite(arr).all():
         raise ValueError(f"{name} contains NaN or infinite values; every sample needs a label.")
     return arr
+
+
+def check_real(value: Any, name: str, *, minimum: float | None = None) -> float:
+    """A finite real number (not a bool), optionally >= minimum."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be a number, got {value!r} ({_describe(value)}).")
+    out = float(value)
+    if not np.isfinite(out):
+        raise ValueError(f"{name} must be finite, got {out}.")
+    if minimum is not None and out < minimum:
+        raise ValueError(f"{name} must be >= {minimum}, got {out}.")
+    return out
+
+
+def _one_hot_frame(frame: Any) -> tuple[NDArray[np.bool_], list[str]]:
+    """One-hot encode every column of a DataFrame of categorical metadata as "column=value"."""
+    columns: list[NDArray[np.bool_]] = []
+    names: list[str] = []
+    for col in frame.columns:
+        series = frame[col]
+        missing = np.asarray(series.isna(), dtype=bool)
+        values = np.asarray(series.astype(object), dtype=object)
+        present = values[~missing]
+        uniques = sorted({v for v in present}, key=lambda v: (str(type(v)), str(v)))
+        for v in uniques:
+            columns.append(~missing & (values == v))
+            names.append(f"{col}={v}")
+    if not columns:
+        raise ValueError(
+            "the tag DataFrame has no values to encode (no columns, or only missing values); "
+            "pass at least one column of categorical metadata."
+        )
+    return np.ascontiguousarray(np.stack(columns, axis=1)), names
+
+
+def check_tags(
+    tags: Any, tag_names: Any, *, max_columns: int
+) -> tuple[NDArray[np.bool_], list[str]]:
+    """Validate a tag matrix: (n, t) booleans or 0/1 numbers, or a DataFrame to one-hot encode.
+
+    Returns the matrix as C-contiguous bool (n, t) and one name per column.
+    """
+    if tags is None:
+        raise TypeError("tags is None; pass an (n_samples, n_tags) boolean matrix or a DataFrame.")
+    if hasattr(tags, "columns") and hasattr(tags, "iloc"):  # a pandas DataFrame
+        if tag_names is not None:
+            raise ValueError(
+                "tag_names must be None when tags is a DataFrame: the names are built as "
+                '"column=value" from the DataFrame itself.'
+            )
+        if len(tags) == 0:
+            raise ValueError("tags is empty (0 rows); pass one row of metadata per sample.")
+        arr, names = _one_hot_frame(tags)
+    else:
+        try:
+            arr0 = np.asarray(tags)
+        except (TypeError, ValueError) as exc:
+            raise TypeError(
+                f"tags could not be read as an array ({exc}); pass a rectangular (n_samples, "
+                "n_tags) matrix of booleans or 0/1."
+            ) from exc
+        if arr0.ndim != 2:
+            raise ValueError(
+                f"tags must be 2-D of shape (n_samples, n_tags), got shape {arr0.shape}; for a "
+                "single tag use tags.reshape(-1, 1)."
+            )
+        if arr0.shape[0] == 0 or arr0.shape[1] == 0:
+            raise ValueError(
+                f"tags is empty (shape {arr0.shape}); it needs at least one sample and one tag."
+            )
+        if arr0.dtype == np.bool_:
+            arr = np.ascontiguousarray(arr0)
+        elif np.issubdtype(arr0.dtype, np.integer) or np.issubdtype(arr0.dtype, np.floating):
+            binary = (arr0 == 0) | (arr0 == 1)
+            if not binary.all():
+                row, col = (int(i) for i in np.argwhere(~binary)[0])
+                raise ValueError(
+                    f"tags must be binary (True/False or 0/1), but tags[{row}, {col}] = "
+                    f"{arr0[row, col].item()!r}; threshold scores first (e.g. tags = scores > 0.5, or "
+                    "datagauge.tagging.property_tags) or pass categorical metadata as a DataFrame."
+                )
+            arr = np.ascontiguousarray(arr0 == 1)
+        else:
+            raise TypeError(
+                f"tags must hold booleans or 0/1 numbers, got dtype {arr0.dtype}; pass "
+                "categorical metadata as a pandas DataFrame to one-hot encode it."
+            )
+        t = arr.shape[1]
+        if tag_names is None:
+            names = [f"tag{j}" for j in range(t)]
+        else:
+            names = [str(v) for v in tag_names]
+            if len(names) != t:
+                raise ValueError(
+                    f"tag_names has {len(names)} names but tags has {t} columns; give one name "
+                    "per column."
+                )
+            if len(set(names)) != len(names):
+                raise ValueError("tag_names must be distinct; rename the repeated names.")
+    if arr.shape[1] > max_columns:
+        raise ValueError(
+            f"tags has {arr.shape[1]} columns, more than the {max_columns} the subgroup search "
+            "supports; drop rare or uninformative tags, or split the search over groups of tags."
+        )
+    return arr, names
+
+
+def check_outcome(
+    outcome: Any, n_samples: int, *, metric: str, name: str = "correct"
+) -> NDArray[np.float64]:
+    """Per-sample outcome: 0/1 correctness (metric="accuracy") or a real confidence.
+
+    Returns float64 (n,). Raises when the outcome has no variation (all correct, all wrong,
+    or one constant confidence): there is nothing to explain.
+    """
+    try:
+        arr = np.asarray(outcome)
+    except (TypeError, ValueError) as exc:
+        raise TypeError(f"{name} could not be read as an array ({exc}).") from exc
+    if arr.ndim != 1:
+        raise ValueError(
+            f"{name} must be 1-D with one value per sample, got shape {arr.shape}; use "
+            f"np.ravel({name}) if it is a column."
+        )
+    if arr.shape[0] != n_samples:
+        raise ValueError(
+            f"{name} has {arr.shape[0]} entries but tags has {n_samples} rows; pass one outcome "
+            "per sample, in the same order."
+        )
+    if n_samples == 0:
+        raise ValueError(f"{name} is empty; pass one outcome per sample.")
+    if not (
+        arr.dtype == np.bool_
+        or np.issubdtype(arr.dtype, np.integer)
+        or np.issubdtype(arr.dtype, np.floating)
+    ):
+        raise TypeError(f"{name} must be booleans or numbers, got dtype {arr.dtype}.")
+    out = arr.astype(np.float64)
+    if not np.isfinite(out).all():
+        raise ValueError(f"{name} contains NaN or infinite values; every sample needs an outcome.")
+    if metric == "accuracy":
+        if not ((out == 0) | (out == 1)).all():
+            raise ValueError(
+                f'{name} must be booleans or 0/1 for metric="accuracy" (True = the model was '
+                'right); for per-sample confidences pass metric="confidence".'
+            )
+        if out.min() == out.max():
+            what = "correct" if out[0] == 1 else "wrong"
+            raise ValueError(
+                f"{name} is all {what}: with no {'errors' if out[0] == 1 else 'correct answers'}"
+                " there is no bias to find; pass the outcomes of a model that makes mistakes."
+            )
+    elif out.min() == out.max():
+        raise ValueError(
+            f"{name} is constant ({out[0]}); with no variation there is no bias to find."
+        )
+    return out

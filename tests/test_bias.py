@@ -143,7 +143,9 @@ def test_core_rejects_bits_past_n():
 
 def test_fisher_matches_scipy():
     rng = np.random.default_rng(5)
-    tables = [rng.multinomial(int(rng.integers(2, 2500)), rng.dirichlet(np.ones(4))) for _ in range(800)]
+    tables = [
+        rng.multinomial(int(rng.integers(2, 2500)), rng.dirichlet(np.ones(4))) for _ in range(800)
+    ]
     tables += [
         [5, 5, 5, 5],
         [10, 0, 0, 10],
@@ -360,7 +362,13 @@ def test_dataframe_input_is_one_hot_encoded():
     correct = rng.random(n) >= np.where((weather == "rain") & (time == "night"), 0.5, 0.05)
     meta = pd.DataFrame({"weather": weather, "time": time})
     rep = find_biases(meta, correct)
-    assert rep.tag_names == ("weather=rain", "weather=snow", "weather=sun", "time=day", "time=night")
+    assert rep.tag_names == (
+        "weather=rain",
+        "weather=snow",
+        "weather=sun",
+        "time=day",
+        "time=night",
+    )
     assert rep.combinations[0] == ("weather=rain", "time=night")
 
 

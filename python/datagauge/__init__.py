@@ -5,6 +5,7 @@ Importing datagauge loads neither torch nor FAISS; they load when an analysis ne
 
 from ._results import ClassCoverage, CoverageResult
 from .bias import BiasReport, adjust_pvalues, find_biases
+from .concept_bias import ConceptBias, ConceptBiasResult
 from .coverage import coverage, naive_radius
 from .neighbors import HNSW, IVF, Exact, kneighbors, merge_neighbors, recall_at_k
 
@@ -12,9 +13,11 @@ __version__ = "0.1.0"
 
 __all__ = [
     "HNSW",
-    "BiasReport",
     "IVF",
+    "BiasReport",
     "ClassCoverage",
+    "ConceptBias",
+    "ConceptBiasResult",
     "CoverageResult",
     "Exact",
     "__version__",

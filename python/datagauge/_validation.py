@@ -14,12 +14,16 @@ import numpy as np
 from numpy.typing import NDArray
 
 __all__ = [
+    "FEEDBACK_FORMAT",
     "check_choice",
+    "check_concept_feedback",
     "check_embeddings",
+    "check_images",
     "check_int",
     "check_k",
     "check_labels",
     "check_outcome",
+    "check_quantiles",
     "check_real",
     "check_tags",
     "check_unit_fraction",
@@ -267,8 +271,9 @@ def check_tags(
                 row, col = (int(i) for i in np.argwhere(~binary)[0])
                 raise ValueError(
                     f"tags must be binary (True/False or 0/1), but tags[{row}, {col}] = "
-                    f"{arr0[row, col].item()!r}; threshold scores first (e.g. tags = scores > 0.5, or "
-                    "datagauge.tagging.property_tags) or pass categorical metadata as a DataFrame."
+                    f"{arr0[row, col].item()!r}; threshold scores first (e.g. tags = scores > "
+                    "0.5, or datagauge.tagging.property_tags) or pass categorical metadata as a "
+                    "DataFrame."
                 )
             arr = np.ascontiguousarray(arr0 == 1)
         else:
@@ -345,4 +350,126 @@ def check_outcome(
         raise ValueError(
             f"{name} is constant ({out[0]}); with no variation there is no bias to find."
         )
+    return out
+
+
+def check_images(images: Any, *, name: str = "images") -> NDArray[Any]:
+    """Images (n, H, W) grey or (n, H, W, 3) RGB, uint8 or floats in [0, 1]; H, W >= 3."""
+    if images is None:
+        raise TypeError(f"{name} is None; pass an array of shape (n, H, W) or (n, H, W, 3).")
+    arr = np.asarray(images)
+    if arr.ndim == 4 and arr.shape[-1] != 3:
+        raise ValueError(
+            f"{name} has shape {arr.shape}; colour images must be (n, H, W, 3) with RGB last "
+            "(for channels-first data use np.moveaxis(images, 1, -1))."
+        )
+    if arr.ndim not in (3, 4):
+        raise ValueError(
+            f"{name} must be (n, H, W) grey or (n, H, W, 3) colour images, got shape "
+            f"{arr.shape}; a single image needs a leading axis: images[None]."
+        )
+    if arr.shape[0] == 0:
+        raise ValueError(f"{name} is empty; pass at least one image.")
+    if arr.shape[1] < 3 or arr.shape[2] < 3:
+        raise ValueError(f"{name} must be at least 3 x 3 pixels, got {arr.shape[1:3]}.")
+    if arr.dtype == np.uint8:
+        return arr
+    if arr.dtype == np.bool_ or not (
+        np.issubdtype(arr.dtype, np.floating) or np.issubdtype(arr.dtype, np.integer)
+    ):
+        raise TypeError(f"{name} must be uint8 or floats in [0, 1], got dtype {arr.dtype}.")
+    out = arr.astype(np.float32, copy=False)
+    if not np.isfinite(out).all():
+        raise ValueError(f"{name} contains NaN or infinite pixels.")
+    if out.min() < 0 or out.max() > 1:
+        raise ValueError(
+            f"{name} must be uint8 or floats in [0, 1], but the pixels range over "
+            f"[{float(out.min()):.4g}, {float(out.max()):.4g}]; divide 0..255 data by 255 or "
+            "pass it as uint8."
+        )
+    return out
+
+
+def check_quantiles(quantiles: Any) -> tuple[float, float]:
+    """Two quantile levels q_lo <= q_hi, both in (0, 1)."""
+    try:
+        values = [float(q) for q in quantiles]
+    except (TypeError, ValueError) as exc:
+        raise TypeError("quantiles must be two numbers, e.g. (1/3, 2/3).") from exc
+    if len(values) != 2:
+        raise ValueError(f"quantiles must be two numbers (low, high), got {len(values)}.")
+    lo, hi = values
+    if not (0 < lo <= hi < 1):
+        raise ValueError(
+            f"quantiles must satisfy 0 < low <= high < 1, got ({lo}, {hi}); e.g. (1/3, 2/3)."
+        )
+    return lo, hi
+
+
+FEEDBACK_FORMAT = "datagauge-concept-bias-query"
+
+
+def check_concept_feedback(
+    data: Any, classes: Collection[str], concepts: Collection[str], source: str
+) -> dict[tuple[str, str], bool | None]:
+    """Parse a concept-bias feedback document (see :class:`datagauge.ConceptBias`).
+
+    Returns ``{(str(class), concept): relevant}`` for every entry of the file. Every problem
+    is a ValueError naming the file and the JSON path of the bad entry.
+    """
+    where = f"feedback file {source}"
+    if not isinstance(data, dict):
+        raise ValueError(f"{where}: the top level must be a JSON object with a 'classes' list.")
+    fmt = data.get("format")
+    if fmt != FEEDBACK_FORMAT:
+        raise ValueError(
+            f"{where}: 'format' must be {FEEDBACK_FORMAT!r}, got {fmt!r}; start from the query "
+            "file written by potential_biases()."
+        )
+    entries = data.get("classes")
+    if not isinstance(entries, list):
+        raise ValueError(f"{where}: 'classes' must be a list, got {type(entries).__name__}.")
+    known_classes = set(classes)
+    known_concepts = set(concepts)
+    out: dict[tuple[str, str], bool | None] = {}
+    for i, entry in enumerate(entries):
+        path = f"classes[{i}]"
+        if not isinstance(entry, dict):
+            raise ValueError(f"{where}: {path} must be an object with 'class' and 'concepts'.")
+        if "class" not in entry:
+            raise ValueError(f"{where}: {path} has no 'class'.")
+        label = str(entry["class"])
+        if label not in known_classes:
+            raise ValueError(
+                f"{where}: {path}.class = {entry['class']!r} is not a class of the fitted data "
+                f"(known: {', '.join(sorted(known_classes))})."
+            )
+        items = entry.get("concepts")
+        if not isinstance(items, list):
+            raise ValueError(f"{where}: {path}.concepts must be a list.")
+        for j, item in enumerate(items):
+            ipath = f"{path}.concepts[{j}]"
+            if not isinstance(item, dict):
+                raise ValueError(f"{where}: {ipath} must be an object with 'concept', 'relevant'.")
+            concept = item.get("concept")
+            if not isinstance(concept, str) or concept not in known_concepts:
+                raise ValueError(
+                    f"{where}: {ipath}.concept = {concept!r} is not a concept of the fitted data."
+                )
+            if "relevant" not in item:
+                raise ValueError(
+                    f"{where}: {ipath} has no 'relevant'; set it to true (the concept belongs "
+                    "to the class, not a bias), false (spurious: a bias) or null (not reviewed)."
+                )
+            relevant = item["relevant"]
+            if relevant is not None and not isinstance(relevant, bool):
+                raise ValueError(
+                    f"{where}: {ipath}.relevant must be true, false or null, got {relevant!r}."
+                )
+            key = (label, concept)
+            if key in out:
+                raise ValueError(
+                    f"{where}: {ipath} repeats concept {concept!r} of class {label!r}; keep one."
+                )
+            out[key] = relevant
     return out

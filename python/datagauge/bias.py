@@ -95,12 +95,13 @@ def adjust_pvalues(p: Any, method: str = "bh") -> NDArray[np.float64]:
         Adjusted p-values, clipped to 1, in the input order.
     """
     method = check_choice(method, "correction", _CORRECTIONS)
-    pv = np.asarray(p, dtype=np.float64).ravel()
+    pv: NDArray[np.float64] = np.asarray(p, dtype=np.float64).ravel()
     m = pv.size
     if m == 0 or method == "none":
-        return pv.copy()
+        same: NDArray[np.float64] = pv.copy()
+        return same
     if method == "bonferroni":
-        return np.minimum(pv * m, 1.0)
+        return np.asarray(np.minimum(pv * m, 1.0), dtype=np.float64)
     order = np.argsort(pv, kind="stable")
     ranked = pv[order]
     if method == "holm":
@@ -378,8 +379,7 @@ def find_biases(
     max_tags = int(max_tags)
     if not 1 <= max_tags <= MAX_COMBINATION_SIZE:
         raise ValueError(
-            f"max_tags must be in 1..{MAX_COMBINATION_SIZE} (tags per combination), got "
-            f"{max_tags}."
+            f"max_tags must be in 1..{MAX_COMBINATION_SIZE} (tags per combination), got {max_tags}."
         )
     min_support = check_int(min_support, "min_support", minimum=1)
     min_effect = check_real(min_effect, "min_effect", minimum=0.0)
@@ -487,9 +487,7 @@ def find_biases(
             for j in range(size):
                 sub = np.delete(ids64[rows, :size], j, axis=1)
                 s_rows = lookup(sub)
-                ok &= minimal[s_rows] & (
-                    np.abs(m_in[rows] - m_in[s_rows]) >= thresholds[size - 1]
-                )
+                ok &= minimal[s_rows] & (np.abs(m_in[rows] - m_in[s_rows]) >= thresholds[size - 1])
             minimal[rows] = ok
         reported = significant & minimal
     else:

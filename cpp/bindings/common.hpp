@@ -58,5 +58,6 @@ void run_blocks_nogil(std::int64_t n, int n_threads, std::int64_t block, std::in
 void register_neighbors(py::module_& m);
 void register_coverage(py::module_& m);
 void register_gmm(py::module_& m);
+void register_bias(py::module_& m);
 
 }  // namespace datagauge::bindings

@@ -5,6 +5,8 @@ Importing datagauge loads neither torch nor FAISS; they load when an analysis ne
 
 from ._results import ClassCoverage, CoverageResult
 from ._validation import NotFittedError
+from .bias import BiasReport, adjust_pvalues, find_biases
+from .concept_bias import ConceptBias, ConceptBiasResult
 from .coverage import coverage, naive_radius
 from .familiarity import (
     ClassComparison,
@@ -24,9 +26,12 @@ __version__ = "0.1.0"
 __all__ = [
     "HNSW",
     "IVF",
+    "BiasReport",
     "ClassComparison",
     "ClassCoverage",
     "ClassFamiliarity",
+    "ConceptBias",
+    "ConceptBiasResult",
     "ConvergenceWarning",
     "CoverageResult",
     "DatasetComparison",
@@ -36,9 +41,11 @@ __all__ = [
     "FamiliarityResult",
     "NotFittedError",
     "__version__",
+    "adjust_pvalues",
     "compare_datasets",
     "coverage",
     "familiarity",
+    "find_biases",
     "kneighbors",
     "merge_neighbors",
     "naive_radius",

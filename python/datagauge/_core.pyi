@@ -130,3 +130,65 @@ def gmm_m_step(
     stats: GmmStats, reg_covar: float
 ) -> tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.float64], NDArray[np.float64]]:
     """M-step: (weights, means, covariances, precisions_cholesky), as scikit-learn."""
+MAX_SUBGROUP_TAGS: int
+MAX_TAG_COLUMNS: int
+
+def subgroup_search(
+    tags: NDArray[np.uint64],
+    n: int,
+    positives: NDArray[np.uint64] | None = None,
+    values: NDArray[np.float64] | None = None,
+    max_tags: int = 3,
+    min_support: int = 1,
+    max_results: int = 10000000,
+    n_threads: int = 0,
+) -> tuple[
+    NDArray[np.int32],
+    NDArray[np.int64],
+    NDArray[np.int64],
+    NDArray[np.float64],
+    NDArray[np.float64],
+]:
+    """Every combination of 1..max_tags packed tags with support >= min_support (lexicographic):
+    (combos padded with -1, support, positives, sum, sumsq)."""
+
+def subgroup_counts(
+    tags: NDArray[np.uint64],
+    n: int,
+    positives: NDArray[np.uint64] | None,
+    values: NDArray[np.float64] | None,
+    combos: NDArray[np.int32],
+    word_begin: int,
+    word_end: int,
+    n_threads: int = 0,
+) -> tuple[NDArray[np.int64], NDArray[np.int64], NDArray[np.float64], NDArray[np.float64]]:
+    """Counts of given combinations over words [word_begin, word_end): a mergeable partial."""
+
+def fisher_exact_2x2(
+    c00: NDArray[np.int64],
+    c01: NDArray[np.int64],
+    c10: NDArray[np.int64],
+    c11: NDArray[np.int64],
+    n_threads: int = 0,
+) -> NDArray[np.float64]:
+    """Two-sided Fisher exact p-values of 2x2 tables, as scipy.stats.fisher_exact."""
+
+def two_proportion_ztest(
+    x1: NDArray[np.int64],
+    n1: NDArray[np.int64],
+    x2: NDArray[np.int64],
+    n2: NDArray[np.int64],
+    n_threads: int = 0,
+) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    """Pooled two-proportion z-test: (z, two-sided p)."""
+
+def welch_ttest(
+    mean1: NDArray[np.float64],
+    var1: NDArray[np.float64],
+    n1: NDArray[np.int64],
+    mean2: NDArray[np.float64],
+    var2: NDArray[np.float64],
+    n2: NDArray[np.int64],
+    n_threads: int = 0,
+) -> tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.float64]]:
+    """Welch's t-test from summary statistics: (t, df, two-sided p)."""

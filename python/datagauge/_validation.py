@@ -14,16 +14,23 @@ import numpy as np
 from numpy.typing import NDArray
 
 __all__ = [
+    "FEEDBACK_FORMAT",
     "NotFittedError",
     "check_choice",
+    "check_concept_feedback",
     "check_embeddings",
     "check_features",
+    "check_images",
     "check_int",
     "check_is_fitted",
     "check_k",
     "check_labels",
     "check_nonnegative",
+    "check_outcome",
+    "check_quantiles",
+    "check_real",
     "check_samples",
+    "check_tags",
     "check_unit_fraction",
 ]
 
@@ -242,3 +249,283 @@ def check_labels(labels: Any, n_samples: int, *, name: str = "labels") -> NDArra
     if np.issubdtype(arr.dtype, np.floating) and not np.isfinite(arr).all():
         raise ValueError(f"{name} contains NaN or infinite values; every sample needs a label.")
     return arr
+
+
+def check_real(value: Any, name: str, *, minimum: float | None = None) -> float:
+    """A finite real number (not a bool), optionally >= minimum."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be a number, got {value!r} ({_describe(value)}).")
+    out = float(value)
+    if not np.isfinite(out):
+        raise ValueError(f"{name} must be finite, got {out}.")
+    if minimum is not None and out < minimum:
+        raise ValueError(f"{name} must be >= {minimum}, got {out}.")
+    return out
+
+
+def _one_hot_frame(frame: Any) -> tuple[NDArray[np.bool_], list[str]]:
+    """One-hot encode every column of a DataFrame of categorical metadata as "column=value"."""
+    columns: list[NDArray[np.bool_]] = []
+    names: list[str] = []
+    for col in frame.columns:
+        series = frame[col]
+        missing = np.asarray(series.isna(), dtype=bool)
+        values = np.asarray(series.astype(object), dtype=object)
+        present = values[~missing]
+        uniques = sorted({v for v in present}, key=lambda v: (str(type(v)), str(v)))
+        for v in uniques:
+            columns.append(~missing & (values == v))
+            names.append(f"{col}={v}")
+    if not columns:
+        raise ValueError(
+            "the tag DataFrame has no values to encode (no columns, or only missing values); "
+            "pass at least one column of categorical metadata."
+        )
+    return np.ascontiguousarray(np.stack(columns, axis=1)), names
+
+
+def check_tags(
+    tags: Any, tag_names: Any, *, max_columns: int
+) -> tuple[NDArray[np.bool_], list[str]]:
+    """Validate a tag matrix: (n, t) booleans or 0/1 numbers, or a DataFrame to one-hot encode.
+
+    Returns the matrix as C-contiguous bool (n, t) and one name per column.
+    """
+    if tags is None:
+        raise TypeError("tags is None; pass an (n_samples, n_tags) boolean matrix or a DataFrame.")
+    if hasattr(tags, "columns") and hasattr(tags, "iloc"):  # a pandas DataFrame
+        if tag_names is not None:
+            raise ValueError(
+                "tag_names must be None when tags is a DataFrame: the names are built as "
+                '"column=value" from the DataFrame itself.'
+            )
+        if len(tags) == 0:
+            raise ValueError("tags is empty (0 rows); pass one row of metadata per sample.")
+        arr, names = _one_hot_frame(tags)
+    else:
+        try:
+            arr0 = np.asarray(tags)
+        except (TypeError, ValueError) as exc:
+            raise TypeError(
+                f"tags could not be read as an array ({exc}); pass a rectangular (n_samples, "
+                "n_tags) matrix of booleans or 0/1."
+            ) from exc
+        if arr0.ndim != 2:
+            raise ValueError(
+                f"tags must be 2-D of shape (n_samples, n_tags), got shape {arr0.shape}; for a "
+                "single tag use tags.reshape(-1, 1)."
+            )
+        if arr0.shape[0] == 0 or arr0.shape[1] == 0:
+            raise ValueError(
+                f"tags is empty (shape {arr0.shape}); it needs at least one sample and one tag."
+            )
+        if arr0.dtype == np.bool_:
+            arr = np.ascontiguousarray(arr0)
+        elif np.issubdtype(arr0.dtype, np.integer) or np.issubdtype(arr0.dtype, np.floating):
+            binary = (arr0 == 0) | (arr0 == 1)
+            if not binary.all():
+                row, col = (int(i) for i in np.argwhere(~binary)[0])
+                raise ValueError(
+                    f"tags must be binary (True/False or 0/1), but tags[{row}, {col}] = "
+                    f"{arr0[row, col].item()!r}; threshold scores first (e.g. tags = scores > "
+                    "0.5, or datagauge.tagging.property_tags) or pass categorical metadata as a "
+                    "DataFrame."
+                )
+            arr = np.ascontiguousarray(arr0 == 1)
+        else:
+            raise TypeError(
+                f"tags must hold booleans or 0/1 numbers, got dtype {arr0.dtype}; pass "
+                "categorical metadata as a pandas DataFrame to one-hot encode it."
+            )
+        t = arr.shape[1]
+        if tag_names is None:
+            names = [f"tag{j}" for j in range(t)]
+        else:
+            names = [str(v) for v in tag_names]
+            if len(names) != t:
+                raise ValueError(
+                    f"tag_names has {len(names)} names but tags has {t} columns; give one name "
+                    "per column."
+                )
+            if len(set(names)) != len(names):
+                raise ValueError("tag_names must be distinct; rename the repeated names.")
+    if arr.shape[1] > max_columns:
+        raise ValueError(
+            f"tags has {arr.shape[1]} columns, more than the {max_columns} the subgroup search "
+            "supports; drop rare or uninformative tags, or split the search over groups of tags."
+        )
+    return arr, names
+
+
+def check_outcome(
+    outcome: Any, n_samples: int, *, metric: str, name: str = "correct"
+) -> NDArray[np.float64]:
+    """Per-sample outcome: 0/1 correctness (metric="accuracy") or a real confidence.
+
+    Returns float64 (n,). Raises when the outcome has no variation (all correct, all wrong,
+    or one constant confidence): there is nothing to explain.
+    """
+    try:
+        arr = np.asarray(outcome)
+    except (TypeError, ValueError) as exc:
+        raise TypeError(f"{name} could not be read as an array ({exc}).") from exc
+    if arr.ndim != 1:
+        raise ValueError(
+            f"{name} must be 1-D with one value per sample, got shape {arr.shape}; use "
+            f"np.ravel({name}) if it is a column."
+        )
+    if arr.shape[0] != n_samples:
+        raise ValueError(
+            f"{name} has {arr.shape[0]} entries but tags has {n_samples} rows; pass one outcome "
+            "per sample, in the same order."
+        )
+    if n_samples == 0:
+        raise ValueError(f"{name} is empty; pass one outcome per sample.")
+    if not (
+        arr.dtype == np.bool_
+        or np.issubdtype(arr.dtype, np.integer)
+        or np.issubdtype(arr.dtype, np.floating)
+    ):
+        raise TypeError(f"{name} must be booleans or numbers, got dtype {arr.dtype}.")
+    out = arr.astype(np.float64)
+    if not np.isfinite(out).all():
+        raise ValueError(f"{name} contains NaN or infinite values; every sample needs an outcome.")
+    if metric == "accuracy":
+        if not ((out == 0) | (out == 1)).all():
+            raise ValueError(
+                f'{name} must be booleans or 0/1 for metric="accuracy" (True = the model was '
+                'right); for per-sample confidences pass metric="confidence".'
+            )
+        if out.min() == out.max():
+            what = "correct" if out[0] == 1 else "wrong"
+            raise ValueError(
+                f"{name} is all {what}: with no {'errors' if out[0] == 1 else 'correct answers'}"
+                " there is no bias to find; pass the outcomes of a model that makes mistakes."
+            )
+    elif out.min() == out.max():
+        raise ValueError(
+            f"{name} is constant ({out[0]}); with no variation there is no bias to find."
+        )
+    return out
+
+
+def check_images(images: Any, *, name: str = "images") -> NDArray[Any]:
+    """Images (n, H, W) grey or (n, H, W, 3) RGB, uint8 or floats in [0, 1]; H, W >= 3."""
+    if images is None:
+        raise TypeError(f"{name} is None; pass an array of shape (n, H, W) or (n, H, W, 3).")
+    arr = np.asarray(images)
+    if arr.ndim == 4 and arr.shape[-1] != 3:
+        raise ValueError(
+            f"{name} has shape {arr.shape}; colour images must be (n, H, W, 3) with RGB last "
+            "(for channels-first data use np.moveaxis(images, 1, -1))."
+        )
+    if arr.ndim not in (3, 4):
+        raise ValueError(
+            f"{name} must be (n, H, W) grey or (n, H, W, 3) colour images, got shape "
+            f"{arr.shape}; a single image needs a leading axis: images[None]."
+        )
+    if arr.shape[0] == 0:
+        raise ValueError(f"{name} is empty; pass at least one image.")
+    if arr.shape[1] < 3 or arr.shape[2] < 3:
+        raise ValueError(f"{name} must be at least 3 x 3 pixels, got {arr.shape[1:3]}.")
+    if arr.dtype == np.uint8:
+        return arr
+    if arr.dtype == np.bool_ or not (
+        np.issubdtype(arr.dtype, np.floating) or np.issubdtype(arr.dtype, np.integer)
+    ):
+        raise TypeError(f"{name} must be uint8 or floats in [0, 1], got dtype {arr.dtype}.")
+    out = arr.astype(np.float32, copy=False)
+    if not np.isfinite(out).all():
+        raise ValueError(f"{name} contains NaN or infinite pixels.")
+    if out.min() < 0 or out.max() > 1:
+        raise ValueError(
+            f"{name} must be uint8 or floats in [0, 1], but the pixels range over "
+            f"[{float(out.min()):.4g}, {float(out.max()):.4g}]; divide 0..255 data by 255 or "
+            "pass it as uint8."
+        )
+    return out
+
+
+def check_quantiles(quantiles: Any) -> tuple[float, float]:
+    """Two quantile levels q_lo <= q_hi, both in (0, 1)."""
+    try:
+        values = [float(q) for q in quantiles]
+    except (TypeError, ValueError) as exc:
+        raise TypeError("quantiles must be two numbers, e.g. (1/3, 2/3).") from exc
+    if len(values) != 2:
+        raise ValueError(f"quantiles must be two numbers (low, high), got {len(values)}.")
+    lo, hi = values
+    if not (0 < lo <= hi < 1):
+        raise ValueError(
+            f"quantiles must satisfy 0 < low <= high < 1, got ({lo}, {hi}); e.g. (1/3, 2/3)."
+        )
+    return lo, hi
+
+
+FEEDBACK_FORMAT = "datagauge-concept-bias-query"
+
+
+def check_concept_feedback(
+    data: Any, classes: Collection[str], concepts: Collection[str], source: str
+) -> dict[tuple[str, str], bool | None]:
+    """Parse a concept-bias feedback document (see :class:`datagauge.ConceptBias`).
+
+    Returns ``{(str(class), concept): relevant}`` for every entry of the file. Every problem
+    is a ValueError naming the file and the JSON path of the bad entry.
+    """
+    where = f"feedback file {source}"
+    if not isinstance(data, dict):
+        raise ValueError(f"{where}: the top level must be a JSON object with a 'classes' list.")
+    fmt = data.get("format")
+    if fmt != FEEDBACK_FORMAT:
+        raise ValueError(
+            f"{where}: 'format' must be {FEEDBACK_FORMAT!r}, got {fmt!r}; start from the query "
+            "file written by potential_biases()."
+        )
+    entries = data.get("classes")
+    if not isinstance(entries, list):
+        raise ValueError(f"{where}: 'classes' must be a list, got {type(entries).__name__}.")
+    known_classes = set(classes)
+    known_concepts = set(concepts)
+    out: dict[tuple[str, str], bool | None] = {}
+    for i, entry in enumerate(entries):
+        path = f"classes[{i}]"
+        if not isinstance(entry, dict):
+            raise ValueError(f"{where}: {path} must be an object with 'class' and 'concepts'.")
+        if "class" not in entry:
+            raise ValueError(f"{where}: {path} has no 'class'.")
+        label = str(entry["class"])
+        if label not in known_classes:
+            raise ValueError(
+                f"{where}: {path}.class = {entry['class']!r} is not a class of the fitted data "
+                f"(known: {', '.join(sorted(known_classes))})."
+            )
+        items = entry.get("concepts")
+        if not isinstance(items, list):
+            raise ValueError(f"{where}: {path}.concepts must be a list.")
+        for j, item in enumerate(items):
+            ipath = f"{path}.concepts[{j}]"
+            if not isinstance(item, dict):
+                raise ValueError(f"{where}: {ipath} must be an object with 'concept', 'relevant'.")
+            concept = item.get("concept")
+            if not isinstance(concept, str) or concept not in known_concepts:
+                raise ValueError(
+                    f"{where}: {ipath}.concept = {concept!r} is not a concept of the fitted data."
+                )
+            if "relevant" not in item:
+                raise ValueError(
+                    f"{where}: {ipath} has no 'relevant'; set it to true (the concept belongs "
+                    "to the class, not a bias), false (spurious: a bias) or null (not reviewed)."
+                )
+            relevant = item["relevant"]
+            if relevant is not None and not isinstance(relevant, bool):
+                raise ValueError(
+                    f"{where}: {ipath}.relevant must be true, false or null, got {relevant!r}."
+                )
+            key = (label, concept)
+            if key in out:
+                raise ValueError(
+                    f"{where}: {ipath} repeats concept {concept!r} of class {label!r}; keep one."
+                )
+            out[key] = relevant
+    return out

@@ -5,6 +5,7 @@ Importing datagauge loads neither torch nor FAISS; they load when an analysis ne
 
 from ._results import ClassCoverage, CoverageResult
 from ._validation import NotFittedError
+from ._warnings import DatagaugeWarning, ExtrapolationWarning, PoorFitWarning
 from .bias import BiasReport, adjust_pvalues, find_biases
 from .concept_bias import ConceptBias, ConceptBiasResult
 from .coverage import coverage, naive_radius
@@ -20,6 +21,16 @@ from .familiarity import (
     familiarity,
 )
 from .neighbors import HNSW, IVF, Exact, kneighbors, merge_neighbors, recall_at_k
+from .sufficiency import (
+    EvaluationStrategy,
+    LearningCurve,
+    ResetStrategy,
+    Sufficiency,
+    SufficiencyResult,
+    TrainingStrategy,
+    fit_learning_curve,
+    geometric_steps,
+)
 
 __version__ = "0.1.0"
 
@@ -34,18 +45,29 @@ __all__ = [
     "ConceptBiasResult",
     "ConvergenceWarning",
     "CoverageResult",
+    "DatagaugeWarning",
     "DatasetComparison",
     "DensityStrategy",
+    "EvaluationStrategy",
     "Exact",
+    "ExtrapolationWarning",
     "Familiarity",
     "FamiliarityResult",
+    "LearningCurve",
     "NotFittedError",
+    "PoorFitWarning",
+    "ResetStrategy",
+    "Sufficiency",
+    "SufficiencyResult",
+    "TrainingStrategy",
     "__version__",
     "adjust_pvalues",
     "compare_datasets",
     "coverage",
     "familiarity",
     "find_biases",
+    "fit_learning_curve",
+    "geometric_steps",
     "kneighbors",
     "merge_neighbors",
     "naive_radius",

@@ -25,12 +25,15 @@ __all__ = [
     "check_is_fitted",
     "check_k",
     "check_labels",
+    "check_learning_curve",
     "check_nonnegative",
     "check_outcome",
     "check_quantiles",
     "check_real",
     "check_samples",
+    "check_sizes",
     "check_tags",
+    "check_targets",
     "check_unit_fraction",
 ]
 
@@ -529,3 +532,84 @@ def check_concept_feedback(
                 )
             out[key] = relevant
     return out
+def _real_vector(x: Any, name: str, hint: str) -> NDArray[np.float64]:
+    """A 1-D array of finite real numbers, as float64."""
+    try:
+        arr = np.asarray(x)
+    except (TypeError, ValueError) as exc:
+        raise TypeError(f"{name} could not be read as an array ({exc}); {hint}.") from exc
+    if arr.dtype == np.bool_ or not (
+        np.issubdtype(arr.dtype, np.integer) or np.issubdtype(arr.dtype, np.floating)
+    ):
+        raise TypeError(f"{name} must hold real numbers, got dtype {arr.dtype}; {hint}.")
+    out = np.asarray(arr, dtype=np.float64)
+    if not np.isfinite(out).all():
+        raise ValueError(f"{name} contains NaN or infinite values; {hint}.")
+    return out
+
+
+def check_sizes(sizes: Any, name: str = "sizes") -> NDArray[np.float64]:
+    """Dataset sizes: a number or 1-D array of finite numbers >= 1, returned as float64 (n,)."""
+    arr = _real_vector(sizes, name, "pass sample counts such as [1000, 10000]")
+    if arr.ndim == 0:
+        arr = arr.reshape(1)
+    if arr.ndim != 1 or arr.size == 0:
+        raise ValueError(f"{name} must be a number or a non-empty 1-D list, got shape {arr.shape}.")
+    if (arr < 1).any():
+        bad = float(arr[arr < 1][0])
+        raise ValueError(f"{name} are numbers of samples and must be >= 1, got {bad}.")
+    return arr
+
+
+def check_learning_curve(
+    steps: Any, values: Any, *, bounded: bool
+) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    """Measured learning-curve points: steps (n_steps,) and values (n_steps,) or (runs, n_steps).
+
+    Returns float64 steps and float64 values of shape (runs, n_steps) (one run for 1-D input).
+    """
+    s = _real_vector(steps, "steps", "pass the training-set sizes as a 1-D list of integers")
+    if s.ndim != 1:
+        raise ValueError(f"steps must be 1-D (one training-set size per point), got {s.shape}.")
+    if (s < 1).any():
+        raise ValueError(f"steps are training-set sizes and must be >= 1, got {s.min()}.")
+    n_distinct = np.unique(s).size
+    if n_distinct < 3:
+        raise ValueError(
+            f"a learning curve needs at least 3 distinct training-set sizes to fit its 3 "
+            f"parameters (c, m, c0), got {n_distinct}; measure more steps (e.g. substeps >= 5)."
+        )
+    v = _real_vector(
+        values, "values", "every measured metric must be a finite number; re-run the failed steps"
+    )
+    if v.ndim == 1:
+        v = v.reshape(1, -1)
+    if v.ndim != 2 or v.shape[1] != s.size:
+        raise ValueError(
+            f"values must have shape (n_steps,) or (runs, n_steps) with n_steps={s.size} "
+            f"(one value per step), got {v.shape}."
+        )
+    if v.shape[0] == 0:
+        raise ValueError("values has no runs; pass at least one measured curve.")
+    if bounded and ((v < 0).any() or (v > 1).any()):
+        raise ValueError(
+            f"values lie in [{v.min():.6g}, {v.max():.6g}], outside [0, 1]; for a metric that "
+            "is not a fraction (a loss, PSNR, ...) pass bounded=False."
+        )
+    return s, v
+
+
+def check_targets(targets: Any, *, bounded: bool, name: str = "targets") -> NDArray[np.float64]:
+    """Target metric values: a number or 1-D array of finite numbers, in [0, 1] if bounded."""
+    arr = _real_vector(targets, name, "pass metric values such as [0.9, 0.95]")
+    if arr.ndim == 0:
+        arr = arr.reshape(1)
+    if arr.ndim != 1 or arr.size == 0:
+        raise ValueError(f"{name} must be a number or a non-empty 1-D list, got shape {arr.shape}.")
+    if bounded and ((arr < 0).any() or (arr > 1).any()):
+        bad = float(arr[(arr < 0) | (arr > 1)][0])
+        raise ValueError(
+            f"{name} include {bad}, outside the metric's range [0, 1]; give targets as "
+            "fractions (0.95, not 95), or fit with bounded=False for an unbounded metric."
+        )
+    return arr

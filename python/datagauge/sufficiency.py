@@ -1,0 +1,1025 @@
+"""Sufficiency: how a model's metrics grow with training data, projected to larger datasets.
+
+Follows DataEval's ``Sufficiency`` (Hestness et al., "Deep learning scaling is predictable,
+empirically", 2017): train on growing subsets of the training set, evaluate each time, and fit
+the power law ``error(n) = c * n**(-m) + c0`` to ``1 - metric``. The fit reaches the same
+least-squares minimum as DataEval's basin hopping, deterministically and without scipy (Numba
+kernels in ``datagauge._kernels.curves``), and fixes what DataEval gets wrong:
+
+- ``inv_project`` returns the smallest size whose projection reaches the target (DataEval
+  truncates, so its size falls just short) and -1 only for the unreachable targets (DataEval's
+  overflow check turns every target of the call into -1 when one overflows);
+- no step of size 0 on datasets under 100 samples;
+- subsets are drawn without replacement and the model is reset before every step (DataEval
+  draws with replacement and keeps training one model across the steps of a run);
+- confidence bands from a bootstrap over runs, and warnings for a poor fit or a projection far
+  beyond the measured sizes.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import math
+import pickle
+import sys
+import warnings
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+
+import numpy as np
+from numpy.typing import NDArray
+
+from ._results import ResultBase, _frame
+from ._threads import resolve_n_jobs
+from ._validation import (
+    check_int,
+    check_learning_curve,
+    check_sizes,
+    check_targets,
+    check_unit_fraction,
+)
+from ._warnings import DatagaugeWarning, ExtrapolationWarning, PoorFitWarning
+
+if TYPE_CHECKING:
+    import pandas as pd
+    from matplotlib.figure import Figure
+
+__all__ = [
+    "EvaluationStrategy",
+    "LearningCurve",
+    "ResetStrategy",
+    "Sufficiency",
+    "SufficiencyResult",
+    "TrainingStrategy",
+    "fit_learning_curve",
+    "geometric_steps",
+]
+
+#: A projection beyond this many times the largest measured size warns (ExtrapolationWarning).
+FAR_EXTRAPOLATION = 10.0
+#: A fit whose R^2 on the mean curve is below this warns (PoorFitWarning).
+MIN_R2 = 0.8
+#: Sizes above this (2**53, the largest integer every float64 holds) count as unreachable.
+MAX_SIZE = 2**53
+N_BOOTSTRAP = 200
+
+
+# ----------------------------------------------------------------------------- curve fit
+
+
+@dataclass(frozen=True, slots=True, repr=False)
+class LearningCurve(ResultBase):
+    """A fitted learning curve ``metric(n) = 1 - (c * n**(-m) + c0)``.
+
+    For a lower-is-better metric (a loss, an error rate) the curve is the metric itself,
+    ``metric(n) = c * n**(-m) + c0``. Made by :func:`fit_learning_curve`.
+
+    Attributes
+    ----------
+    c : float
+        Scale of the power law.
+    m : float
+        Exponent, >= 0: how fast the error falls with more data.
+    c0 : float
+        Asymptote of the error (``1 - c0`` is the best metric any size reaches, for a
+        higher-is-better metric); in [0, 1] when ``bounded``.
+    steps : ndarray of float64, shape (n_steps,)
+        Measured training-set sizes, ascending.
+    values : ndarray of float64, shape (runs, n_steps)
+        Measured metric values (one row per run); the fit is to their mean over runs.
+    higher_is_better : bool
+        Whether larger metric values are better.
+    bounded : bool
+        Whether the metric lies in [0, 1] (then ``0 <= c0 <= 1``).
+    loss : float
+        Sum of squared residuals of the fit on the mean curve.
+    r2 : float
+        Coefficient of determination of the fit on the mean curve.
+    bootstrap : ndarray of float64, shape (n_bootstrap, 3), or None
+        ``(c, m, c0)`` fitted to the mean of runs resampled with replacement; gives
+        :meth:`band`. None with a single run.
+    """
+
+    c: float
+    m: float
+    c0: float
+    steps: NDArray[np.float64]
+    values: NDArray[np.float64]
+    higher_is_better: bool
+    bounded: bool
+    loss: float
+    r2: float
+    bootstrap: NDArray[np.float64] | None = None
+
+    @property
+    def params(self) -> tuple[float, float, float]:
+        """``(c, m, c0)``, DataEval's order."""
+        return (self.c, self.m, self.c0)
+
+    @property
+    def mean(self) -> NDArray[np.float64]:
+        """Mean measured value per step over runs, float64 (n_steps,)."""
+        return np.asarray(self.values.mean(axis=0), dtype=np.float64)
+
+    def _metric(self, params: NDArray[np.float64], sizes: NDArray[np.float64]) -> Any:
+        from ._kernels.curves import error_at
+
+        err = error_at(float(params[0]), float(params[1]), float(params[2]), np.log(sizes))
+        return 1.0 - err if self.higher_is_better else err
+
+    def _warn_far(self, largest: float, what: str) -> None:
+        top = float(self.steps[-1])
+        if largest > FAR_EXTRAPOLATION * top:
+            warnings.warn(
+                f"{what} {largest:.6g} samples, {largest / top:.3g} times the largest measured "
+                f"size ({top:.6g}); projections this far out are unreliable. Measure larger "
+                "subsets, or silence this with warnings.filterwarnings('ignore', "
+                "category=datagauge.ExtrapolationWarning).",
+                ExtrapolationWarning,
+                stacklevel=3,
+            )
+
+    def project(self, sizes: Any) -> NDArray[np.float64]:
+        """Projected metric at the given training-set sizes.
+
+        Parameters
+        ----------
+        sizes : int, float or array-like of shape (n_sizes,)
+            Training-set sizes, >= 1.
+
+        Returns
+        -------
+        ndarray of float64, shape (n_sizes,)
+
+        Warns
+        -----
+        ExtrapolationWarning
+            When a size is more than ``FAR_EXTRAPOLATION`` (10) times the largest measured one.
+        """
+        n = check_sizes(sizes)
+        self._warn_far(float(n.max()), "projecting to")
+        out: NDArray[np.float64] = self._metric(np.array(self.params), n)
+        return out
+
+    def band(
+        self, sizes: Any, level: float = 0.9
+    ) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+        """Confidence band of the projection: percentiles of the bootstrap fits.
+
+        Parameters
+        ----------
+        sizes : int, float or array-like of shape (n_sizes,)
+            Training-set sizes, >= 1.
+        level : float in (0, 1)
+            Coverage of the band (0.9: the 5th to the 95th percentile).
+
+        Returns
+        -------
+        lower, upper : ndarray of float64, shape (n_sizes,)
+
+        Raises
+        ------
+        ValueError
+            Without a bootstrap (the curve was fitted to a single run).
+        """
+        level = check_unit_fraction(level, "level")
+        if self.bootstrap is None:
+            raise ValueError(
+                "this curve was fitted to a single run, so it has no confidence band; fit the "
+                "per-run values of shape (runs, n_steps) with runs >= 2."
+            )
+        n = check_sizes(sizes)
+        self._warn_far(float(n.max()), "projecting to")
+        curves = np.stack([self._metric(p, n) for p in self.bootstrap])
+        tail = 50.0 * (1.0 - level)
+        lower = np.percentile(curves, tail, axis=0)
+        upper = np.percentile(curves, 100.0 - tail, axis=0)
+        return np.asarray(lower, dtype=np.float64), np.asarray(upper, dtype=np.float64)
+
+    def inv_project(self, targets: Any) -> NDArray[np.int64]:
+        """Smallest training-set size whose projected metric reaches each target.
+
+        Parameters
+        ----------
+        targets : float or array-like of shape (n_targets,)
+            Metric values to reach (at least, for a higher-is-better metric; at most, for a
+            lower-is-better one). In [0, 1] for a bounded metric.
+
+        Returns
+        -------
+        ndarray of int64, shape (n_targets,)
+            The smallest integer ``n >= 1`` with ``project(n)`` reaching the target, so
+            ``project(n - 1)`` does not (unless n is 1). -1 where the curve never reaches the
+            target (beyond its asymptote, or beyond 2**53 samples); the other targets of the
+            call keep their sizes.
+
+        Warns
+        -----
+        ExtrapolationWarning
+            When a size is more than 10 times the largest measured one.
+        """
+        from ._kernels.curves import smallest_size
+
+        t = check_targets(targets, bounded=self.bounded)
+        out = np.asarray(
+            smallest_size(self.c, self.m, self.c0, t, self.higher_is_better, MAX_SIZE),
+            dtype=np.int64,
+        )
+        if (out > 0).any():
+            self._warn_far(float(out.max()), "reaching a target needs")
+        return out
+
+    def to_dataframe(self) -> pd.DataFrame:
+        """One row per measured step: step, mean, std (over runs), fitted."""
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ExtrapolationWarning)
+            fitted = self.project(self.steps)
+        return _frame(
+            {
+                "step": self.steps,
+                "mean": self.mean,
+                "std": self.values.std(axis=0),
+                "fitted": fitted,
+            }
+        )
+
+
+def fit_learning_curve(
+    steps: Any,
+    values: Any,
+    *,
+    higher_is_better: bool = True,
+    bounded: bool = True,
+    n_bootstrap: int = N_BOOTSTRAP,
+    random_state: int | np.random.Generator | None = 0,
+    name: str = "the metric",
+) -> LearningCurve:
+    """Fit ``metric(n) = 1 - (c * n**(-m) + c0)`` to measured points by least squares.
+
+    The same model and minimum as DataEval's ``calc_params`` (``m >= 0``, ``0 <= c0 <= 1``
+    for a bounded metric, ``c`` free), found by a deterministic grid over ``m`` with the
+    linear parameters solved exactly, refined and polished (Numba).
+
+    Parameters
+    ----------
+    steps : array-like of int, shape (n_steps,)
+        Training-set sizes, >= 1, at least 3 distinct.
+    values : array-like of float, shape (n_steps,) or (runs, n_steps)
+        The metric measured at each size; with several runs the mean is fitted and the runs
+        give a bootstrap confidence band.
+    higher_is_better : bool
+        True for accuracy-like metrics (the error ``1 - metric`` is fitted); False for losses
+        and error rates (the metric itself is fitted).
+    bounded : bool
+        True for metrics in [0, 1] (the asymptote ``c0`` is then kept in [0, 1]).
+    n_bootstrap : int
+        Resamples of the runs for the band (0 for none; ignored with a single run).
+    random_state : int, Generator or None
+        Seed of the bootstrap.
+    name : str
+        The metric's name, used in warnings.
+
+    Returns
+    -------
+    LearningCurve
+
+    Raises
+    ------
+    ValueError
+        Fewer than 3 distinct steps, mismatched shapes, non-finite values, or values outside
+        [0, 1] when ``bounded``.
+
+    Warns
+    -----
+    PoorFitWarning
+        When the fit's R^2 on the mean curve is below ``MIN_R2`` (0.8).
+    """
+    from ._kernels.curves import fit_many, fit_power_law
+
+    s, v = check_learning_curve(steps, values, bounded=bounded)
+    n_bootstrap = check_int(n_bootstrap, "n_bootstrap", minimum=0)
+    order = np.argsort(s, kind="stable")
+    s, v = np.ascontiguousarray(s[order]), np.ascontiguousarray(v[:, order])
+    lo, hi = (0.0, 1.0) if bounded else (-math.inf, math.inf)
+    logn = np.log(s)
+    mean = v.mean(axis=0)
+    err = 1.0 - mean if higher_is_better else mean
+    c, m, c0, loss = (float(x) for x in fit_power_law(logn, np.ascontiguousarray(err), lo, hi))
+    sst = float(np.sum((mean - mean.mean()) ** 2))
+    r2 = 1.0 - loss / sst if sst > 0 else (1.0 if loss <= 1e-24 else 0.0)
+    boot = None
+    runs = v.shape[0]
+    if runs >= 2 and n_bootstrap > 0:
+        rng = np.random.default_rng(random_state)
+        pick = rng.integers(0, runs, size=(n_bootstrap, runs))
+        means = v[pick].mean(axis=1)
+        errs = np.ascontiguousarray(1.0 - means if higher_is_better else means)
+        boot = np.ascontiguousarray(fit_many(logn, errs, lo, hi)[:, :3])
+    if r2 < MIN_R2:
+        warnings.warn(
+            f"the power law fits {name} poorly (R^2 = {r2:.3f} on {s.size} points); its "
+            "projections are unreliable. Check the measured points (to_dataframe()), add runs "
+            "to average out noise, or measure more steps.",
+            PoorFitWarning,
+            stacklevel=2,
+        )
+    return LearningCurve(
+        c=c,
+        m=m,
+        c0=c0,
+        steps=s,
+        values=v,
+        higher_is_better=bool(higher_is_better),
+        bounded=bool(bounded),
+        loss=loss,
+        r2=r2,
+        bootstrap=boot,
+    )
+
+
+# ----------------------------------------------------------------------------- strategies
+
+
+@runtime_checkable
+class TrainingStrategy(Protocol):
+    """Trains a model in place on ``dataset[indices]``."""
+
+    def train(self, model: Any, dataset: Any, indices: NDArray[np.int64]) -> None:
+        """Train `model` on the samples ``indices`` (int64, shape (n,)) of `dataset`."""
+        ...
+
+
+@runtime_checkable
+class EvaluationStrategy(Protocol):
+    """Evaluates a trained model: named metrics, each a finite float."""
+
+    def evaluate(self, model: Any, dataset: Any) -> Mapping[str, float]:
+        """Metrics of `model` on `dataset`, e.g. ``{"accuracy": 0.93}``."""
+        ...
+
+
+@runtime_checkable
+class ResetStrategy(Protocol):
+    """Returns a model in its initial, untrained state."""
+
+    def reset(self, model: Any) -> Any:
+        """A fresh, untrained model (for instance a deep copy of an untrained template)."""
+        ...
+
+
+def geometric_steps(n_samples: int, substeps: int) -> NDArray[np.int64]:
+    """DataEval's schedule: ``substeps`` sizes geometric from 1% of n_samples to all of it.
+
+    ``np.geomspace(0.01 * n_samples, n_samples, substeps)`` truncated to integers as DataEval
+    does, but never below 1, and without repeats (small datasets repeat sizes).
+
+    Returns
+    -------
+    ndarray of int64, shape (<= substeps,), ascending
+    """
+    n = check_int(n_samples, "n_samples", minimum=1)
+    k = check_int(substeps, "substeps", minimum=1)
+    if k > n:
+        raise ValueError(
+            f"substeps={k} is larger than the training set ({n} samples): there are not {k} "
+            f"distinct subset sizes. Use substeps <= {n}, or pass explicit steps."
+        )
+    raw = np.geomspace(0.01 * n, n, k) if k > 1 else np.array([float(n)])
+    return np.unique(np.clip(raw.astype(np.int64), 1, n))
+
+
+@dataclass(frozen=True)
+class _Config:
+    """Settings of a :class:`Sufficiency` analysis (``Sufficiency.Config``).
+
+    Attributes
+    ----------
+    training_strategy : TrainingStrategy
+        ``train(model, dataset, indices)`` trains `model` in place on ``dataset[indices]``.
+    evaluation_strategy : EvaluationStrategy
+        ``evaluate(model, dataset) -> dict[str, float]``: any number of named metrics.
+    reset_strategy : ResetStrategy, callable or None
+        ``reset(model) -> model`` (or a plain callable ``model -> model``) giving an untrained
+        model; None deep-copies the model as it was when the analysis was created.
+    runs : int
+        Independent runs, each with its own shuffle of the training set.
+    substeps : int
+        Sizes per run, geometric from 1% of the training set to all of it (DataEval's
+        spacing); ignored when `steps` is given.
+    steps : sequence of int or None
+        Explicit training-set sizes instead of the geometric schedule.
+    lower_is_better : sequence of str
+        Names of metrics where smaller is better (losses, error rates); kept as a tuple.
+    unit_interval : bool
+        Whether the metrics lie in [0, 1] (accuracy, precision, ...); bounds the asymptote.
+    reset_each_step : bool
+        Reset the model before every step (default) rather than only at the start of a run,
+        training one model further at each step as DataEval does.
+    replace : bool
+        Draw each run's samples with replacement (DataEval's behaviour); default without.
+    """
+
+    training_strategy: TrainingStrategy
+    evaluation_strategy: EvaluationStrategy
+    reset_strategy: ResetStrategy | Callable[[Any], Any] | None = None
+    runs: int = 5
+    substeps: int = 10
+    steps: Sequence[int] | None = None
+    lower_is_better: Sequence[str] = ()
+    unit_interval: bool = True
+    reset_each_step: bool = True
+    replace: bool = False
+
+    def __post_init__(self) -> None:
+        if not callable(getattr(self.training_strategy, "train", None)):
+            raise TypeError(
+                "training_strategy needs a method train(model, dataset, indices); got "
+                f"{type(self.training_strategy).__name__}."
+            )
+        if not callable(getattr(self.evaluation_strategy, "evaluate", None)):
+            raise TypeError(
+                "evaluation_strategy needs a method evaluate(model, dataset) returning a dict "
+                f"of metric name -> float; got {type(self.evaluation_strategy).__name__}."
+            )
+        r = self.reset_strategy
+        if r is not None and not callable(getattr(r, "reset", None)) and not callable(r):
+            raise TypeError(
+                "reset_strategy must have a method reset(model) -> model, be a callable "
+                f"model -> model, or be None (deep copy); got {type(r).__name__}."
+            )
+        check_int(self.runs, "runs", minimum=1)
+        check_int(self.substeps, "substeps", minimum=1)
+        if isinstance(self.lower_is_better, str):
+            object.__setattr__(self, "lower_is_better", (self.lower_is_better,))
+        object.__setattr__(self, "lower_is_better", tuple(self.lower_is_better))
+        if self.steps is not None:
+            arr = np.asarray(self.steps)
+            if arr.ndim != 1 or arr.size == 0 or not np.issubdtype(arr.dtype, np.integer):
+                raise TypeError(
+                    f"steps must be a non-empty 1-D list of integers (training-set sizes), got "
+                    f"{self.steps!r}."
+                )
+            if (arr < 1).any():
+                raise ValueError(f"steps are training-set sizes and must be >= 1, got {arr.min()}.")
+
+
+def _reset(reset: Any, template: Any) -> Any:
+    if reset is None:
+        return copy.deepcopy(template)
+    model = reset.reset(template) if callable(getattr(reset, "reset", None)) else reset(template)
+    if model is None:
+        raise TypeError(
+            "reset_strategy returned None; it must return the untrained model to train "
+            "(e.g. `return copy.deepcopy(model)`)."
+        )
+    return model
+
+
+def _read_metrics(raw: Any, where: str) -> dict[str, float]:
+    if not isinstance(raw, Mapping):
+        raise TypeError(
+            f"evaluation_strategy.evaluate returned {type(raw).__name__} {where}; it must return "
+            'a dict of metric name -> float, e.g. {"accuracy": 0.93}.'
+        )
+    if not raw:
+        raise ValueError(f"evaluation_strategy.evaluate returned no metrics {where}.")
+    out: dict[str, float] = {}
+    for key, value in raw.items():
+        if not isinstance(key, str):
+            raise TypeError(f"metric names must be strings, got {key!r} {where}.")
+        try:
+            number = float(value)
+        except (TypeError, ValueError) as exc:
+            raise TypeError(
+                f"metric {key!r} is {type(value).__name__} {where}; each metric must be a "
+                "single number (use float(x) or tensor.item())."
+            ) from exc
+        if not math.isfinite(number):
+            raise ValueError(
+                f"metric {key!r} is {number} {where}; metrics must be finite. Check the "
+                "evaluation (an empty class, a division by zero, a diverged model)."
+            )
+        out[key] = number
+    return out
+
+
+def _one_run(
+    template: Any,
+    config: _Config,
+    train_ds: Any,
+    test_ds: Any,
+    steps: NDArray[np.int64],
+    seed: np.random.SeedSequence,
+    run: int,
+    tick: Callable[[], None] | None = None,
+) -> dict[str, list[float]]:
+    """Train and evaluate one run at every step; metric name -> value per step."""
+    n = len(train_ds)
+    rng = np.random.default_rng(seed)
+    if config.replace:
+        order = rng.integers(0, n, size=n, dtype=np.int64)
+    else:
+        order = rng.permutation(n).astype(np.int64)
+    values: dict[str, list[float]] = {}
+    model = None
+    for j, size in enumerate(steps):
+        if model is None or config.reset_each_step:
+            model = _reset(config.reset_strategy, template)
+        config.training_strategy.train(model, train_ds, order[: int(size)])
+        where = f"at step {int(size)} of run {run}"
+        metrics = _read_metrics(config.evaluation_strategy.evaluate(model, test_ds), where)
+        if j == 0:
+            values = {k: [v] for k, v in metrics.items()}
+        elif set(metrics) != set(values):
+            raise ValueError(
+                f"evaluation_strategy.evaluate returned metrics {sorted(metrics)} {where}, "
+                f"but {sorted(values)} before; it must return the same names every time."
+            )
+        else:
+            for k, v in metrics.items():
+                values[k].append(v)
+        if tick is not None:
+            tick()
+    return values
+
+
+class _Progress:
+    """tqdm when installed, else a counter on stderr; nothing when disabled."""
+
+    def __init__(self, total: int, enabled: bool) -> None:
+        self.total = total
+        self.done = 0
+        self.bar: Any = None
+        self.enabled = enabled
+        if enabled:
+            try:
+                from tqdm.auto import tqdm  # type: ignore[import-untyped,import-not-found,unused-ignore]
+            except ImportError:
+                self.bar = None
+            else:
+                self.bar = tqdm(total=total, desc="sufficiency", unit="step")
+
+    def update(self, k: int = 1) -> None:
+        self.done += k
+        if not self.enabled:
+            return
+        if self.bar is not None:
+            self.bar.update(k)
+        else:
+            end = "\n" if self.done >= self.total else ""
+            sys.stderr.write(f"\rsufficiency: {self.done}/{self.total} steps{end}")
+            sys.stderr.flush()
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
+def _dataset_len(ds: Any, name: str) -> int:
+    try:
+        n = len(ds)
+    except TypeError as exc:
+        raise TypeError(
+            f"{name} must have a length (len({name})) and be indexable; got {type(ds).__name__}."
+        ) from exc
+    if n < 1:
+        raise ValueError(f"{name} is empty; it needs at least one sample.")
+    return int(n)
+
+
+def _unpicklable(objects: Iterable[Any]) -> str | None:
+    """Why these objects cannot go to another process, or None when they can."""
+    for obj in objects:
+        cls = type(obj)
+        if cls.__module__ == "__main__" and not hasattr(sys.modules["__main__"], "__file__"):
+            return f"{cls.__name__} is defined interactively (in __main__)"
+        try:
+            pickle.dumps(obj)
+        except Exception as exc:  # any pickling failure means: run serially
+            return f"{cls.__name__} cannot be pickled ({exc})"
+    return None
+
+
+class Sufficiency:
+    """How much training data a model needs: train on growing subsets, fit, project.
+
+    Parameters
+    ----------
+    model : object
+        The untrained model (a torch module, a scikit-learn estimator, anything the
+        strategies understand). It is deep-copied once, so later changes to it do not leak in.
+    config : Sufficiency.Config
+        Strategies and schedule.
+
+    Examples
+    --------
+    >>> cfg = Sufficiency.Config(Train(), Evaluate(), runs=3, substeps=8)  # doctest: +SKIP
+    >>> result = Sufficiency(model, cfg).evaluate(train_ds, test_ds)  # doctest: +SKIP
+    >>> result.project([10_000, 100_000])  # doctest: +SKIP
+    >>> result.inv_project(0.95)  # doctest: +SKIP
+    """
+
+    Config = _Config
+
+    def __init__(self, model: Any, config: _Config) -> None:
+        if not isinstance(config, _Config):
+            raise TypeError(
+                f"config must be a Sufficiency.Config, got {type(config).__name__}; build one "
+                "with Sufficiency.Config(training_strategy, evaluation_strategy, ...)."
+            )
+        if model is None:
+            raise TypeError("model is None; pass the untrained model to analyse.")
+        self.model = copy.deepcopy(model)
+        self.config = config
+
+    def _steps(self, n: int) -> NDArray[np.int64]:
+        cfg = self.config
+        if cfg.steps is None:
+            steps = geometric_steps(n, cfg.substeps)
+            if steps.size < cfg.substeps:
+                warnings.warn(
+                    f"the training set ({n} samples) gives only {steps.size} distinct sizes for "
+                    f"substeps={cfg.substeps} (sizes are whole samples, at least 1); measuring "
+                    f"{steps.tolist()}. Use fewer substeps or a larger training set.",
+                    DatagaugeWarning,
+                    stacklevel=3,
+                )
+            return steps
+        steps = np.unique(np.asarray(cfg.steps, dtype=np.int64))
+        if steps.max() > n:
+            raise ValueError(
+                f"steps go up to {steps.max()} but the training set has {n} samples; use "
+                f"steps <= {n}."
+            )
+        return steps
+
+    def evaluate(
+        self,
+        train_ds: Any,
+        test_ds: Any,
+        *,
+        n_jobs: int | None = None,
+        progress: bool = True,
+        random_state: int | None = None,
+    ) -> SufficiencyResult:
+        """Train at every size of every run, evaluate, and collect the metrics.
+
+        Each run shuffles the training set with its own seed, then for each size ``s``
+        resets the model, trains it on the first ``s`` shuffled samples and evaluates it on
+        `test_ds`.
+
+        Parameters
+        ----------
+        train_ds, test_ds : sized, indexable datasets
+            Anything with ``len()`` that the strategies can index (arrays, torch datasets).
+        n_jobs : int or None
+            Processes for the runs. None or 1: serial (the training itself may use threads).
+            More: runs go to a process pool when the model, strategies and datasets pickle;
+            otherwise a DatagaugeWarning says why and the runs go serially.
+        progress : bool
+            Show a progress bar (tqdm if installed, else a counter on stderr).
+        random_state : int or None
+            Seed of the shuffles; None draws one, which the result records
+            (``result.random_state``), so every analysis can be repeated exactly.
+
+        Returns
+        -------
+        SufficiencyResult
+        """
+        n = _dataset_len(train_ds, "train_ds")
+        _dataset_len(test_ds, "test_ds")
+        steps = self._steps(n)
+        jobs = 1 if n_jobs is None else resolve_n_jobs(n_jobs)
+        if random_state is None:
+            entropy = int(np.random.SeedSequence().entropy)  # type: ignore[arg-type]
+        else:
+            entropy = check_int(random_state, "random_state", minimum=0)
+        seeds = np.random.SeedSequence(entropy).spawn(self.config.runs)
+        cfg = self.config
+        bar = _Progress(cfg.runs * steps.size, bool(progress))
+        runs: list[dict[str, list[float]]] = []
+        try:
+            reason = None
+            if jobs > 1 and cfg.runs > 1:
+                reason = _unpicklable(
+                    (self.model, cfg.training_strategy, cfg.evaluation_strategy)
+                    + ((cfg.reset_strategy,) if cfg.reset_strategy is not None else ())
+                    + (train_ds, test_ds)
+                )
+                if reason is not None:
+                    warnings.warn(
+                        f"running the {cfg.runs} runs serially, not in {jobs} processes: "
+                        f"{reason}. Define the strategies at module level (importable) to run "
+                        "them in parallel.",
+                        DatagaugeWarning,
+                        stacklevel=2,
+                    )
+            if jobs > 1 and cfg.runs > 1 and reason is None:
+                import multiprocessing
+
+                ctx = multiprocessing.get_context("spawn")
+                with ProcessPoolExecutor(max_workers=min(jobs, cfg.runs), mp_context=ctx) as ex:
+                    futures = [
+                        ex.submit(_one_run, self.model, cfg, train_ds, test_ds, steps, s, r)
+                        for r, s in enumerate(seeds)
+                    ]
+                    for fut in futures:
+                        runs.append(fut.result())
+                        bar.update(steps.size)
+            else:
+                for r, s in enumerate(seeds):
+                    runs.append(
+                        _one_run(self.model, cfg, train_ds, test_ds, steps, s, r, bar.update)
+                    )
+        finally:
+            bar.close()
+        names = list(runs[0])
+        for r, values in enumerate(runs[1:], start=1):
+            if set(values) != set(names):
+                raise ValueError(
+                    f"run {r} returned metrics {sorted(values)} but run 0 {sorted(names)}; "
+                    "evaluate must return the same names every time."
+                )
+        measures = {k: np.array([run[k] for run in runs], dtype=np.float64) for k in names}
+        unknown = [k for k in cfg.lower_is_better if k not in measures]
+        if unknown:
+            warnings.warn(
+                f"lower_is_better names {unknown} are not among the measured metrics "
+                f"{names}; they are ignored.",
+                DatagaugeWarning,
+                stacklevel=2,
+            )
+        return SufficiencyResult(
+            steps=steps,
+            measures=measures,
+            lower_is_better=tuple(k for k in cfg.lower_is_better if k in measures),
+            unit_interval=cfg.unit_interval,
+            n_train=n,
+            random_state=entropy,
+        )
+
+
+# ----------------------------------------------------------------------------- result
+
+
+@dataclass(frozen=True, slots=True, repr=False)
+class SufficiencyResult(ResultBase):
+    """Result of :meth:`Sufficiency.evaluate`: every run's metrics at every size.
+
+    Attributes
+    ----------
+    steps : ndarray of int64, shape (n_steps,)
+        Training-set sizes, ascending.
+    measures : dict of str to ndarray of float64, shape (runs, n_steps)
+        Each metric's raw values, one row per run.
+    lower_is_better : tuple of str
+        Metrics where smaller is better.
+    unit_interval : bool
+        Whether the metrics lie in [0, 1].
+    n_train : int or None
+        Size of the training set measured.
+    random_state : int or None
+        Seed that reproduces the shuffles.
+    """
+
+    steps: NDArray[np.int64]
+    measures: dict[str, NDArray[np.float64]]
+    lower_is_better: tuple[str, ...] = ()
+    unit_interval: bool = True
+    n_train: int | None = None
+    random_state: int | None = None
+
+    def __post_init__(self) -> None:
+        steps = np.asarray(self.steps)
+        if steps.ndim != 1 or not np.issubdtype(steps.dtype, np.integer):
+            raise TypeError(f"steps must be a 1-D integer array, got {steps.dtype} {steps.shape}.")
+        if not isinstance(self.measures, Mapping) or not self.measures:
+            raise TypeError("measures must be a non-empty dict of metric name -> (runs, n_steps).")
+        frozen: dict[str, NDArray[np.float64]] = {}
+        for name, raw in self.measures.items():
+            arr = np.array(raw, dtype=np.float64, ndmin=2)
+            if arr.ndim != 2 or arr.shape[1] != steps.size:
+                raise ValueError(
+                    f"measures[{name!r}] has shape {arr.shape}; it must be (runs, {steps.size})."
+                )
+            arr.flags.writeable = False
+            frozen[name] = arr
+        unknown = [k for k in self.lower_is_better if k not in frozen]
+        if unknown:
+            raise ValueError(f"lower_is_better names {unknown} are not metrics of {list(frozen)}.")
+        object.__setattr__(self, "steps", steps.astype(np.int64))
+        object.__setattr__(self, "measures", frozen)
+        object.__setattr__(self, "lower_is_better", tuple(self.lower_is_better))
+        ResultBase.__post_init__(self)
+
+    def __repr__(self) -> str:
+        shapes = ", ".join(
+            f"{k!r}: <{v.shape[0]} runs x {v.shape[1]} steps>" for k, v in self.measures.items()
+        )
+        return (
+            f"SufficiencyResult(steps={self.steps.tolist()}, measures={{{shapes}}}, "
+            f"lower_is_better={self.lower_is_better!r}, unit_interval={self.unit_interval}, "
+            f"n_train={self.n_train}, random_state={self.random_state})"
+        )
+
+    @property
+    def metrics(self) -> list[str]:
+        """Metric names, in measurement order."""
+        return list(self.measures)
+
+    @property
+    def runs(self) -> int:
+        """Number of runs."""
+        return int(next(iter(self.measures.values())).shape[0])
+
+    @property
+    def mean(self) -> dict[str, NDArray[np.float64]]:
+        """Each metric's mean over runs, float64 (n_steps,)."""
+        return {k: np.asarray(v.mean(axis=0), dtype=np.float64) for k, v in self.measures.items()}
+
+    def _names(self, metrics: str | Sequence[str] | None) -> list[str]:
+        if metrics is None:
+            return self.metrics
+        names = [metrics] if isinstance(metrics, str) else list(metrics)
+        for k in names:
+            if k not in self.measures:
+                raise ValueError(f"unknown metric {k!r}; the measured metrics are {self.metrics}.")
+        return names
+
+    def fit(
+        self, metrics: str | Sequence[str] | None = None, *, random_state: int = 0
+    ) -> dict[str, LearningCurve]:
+        """A fitted learning curve per metric (see :func:`fit_learning_curve`).
+
+        Parameters
+        ----------
+        metrics : str, sequence of str or None
+            Which metrics (default all).
+        random_state : int
+            Seed of the bootstrap band.
+
+        Returns
+        -------
+        dict of str to LearningCurve
+        """
+        return {
+            k: fit_learning_curve(
+                self.steps,
+                self.measures[k],
+                higher_is_better=k not in self.lower_is_better,
+                bounded=self.unit_interval,
+                random_state=random_state,
+                name=repr(k),
+            )
+            for k in self._names(metrics)
+        }
+
+    def project(
+        self, sizes: Any, *, metrics: str | Sequence[str] | None = None, level: float = 0.9
+    ) -> pd.DataFrame:
+        """Projected metrics at larger training-set sizes (a pandas DataFrame).
+
+        Columns: ``size``, then per metric its projection and, with two or more runs,
+        ``<metric>_lower`` / ``<metric>_upper``, the bootstrap band of coverage `level`.
+        """
+        n = check_sizes(sizes)
+        columns: dict[str, Any] = {"size": n}
+        for k, curve in self.fit(metrics).items():
+            columns[k] = curve.project(n)
+            if curve.bootstrap is not None:
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore", ExtrapolationWarning)  # warned just above
+                    columns[f"{k}_lower"], columns[f"{k}_upper"] = curve.band(n, level)
+        return _frame(columns)
+
+    def inv_project(self, targets: Any) -> pd.DataFrame:
+        """Training-set sizes needed to reach target metric values (a pandas DataFrame).
+
+        Parameters
+        ----------
+        targets : float, array-like, or dict of metric name to float or array-like
+            The same targets for every metric, or each metric's own.
+
+        Returns
+        -------
+        pandas.DataFrame
+            Column ``target`` (sorted), then one nullable-integer column per metric: the
+            smallest size reaching the target, -1 when the curve never does, and missing
+            where a metric was not given that target.
+        """
+        if isinstance(targets, Mapping):
+            asked = {k: check_targets(v, bounded=self.unit_interval) for k, v in targets.items()}
+            self._names(list(asked))
+        else:
+            t = check_targets(targets, bounded=self.unit_interval)
+            asked = dict.fromkeys(self.metrics, t)
+        rows = np.unique(np.concatenate(list(asked.values())))
+        columns: dict[str, Any] = {"target": rows}
+        curves = self.fit(list(asked))
+        for k, t in asked.items():
+            sizes = curves[k].inv_project(t)
+            lookup = dict(zip(t.tolist(), sizes.tolist(), strict=True))
+            columns[k] = [lookup.get(x) for x in rows.tolist()]
+        frame = _frame(columns)
+        for k in asked:
+            frame[k] = frame[k].astype("Int64")
+        return frame
+
+    def to_dataframe(self) -> pd.DataFrame:
+        """One row per run and step: run, step, then one column per metric."""
+        runs, steps = self.runs, self.steps.size
+        columns: dict[str, Any] = {
+            "run": np.repeat(np.arange(runs), steps),
+            "step": np.tile(self.steps, runs),
+        }
+        for k, v in self.measures.items():
+            columns[k] = v.reshape(-1)
+        return _frame(columns)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> SufficiencyResult:
+        """Rebuild a result from :meth:`to_dict` output (e.g. after ``json.loads``)."""
+        fields = {f.name for f in dataclasses.fields(cls)}
+        unknown = set(data) - fields
+        if unknown:
+            raise ValueError(
+                f"unknown keys {sorted(unknown)}; expected a subset of {sorted(fields)}."
+            )
+        return cls(
+            steps=np.asarray(data["steps"], dtype=np.int64),
+            measures={k: np.asarray(v, dtype=np.float64) for k, v in data["measures"].items()},
+            lower_is_better=tuple(data.get("lower_is_better", ())),
+            unit_interval=bool(data.get("unit_interval", True)),
+            n_train=data.get("n_train"),
+            random_state=data.get("random_state"),
+        )
+
+    def plot(
+        self,
+        metrics: str | Sequence[str] | None = None,
+        *,
+        projection: Any = None,
+        level: float = 0.9,
+    ) -> Figure:
+        """Measured points with their run spread, the fitted curve, its band and projections.
+
+        Parameters
+        ----------
+        metrics : str, sequence of str or None
+            Which metrics (default all), one panel each.
+        projection : int or array-like of int, optional
+            Sizes to project to; the curve is drawn out to the largest and they are marked.
+        level : float
+            Coverage of the shaded band (with two or more runs).
+
+        Returns
+        -------
+        matplotlib.figure.Figure
+        """
+        try:
+            from matplotlib.figure import Figure
+        except ImportError as exc:  # pragma: no cover - depends on the environment
+            raise ImportError(
+                "plot() needs matplotlib; install it with `pip install matplotlib` "
+                "(or `pip install 'datagauge[report]'`)."
+            ) from exc
+        names = self._names(metrics)
+        proj = None if projection is None else check_sizes(projection, "projection")
+        curves = self.fit(names)
+        fig = Figure(figsize=(5.5 * len(names), 4.0), layout="constrained")
+        axes = fig.subplots(1, len(names), squeeze=False)[0]
+        top = float(self.steps.max()) if proj is None else max(float(proj.max()), self.steps.max())
+        xs = np.geomspace(float(self.steps.min()), top, 200)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ExtrapolationWarning)
+            for ax, k in zip(axes, names, strict=True):
+                curve, raw = curves[k], self.measures[k]
+                for row in raw:
+                    ax.scatter(self.steps, row, s=10, color="0.6", alpha=0.6, zorder=1)
+                ax.errorbar(
+                    self.steps,
+                    raw.mean(axis=0),
+                    yerr=raw.std(axis=0),
+                    fmt="o",
+                    color="C0",
+                    capsize=3,
+                    label=f"measured (mean ± std, {raw.shape[0]} runs)",
+                    zorder=3,
+                )
+                ax.plot(xs, curve.project(xs), color="C1", label="fitted power law", zorder=2)
+                if curve.bootstrap is not None:
+                    lower, upper = curve.band(xs, level)
+                    ax.fill_between(
+                        xs, lower, upper, color="C1", alpha=0.2, label=f"{level:.0%} band"
+                    )
+                if proj is not None:
+                    ax.plot(proj, curve.project(proj), "x", color="C3", ms=8, label="projection")
+                ax.set_xscale("log")
+                ax.set_xlabel("training-set size")
+                ax.set_ylabel(k)
+                ax.set_title(f"{k}: R² = {curve.r2:.3f}")
+                ax.legend(fontsize="small")
+        return fig

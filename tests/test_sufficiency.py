@@ -1,0 +1,604 @@
+"""Sufficiency: learning-curve fits (oracles: DataEval 1.1.4's stored fits, scipy), the runner,
+properties, and one test per bad input."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import math
+import sys
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
+
+from datagauge import (
+    DatagaugeWarning,
+    ExtrapolationWarning,
+    PoorFitWarning,
+    Sufficiency,
+    SufficiencyResult,
+    fit_learning_curve,
+    geometric_steps,
+)
+from datagauge._kernels import curves as kernels
+from datagauge.datasets import load_digits
+
+REFERENCE = Path(__file__).parent / "data" / "sufficiency_dataeval.json"
+
+
+def power_metric(n, c, m, c0):
+    return 1.0 - (c * np.asarray(n, dtype=np.float64) ** -m + c0)
+
+
+def synthetic(c=0.8, m=0.5, c0=0.05, noise=0.003, runs=3, seed=0, n=5000, substeps=10):
+    steps = geometric_steps(n, substeps)
+    rng = np.random.default_rng(seed)
+    values = power_metric(steps, c, m, c0) + rng.normal(0.0, noise, (runs, steps.size))
+    return steps, np.clip(values, 0.0, 1.0)
+
+
+# ----------------------------------------------------------------------------- strategies
+# Module level, so that they pickle and can run in worker processes.
+
+
+class Arrays:
+    """A minimal dataset: features and labels, sized and indexable."""
+
+    def __init__(self, x, y):
+        self.x, self.y = x, y
+
+    def __len__(self):
+        return len(self.x)
+
+    def __getitem__(self, i):
+        return self.x[i], self.y[i]
+
+
+class Centroids:
+    """A nearest-centroid classifier in numpy (fast, deterministic, picklable)."""
+
+    def __init__(self):
+        self.labels = None
+        self.centres = None
+
+
+class CentroidTrain:
+    def train(self, model, dataset, indices):
+        x, y = dataset.x[indices], dataset.y[indices]
+        model.labels = np.unique(y)
+        model.centres = np.stack([x[y == k].mean(axis=0) for k in model.labels])
+
+
+class CentroidEval:
+    def evaluate(self, model, dataset):
+        d = ((dataset.x[:, None, :] - model.centres[None]) ** 2).sum(axis=2)
+        pred = model.labels[d.argmin(axis=1)]
+        return {
+            "accuracy": float(np.mean(pred == dataset.y)),
+            "error": float(np.mean(pred != dataset.y)),
+        }
+
+
+class Recorder:
+    """A 'model' that records what it was trained on."""
+
+    def __init__(self):
+        self.seen = []
+
+
+class RecordTrain:
+    def train(self, model, dataset, indices):
+        model.seen.append(np.asarray(indices).copy())
+
+
+class RecordEval:
+    def evaluate(self, model, dataset):
+        total = sum(len(s) for s in model.seen)
+        return {"trainings": float(len(model.seen)), "samples": float(total)}
+
+
+class ConstEval:
+    def __init__(self, value):
+        self.value = value
+
+    def evaluate(self, model, dataset):
+        return self.value
+
+
+def digits_split(n_train=300, n_test=300):
+    digits = load_digits()
+    x, y = digits.flat().astype(np.float64), digits.labels
+    order = np.random.default_rng(0).permutation(len(x))
+    tr, te = order[:n_train], order[n_train : n_train + n_test]
+    return Arrays(x[tr], y[tr]), Arrays(x[te], y[te])
+
+
+# ----------------------------------------------------------------------------- oracles
+
+
+def _reference():
+    return json.loads(REFERENCE.read_text())["curves"]
+
+
+@pytest.mark.parametrize("curve", _reference(), ids=lambda c: c["name"])
+def test_fit_matches_dataeval(curve):
+    de = curve["dataeval"]
+    fit = fit_learning_curve(curve["steps"], curve["values"])
+    # the same minimum (or a lower one) ...
+    assert fit.loss <= de["loss"] * (1 + 1e-6) + 1e-15
+    # ... so the same projections, out to 10x the largest measured size
+    np.testing.assert_allclose(fit.project(curve["sizes"]), de["projection"], atol=1e-3, rtol=0)
+    np.testing.assert_allclose(fit.params, de["params"], rtol=0.05, atol=2e-3)
+
+
+@pytest.mark.parametrize("curve", _reference(), ids=lambda c: c["name"])
+def test_inv_project_reaches_target_where_dataeval_falls_short(curve):
+    fit = fit_learning_curve(curve["steps"], curve["values"])
+    targets = np.asarray(curve["targets"])
+    ours = fit.inv_project(targets)
+    theirs = np.asarray(curve["dataeval"]["inv_project"])
+    np.testing.assert_array_equal(ours == -1, theirs == -1)
+    for t, n, d in zip(targets, ours, theirs, strict=True):
+        if n == -1:
+            assert t >= 1.0 - fit.c0  # at or beyond the asymptote
+            continue
+        assert fit.project(n)[0] >= t
+        if n > 1:
+            assert fit.project(n - 1)[0] < t
+        # DataEval truncates: its size is one short and misses the target
+        assert d == n - 1
+        assert fit.project(d)[0] < t
+
+
+def _scipy_best(steps, err, bounded):
+    from scipy.optimize import least_squares
+
+    lo = [-np.inf, 0.0, 0.0 if bounded else -np.inf]
+    hi = [np.inf, np.inf, 1.0 if bounded else np.inf]
+    best = np.inf
+    for c in (0.1, 1.0, 10.0):
+        for m in (0.05, 0.3, 1.0, 3.0):
+            for c0 in (0.0, 0.1, 0.5):
+                res = least_squares(
+                    lambda p: p[0] * steps ** -p[1] + p[2] - err,
+                    [c, m, c0],
+                    bounds=(lo, hi),
+                    xtol=1e-14,
+                    ftol=1e-14,
+                    gtol=1e-14,
+                )
+                best = min(best, 2 * res.cost)
+    return best
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_fit_reaches_scipy_multistart_minimum(seed):
+    rng = np.random.default_rng(seed)
+    c, m, c0 = rng.uniform(0.3, 3.0), rng.uniform(0.1, 1.2), rng.uniform(0.0, 0.2)
+    steps, values = synthetic(c, m, c0, noise=0.01, runs=1, seed=seed)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", PoorFitWarning)  # noisy on purpose: the minimum counts
+        fit = fit_learning_curve(steps, values[0])
+    best = _scipy_best(steps.astype(float), 1.0 - values[0], True)
+    assert fit.loss <= best * (1 + 1e-6) + 1e-14
+
+
+def test_gradient_matches_finite_differences():
+    steps, values = synthetic(runs=1)
+    logn, y = np.log(steps.astype(float)), 1.0 - values[0]
+    p = np.array([0.7, 0.45, 0.06])
+    g = kernels.gradient(p, logn, y)
+    for i in range(3):
+        h = np.zeros(3)
+        h[i] = 1e-6
+        fd = (kernels.loss(p + h, logn, y) - kernels.loss(p - h, logn, y)) / 2e-6
+        assert g[i] == pytest.approx(fd, rel=1e-5, abs=1e-10)
+
+
+# ----------------------------------------------------------------------------- properties
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_fit_recovers_parameters_of_noisy_power_law(seed):
+    steps, values = synthetic(0.8, 0.5, 0.05, noise=5e-4, runs=5, seed=seed, n=20000, substeps=15)
+    fit = fit_learning_curve(steps, values)
+    assert fit.c == pytest.approx(0.8, rel=0.1)
+    assert fit.m == pytest.approx(0.5, abs=0.02)
+    assert fit.c0 == pytest.approx(0.05, abs=0.002)
+    assert fit.r2 > 0.99
+
+
+def test_exact_power_law_is_recovered_exactly():
+    steps = geometric_steps(1000, 8)
+    fit = fit_learning_curve(steps, power_metric(steps, 1.3, 0.7, 0.1))
+    np.testing.assert_allclose(fit.params, (1.3, 0.7, 0.1), rtol=1e-6)
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    c=st.floats(0.2, 5.0),
+    m=st.floats(0.1, 1.5),
+    c0=st.floats(0.0, 0.3),
+    seed=st.integers(0, 10_000),
+)
+def test_projection_monotone_and_inverse_round_trips(c, m, c0, seed):
+    assume(c * 50.0**-m > 0.02)  # a curve, not noise around a plateau
+    steps, values = synthetic(c, m, c0, noise=0.002, runs=1, seed=seed)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", PoorFitWarning)
+        fit = fit_learning_curve(steps, values[0])
+    sizes = np.unique(np.geomspace(1, 10 * steps[-1], 60).astype(np.int64))
+    proj = fit.project(sizes)
+    # rising for c > 0 (the usual case), falling for c < 0
+    assert np.all(np.sign(fit.c) * np.diff(proj) >= -1e-12)
+    if fit.c > 0 and fit.m > 0:
+        for n in (int(steps[0]), int(steps[len(steps) // 2]), int(steps[-1]), 3 * int(steps[-1])):
+            if not 0.0 <= fit.project(n)[0] <= 1.0:
+                continue  # not a valid target of a unit-interval metric
+            back = fit.inv_project(fit.project(n))[0]
+            assert abs(back - n) <= 1
+            assert fit.project(back)[0] >= fit.project(n)[0]
+
+
+def test_inv_project_minus_one_only_for_unreachable_targets():
+    steps = geometric_steps(1000, 8)
+    fit = fit_learning_curve(steps, power_metric(steps, 0.8, 0.5, 0.05))
+    best = 1.0 - fit.c0
+    # reachable, beyond the asymptote, needing > 2**53 samples, already reached by 1 sample
+    targets = [0.9, best + 0.01, best - 1e-12, 0.0]
+    out = fit.inv_project(targets)
+    assert out[0] > 0
+    assert fit.project(out[0])[0] >= 0.9 > fit.project(out[0] - 1)[0]
+    assert out[1] == -1
+    assert out[2] == -1
+    assert out[3] == 1
+
+
+def test_lower_is_better_metric():
+    steps = geometric_steps(2000, 8)
+    loss = 2.0 * steps.astype(float) ** -0.4 + 0.3  # a loss above 1: unbounded
+    fit = fit_learning_curve(steps, loss, higher_is_better=False, bounded=False)
+    np.testing.assert_allclose(fit.params, (2.0, 0.4, 0.3), rtol=1e-5)
+    proj = fit.project([10, 100, 1000, 10000])
+    assert np.all(np.diff(proj) < 0)
+    n = fit.inv_project(0.4)[0]
+    assert fit.project(n)[0] <= 0.4 < fit.project(n - 1)[0]
+
+
+def test_bootstrap_band_and_determinism():
+    steps, values = synthetic(noise=0.01, runs=5)
+    a = fit_learning_curve(steps, values, random_state=3)
+    b = fit_learning_curve(steps, values, random_state=3)
+    assert a.to_dict() == b.to_dict()
+    assert a.bootstrap is not None
+    assert a.bootstrap.shape == (200, 3)
+    lower, upper = a.band(steps)
+    assert np.all(lower <= upper)
+    assert np.all(upper - lower > 0)
+    # the band widens away from the data
+    lo_far, hi_far = a.band(10 * steps[-1])
+    assert hi_far[0] - lo_far[0] > upper[-1] - lower[-1]
+    with pytest.raises(ValueError, match="single run"):
+        fit_learning_curve(steps, values[0]).band(steps)
+
+
+def test_warnings_for_poor_fit_and_far_extrapolation():
+    steps = geometric_steps(1000, 8)
+    noise = np.random.default_rng(0).uniform(0.4, 0.6, steps.size)
+    with pytest.warns(PoorFitWarning, match="R\\^2"):
+        fit_learning_curve(steps, noise)
+    fit = fit_learning_curve(steps, power_metric(steps, 0.8, 0.5, 0.05))
+    with pytest.warns(ExtrapolationWarning, match="times the largest measured"):
+        fit.project(100 * steps[-1])
+    assert issubclass(ExtrapolationWarning, DatagaugeWarning)
+
+
+def test_geometric_steps_follow_dataeval_and_never_hit_zero():
+    # DataEval: np.geomspace(0.01 * n, n, substeps, dtype=np.intp)
+    for n, k in ((1000, 10), (5000, 7), (1797, 5)):
+        np.testing.assert_array_equal(
+            geometric_steps(n, k), np.geomspace(0.01 * n, n, k, dtype=np.intp)
+        )
+    small = geometric_steps(50, 10)
+    assert small.min() >= 1
+    assert np.all(np.diff(small) > 0)
+    assert small[-1] == 50
+
+
+# ----------------------------------------------------------------------------- the runner
+
+
+def test_reset_before_every_step_and_without_replacement():
+    train = Arrays(np.zeros((200, 1)), np.zeros(200))
+    cfg = Sufficiency.Config(RecordTrain(), RecordEval(), runs=2, substeps=5, unit_interval=False)
+    res = Sufficiency(Recorder(), cfg).evaluate(train, train, progress=False, random_state=1)
+    # a fresh model at every step: one training each, on exactly `step` samples
+    np.testing.assert_array_equal(res.measures["trainings"], 1.0)
+    np.testing.assert_array_equal(res.measures["samples"], np.tile(res.steps, (2, 1)))
+    # DataEval's behaviour on request: one model trained further at each step
+    cfg2 = Sufficiency.Config(
+        RecordTrain(), RecordEval(), runs=1, substeps=5, unit_interval=False, reset_each_step=False
+    )
+    res2 = Sufficiency(Recorder(), cfg2).evaluate(train, train, progress=False, random_state=1)
+    np.testing.assert_array_equal(res2.measures["trainings"][0], np.arange(1, 6))
+
+
+def test_subsets_are_nested_prefixes_of_one_shuffle_without_replacement():
+    seen = []
+
+    class Spy:
+        def train(self, model, dataset, indices):
+            seen.append(np.asarray(indices).copy())
+
+    train = Arrays(np.zeros((300, 1)), np.zeros(300))
+    cfg = Sufficiency.Config(Spy(), RecordEval(), runs=1, substeps=4, unit_interval=False)
+    Sufficiency(Recorder(), cfg).evaluate(train, train, progress=False, random_state=0)
+    assert seen[-1].size == 300
+    assert np.unique(seen[-1]).size == 300  # a permutation: no sample twice
+    for a, b in itertools.pairwise(seen):
+        np.testing.assert_array_equal(b[: a.size], a)
+    seen.clear()
+    cfg_r = Sufficiency.Config(
+        Spy(), RecordEval(), runs=1, substeps=4, unit_interval=False, replace=True
+    )
+    Sufficiency(Recorder(), cfg_r).evaluate(train, train, progress=False, random_state=0)
+    assert np.unique(seen[-1]).size < 300
+
+
+def test_runner_is_deterministic_and_records_its_seed():
+    train, test = digits_split(200, 200)
+    cfg = Sufficiency.Config(CentroidTrain(), CentroidEval(), runs=2, substeps=5)
+    a = Sufficiency(Centroids(), cfg).evaluate(train, test, progress=False, random_state=7)
+    b = Sufficiency(Centroids(), cfg).evaluate(train, test, progress=False, random_state=7)
+    assert a.to_dict() == b.to_dict()
+    c = Sufficiency(Centroids(), cfg).evaluate(train, test, progress=False)
+    d = Sufficiency(Centroids(), cfg).evaluate(
+        train, test, progress=False, random_state=c.random_state
+    )
+    assert c.to_dict() == d.to_dict()
+
+
+def test_parallel_runs_equal_serial_runs():
+    train, test = digits_split(200, 200)
+    cfg = Sufficiency.Config(CentroidTrain(), CentroidEval(), runs=2, substeps=5)
+    serial = Sufficiency(Centroids(), cfg).evaluate(train, test, progress=False, random_state=3)
+    parallel = Sufficiency(Centroids(), cfg).evaluate(
+        train, test, n_jobs=2, progress=False, random_state=3
+    )
+    assert serial.to_dict() == parallel.to_dict()
+
+
+def test_unpicklable_strategies_run_serially_with_a_note():
+    class LocalEval:  # defined in a function: cannot be pickled
+        def evaluate(self, model, dataset):
+            return {"accuracy": 0.5}
+
+    train = Arrays(np.zeros((100, 1)), np.zeros(100))
+    cfg = Sufficiency.Config(RecordTrain(), LocalEval(), runs=2, substeps=3)
+    with pytest.warns(DatagaugeWarning, match="serially"):
+        res = Sufficiency(Recorder(), cfg).evaluate(train, train, n_jobs=2, progress=False)
+    assert res.measures["accuracy"].shape == (2, 3)
+
+
+def test_progress_counter_without_tqdm(monkeypatch, capsys):
+    monkeypatch.setitem(sys.modules, "tqdm.auto", None)  # import fails: fallback counter
+    train = Arrays(np.zeros((100, 1)), np.zeros(100))
+    cfg = Sufficiency.Config(RecordTrain(), RecordEval(), runs=2, substeps=3, unit_interval=False)
+    Sufficiency(Recorder(), cfg).evaluate(train, train, random_state=0)
+    assert "sufficiency: 6/6 steps" in capsys.readouterr().err
+
+
+def test_sklearn_logistic_regression_on_digits_end_to_end():
+    pytest.importorskip("sklearn")
+    pd = pytest.importorskip("pandas")
+    from sklearn.exceptions import ConvergenceWarning
+    from sklearn.linear_model import LogisticRegression
+
+    class Train:
+        def train(self, model, dataset, indices):
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", ConvergenceWarning)
+                model.fit(dataset.x[indices], dataset.y[indices])
+
+    class Evaluate:
+        def evaluate(self, model, dataset):
+            return {"accuracy": model.score(dataset.x, dataset.y)}
+
+    train, test = digits_split(400, 300)
+    cfg = Sufficiency.Config(Train(), Evaluate(), runs=2, substeps=6)
+    res = Sufficiency(LogisticRegression(max_iter=100), cfg).evaluate(
+        train, test, progress=False, random_state=0
+    )
+    acc = res.measures["accuracy"]
+    assert acc.shape == (2, 6)
+    np.testing.assert_array_equal(res.steps, geometric_steps(400, 6))
+    assert res.mean["accuracy"][-1] > res.mean["accuracy"][0] + 0.2
+    curve = res.fit()["accuracy"]
+    assert curve.r2 > 0.8
+    assert 0.0 <= curve.c0 <= 1.0
+    table = res.project([400, 2000])
+    assert list(table.columns) == [
+        "size",
+        "accuracy",
+        "accuracy_lower",
+        "accuracy_upper",
+    ]
+    assert table["accuracy"].is_monotonic_increasing
+    with pytest.warns(ExtrapolationWarning):
+        needed = res.inv_project([0.5, 0.999])
+    assert needed["accuracy"].dtype == pd.Int64Dtype()
+    assert 1 <= needed["accuracy"][0] <= 400
+    frame = res.to_dataframe()
+    assert list(frame.columns) == ["run", "step", "accuracy"]
+    assert len(frame) == 12
+    again = SufficiencyResult.from_dict(json.loads(json.dumps(res.to_dict())))
+    assert again.to_dict() == res.to_dict()
+    np.testing.assert_array_equal(again.measures["accuracy"], acc)
+
+
+def test_inv_project_with_per_metric_targets():
+    pytest.importorskip("pandas")
+    steps, values = synthetic(runs=2)
+    res = SufficiencyResult(
+        steps=steps, measures={"a": values, "e": 1.0 - values}, lower_is_better=("e",)
+    )
+    table = res.inv_project({"a": [0.9], "e": [0.1, 0.2]})
+    assert table["target"].tolist() == [0.1, 0.2, 0.9]
+    assert table["a"].isna().tolist() == [True, True, False]
+    curves = res.fit()
+    assert table["e"].tolist()[:2] == curves["e"].inv_project([0.1, 0.2]).tolist()
+
+
+def test_plot_draws_one_panel_per_metric():
+    pytest.importorskip("matplotlib")
+    steps, values = synthetic(runs=3)
+    res = SufficiencyResult(steps=steps, measures={"a": values, "b": values * 0.9})
+    fig = res.plot(projection=[10_000, 50_000])
+    assert len(fig.axes) == 2
+    assert fig.axes[0].get_xscale() == "log"
+
+
+def test_tiny_torch_cnn_run():
+    torch = pytest.importorskip("torch")
+
+    class Net(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv = torch.nn.Conv2d(1, 4, 3, padding=1)
+            self.head = torch.nn.Linear(4 * 4 * 4, 10)
+
+        def forward(self, x):
+            h = torch.nn.functional.max_pool2d(torch.relu(self.conv(x)), 2)
+            return self.head(h.flatten(1))
+
+    class Train:
+        def train(self, model, dataset, indices):
+            torch.manual_seed(0)
+            x = torch.as_tensor(dataset.x[indices], dtype=torch.float32).reshape(-1, 1, 8, 8)
+            y = torch.as_tensor(dataset.y[indices])
+            opt = torch.optim.SGD(model.parameters(), lr=0.5)
+            model.train()
+            for _ in range(20):
+                opt.zero_grad()
+                torch.nn.functional.cross_entropy(model(x), y).backward()
+                opt.step()
+
+    class Evaluate:
+        def evaluate(self, model, dataset):
+            model.eval()
+            with torch.inference_mode():
+                x = torch.as_tensor(dataset.x, dtype=torch.float32).reshape(-1, 1, 8, 8)
+                pred = model(x).argmax(1).numpy()
+            return {"accuracy": float(np.mean(pred == dataset.y))}
+
+    torch.manual_seed(0)
+    train, test = digits_split(300, 200)
+    cfg = Sufficiency.Config(Train(), Evaluate(), runs=2, substeps=3)
+    res = Sufficiency(Net(), cfg).evaluate(train, test, progress=False, random_state=0)
+    acc = res.measures["accuracy"]
+    assert acc.shape == (2, 3)
+    assert np.isfinite(acc).all()
+    assert res.mean["accuracy"][-1] > res.mean["accuracy"][0]
+
+
+# ----------------------------------------------------------------------------- bad input
+
+
+def _run(evaluation, n=60, substeps=3, **kw):
+    train = Arrays(np.zeros((n, 1)), np.zeros(n))
+    cfg = Sufficiency.Config(RecordTrain(), evaluation, runs=1, substeps=substeps, **kw)
+    return Sufficiency(Recorder(), cfg).evaluate(train, train, progress=False, random_state=0)
+
+
+def test_bad_metric_not_finite():
+    with pytest.raises(ValueError, match=r"'accuracy' is nan.*must be finite"):
+        _run(ConstEval({"accuracy": math.nan}))
+
+
+def test_bad_evaluate_returns_wrong_type():
+    with pytest.raises(TypeError, match=r"returned list.*dict of metric name -> float"):
+        _run(ConstEval([0.5]))
+
+
+def test_bad_metric_value_type():
+    with pytest.raises(TypeError, match="single number"):
+        _run(ConstEval({"accuracy": "high"}))
+
+
+def test_bad_reset_returns_none():
+    with pytest.raises(TypeError, match="reset_strategy returned None"):
+        _run(ConstEval({"accuracy": 0.5}), reset_strategy=lambda model: None)
+
+
+def test_bad_metric_names_change():
+    class Flip:
+        calls = 0
+
+        def evaluate(self, model, dataset):
+            Flip.calls += 1
+            return {"a": 0.5} if Flip.calls == 1 else {"b": 0.5}
+
+    with pytest.raises(ValueError, match="same names"):
+        _run(Flip())
+
+
+def test_bad_fewer_than_three_steps():
+    with pytest.raises(ValueError, match="at least 3 distinct"):
+        fit_learning_curve([10, 100], [0.5, 0.7])
+    with pytest.raises(ValueError, match="at least 3 distinct"):
+        fit_learning_curve([10, 10, 100], [0.5, 0.6, 0.7])
+
+
+def test_bad_targets_outside_range():
+    steps = geometric_steps(1000, 8)
+    fit = fit_learning_curve(steps, power_metric(steps, 0.8, 0.5, 0.05))
+    with pytest.raises(ValueError, match="outside the metric's range"):
+        fit.inv_project([0.9, 95])
+    with pytest.raises(ValueError, match="NaN"):
+        fit.inv_project(math.nan)
+
+
+def test_bad_substeps_larger_than_dataset():
+    with pytest.raises(ValueError, match="larger than the training set"):
+        _run(ConstEval({"accuracy": 0.5}), n=5, substeps=8)
+
+
+def test_small_dataset_repeated_sizes_warn():
+    with pytest.warns(DatagaugeWarning, match="distinct sizes"):
+        res = _run(ConstEval({"accuracy": 0.5}), n=50, substeps=10)
+    assert res.steps.min() >= 1
+    assert np.all(np.diff(res.steps) > 0)
+
+
+def test_bad_values_outside_unit_interval():
+    with pytest.raises(ValueError, match="bounded=False"):
+        fit_learning_curve([10, 100, 1000], [0.5, 1.5, 2.0])
+
+
+def test_bad_values_shape_and_sizes():
+    with pytest.raises(ValueError, match="one value per step"):
+        fit_learning_curve([10, 100, 1000], [0.5, 0.6])
+    fit = fit_learning_curve([10, 100, 1000], [0.5, 0.6, 0.65])
+    with pytest.raises(ValueError, match=">= 1"):
+        fit.project([0, 10])
+
+
+def test_bad_config():
+    with pytest.raises(TypeError, match="train\\(model, dataset, indices\\)"):
+        Sufficiency.Config(object(), CentroidEval())
+    with pytest.raises(ValueError, match="runs must be >= 1"):
+        Sufficiency.Config(CentroidTrain(), CentroidEval(), runs=0)
+    with pytest.raises(TypeError, match=r"Sufficiency\.Config"):
+        Sufficiency(Centroids(), {"runs": 2})
+    with pytest.raises(ValueError, match="steps <= 60"):
+        _run(ConstEval({"accuracy": 0.5}), steps=[10, 20, 100])
+
+
+def test_bad_dataset_without_length():
+    cfg = Sufficiency.Config(RecordTrain(), RecordEval())
+    with pytest.raises(TypeError, match="must have a length"):
+        Sufficiency(Recorder(), cfg).evaluate(iter(range(10)), [1, 2], progress=False)

@@ -57,6 +57,10 @@ def test_public_api_is_exported():
         "IVF",
         "CoverageResult",
         "ClassCoverage",
+        "embed",
+        "saliency",
+        "save_saliency",
+        "EmbeddingResult",
     ):
         assert name in datagauge.__all__
 

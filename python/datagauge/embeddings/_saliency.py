@@ -80,21 +80,31 @@ def _baselines(baseline: Any, x: torch.Tensor, method: str) -> torch.Tensor:
     if isinstance(baseline, torch.Tensor):
         baseline = baseline.detach().cpu().numpy()
     arr = np.asarray(baseline)
-    if arr.ndim in (2, 3):
-        arr = arr[None]
-    try:
-        ref_arr, layout = check_image_array(arr, name="baseline")
-    except (TypeError, ValueError) as exc:
-        raise type(exc)(
-            f"{exc} baseline must be a number, one image ({c}, {h}, {w}) or a stack "
-            f"(m, {c}, {h}, {w})."
-        ) from exc
-    ref = torch.from_numpy(images_to_nchw(ref_arr, layout, name="baseline")).to(x.device)
-    if tuple(ref.shape[1:]) != (c, h, w):
-        raise ValueError(
-            f"baseline images have shape {tuple(ref.shape[1:])} but the images are "
-            f"({c}, {h}, {w}); pass baselines of the same size as the images."
-        )
+    wanted = (
+        f"baseline must be a number, one image ({c}, {h}, {w}) or ({h}, {w}, {c}), one per "
+        f"image, or a stack (m, {c}, {h}, {w}), the same size as the images"
+    )
+    if arr.dtype == np.bool_ or not (
+        np.issubdtype(arr.dtype, np.integer) or np.issubdtype(arr.dtype, np.floating)
+    ):
+        raise TypeError(f"{wanted}; got dtype {arr.dtype}.")
+    if arr.ndim == 2 and c == 1 and arr.shape == (h, w):
+        stack = arr[None, None]
+    elif arr.ndim == 3 and arr.shape == (c, h, w):
+        stack = arr[None]
+    elif arr.ndim == 3 and arr.shape == (h, w, c):
+        stack = arr.transpose(2, 0, 1)[None]
+    elif arr.ndim == 3 and c == 1 and arr.shape[1:] == (h, w):
+        stack = arr[:, None]
+    elif arr.ndim == 4 and arr.shape[1:] == (c, h, w):
+        stack = arr
+    elif arr.ndim == 4 and arr.shape[1:] == (h, w, c):
+        stack = arr.transpose(0, 3, 1, 2)
+    else:
+        raise ValueError(f"{wanted}; got shape {arr.shape}.")
+    if len(stack) == 0:
+        raise ValueError(f"{wanted}; got an empty stack.")
+    ref = torch.from_numpy(images_to_nchw(stack, "NCHW", name="baseline")).to(x.device)
     m = ref.shape[0]
     if method == "deep_lift_shap" and m < 2:
         raise ValueError(
@@ -203,7 +213,8 @@ def saliency(
         ``neuron_conductance`` and ``layer_grad_cam``; for the two layer methods its output must
         be a feature map ``(n, C', h, w)``.
     seed : int, default 0
-        Seed of the random draws (noise, SHAP baselines); torch's global RNG is left unchanged.
+        Seed of the random draws (noise, SHAP baselines); torch's and numpy's global RNG states
+        (captum draws from both) are restored afterwards.
 
     Returns
     -------
@@ -261,12 +272,14 @@ def saliency(
     x = _images_tensor(images, device)
     _, _, h, w = x.shape
     states = [(m, m.training) for m in model.modules()]
+    numpy_state: Any = None
     rng_devices = [device.index or 0] if device.type == "cuda" else []
     try:
         model.eval()
         targets = _targets(model, x, target)
         refs = _baselines(baseline, x, method)
         inputs = x.clone().requires_grad_(True)
+        numpy_state = np.random.get_state()  # noqa: NPY002 - captum's gradient_shap uses it
         with (
             torch.random.fork_rng(devices=rng_devices),
             torch.enable_grad(),
@@ -275,6 +288,7 @@ def saliency(
             for note in _CAPTUM_NOTES:
                 warnings.filterwarnings("ignore", message=note, category=UserWarning)
             torch.manual_seed(seed)
+            np.random.seed(seed)  # noqa: NPY002 - restored in finally
             maps = _attribute(
                 attr,
                 method,
@@ -290,6 +304,8 @@ def saliency(
                 stdevs=float(stdevs),
             )
     finally:
+        if numpy_state is not None:
+            np.random.set_state(numpy_state)  # noqa: NPY002
         for m, training in states:
             m.training = training
     maps = maps.detach()

@@ -66,6 +66,10 @@ def test_public_api_is_exported():
         "DatasetComparison",
         "ClassComparison",
         "NotFittedError",
+        "embed",
+        "saliency",
+        "save_saliency",
+        "EmbeddingResult",
     ):
         assert name in datagauge.__all__
 

@@ -3,12 +3,13 @@
 Importing datagauge loads neither torch nor FAISS; they load when an analysis needs them.
 """
 
-from ._results import ClassCoverage, CoverageResult
+from ._results import ClassCoverage, CoverageResult, EmbeddingResult
 from ._validation import NotFittedError
 from ._warnings import DatagaugeWarning, ExtrapolationWarning, PoorFitWarning
 from .bias import BiasReport, adjust_pvalues, find_biases
 from .concept_bias import ConceptBias, ConceptBiasResult
 from .coverage import coverage, naive_radius
+from .embeddings import SALIENCY_METHODS, embed, saliency, save_saliency
 from .familiarity import (
     ClassComparison,
     ClassFamiliarity,
@@ -37,6 +38,7 @@ __version__ = "0.1.0"
 __all__ = [
     "HNSW",
     "IVF",
+    "SALIENCY_METHODS",
     "BiasReport",
     "ClassComparison",
     "ClassCoverage",
@@ -48,6 +50,7 @@ __all__ = [
     "DatagaugeWarning",
     "DatasetComparison",
     "DensityStrategy",
+    "EmbeddingResult",
     "EvaluationStrategy",
     "Exact",
     "ExtrapolationWarning",
@@ -64,6 +67,7 @@ __all__ = [
     "adjust_pvalues",
     "compare_datasets",
     "coverage",
+    "embed",
     "familiarity",
     "find_biases",
     "fit_learning_curve",
@@ -72,4 +76,6 @@ __all__ = [
     "merge_neighbors",
     "naive_radius",
     "recall_at_k",
+    "saliency",
+    "save_saliency",
 ]

@@ -18,7 +18,7 @@ from numpy.typing import NDArray
 if TYPE_CHECKING:
     import pandas as pd
 
-__all__ = ["ClassCoverage", "CoverageResult", "ResultBase"]
+__all__ = ["ClassCoverage", "CoverageResult", "EmbeddingResult", "ResultBase"]
 
 
 def _frame(columns: dict[str, Any]) -> pd.DataFrame:
@@ -154,3 +154,34 @@ class CoverageResult(ResultBase):
                 "radius": self.critical_value_radii[idx],
             }
         )
+
+
+@dataclass(frozen=True, slots=True, repr=False)
+class EmbeddingResult(ResultBase):
+    """Result of :func:`datagauge.embed` with ``return_labels=True``.
+
+    Attributes
+    ----------
+    embeddings : ndarray of float32, shape (n_samples, n_features)
+        One flattened layer output per image (a read-only view of ``out`` when one was given).
+    labels : ndarray, shape (n_samples,), or None
+        The second element of each ``(image, label, ...)`` item: int64 when every label is an
+        integer (a one-hot or score vector counts as its argmax), str when every label is a
+        string, otherwise object. None when the data yields bare images.
+    metadata : tuple, length n_samples, or None
+        What each item yields after the label: the object itself when there is one, a tuple
+        when there are several, None for an item without. None when no item has any.
+    """
+
+    embeddings: NDArray[np.float32]
+    labels: NDArray[Any] | None = None
+    metadata: tuple[Any, ...] | None = None
+
+    def to_dataframe(self) -> pd.DataFrame:
+        """One row per image: ``label`` (when known), then ``dim_0 ... dim_{d-1}``."""
+        columns: dict[str, Any] = {}
+        if self.labels is not None:
+            columns["label"] = self.labels
+        for j in range(self.embeddings.shape[1]):
+            columns[f"dim_{j}"] = self.embeddings[:, j]
+        return _frame(columns)

@@ -20,6 +20,7 @@ __all__ = [
     "check_concept_feedback",
     "check_embeddings",
     "check_features",
+    "check_image_array",
     "check_images",
     "check_int",
     "check_is_fitted",
@@ -27,6 +28,7 @@ __all__ = [
     "check_labels",
     "check_learning_curve",
     "check_nonnegative",
+    "check_out_array",
     "check_outcome",
     "check_quantiles",
     "check_real",
@@ -35,6 +37,8 @@ __all__ = [
     "check_tags",
     "check_targets",
     "check_unit_fraction",
+    "image_layout",
+    "images_to_nchw",
 ]
 
 
@@ -613,3 +617,105 @@ def check_targets(targets: Any, *, bounded: bool, name: str = "targets") -> NDAr
             "fractions (0.95, not 95), or fit with bounded=False for an unbounded metric."
         )
     return arr
+_CHANNEL_COUNTS = (1, 3, 4)
+
+
+def image_layout(shape: tuple[int, ...], name: str = "images") -> str:
+    """Axis order of a stack of images: ``"NHW"``, ``"NCHW"`` or ``"NHWC"``.
+
+    3-D arrays are grayscale ``(n, H, W)``. 4-D arrays are ``(n, C, H, W)`` unless the last
+    axis has 1, 3 or 4 entries and the second does not, in which case they are
+    ``(n, H, W, C)``.
+    """
+    if len(shape) == 3:
+        return "NHW"
+    if len(shape) == 4:
+        if shape[3] in _CHANNEL_COUNTS and shape[1] not in _CHANNEL_COUNTS:
+            return "NHWC"
+        return "NCHW"
+    raise ValueError(
+        f"{name} must be 3-D (n, H, W) or 4-D (n, C, H, W) / (n, H, W, C), got {len(shape)}-D "
+        f"with shape {shape}; for a single image add the batch axis with {name}[None]."
+    )
+
+
+def check_image_array(x: Any, *, name: str = "images") -> tuple[NDArray[Any], str]:
+    """Validate a stack of images without copying it; return it and its layout.
+
+    Parameters
+    ----------
+    x : array-like of shape (n, H, W), (n, C, H, W) or (n, H, W, C)
+        Real numbers (any integer or float dtype). A ``np.memmap`` stays a memmap.
+    name : str
+        Name used in error messages.
+
+    Returns
+    -------
+    images : ndarray
+        ``x`` as an ndarray (no copy when it already is one).
+    layout : str
+        ``"NHW"``, ``"NCHW"`` or ``"NHWC"``; see :func:`image_layout`.
+    """
+    if x is None:
+        raise TypeError(f"{name} is None; pass an array of shape (n, H, W) or (n, C, H, W).")
+    try:
+        arr = np.asarray(x)
+    except (TypeError, ValueError) as exc:
+        raise TypeError(
+            f"{name} could not be read as an array ({exc}); pass images of one size as a "
+            "numeric array of shape (n, H, W) or (n, C, H, W)."
+        ) from exc
+    if arr.dtype == np.bool_ or not (
+        np.issubdtype(arr.dtype, np.integer) or np.issubdtype(arr.dtype, np.floating)
+    ):
+        raise TypeError(
+            f"{name} must hold real numbers, got dtype {arr.dtype}; convert them, e.g. "
+            f"np.asarray({name}, dtype=np.float32)."
+        )
+    layout = image_layout(arr.shape, name)
+    if arr.size == 0:
+        raise ValueError(f"{name} is empty (shape {arr.shape}); pass at least one image.")
+    return arr, layout
+
+
+def images_to_nchw(
+    batch: NDArray[Any], layout: str, *, name: str = "images", first_index: int = 0
+) -> NDArray[np.float32]:
+    """One batch of a validated image stack as C-contiguous float32 ``(b, C, H, W)``.
+
+    Values are converted unchanged (uint8 stays 0..255); NaN or infinity is an error.
+    """
+    if layout == "NHW":
+        batch = batch[:, None, :, :]
+    elif layout == "NHWC":
+        batch = batch.transpose(0, 3, 1, 2)
+    if np.issubdtype(batch.dtype, np.floating):
+        finite = np.isfinite(batch).reshape(len(batch), -1).all(axis=1)
+        if not finite.all():
+            first = first_index + int(np.flatnonzero(~finite)[0])
+            raise ValueError(
+                f"{name} contains NaN or infinite pixel values (first in image {first}); "
+                "remove or repair those images."
+            )
+    return np.ascontiguousarray(batch, dtype=np.float32)
+
+
+def check_out_array(out: Any, n_samples: int, *, name: str = "out") -> NDArray[np.float32]:
+    """A preallocated (n_samples, d) float32 output array (``np.memmap`` allowed), writable."""
+    if not isinstance(out, np.ndarray):
+        raise TypeError(
+            f"{name} must be a numpy array or np.memmap of shape (n_samples, d) and dtype "
+            f"float32, got {_describe(out)}; create it with np.empty((n, d), np.float32) or "
+            "np.lib.format.open_memmap(path, mode='w+', dtype=np.float32, shape=(n, d))."
+        )
+    if out.dtype != np.float32:
+        raise TypeError(
+            f"{name} must have dtype float32, got {out.dtype}; allocate it with dtype=np.float32."
+        )
+    if out.ndim != 2 or out.shape[0] != n_samples:
+        raise ValueError(
+            f"{name} must have shape ({n_samples}, d), one row per image, got {out.shape}."
+        )
+    if not out.flags.writeable:
+        raise ValueError(f"{name} is read-only; open the memmap with mode='w+' or 'r+'.")
+    return out

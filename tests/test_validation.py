@@ -533,3 +533,15 @@ def test_bad_target_recall(make, target, error, match):
     x = np.random.default_rng(0).random((100, 4), dtype=np.float32)
     with pytest.raises(error, match=match):
         datagauge.kneighbors(x, 5, index=make(target_recall=target))
+
+
+def test_thread_limits_sets_and_restores_torch_only_when_asked():
+    torch = pytest.importorskip("torch")
+    before = torch.get_num_threads()
+    target = 1 if before != 1 else 2
+    with thread_limits(target):
+        assert torch.get_num_threads() == before  # not asked: untouched
+    with pytest.raises(RuntimeError, match=r"boom"), thread_limits(target, torch=True):
+        assert torch.get_num_threads() == target
+        raise RuntimeError("boom")
+    assert torch.get_num_threads() == before

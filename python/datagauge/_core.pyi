@@ -130,6 +130,7 @@ def gmm_m_step(
     stats: GmmStats, reg_covar: float
 ) -> tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.float64], NDArray[np.float64]]:
     """M-step: (weights, means, covariances, precisions_cholesky), as scikit-learn."""
+
 MAX_SUBGROUP_TAGS: int
 MAX_TAG_COLUMNS: int
 

@@ -536,6 +536,8 @@ def check_concept_feedback(
                 )
             out[key] = relevant
     return out
+
+
 def _real_vector(x: Any, name: str, hint: str) -> NDArray[np.float64]:
     """A 1-D array of finite real numbers, as float64."""
     try:
@@ -617,6 +619,8 @@ def check_targets(targets: Any, *, bounded: bool, name: str = "targets") -> NDAr
             "fractions (0.95, not 95), or fit with bounded=False for an unbounded metric."
         )
     return arr
+
+
 _CHANNEL_COUNTS = (1, 3, 4)
 
 

@@ -60,7 +60,9 @@ def _overview(inputs: ReportInputs, sec: Section) -> dict[str, Any]:
     rows: list[list[Any]] = [["samples", n], ["embedding dimensions", d]]
     if inputs.labels is not None:
         classes, counts = np.unique(inputs.labels, return_counts=True)
-        info["classes"] = {inputs.label_name(c): int(m) for c, m in zip(classes, counts, strict=True)}
+        info["classes"] = {
+            inputs.label_name(c): int(m) for c, m in zip(classes, counts, strict=True)
+        }
         rows.append(["classes", len(classes)])
     if inputs.is_train is not None:
         info["n_train"] = int(inputs.is_train.sum())

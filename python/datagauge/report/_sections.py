@@ -222,7 +222,8 @@ def probe_sufficiency(inputs: ReportInputs, cap: int = 5000) -> tuple[Any, Any, 
     """A sufficiency experiment with a logistic-regression probe on the embeddings."""
     from ..sufficiency import Sufficiency
 
-    assert inputs.labels is not None and inputs.is_train is not None
+    assert inputs.labels is not None
+    assert inputs.is_train is not None
     tr = np.flatnonzero(inputs.is_train)
     te = np.flatnonzero(~inputs.is_train)
     rng = np.random.default_rng(0)
@@ -400,8 +401,7 @@ def _bias(inputs: ReportInputs, sec: Section, out: Path) -> dict[str, Any]:
                 sec,
                 top_ex + bottom_ex,
                 [f"#{j} high" for j in top_ex] + [f"#{j} low" for j in bottom_ex],
-                f"Class {inputs.label_name(res.classes[i])}, {res.concepts[i]}: "
-                "highest and lowest",
+                f"Class {inputs.label_name(res.classes[i])}, {res.concepts[i]}: highest and lowest",
             )
         part["concepts"] = res.to_dict()
         part["concept_query"] = query

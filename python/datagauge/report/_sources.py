@@ -8,19 +8,26 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from .._threads import thread_limits
 from .._validation import check_embeddings, check_labels
 from ._inputs import ReportInputs
 
 __all__ = ["from_embedding_files", "load_inputs", "split_mask"]
 
 
-def split_mask(labels: NDArray[Any] | None, n: int, test_fraction: float, seed: int) -> NDArray[Any]:
+def split_mask(
+    labels: NDArray[Any] | None, n: int, test_fraction: float, seed: int
+) -> NDArray[Any]:
     """A seeded train/test split, stratified by label when labels are known: True = train."""
     rng = np.random.default_rng(seed)
     is_train = np.ones(n, dtype=bool)
-    groups = [np.arange(n)] if labels is None else [np.flatnonzero(labels == c) for c in np.unique(labels)]
+    groups = (
+        [np.arange(n)]
+        if labels is None
+        else [np.flatnonzero(labels == c) for c in np.unique(labels)]
+    )
     for rows in groups:
-        n_test = int(round(test_fraction * rows.size))
+        n_test = round(test_fraction * rows.size)
         if 0 < n_test < rows.size:
             is_train[rng.choice(rows, n_test, replace=False)] = False
     return is_train
@@ -219,7 +226,8 @@ def _train_small_cnn(
     for f in range(n_folds):
         train_rows, test_rows = np.flatnonzero(fold != f), np.flatnonzero(fold == f)
         model = SmallCNN(x.shape[1], n_classes, seed=seed + f)
-        train_classifier(model, x[train_rows], y[train_rows], epochs=epochs, seed=seed + f)
+        with thread_limits(1, torch=True):  # a small model: one thread is the fastest
+            train_classifier(model, x[train_rows], y[train_rows], epochs=epochs, seed=seed + f)
         proba[test_rows] = _softmax_predict(model, x[test_rows])
         if f == 0:
             main_model = model
@@ -362,9 +370,10 @@ class _CnnTrain:
         from ..embeddings.models import train_classifier
 
         self.calls += 1
-        train_classifier(
-            model, dataset.x[indices], dataset.y[indices], epochs=self.epochs, seed=self.calls
-        )
+        with thread_limits(1, torch=True):
+            train_classifier(
+                model, dataset.x[indices], dataset.y[indices], epochs=self.epochs, seed=self.calls
+            )
 
 
 class _CnnEvaluate:

@@ -22,7 +22,7 @@ from datagauge.bias import MAX_TAG_COLUMNS, pack_bits
 
 
 def oracle_counts(tags, y, v, max_tags, min_support):
-    """Every combination with support >= min_support, lexicographic, by brute force."""
+    """Every combination with support >= min_support, by size then lexicographic."""
     out = []
     t = tags.shape[1]
     for size in range(1, max_tags + 1):
@@ -30,7 +30,7 @@ def oracle_counts(tags, y, v, max_tags, min_support):
             m = tags[:, list(combo)].all(axis=1)
             if m.sum() >= min_support:
                 out.append((combo, int(m.sum()), int((m & y).sum()), v[m].sum(), (v[m] ** 2).sum()))
-    out.sort(key=lambda r: r[0])
+    out.sort(key=lambda r: (len(r[0]), r[0]))
     return out
 
 

@@ -92,6 +92,26 @@ def test_search_counts_match_bruteforce(small, max_tags, min_support):
         assert s2[i] == pytest.approx(e_s2, rel=1e-12)
 
 
+def test_search_counts_over_several_word_blocks():
+    # 40,000 samples = 625 words: more than one block of the core's blocked counting
+    rng = np.random.default_rng(21)
+    n, t = 40_000, 6
+    tags = rng.random((n, t)) < rng.uniform(0.2, 0.6, t)
+    y = rng.random(n) < 0.6
+    v = rng.random(n)
+    combos, sup, pos, s1, s2 = _core.subgroup_search(
+        pack_bits(tags), n, pack_bits(y)[0], v, 3, 2000, 10**7, 2
+    )
+    expected = oracle_counts(tags, y, v, 3, 2000)
+    assert len(expected) == len(combos)
+    assert 6 < len(expected) < 41  # some triples pruned
+    for i, (combo, e_sup, e_pos, e_s1, e_s2) in enumerate(expected):
+        assert tuple(combos[i][combos[i] >= 0]) == combo
+        assert (sup[i], pos[i]) == (e_sup, e_pos)
+        assert s1[i] == pytest.approx(e_s1, rel=1e-12)
+        assert s2[i] == pytest.approx(e_s2, rel=1e-12)
+
+
 def test_search_serial_equals_threaded(small):
     tags, y, v = small
     a = _core.subgroup_search(pack_bits(tags), len(y), pack_bits(y)[0], v, 3, 3, 10**7, 1)
@@ -294,6 +314,15 @@ def test_no_false_positives_on_null_data_with_correction():
     assert rep.n_tested == t + t * (t - 1) // 2 + t * (t - 1) * (t - 2) // 6
     rep = find_biases(tags, correct, max_tags=3)
     assert len(rep) == 0
+
+
+def test_no_false_positives_beside_planted_slices():
+    data = planted_slices(100_000, 30, seed=17)
+    rep = find_biases(data.tags, data.correct, tag_names=data.tag_names, max_tags=3)
+    planted_tags = {j for s in data.slices for j in s}
+    assert set(rep.combinations[:2]) == set(data.slice_names())
+    for combo in combo_rows(rep):
+        assert set(combo) <= planted_tags, combo  # no tag without an effect is reported
 
 
 def test_reported_counts_match_recount():

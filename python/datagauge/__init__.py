@@ -3,6 +3,7 @@
 Importing datagauge loads neither torch nor FAISS; they load when an analysis needs them.
 """
 
+from . import tagging
 from ._results import ClassCoverage, CoverageResult
 from .bias import BiasReport, adjust_pvalues, find_biases
 from .concept_bias import ConceptBias, ConceptBiasResult
@@ -28,4 +29,5 @@ __all__ = [
     "merge_neighbors",
     "naive_radius",
     "recall_at_k",
+    "tagging",
 ]

@@ -58,11 +58,15 @@ py::tuple search(const U64Array& tags, std::int64_t n, std::optional<U64Array> p
     const PackedTags in = packed_input(tags, n, positives, values);
     if (max_results < 0) throw std::invalid_argument("max_results must be >= 0");
     SubgroupTable table;
+    // Between batches of prefixes, take the GIL back briefly so that Ctrl-C interrupts.
+    const std::function<void()> check_signals = [] {
+        py::gil_scoped_acquire gil;
+        if (PyErr_CheckSignals() != 0) throw py::error_already_set();
+    };
     {
         py::gil_scoped_release nogil;
-        table = subgroup_search(in, max_tags, min_support, max_results, n_threads);
+        table = subgroup_search(in, max_tags, min_support, max_results, n_threads, check_signals);
     }
-    if (PyErr_CheckSignals() != 0) throw py::error_already_set();
     const auto m = static_cast<py::ssize_t>(table.counts.size());
     I32Array combos({m, static_cast<py::ssize_t>(max_tags)});
     std::copy(table.combos.begin(), table.combos.end(), combos.mutable_data());

@@ -20,6 +20,7 @@
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -277,8 +278,11 @@ inline std::vector<GroupCounts> subgroup_counts(const PackedTags& in, const std:
 // Throws std::length_error when more than max_results combinations qualify.
 constexpr std::int64_t kBlockWords = 512;
 
+// `checkpoint`, when set, is called on the calling thread between batches of work (so that a
+// caller can check for interruption; whatever it throws propagates).
 inline SubgroupTable subgroup_search(const PackedTags& in, int max_tags, std::int64_t min_support,
-                                     std::int64_t max_results, int n_threads) {
+                                     std::int64_t max_results, int n_threads,
+                                     const std::function<void()>& checkpoint = {}) {
     check_packed(in);
     if (max_tags < 1 || max_tags > kMaxSubgroupTags)
         throw std::invalid_argument("max_tags must be in 1.." + std::to_string(kMaxSubgroupTags));
@@ -333,7 +337,10 @@ inline SubgroupTable subgroup_search(const PackedTags& in, int max_tags, std::in
             std::vector<GroupCounts> counts;
         };
         std::vector<Local> locals(n_groups);
-        parallel_for(n_pre, n_threads, group, [&](std::size_t s, std::size_t e) {
+        const std::size_t batch = group * 64;  // prefixes between checkpoints
+        for (std::size_t b0 = 0; b0 < n_pre; b0 += batch) {
+        parallel_for(std::min(batch, n_pre - b0), n_threads, group, [&](std::size_t s0, std::size_t e0) {
+            const std::size_t s = b0 + s0, e = b0 + e0;
             Local& loc = locals[s / group];
             std::vector<std::size_t> first(e - s), offset(e - s + 1, 0);
             for (std::size_t q = s; q < e; ++q) {
@@ -373,6 +380,8 @@ inline SubgroupTable subgroup_search(const PackedTags& in, int max_tags, std::in
             }
             count_emitted(kept);
         });
+        if (checkpoint) checkpoint();
+        }
         std::vector<std::int32_t> next;
         for (Local& l : locals) {
             const std::size_t m = l.counts.size();

@@ -10,10 +10,12 @@
 //   sum, sumsq of value[i] over the samples of T         (ctz loop over the set bits)
 // These are mergeable partials: the counts of a block of words add across blocks.
 //
-// subgroup_search enumerates combinations depth-first in lexicographic order with support
+// subgroup_search enumerates combinations level by level (size 1, 2, ...) with support
 // pruning: a combination with support < min_support is neither emitted nor extended (support
-// is anti-monotone, so no superset could reach min_support). The AND of a prefix is kept in a
-// per-depth buffer, so each combination costs one pass over W words.
+// is anti-monotone, so no superset could reach min_support). Work is split over prefixes (the
+// combinations of the previous level) across threads; for each block of words the AND of a
+// prefix is formed once in a small buffer and every extension of it costs one AND + popcount
+// pass over the block, so rows stay in cache and nothing of size n x combinations is built.
 #pragma once
 
 #include <algorithm>

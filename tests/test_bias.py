@@ -341,6 +341,20 @@ def test_reported_counts_match_recount():
     assert (np.diff(mags) <= 1e-15).all()
 
 
+def test_ties_in_tag_order_and_identical_tags_not_combined():
+    rng = np.random.default_rng(15)
+    n = 4000
+    a = rng.random(n) < 0.3
+    c = rng.random(n) < 0.5
+    tags = np.column_stack([c, a, a])  # columns 1 and 2 are the same tag
+    correct = rng.random(n) >= np.where(a, 0.5, 0.1)
+    rep = find_biases(tags, correct, tag_names=["c", "a1", "a2"])
+    assert rep.combinations[:2] == (("a1",), ("a2",))
+    assert rep.effect[0] == rep.effect[1]
+    # "a1 & a2" has exactly the samples of "a1": nothing added, so it is not reported
+    assert ("a1", "a2") not in rep.combinations
+
+
 def test_examples_show_the_bias():
     data = planted_slices(5000, 10, seed=13)
     rep = find_biases(data.tags, data.correct)

@@ -523,7 +523,9 @@ def find_biases(
 
     # ---- the table
     rows = np.flatnonzero(reported)
-    rank = np.lexsort((keys[rows], p_raw[rows], -np.abs(effect[rows])))
+    # largest |effect| first, then smallest p, then tag ids in lexicographic order
+    tie_keys = [combos[rows, k] for k in reversed(range(max_tags))]
+    rank = np.lexsort((*tie_keys, p_raw[rows], -np.abs(effect[rows])))
     rows = rows[rank]
     if top is not None:
         rows = rows[:top]

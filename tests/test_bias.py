@@ -415,6 +415,18 @@ def test_dataframe_input_is_one_hot_encoded():
     assert rep.combinations[0] == ("weather=rain", "time=night")
 
 
+def test_dataframe_missing_values_get_no_tag():
+    rng = np.random.default_rng(16)
+    n = 2000
+    weather = rng.choice(np.array(["rain", "sun", None], dtype=object), n)
+    size = rng.choice([2, 10], n)
+    correct = rng.random(n) >= np.where(weather == "rain", 0.4, 0.05)
+    rep = find_biases(pd.DataFrame({"weather": weather, "size": size}), correct, max_tags=1)
+    assert rep.tag_names == ("weather=rain", "weather=sun", "size=2", "size=10")
+    i = rep.combinations.index(("weather=rain",))
+    np.testing.assert_array_equal(rep.members(i), np.flatnonzero(weather == "rain"))
+
+
 def test_report_to_dict_and_dataframe():
     data = planted_slices(3000, 8, seed=2)
     rep = find_biases(data.tags, data.correct)

@@ -158,6 +158,28 @@ def test_core_rejects_bits_past_n():
         _core.subgroup_search(packed, 10, None, None, 2, 1, 100, 1)
 
 
+def test_core_checks_its_inputs():
+    packed = np.zeros((3, 2), dtype=np.uint64)
+    with pytest.raises(ValueError, match="words per row"):
+        _core.subgroup_search(packed, 200, None, None, 2, 1, 100, 1)
+    with pytest.raises(ValueError, match="max_tags"):
+        _core.subgroup_search(packed, 100, None, None, 5, 1, 100, 1)
+    with pytest.raises(ValueError, match="values must have n entries"):
+        _core.subgroup_search(packed, 100, None, np.zeros(5), 2, 1, 100, 1)
+    combos = np.array([[0, 7]], dtype=np.int32)
+    with pytest.raises(ValueError, match="outside"):
+        _core.subgroup_counts(packed, 100, None, None, combos, 0, 2, 1)
+    with pytest.raises(ValueError, match="word range"):
+        _core.subgroup_counts(packed, 100, None, None, combos[:, :1], 1, 3, 1)
+    one = np.array([1], dtype=np.int64)
+    with pytest.raises(ValueError, match="non-negative"):
+        _core.fisher_exact_2x2(one, -one, one, one, 1)
+    with pytest.raises(ValueError, match="same length"):
+        _core.two_proportion_ztest(one, one, one, np.array([1, 2], dtype=np.int64), 1)
+    with pytest.raises(TypeError):
+        _core.subgroup_search(packed.astype(np.int64), 100, None, None, 2, 1, 100, 1)
+
+
 # --------------------------------------------------------------------------- tests vs scipy
 
 

@@ -22,7 +22,7 @@ from datagauge.bias import MAX_TAG_COLUMNS, pack_bits
 
 
 def oracle_counts(tags, y, v, max_tags, min_support):
-    """Every combination with support >= min_support, lexicographic, by brute force."""
+    """Every combination with support >= min_support, by size then lexicographic."""
     out = []
     t = tags.shape[1]
     for size in range(1, max_tags + 1):
@@ -30,7 +30,7 @@ def oracle_counts(tags, y, v, max_tags, min_support):
             m = tags[:, list(combo)].all(axis=1)
             if m.sum() >= min_support:
                 out.append((combo, int(m.sum()), int((m & y).sum()), v[m].sum(), (v[m] ** 2).sum()))
-    out.sort(key=lambda r: r[0])
+    out.sort(key=lambda r: (len(r[0]), r[0]))
     return out
 
 
@@ -92,6 +92,26 @@ def test_search_counts_match_bruteforce(small, max_tags, min_support):
         assert s2[i] == pytest.approx(e_s2, rel=1e-12)
 
 
+def test_search_counts_over_several_word_blocks():
+    # 40,000 samples = 625 words: more than one block of the core's blocked counting
+    rng = np.random.default_rng(21)
+    n, t = 40_000, 6
+    tags = rng.random((n, t)) < rng.uniform(0.2, 0.6, t)
+    y = rng.random(n) < 0.6
+    v = rng.random(n)
+    combos, sup, pos, s1, s2 = _core.subgroup_search(
+        pack_bits(tags), n, pack_bits(y)[0], v, 3, 2000, 10**7, 2
+    )
+    expected = oracle_counts(tags, y, v, 3, 2000)
+    assert len(expected) == len(combos)
+    assert 6 < len(expected) < 41  # some triples pruned
+    for i, (combo, e_sup, e_pos, e_s1, e_s2) in enumerate(expected):
+        assert tuple(combos[i][combos[i] >= 0]) == combo
+        assert (sup[i], pos[i]) == (e_sup, e_pos)
+        assert s1[i] == pytest.approx(e_s1, rel=1e-12)
+        assert s2[i] == pytest.approx(e_s2, rel=1e-12)
+
+
 def test_search_serial_equals_threaded(small):
     tags, y, v = small
     a = _core.subgroup_search(pack_bits(tags), len(y), pack_bits(y)[0], v, 3, 3, 10**7, 1)
@@ -136,6 +156,28 @@ def test_core_rejects_bits_past_n():
     packed = np.full((2, 1), np.uint64(2**63), dtype=np.uint64)
     with pytest.raises(ValueError, match="bits set past"):
         _core.subgroup_search(packed, 10, None, None, 2, 1, 100, 1)
+
+
+def test_core_checks_its_inputs():
+    packed = np.zeros((3, 2), dtype=np.uint64)
+    with pytest.raises(ValueError, match="words per row"):
+        _core.subgroup_search(packed, 200, None, None, 2, 1, 100, 1)
+    with pytest.raises(ValueError, match="max_tags"):
+        _core.subgroup_search(packed, 100, None, None, 5, 1, 100, 1)
+    with pytest.raises(ValueError, match="values must have n entries"):
+        _core.subgroup_search(packed, 100, None, np.zeros(5), 2, 1, 100, 1)
+    combos = np.array([[0, 7]], dtype=np.int32)
+    with pytest.raises(ValueError, match="outside"):
+        _core.subgroup_counts(packed, 100, None, None, combos, 0, 2, 1)
+    with pytest.raises(ValueError, match="word range"):
+        _core.subgroup_counts(packed, 100, None, None, combos[:, :1], 1, 3, 1)
+    one = np.array([1], dtype=np.int64)
+    with pytest.raises(ValueError, match="non-negative"):
+        _core.fisher_exact_2x2(one, -one, one, one, 1)
+    with pytest.raises(ValueError, match="same length"):
+        _core.two_proportion_ztest(one, one, one, np.array([1, 2], dtype=np.int64), 1)
+    with pytest.raises(TypeError):
+        _core.subgroup_search(packed.astype(np.int64), 100, None, None, 2, 1, 100, 1)
 
 
 # --------------------------------------------------------------------------- tests vs scipy
@@ -296,6 +338,15 @@ def test_no_false_positives_on_null_data_with_correction():
     assert len(rep) == 0
 
 
+def test_no_false_positives_beside_planted_slices():
+    data = planted_slices(100_000, 30, seed=17)
+    rep = find_biases(data.tags, data.correct, tag_names=data.tag_names, max_tags=3)
+    planted_tags = {j for s in data.slices for j in s}
+    assert set(rep.combinations[:2]) == set(data.slice_names())
+    for combo in combo_rows(rep):
+        assert set(combo) <= planted_tags, combo  # no tag without an effect is reported
+
+
 def test_reported_counts_match_recount():
     data = planted_slices(5000, 10, seed=13)
     rep = find_biases(data.tags, data.correct, min_effect=0.05)
@@ -310,6 +361,20 @@ def test_reported_counts_match_recount():
         np.testing.assert_array_equal(rep.members(i), np.flatnonzero(m))
     mags = np.abs(rep.effect)
     assert (np.diff(mags) <= 1e-15).all()
+
+
+def test_ties_in_tag_order_and_identical_tags_not_combined():
+    rng = np.random.default_rng(15)
+    n = 4000
+    a = rng.random(n) < 0.3
+    c = rng.random(n) < 0.5
+    tags = np.column_stack([c, a, a])  # columns 1 and 2 are the same tag
+    correct = rng.random(n) >= np.where(a, 0.5, 0.1)
+    rep = find_biases(tags, correct, tag_names=["c", "a1", "a2"])
+    assert rep.combinations[:2] == (("a1",), ("a2",))
+    assert rep.effect[0] == rep.effect[1]
+    # "a1 & a2" has exactly the samples of "a1": nothing added, so it is not reported
+    assert ("a1", "a2") not in rep.combinations
 
 
 def test_examples_show_the_bias():
@@ -370,6 +435,18 @@ def test_dataframe_input_is_one_hot_encoded():
         "time=night",
     )
     assert rep.combinations[0] == ("weather=rain", "time=night")
+
+
+def test_dataframe_missing_values_get_no_tag():
+    rng = np.random.default_rng(16)
+    n = 2000
+    weather = rng.choice(np.array(["rain", "sun", None], dtype=object), n)
+    size = rng.choice([2, 10], n)
+    correct = rng.random(n) >= np.where(weather == "rain", 0.4, 0.05)
+    rep = find_biases(pd.DataFrame({"weather": weather, "size": size}), correct, max_tags=1)
+    assert rep.tag_names == ("weather=rain", "weather=sun", "size=2", "size=10")
+    i = rep.combinations.index(("weather=rain",))
+    np.testing.assert_array_equal(rep.members(i), np.flatnonzero(weather == "rain"))
 
 
 def test_report_to_dict_and_dataframe():

@@ -58,11 +58,15 @@ py::tuple search(const U64Array& tags, std::int64_t n, std::optional<U64Array> p
     const PackedTags in = packed_input(tags, n, positives, values);
     if (max_results < 0) throw std::invalid_argument("max_results must be >= 0");
     SubgroupTable table;
+    // Between batches of prefixes, take the GIL back briefly so that Ctrl-C interrupts.
+    const std::function<void()> check_signals = [] {
+        py::gil_scoped_acquire gil;
+        if (PyErr_CheckSignals() != 0) throw py::error_already_set();
+    };
     {
         py::gil_scoped_release nogil;
-        table = subgroup_search(in, max_tags, min_support, max_results, n_threads, 0, in.t);
+        table = subgroup_search(in, max_tags, min_support, max_results, n_threads, check_signals);
     }
-    if (PyErr_CheckSignals() != 0) throw py::error_already_set();
     const auto m = static_cast<py::ssize_t>(table.counts.size());
     I32Array combos({m, static_cast<py::ssize_t>(max_tags)});
     std::copy(table.combos.begin(), table.combos.end(), combos.mutable_data());
@@ -146,6 +150,20 @@ py::tuple welch(const F64Array& m1, const F64Array& v1, const IndexArray& n1, co
     return py::make_tuple(t, df, p);
 }
 
+U64Array pack(const py::array_t<std::uint8_t, py::array::c_style>& x, int n_threads) {
+    require_ndim(x, 2, "x");
+    const std::int64_t n = x.shape(0), t = x.shape(1);
+    if (n < 1 || t < 1) throw std::invalid_argument("x must be non-empty");
+    U64Array out({static_cast<py::ssize_t>(t), static_cast<py::ssize_t>((n + 63) / 64)});
+    const std::uint8_t* xp = x.data();
+    std::uint64_t* op = out.mutable_data();
+    {
+        py::gil_scoped_release nogil;
+        pack_columns(xp, n, t, op, n_threads);
+    }
+    return out;
+}
+
 }  // namespace
 
 void register_bias(py::module_& m) {
@@ -180,9 +198,14 @@ n_threads : int
 Returns
 -------
 combos : ndarray of int32, shape (m, max_tags)
-    Tag ids, ascending, padded with -1; rows in lexicographic order.
+    Tag ids, ascending, padded with -1; rows by size, then lexicographic.
 support, positives : ndarray of int64, shape (m,)
 sum, sumsq : ndarray of float64, shape (m,)
+)doc");
+    m.def("pack_columns", &pack, py::arg("x").noconvert(), py::arg("n_threads") = 0, R"doc(
+Bit-pack the columns of a C-contiguous uint8 (n, t) 0/1 matrix (a bool matrix viewed as uint8).
+
+Returns uint64 (t, ceil(n / 64)): bit b of word w of row j is x[64 w + b, j] != 0.
 )doc");
     m.def("subgroup_counts", &counts, py::arg("tags").noconvert(), py::arg("n"),
           py::arg("positives").noconvert() = py::none(), py::arg("values").noconvert() = py::none(),

@@ -3,6 +3,7 @@
 Importing datagauge loads neither torch nor FAISS; they load when an analysis needs them.
 """
 
+from . import tagging
 from ._results import ClassCoverage, CoverageResult, EmbeddingResult
 from ._validation import NotFittedError
 from ._warnings import DatagaugeWarning, ExtrapolationWarning, PoorFitWarning
@@ -78,4 +79,5 @@ __all__ = [
     "recall_at_k",
     "saliency",
     "save_saliency",
+    "tagging",
 ]

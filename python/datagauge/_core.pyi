@@ -150,8 +150,11 @@ def subgroup_search(
     NDArray[np.float64],
     NDArray[np.float64],
 ]:
-    """Every combination of 1..max_tags packed tags with support >= min_support (lexicographic):
-    (combos padded with -1, support, positives, sum, sumsq)."""
+    """Every combination of 1..max_tags packed tags with support >= min_support (by size, then
+    lexicographic): (combos padded with -1, support, positives, sum, sumsq)."""
+
+def pack_columns(x: NDArray[np.uint8], n_threads: int = 0) -> NDArray[np.uint64]:
+    """Bit-pack the columns of a C-contiguous uint8 (n, t) 0/1 matrix: uint64 (t, ceil(n/64))."""
 
 def subgroup_counts(
     tags: NDArray[np.uint64],

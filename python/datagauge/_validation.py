@@ -279,7 +279,11 @@ def _one_hot_frame(frame: Any) -> tuple[NDArray[np.bool_], list[str]]:
         missing = np.asarray(series.isna(), dtype=bool)
         values = np.asarray(series.astype(object), dtype=object)
         present = values[~missing]
-        uniques = sorted({v for v in present}, key=lambda v: (str(type(v)), str(v)))
+        distinct = set(present.tolist())
+        try:
+            uniques = sorted(distinct)
+        except TypeError:  # mixed types: order by type, then text
+            uniques = sorted(distinct, key=lambda v: (str(type(v)), str(v)))
         for v in uniques:
             columns.append(~missing & (values == v))
             names.append(f"{col}={v}")

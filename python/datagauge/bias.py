@@ -58,7 +58,7 @@ _METRICS = ("accuracy", "confidence")
 # --------------------------------------------------------------------------- helpers
 
 
-def pack_bits(columns: NDArray[np.bool_]) -> NDArray[np.uint64]:
+def pack_bits(columns: NDArray[np.bool_], n_threads: int = 0) -> NDArray[np.uint64]:
     """Bit-pack the columns of a boolean (n, t) matrix into uint64 words.
 
     Returns
@@ -69,13 +69,9 @@ def pack_bits(columns: NDArray[np.bool_]) -> NDArray[np.uint64]:
     cols = np.asarray(columns, dtype=bool)
     if cols.ndim == 1:
         cols = cols[:, None]
-    n, t = cols.shape
-    n_words = (n + 63) // 64
-    packed8 = np.packbits(cols, axis=0, bitorder="little")  # (ceil(n / 8), t)
-    buf = np.zeros((n_words * 8, t), dtype=np.uint8)
-    buf[: packed8.shape[0]] = packed8
-    words = np.ascontiguousarray(buf.T).view("<u8")
-    return np.ascontiguousarray(words, dtype=np.uint64)
+    cols = np.ascontiguousarray(cols)
+    packed: NDArray[np.uint64] = _core.pack_columns(cols.view(np.uint8), n_threads)
+    return packed
 
 
 def adjust_pvalues(p: Any, method: str = "bh") -> NDArray[np.float64]:
@@ -301,11 +297,12 @@ def find_biases(
 
     * Redundancy filter (default, ``minimality=None``), level by level from 2 tags up: T is
       dropped when, for some proper non-empty subset S of T's tags that is itself reported,
-      T's samples do not differ significantly from the rest of S (the samples of S lacking
-      some tag of T): the same test on (T, S \\ T), corrected with ``correction`` over all
-      such comparisons of that level, adjusted p > ``alpha`` (or S \\ T is empty). So
-      "A & B & C" is reported only when adding its extra tags to every reported subset
-      ("A", "A & B", ...) changes the metric significantly.
+      T's samples do not differ from the rest of S (the samples of S lacking some tag of T)
+      by a significant effect: the same test on (T, S \\ T), corrected with ``correction``
+      over all such comparisons of that level, gives adjusted p > ``alpha``, or
+      ``|metric(T) - metric(S \\ T)| < min_effect``, or S \\ T is empty. So "A & B & C" is
+      reported only when adding its extra tags to every reported subset ("A", "A & B", ...)
+      changes the metric significantly and by at least ``min_effect``.
     * Minimality (RELAI's definition), when ``minimality`` is given: the empty combination
       (the whole data set) is minimal; T is minimal when, for every tag of T, T minus that tag
       is minimal and ``|metric(T) - metric(T minus the tag)| >= minimality[len(T) - 1]``.
@@ -360,6 +357,13 @@ def find_biases(
     TypeError, ValueError
         On invalid input, with a message that says how to fix it.
 
+    Notes
+    -----
+    The counts are exact and use no n x combinations matrix: tags are bit-packed (n / 8 bytes
+    per tag) and each combination costs one AND + popcount pass over the words of its prefix.
+    With ``metric="confidence"`` the kernel also visits every member of every subgroup to sum
+    the values, which is several times slower than counting correct answers.
+
     Examples
     --------
     >>> import numpy as np, datagauge
@@ -408,10 +412,10 @@ def find_biases(
     binary = metric == "accuracy"
 
     # ---- counts in the core (centred values keep the variances accurate)
-    packed = pack_bits(tag_matrix)
+    packed = pack_bits(tag_matrix, n_threads)
     center = float(outcome.mean())
     if binary:
-        positives: NDArray[np.uint64] | None = pack_bits(outcome == 1)[0]
+        positives: NDArray[np.uint64] | None = pack_bits(outcome == 1, n_threads)[0]
         values = None
     else:
         positives = None
@@ -511,12 +515,17 @@ def find_biases(
             rest = _Stats(support[sr] - support[tr], s1[sr] - s1[tr], s2[sr] - s2[tr])
             _, p_red = _compare(_take(inside, tr), rest, test, binary, n_threads)
             p_red = np.where(rest.n > 0, p_red, 1.0)
-            redundant = adjust_pvalues(p_red, correction) > alpha
+            with np.errstate(divide="ignore", invalid="ignore"):
+                gain = np.abs((s1[tr] / support[tr]) - (rest.s1 / rest.n))
+            gain = np.where(rest.n > 0, gain, 0.0)
+            redundant = (adjust_pvalues(p_red, correction) > alpha) | (gain < min_effect)
             reported[tr[redundant]] = False
 
     # ---- the table
     rows = np.flatnonzero(reported)
-    rank = np.lexsort((keys[rows], p_raw[rows], -np.abs(effect[rows])))
+    # largest |effect| first, then smallest p, then tag ids in lexicographic order
+    tie_keys = [combos[rows, k] for k in reversed(range(max_tags))]
+    rank = np.lexsort((*tie_keys, p_raw[rows], -np.abs(effect[rows])))
     rows = rows[rank]
     if top is not None:
         rows = rows[:top]

@@ -10,16 +10,19 @@
 //   sum, sumsq of value[i] over the samples of T         (ctz loop over the set bits)
 // These are mergeable partials: the counts of a block of words add across blocks.
 //
-// subgroup_search enumerates combinations depth-first in lexicographic order with support
+// subgroup_search enumerates combinations level by level (size 1, 2, ...) with support
 // pruning: a combination with support < min_support is neither emitted nor extended (support
-// is anti-monotone, so no superset could reach min_support). The AND of a prefix is kept in a
-// per-depth buffer, so each combination costs one pass over W words.
+// is anti-monotone, so no superset could reach min_support). Work is split over prefixes (the
+// combinations of the previous level) across threads; for each block of words the AND of a
+// prefix is formed once in a small buffer and every extension of it costs one AND + popcount
+// pass over the block, so rows stay in cache and nothing of size n x combinations is built.
 #pragma once
 
 #include <algorithm>
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -74,14 +77,15 @@ inline int ctz64(std::uint64_t x) {
 #define DATAGAUGE_INLINE inline
 #endif
 
-// Counts of x[w] = a[w] & b[w] over words [w0, w1), stored to out[w] when Store. Values are
-// indexed by sample (64 * w + bit).
+// Counts of x[w] = a[w] & b[w] over words [0, len), stored to out[w] when Store. Callers pass
+// every pointer already offset to the first word of their range (values: to its first sample),
+// so v[64 * w + bit] is the value of the sample of bit `bit` of word w.
 template <bool Store, bool Pos, bool Val>
 DATAGAUGE_INLINE GroupCounts and_count_impl(const std::uint64_t* a, const std::uint64_t* b, const std::uint64_t* p,
-                                            const double* v, std::uint64_t* out, std::int64_t w0, std::int64_t w1) {
+                                            const double* v, std::uint64_t* out, std::int64_t len) {
     std::int64_t sup = 0, pos = 0;
     double s = 0.0, ss = 0.0;
-    for (std::int64_t w = w0; w < w1; ++w) {
+    for (std::int64_t w = 0; w < len; ++w) {
         const std::uint64_t x = a[w] & b[w];
         if constexpr (Store) out[w] = x;
         sup += DATAGAUGE_POPCNT(x);
@@ -109,29 +113,29 @@ DATAGAUGE_INLINE GroupCounts and_count_impl(const std::uint64_t* a, const std::u
 #define DATAGAUGE_AND_COUNT_BODY                                                              \
     if (!b) b = a;                                                                            \
     if (out) {                                                                                \
-        if (p) return v ? and_count_impl<true, true, true>(a, b, p, v, out, w0, w1)           \
-                        : and_count_impl<true, true, false>(a, b, p, v, out, w0, w1);         \
-        return v ? and_count_impl<true, false, true>(a, b, p, v, out, w0, w1)                 \
-                 : and_count_impl<true, false, false>(a, b, p, v, out, w0, w1);               \
+        if (p) return v ? and_count_impl<true, true, true>(a, b, p, v, out, len)           \
+                        : and_count_impl<true, true, false>(a, b, p, v, out, len);         \
+        return v ? and_count_impl<true, false, true>(a, b, p, v, out, len)                 \
+                 : and_count_impl<true, false, false>(a, b, p, v, out, len);               \
     }                                                                                         \
-    if (p) return v ? and_count_impl<false, true, true>(a, b, p, v, out, w0, w1)              \
-                    : and_count_impl<false, true, false>(a, b, p, v, out, w0, w1);            \
-    return v ? and_count_impl<false, false, true>(a, b, p, v, out, w0, w1)                    \
-             : and_count_impl<false, false, false>(a, b, p, v, out, w0, w1);
+    if (p) return v ? and_count_impl<false, true, true>(a, b, p, v, out, len)              \
+                    : and_count_impl<false, true, false>(a, b, p, v, out, len);            \
+    return v ? and_count_impl<false, false, true>(a, b, p, v, out, len)                    \
+             : and_count_impl<false, false, false>(a, b, p, v, out, len);
 
 using AndCountFn = GroupCounts (*)(const std::uint64_t*, const std::uint64_t*, const std::uint64_t*,
-                                   const double*, std::uint64_t*, std::int64_t, std::int64_t);
+                                   const double*, std::uint64_t*, std::int64_t);
 
 #if (defined(__GNUC__) || defined(__clang__)) && (defined(__x86_64__) || defined(__i386__))
 // Same loops compiled with the POPCNT instruction; chosen at run time when the CPU has it, so
 // the build itself stays portable (no -march flags).
 __attribute__((target("popcnt"))) inline GroupCounts and_count_popcnt(
     const std::uint64_t* a, const std::uint64_t* b, const std::uint64_t* p, const double* v,
-    std::uint64_t* out, std::int64_t w0, std::int64_t w1) {
+    std::uint64_t* out, std::int64_t len) {
     DATAGAUGE_AND_COUNT_BODY
 }
 inline GroupCounts and_count_default(const std::uint64_t* a, const std::uint64_t* b, const std::uint64_t* p,
-                                     const double* v, std::uint64_t* out, std::int64_t w0, std::int64_t w1) {
+                                     const double* v, std::uint64_t* out, std::int64_t len) {
     DATAGAUGE_AND_COUNT_BODY
 }
 inline AndCountFn select_and_count() {
@@ -140,7 +144,7 @@ inline AndCountFn select_and_count() {
 }
 #else
 inline GroupCounts and_count_default(const std::uint64_t* a, const std::uint64_t* b, const std::uint64_t* p,
-                                     const double* v, std::uint64_t* out, std::int64_t w0, std::int64_t w1) {
+                                     const double* v, std::uint64_t* out, std::int64_t len) {
     DATAGAUGE_AND_COUNT_BODY
 }
 inline AndCountFn select_and_count() { return &and_count_default; }
@@ -175,6 +179,46 @@ inline void check_packed(const PackedTags& in) {
     }
 }
 
+inline GroupCounts& operator+=(GroupCounts& a, const GroupCounts& b) {
+    a.support += b.support;
+    a.positives += b.positives;
+    a.sum += b.sum;
+    a.sumsq += b.sumsq;
+    return a;
+}
+
+namespace detail {
+// Pointers of a PackedTags offset to word w0 (values to sample 64 * w0).
+struct Range {
+    const std::uint64_t* p;
+    const double* v;
+};
+inline Range range_at(const PackedTags& in, std::int64_t w0) {
+    return {in.positives ? in.positives + w0 : nullptr, in.values ? in.values + 64 * w0 : nullptr};
+}
+}  // namespace detail
+
+// Pack the columns of a row-major (n, t) 0/1 byte matrix: out (t, ceil(n / 64)) words, bit b of
+// word w of row j = x[64 w + b, j] != 0. Parallel over words (64 samples each).
+inline void pack_columns(const std::uint8_t* x, std::int64_t n, std::int64_t t, std::uint64_t* out, int n_threads) {
+    const std::int64_t W = (n + 63) / 64;
+    parallel_for(static_cast<std::size_t>(W), n_threads, 64, [&](std::size_t s, std::size_t e) {
+        std::vector<std::uint64_t> acc(static_cast<std::size_t>(t));
+        for (std::size_t w = s; w < e; ++w) {
+            std::fill(acc.begin(), acc.end(), 0);
+            const std::int64_t i0 = static_cast<std::int64_t>(w) * 64;
+            const std::int64_t i1 = std::min(n, i0 + 64);
+            for (std::int64_t i = i0; i < i1; ++i) {
+                const std::uint8_t* row = x + i * t;
+                const int bit = static_cast<int>(i - i0);
+                for (std::int64_t j = 0; j < t; ++j)
+                    acc[static_cast<std::size_t>(j)] |= static_cast<std::uint64_t>(row[j] != 0) << bit;
+            }
+            for (std::int64_t j = 0; j < t; ++j) out[j * W + static_cast<std::int64_t>(w)] = acc[static_cast<std::size_t>(j)];
+        }
+    });
+}
+
 // Counts of explicit combinations (rows of `width` tag ids, -1 = unused; an all -1 row is the
 // whole data set) over words [w0, w1): a mergeable partial result.
 inline std::vector<GroupCounts> subgroup_counts(const PackedTags& in, const std::int32_t* combos, std::int64_t m,
@@ -202,33 +246,45 @@ inline std::vector<GroupCounts> subgroup_counts(const PackedTags& in, const std:
         all = ones.data();
     }
     parallel_for(static_cast<std::size_t>(m), n_threads, 16, [&](std::size_t s, std::size_t e) {
-        std::vector<std::uint64_t> buf(static_cast<std::size_t>(in.W));
+        std::vector<std::uint64_t> buf(static_cast<std::size_t>(std::max<std::int64_t>(w1 - w0, 1)));
         for (std::size_t r = s; r < e; ++r) {
             const std::int32_t* row = combos + r * static_cast<std::size_t>(width);
             std::vector<std::int32_t> ids;
             for (int k = 0; k < width; ++k)
                 if (row[k] >= 0) ids.push_back(row[k]);
+            const detail::Range rg = detail::range_at(in, w0);
+            const std::int64_t len = w1 - w0;
             if (ids.empty()) {
-                out[r] = kernel(all, nullptr, in.positives, in.values, nullptr, w0, w1);
+                out[r] = kernel(all + w0, nullptr, rg.p, rg.v, nullptr, len);
                 continue;
             }
-            const std::uint64_t* cur = in.tags + static_cast<std::int64_t>(ids[0]) * in.W;
+            const std::uint64_t* cur = in.tags + static_cast<std::int64_t>(ids[0]) * in.W + w0;
             for (std::size_t k = 1; k + 1 < ids.size(); ++k) {
-                kernel(cur, in.tags + static_cast<std::int64_t>(ids[k]) * in.W, nullptr, nullptr, buf.data(), w0, w1);
+                kernel(cur, in.tags + static_cast<std::int64_t>(ids[k]) * in.W + w0, nullptr, nullptr, buf.data(), len);
                 cur = buf.data();
             }
-            const std::uint64_t* last = ids.size() > 1 ? in.tags + static_cast<std::int64_t>(ids.back()) * in.W : nullptr;
-            out[r] = kernel(cur, last, in.positives, in.values, nullptr, w0, w1);
+            const std::uint64_t* last =
+                ids.size() > 1 ? in.tags + static_cast<std::int64_t>(ids.back()) * in.W + w0 : nullptr;
+            out[r] = kernel(cur, last, rg.p, rg.v, nullptr, len);
         }
     });
     return out;
 }
 
-// Every combination of 1..max_tags tags with support >= min_support, lexicographic order.
+// Every combination of 1..max_tags tags with support >= min_support, ordered by size, then
+// lexicographically. Level by level: the candidates of size L are the size-(L-1) results
+// extended by a later tag that has the support itself (support pruning: a combination below
+// min_support is never extended). Counts are accumulated over blocks of kBlockWords words, so
+// the rows of a block stay in cache while every candidate of a group of prefixes is counted;
+// each block's counts are partial sums that add up (mergeable).
 // Throws std::length_error when more than max_results combinations qualify.
+constexpr std::int64_t kBlockWords = 512;
+
+// `checkpoint`, when set, is called on the calling thread between batches of work (so that a
+// caller can check for interruption; whatever it throws propagates).
 inline SubgroupTable subgroup_search(const PackedTags& in, int max_tags, std::int64_t min_support,
-                                     std::int64_t max_results, int n_threads, std::int64_t first_begin,
-                                     std::int64_t first_end) {
+                                     std::int64_t max_results, int n_threads,
+                                     const std::function<void()>& checkpoint = {}) {
     check_packed(in);
     if (max_tags < 1 || max_tags > kMaxSubgroupTags)
         throw std::invalid_argument("max_tags must be in 1.." + std::to_string(kMaxSubgroupTags));
@@ -237,85 +293,111 @@ inline SubgroupTable subgroup_search(const PackedTags& in, int max_tags, std::in
     if (min_support < 1) throw std::invalid_argument("min_support must be >= 1");
     const detail::AndCountFn kernel = detail::select_and_count();
     const std::int64_t t = in.t, W = in.W;
+    auto row_of = [&](std::int32_t j) { return in.tags + static_cast<std::int64_t>(j) * W; };
 
-    // Singles first: their support decides which tags can take part at all.
+    SubgroupTable table;
+    table.max_tags = max_tags;
+    std::atomic<std::int64_t> emitted{0};
+    auto count_emitted = [&](std::int64_t k) {
+        if (emitted.fetch_add(k, std::memory_order_relaxed) + k > max_results)
+            throw std::length_error("more than " + std::to_string(max_results) + " combinations reach min_support");
+    };
+
+    // Level 1: singles, whole rows.
     std::vector<GroupCounts> single(static_cast<std::size_t>(t));
     parallel_for(static_cast<std::size_t>(t), n_threads, 1, [&](std::size_t s, std::size_t e) {
+        const detail::Range rg = detail::range_at(in, 0);
         for (std::size_t j = s; j < e; ++j)
-            single[j] = kernel(in.tags + static_cast<std::int64_t>(j) * W, nullptr, in.positives, in.values, nullptr, 0, W);
+            single[j] = kernel(row_of(static_cast<std::int32_t>(j)), nullptr, rg.p, rg.v, nullptr, W);
     });
     std::vector<std::int32_t> alive;
     for (std::int64_t j = 0; j < t; ++j)
         if (single[static_cast<std::size_t>(j)].support >= min_support) alive.push_back(static_cast<std::int32_t>(j));
+    count_emitted(static_cast<std::int64_t>(alive.size()));
+    for (std::int32_t j : alive) {
+        table.combos.push_back(j);
+        for (int k = 1; k < max_tags; ++k) table.combos.push_back(-1);
+        table.counts.push_back(single[static_cast<std::size_t>(j)]);
+    }
+    // first position in `alive` of a tag id > j
+    std::vector<std::size_t> after(static_cast<std::size_t>(t) + 1, alive.size());
+    for (std::int64_t j = t - 1, a = static_cast<std::int64_t>(alive.size()); j >= 0; --j) {
+        while (a > 0 && alive[static_cast<std::size_t>(a - 1)] > j) --a;
+        after[static_cast<std::size_t>(j)] = static_cast<std::size_t>(a);
+    }
 
-    struct Local {
-        std::vector<std::int32_t> combos;
-        std::vector<GroupCounts> counts;
-    };
-    std::vector<Local> per_first(alive.size());
-    std::atomic<std::int64_t> emitted{0};
-
-    first_begin = std::max<std::int64_t>(first_begin, 0);
-    first_end = std::min<std::int64_t>(first_end, static_cast<std::int64_t>(alive.size()));
-    if (first_end <= first_begin) return SubgroupTable{max_tags, {}, {}};
-
-    parallel_for(static_cast<std::size_t>(first_end - first_begin), n_threads, 1, [&](std::size_t s, std::size_t e) {
-        std::vector<std::uint64_t> bufs(static_cast<std::size_t>(std::max(0, max_tags - 2) * W));
-        std::int32_t path[kMaxSubgroupTags];
-        for (std::size_t fi = s; fi < e; ++fi) {
-            const std::size_t a0 = static_cast<std::size_t>(first_begin) + fi;
-            Local& loc = per_first[a0];
-            auto emit = [&](int depth, const GroupCounts& c) {
-                for (int k = 0; k < max_tags; ++k) loc.combos.push_back(k < depth ? path[k] : -1);
-                loc.counts.push_back(c);
-                if (emitted.fetch_add(1, std::memory_order_relaxed) + 1 > max_results)
-                    throw std::length_error("more than " + std::to_string(max_results) +
-                                            " combinations reach min_support");
-            };
-            path[0] = alive[a0];
-            emit(1, single[static_cast<std::size_t>(alive[a0])]);
-            // Depth-first over extensions; prefix AND of depth d (d >= 2) lives in bufs[d - 2].
-            struct Frame {
-                const std::uint64_t* prefix;
-                std::size_t next;  // position in `alive` of the next candidate
-            };
-            Frame stack[kMaxSubgroupTags + 1];
-            int depth = 1;  // tags in the current prefix
-            stack[1] = Frame{in.tags + static_cast<std::int64_t>(alive[a0]) * W, a0 + 1};
-            while (depth >= 1) {
-                Frame& f = stack[depth];
-                if (depth >= max_tags || f.next >= alive.size()) {
-                    --depth;
-                    continue;
-                }
-                const std::size_t ai = f.next++;
-                const std::int32_t j = alive[ai];
-                const std::uint64_t* row = in.tags + static_cast<std::int64_t>(j) * W;
-                const bool extend = depth + 1 < max_tags;
-                std::uint64_t* out = extend ? bufs.data() + static_cast<std::size_t>(depth - 1) * W : nullptr;
-                const GroupCounts c = kernel(f.prefix, row, in.positives, in.values, out, 0, W);
-                if (c.support < min_support) continue;
-                path[depth] = j;
-                emit(depth + 1, c);
-                if (extend) {
-                    stack[depth + 1] = Frame{out, ai + 1};
-                    ++depth;
+    std::vector<std::int32_t> prefixes(alive.begin(), alive.end());  // rows of width L - 1
+    for (int L = 2; L <= max_tags && !prefixes.empty(); ++L) {
+        const int pw = L - 1;
+        const std::size_t n_pre = prefixes.size() / static_cast<std::size_t>(pw);
+        // Group prefixes so that a group has a few thousand candidates.
+        const std::size_t per_prefix = std::max<std::size_t>(alive.size() / 2, 1);
+        const std::size_t group = std::clamp<std::size_t>(4096 / per_prefix, 1, 64);
+        const std::size_t n_groups = (n_pre + group - 1) / group;
+        struct Local {
+            std::vector<std::int32_t> combos;
+            std::vector<GroupCounts> counts;
+        };
+        std::vector<Local> locals(n_groups);
+        const std::size_t batch = group * 64;  // prefixes between checkpoints
+        for (std::size_t b0 = 0; b0 < n_pre; b0 += batch) {
+        parallel_for(std::min(batch, n_pre - b0), n_threads, group, [&](std::size_t s0, std::size_t e0) {
+            const std::size_t s = b0 + s0, e = b0 + e0;
+            Local& loc = locals[s / group];
+            std::vector<std::size_t> first(e - s), offset(e - s + 1, 0);
+            for (std::size_t q = s; q < e; ++q) {
+                const std::int32_t last = prefixes[q * static_cast<std::size_t>(pw) + static_cast<std::size_t>(pw - 1)];
+                first[q - s] = after[static_cast<std::size_t>(last)];
+                offset[q - s + 1] = offset[q - s] + (alive.size() - first[q - s]);
+            }
+            std::vector<GroupCounts> acc(offset.back());
+            std::vector<std::uint64_t> buf(static_cast<std::size_t>(kBlockWords));
+            for (std::int64_t w0 = 0; w0 < W; w0 += kBlockWords) {
+                const std::int64_t len = std::min(kBlockWords, W - w0);
+                const detail::Range rg = detail::range_at(in, w0);
+                for (std::size_t q = s; q < e; ++q) {
+                    const std::int32_t* pre = &prefixes[q * static_cast<std::size_t>(pw)];
+                    const std::uint64_t* a = row_of(pre[0]) + w0;
+                    if (pw >= 2) {
+                        kernel(a, row_of(pre[1]) + w0, nullptr, nullptr, buf.data(), len);
+                        for (int k = 2; k < pw; ++k) kernel(buf.data(), row_of(pre[k]) + w0, nullptr, nullptr, buf.data(), len);
+                        a = buf.data();
+                    }
+                    GroupCounts* out = acc.data() + offset[q - s];
+                    for (std::size_t c = first[q - s]; c < alive.size(); ++c)
+                        *out++ += kernel(a, row_of(alive[c]) + w0, rg.p, rg.v, nullptr, len);
                 }
             }
+            std::int64_t kept = 0;
+            for (std::size_t q = s; q < e; ++q) {
+                const std::int32_t* pre = &prefixes[q * static_cast<std::size_t>(pw)];
+                for (std::size_t c = first[q - s]; c < alive.size(); ++c) {
+                    const GroupCounts& g = acc[offset[q - s] + (c - first[q - s])];
+                    if (g.support < min_support) continue;
+                    loc.combos.insert(loc.combos.end(), pre, pre + pw);
+                    loc.combos.push_back(alive[c]);
+                    loc.counts.push_back(g);
+                    ++kept;
+                }
+            }
+            count_emitted(kept);
+        });
+        if (checkpoint) checkpoint();
         }
-    });
-
-    SubgroupTable table;
-    table.max_tags = max_tags;
-    std::size_t total = 0;
-    for (const Local& l : per_first) total += l.counts.size();
-    table.combos.reserve(total * static_cast<std::size_t>(max_tags));
-    table.counts.reserve(total);
-    for (Local& l : per_first) {
-        table.combos.insert(table.combos.end(), l.combos.begin(), l.combos.end());
-        table.counts.insert(table.counts.end(), l.counts.begin(), l.counts.end());
-        std::vector<std::int32_t>().swap(l.combos);
-        std::vector<GroupCounts>().swap(l.counts);
+        std::vector<std::int32_t> next;
+        for (Local& l : locals) {
+            const std::size_t m = l.counts.size();
+            for (std::size_t r = 0; r < m; ++r) {
+                const std::int32_t* ids = &l.combos[r * static_cast<std::size_t>(L)];
+                table.combos.insert(table.combos.end(), ids, ids + L);
+                for (int k = L; k < max_tags; ++k) table.combos.push_back(-1);
+                table.counts.push_back(l.counts[r]);
+            }
+            if (L < max_tags) next.insert(next.end(), l.combos.begin(), l.combos.end());
+            std::vector<std::int32_t>().swap(l.combos);
+            std::vector<GroupCounts>().swap(l.counts);
+        }
+        prefixes.swap(next);
     }
     return table;
 }

@@ -70,6 +70,17 @@ def test_public_api_is_exported():
         "saliency",
         "save_saliency",
         "EmbeddingResult",
+        "Sufficiency",
+        "SufficiencyResult",
+        "LearningCurve",
+        "fit_learning_curve",
+        "geometric_steps",
+        "TrainingStrategy",
+        "EvaluationStrategy",
+        "ResetStrategy",
+        "DatagaugeWarning",
+        "PoorFitWarning",
+        "ExtrapolationWarning",
     ):
         assert name in datagauge.__all__
 

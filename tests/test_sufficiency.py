@@ -602,3 +602,27 @@ def test_bad_dataset_without_length():
     cfg = Sufficiency.Config(RecordTrain(), RecordEval())
     with pytest.raises(TypeError, match="must have a length"):
         Sufficiency(Recorder(), cfg).evaluate(iter(range(10)), [1, 2], progress=False)
+
+
+def test_config_is_frozen_and_pickles():
+    import dataclasses
+    import pickle
+
+    cfg = Sufficiency.Config(CentroidTrain(), CentroidEval(), runs=2, lower_is_better=["error"])
+    assert cfg.lower_is_better == ("error",)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        cfg.runs = 3
+    again = pickle.loads(pickle.dumps(cfg))
+    assert type(again) is Sufficiency.Config
+    assert again.runs == 2
+    assert "Sufficiency.Config" in repr(cfg)
+
+
+def test_flat_and_perfect_curves():
+    steps = geometric_steps(1000, 6)
+    perfect = fit_learning_curve(steps, np.ones(steps.size))
+    np.testing.assert_allclose(perfect.project([10, 10_000]), 1.0)
+    assert perfect.inv_project(1.0)[0] == 1
+    flat = fit_learning_curve(steps, np.full(steps.size, 0.7))
+    np.testing.assert_allclose(flat.project([5, 5000]), 0.7)
+    np.testing.assert_array_equal(flat.inv_project([0.6, 0.8]), [1, -1])

@@ -21,11 +21,9 @@ from __future__ import annotations
 import copy
 import dataclasses
 import math
-import pickle
 import sys
 import warnings
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
@@ -592,6 +590,8 @@ def _dataset_len(ds: Any, name: str) -> int:
 
 def _unpicklable(objects: Iterable[Any]) -> str | None:
     """Why these objects cannot go to another process, or None when they can."""
+    import pickle
+
     for obj in objects:
         cls = type(obj)
         if cls.__module__ == "__main__" and not hasattr(sys.modules["__main__"], "__file__"):
@@ -719,6 +719,7 @@ class Sufficiency:
                     )
             if jobs > 1 and cfg.runs > 1 and reason is None:
                 import multiprocessing
+                from concurrent.futures import ProcessPoolExecutor
 
                 ctx = multiprocessing.get_context("spawn")
                 with ProcessPoolExecutor(max_workers=min(jobs, cfg.runs), mp_context=ctx) as ex:
@@ -761,6 +762,9 @@ class Sufficiency:
             random_state=entropy,
         )
 
+
+_Config.__name__ = "Config"
+_Config.__qualname__ = "Sufficiency.Config"  # pickles by this path, which resolves to _Config
 
 # ----------------------------------------------------------------------------- result
 

@@ -147,6 +147,10 @@ def test_out_memmap_is_filled_in_place(tmp_path):
     np.testing.assert_allclose(
         np.load(path), manual(model, x[:, None], "pool"), rtol=1e-5, atol=1e-6
     )
+    np.save(tmp_path / "images.npy", x)
+    mapped = np.load(tmp_path / "images.npy", mmap_mode="r")
+    again = datagauge.embed(mapped, model, layer="pool", batch_size=4, progress=False)
+    np.testing.assert_array_equal(again, np.load(path))
 
 
 def test_state_hook_and_mode_restored_after_success_and_error():

@@ -107,6 +107,9 @@ def test_channels_last_and_tensor_inputs_agree():
     c = datagauge.saliency(model, torch.from_numpy(x[:, None]), method="deep_lift")
     np.testing.assert_array_equal(a, b)
     np.testing.assert_array_equal(a, c)
+    read_only = x.copy()
+    read_only.flags.writeable = False
+    np.testing.assert_array_equal(a, datagauge.saliency(model, read_only, method="deep_lift"))
 
 
 def test_random_methods_are_seeded_and_leave_global_rng_alone():

@@ -691,7 +691,9 @@ def images_to_nchw(
 ) -> NDArray[np.float32]:
     """One batch of a validated image stack as C-contiguous float32 ``(b, C, H, W)``.
 
-    Values are converted unchanged (uint8 stays 0..255); NaN or infinity is an error.
+    Values are converted unchanged (uint8 stays 0..255); NaN or infinity is an error. The
+    result is writable (a view of ``batch`` when no conversion is needed and ``batch`` is
+    writable, otherwise a copy).
     """
     if layout == "NHW":
         batch = batch[:, None, :, :]
@@ -705,7 +707,10 @@ def images_to_nchw(
                 f"{name} contains NaN or infinite pixel values (first in image {first}); "
                 "remove or repair those images."
             )
-    return np.ascontiguousarray(batch, dtype=np.float32)
+    out = np.ascontiguousarray(batch, dtype=np.float32)
+    if not out.flags.writeable:  # a read-only memmap: torch.from_numpy needs writable memory
+        out = out.copy()
+    return out
 
 
 def check_out_array(out: Any, n_samples: int, *, name: str = "out") -> NDArray[np.float32]:

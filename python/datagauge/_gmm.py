@@ -32,8 +32,9 @@ __all__ = ["COVARIANCE_TYPES", "INITS", "ConvergenceWarning", "Familiarity"]
 
 COVARIANCE_TYPES = ("full", "tied", "diag", "spherical")
 INITS = ("k-means++", "kmeans", "random")
-_INIT_ROWS = 200_000  # rows the initialisation (k-means) looks at, at most
+_INIT_ROWS = 100_000  # rows the initialisation (k-means++) looks at, at most
 _LLOYD_ITER = 100
+_LLOYD_ROWS = 50_000  # rows Lloyd's iterations use, at most (a seeded random subset)
 
 
 class ConvergenceWarning(UserWarning):
@@ -248,24 +249,29 @@ def _kmeans_plusplus(
 def _lloyd(
     x: NDArray[np.float64], centers: NDArray[np.float64], max_iter: int
 ) -> NDArray[np.float64]:
-    """Lloyd iterations; an empty cluster takes the point farthest from its centre."""
+    """Lloyd iterations until the centres move less than scikit-learn's default tolerance
+    (1e-4 of the mean feature variance); an empty cluster takes the point farthest from its
+    centre."""
     x_sq = np.einsum("ij,ij->i", x, x)
     k = centers.shape[0]
-    labels = None
+    tol = 1e-4 * float(np.mean(np.var(x, axis=0)))
     for _ in range(max_iter):
         dist = _sqdist(x, x_sq, centers)
-        new = np.argmin(dist, axis=1)
-        if labels is not None and np.array_equal(new, labels):
-            break
-        labels = new
-        counts = np.bincount(labels, minlength=k)
-        sums = np.zeros_like(centers)
-        np.add.at(sums, labels, x)
+        labels = np.argmin(dist, axis=1)
+        counts = np.bincount(labels, minlength=k).astype(np.float64)
+        sums = np.stack(
+            [np.bincount(labels, weights=x[:, j], minlength=k) for j in range(x.shape[1])],
+            axis=1,
+        )
         own = dist[np.arange(x.shape[0]), labels]
         for j in np.flatnonzero(counts == 0):
             far = int(np.argmax(own))
-            sums[j], counts[j], own[far] = x[far], 1, -1.0
-        centers = sums / counts[:, None]
+            sums[j], counts[j], own[far] = x[far], 1.0, -1.0
+        new = sums / counts[:, None]
+        shift = float(np.sum((new - centers) ** 2))
+        centers = new
+        if shift <= tol:
+            break
     return centers
 
 
@@ -296,8 +302,10 @@ class Familiarity:
         Initialisations; the one with the highest final lower bound is kept.
     init : {"k-means++", "kmeans", "random"}, default "k-means++"
         Starting assignment: k-means++ seeds and one nearest-seed assignment, k-means++
-        followed by Lloyd iterations, or random responsibilities. Looks at most at 200,000
-        rows (a seeded random subset of an array; the first rows of batches).
+        followed by Lloyd iterations, or random responsibilities. The seeds come from at
+        most 100,000 rows (a seeded random subset of an array; the first rows of batches),
+        Lloyd's iterations from at most 50,000 of them; every row then takes part in the
+        first assignment.
     reduce_dim : int or None, default None
         When the data have more features than this, project onto this many principal
         components first (PCA fitted on the training data, deterministic signs). DeepView
@@ -715,7 +723,12 @@ class Familiarity:
         elif init in ("k-means++", "kmeans"):
             centers = _kmeans_plusplus(xs, k, rng)
             if init == "kmeans":
-                centers = _lloyd(xs, centers, _LLOYD_ITER)
+                sub = (
+                    xs
+                    if xs.shape[0] <= _LLOYD_ROWS
+                    else xs[rng.choice(xs.shape[0], _LLOYD_ROWS, replace=False)]
+                )
+                centers = _lloyd(sub, centers, _LLOYD_ITER)
         total = None
         if centers is None:  # random responsibilities
             shift = np.ascontiguousarray(np.repeat(offset[None, :], k, axis=0))

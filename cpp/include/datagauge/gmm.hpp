@@ -137,6 +137,9 @@ struct Prepared {
     std::vector<T> tied_c;          // dp: centre for tied
     std::vector<T> tied_m;          // K x dp: (mu_k - c) P
     std::vector<T> shift;           // K x dp (statistics shift)
+    std::int64_t Kp = 0;            // K padded to the SIMD width (diag, spherical)
+    std::vector<T> means_t;         // dp x Kp: means transposed (diag, spherical)
+    std::vector<T> prec_t;          // dp x Kp: squared precision per feature (spherical: repeated)
 
     Prepared(Cov c, std::int64_t K_, std::int64_t d_, const double* w, const double* mu, const double* pc,
              const double* shift_in)
@@ -201,6 +204,18 @@ struct Prepared {
                     prec[k] = static_cast<T>(pc[k] * pc[k]);
                 }
                 break;
+        }
+        if (cov == Cov::diag || cov == Cov::spherical) {
+            constexpr std::int64_t L = 32 / static_cast<std::int64_t>(sizeof(T));
+            Kp = (K + L - 1) / L * L;
+            means_t.assign(static_cast<std::size_t>(dp * Kp), T(0));
+            prec_t.assign(means_t.size(), T(0));
+            for (std::int64_t k = 0; k < K; ++k)
+                for (std::int64_t j = 0; j < d; ++j) {
+                    means_t[static_cast<std::size_t>(j * Kp + k)] = means[static_cast<std::size_t>(k * dp + j)];
+                    prec_t[static_cast<std::size_t>(j * Kp + k)] =
+                        cov == Cov::diag ? prec[static_cast<std::size_t>(k * dp + j)] : prec[static_cast<std::size_t>(k)];
+                }
         }
         const double half_log2pi = 0.5 * static_cast<double>(d) * std::log(2.0 * 3.14159265358979323846);
         for (std::int64_t k = 0; k < K; ++k) log_const[k] = std::log(w[k]) + logdet[k] - half_log2pi;
@@ -310,6 +325,111 @@ inline void outer_tiles(const T* W, const T* D, std::int64_t dp, double* Q) {
     }
 }
 
+// maha[b * Kp + k] = sum_j (x_bj - mu_kj)^2 p_kj for a block, vectorised over components:
+// a register tile of kRB rows x one vector of components accumulates over the features.
+template <class T>
+inline void diag_tiles(const T* xb, const T* means_t, const T* prec_t, std::int64_t dp, std::int64_t d,
+                       std::int64_t Kp, double* maha) {
+    using V = typename Simd<T>::type;
+    constexpr std::int64_t CW = Simd<T>::kLanes;
+    for (std::int64_t b0 = 0; b0 < kBlock; b0 += kRB) {
+        const T* xr = xb + b0 * dp;
+        for (std::int64_t k0 = 0; k0 < Kp; k0 += CW) {
+            V acc[kRB];
+            for (std::int64_t r = 0; r < kRB; ++r) acc[r] = DG_SPLAT(V, T, 0);
+            for (std::int64_t j = 0; j < d; ++j) {
+                V mu, p;
+                std::memcpy(&mu, means_t + j * Kp + k0, sizeof(V));
+                std::memcpy(&p, prec_t + j * Kp + k0, sizeof(V));
+                for (std::int64_t r = 0; r < kRB; ++r) {
+                    V t = DG_SPLAT(V, T, xr[r * dp + j]);
+                    t -= mu;
+                    acc[r] += t * t * p;
+                }
+            }
+            for (std::int64_t r = 0; r < kRB; ++r)
+                for (std::int64_t c = 0; c < CW; ++c) maha[(b0 + r) * Kp + k0 + c] = static_cast<double>(acc[r][c]);
+        }
+    }
+}
+
+// s[j] += sum_b r_b (x_bj - c_j) and (kQ) q[j] += sum_b r_b (x_bj - c_j)^2 over the nb rows of a
+// block; r_b = resp[b * K]. Sums run in T over the block, then go into the double totals.
+template <class T, bool kQ>
+inline void moment_sums(const T* xb, std::int64_t nb, std::int64_t dp, std::int64_t d, const T* c,
+                        const double* resp, std::int64_t K, double* s, double* q) {
+    using V = typename Simd<T>::type;
+    constexpr std::int64_t CW = Simd<T>::kLanes;
+    T r[kBlock];
+    for (std::int64_t b = 0; b < nb; ++b) r[b] = static_cast<T>(resp[b * K]);
+    for (std::int64_t j0 = 0; j0 < dp; j0 += CW) {
+        V cs, sacc = DG_SPLAT(V, T, 0), qacc = DG_SPLAT(V, T, 0);
+        std::memcpy(&cs, c + j0, sizeof(V));
+        for (std::int64_t b = 0; b < nb; ++b) {
+            V t;
+            std::memcpy(&t, xb + b * dp + j0, sizeof(V));
+            t -= cs;
+            const V rt = DG_MUL(r[b], t);
+            sacc += rt;
+            if constexpr (kQ) qacc += rt * t;
+        }
+        const std::int64_t lim = std::min<std::int64_t>(CW, d - j0);
+        for (std::int64_t cc = 0; cc < lim; ++cc) {
+            s[j0 + cc] += static_cast<double>(sacc[cc]);
+            if constexpr (kQ) q[j0 + cc] += static_cast<double>(qacc[cc]);
+        }
+    }
+}
+
+// v[i] = exp(v[i]) for v[i] <= 0 (log-sum-exp terms), four at a time: Cody-Waite reduction by
+// ln 2, a degree-13 Taylor polynomial on |r| <= ln(2)/2 (relative error ~1e-16), and 2^n built
+// in the exponent bits. Inputs below -708 give exp(-708) ~ 3e-308 instead of 0.
+#if defined(__GNUC__)
+inline void exp_nonpositive(double* v, std::int64_t n) {
+    typedef double V __attribute__((vector_size(32)));
+    typedef std::int64_t VI __attribute__((vector_size(32)));
+    constexpr double kLog2e = 1.4426950408889634;
+    constexpr double kLn2Hi = 0.6931471803691238;
+    constexpr double kLn2Lo = 1.9082149292705877e-10;
+    constexpr double kMagic = 6755399441055744.0;  // 1.5 * 2^52: adding it rounds to an integer
+    const V lo = V{} - 708.0;
+    for (std::int64_t i = 0; i < n; i += 4) {
+        const std::int64_t m = std::min<std::int64_t>(4, n - i);
+        V x = lo;
+        std::memcpy(&x, v + i, static_cast<std::size_t>(m) * sizeof(double));
+        x = x < lo ? lo : x;
+        const V y = x * kLog2e + kMagic;
+        const V kf = y - kMagic;
+        const V r = (x - kf * kLn2Hi) - kf * kLn2Lo;
+        V p = V{} + 1.0 / 6227020800.0;
+        p = p * r + 1.0 / 479001600.0;
+        p = p * r + 1.0 / 39916800.0;
+        p = p * r + 1.0 / 3628800.0;
+        p = p * r + 1.0 / 362880.0;
+        p = p * r + 1.0 / 40320.0;
+        p = p * r + 1.0 / 5040.0;
+        p = p * r + 1.0 / 720.0;
+        p = p * r + 1.0 / 120.0;
+        p = p * r + 1.0 / 24.0;
+        p = p * r + 1.0 / 6.0;
+        p = p * r + 0.5;
+        p = p * r + 1.0;
+        p = p * r + 1.0;
+        VI bits;
+        std::memcpy(&bits, &y, sizeof(bits));
+        bits = (bits + 1023) << 52;
+        V scale;
+        std::memcpy(&scale, &bits, sizeof(scale));
+        p *= scale;
+        std::memcpy(v + i, &p, static_cast<std::size_t>(m) * sizeof(double));
+    }
+}
+#else
+inline void exp_nonpositive(double* v, std::int64_t n) {
+    for (std::int64_t i = 0; i < n; ++i) v[i] = std::exp(v[i]);
+}
+#endif
+
 // Per-block scratch memory.
 template <class T>
 struct Scratch {
@@ -318,7 +438,7 @@ struct Scratch {
     std::vector<double> qpad;  // full: K x dp x dp, tied: dp x dp (padded accumulators)
     Scratch(std::int64_t K, std::int64_t dp)
         : x(static_cast<std::size_t>(kBlock * dp), T(0)), D(x.size(), T(0)), W(x.size(), T(0)), Z(x.size(), T(0)),
-          maha(static_cast<std::size_t>(kBlock), 0.0), logp(static_cast<std::size_t>(kBlock * K), 0.0) {}
+          maha(static_cast<std::size_t>(kBlock * (K + 8)), 0.0), logp(static_cast<std::size_t>(kBlock * K), 0.0) {}
 };
 
 // E-step (and optionally statistics) on rows [r0, r1) of X (n x d, row-major).
@@ -382,32 +502,10 @@ DATAGAUGE_GMM_CLONES void process_rows(const T* X, std::int64_t r0, std::int64_t
                         logp[b * K + k] = m.log_const[k] - 0.5 * s;
                     }
             } else {
-                const bool diag = m.cov == Cov::diag;
-                for (std::int64_t b = 0; b < nb; ++b) {
-                    const T* x = xb + b * dp;
-                    for (std::int64_t k = 0; k < K; ++k) {
-                        const T* mu = m.means.data() + k * dp;
-                        T acc[kCB] = {};
-                        if (diag) {
-                            const T* p = m.prec.data() + k * dp;
-                            for (std::int64_t j0 = 0; j0 < dp; j0 += kCB)
-                                for (std::int64_t cc = 0; cc < kCB; ++cc) {
-                                    const T t = x[j0 + cc] - mu[j0 + cc];
-                                    acc[cc] += t * t * p[j0 + cc];
-                                }
-                        } else {
-                            for (std::int64_t j0 = 0; j0 < dp; j0 += kCB)
-                                for (std::int64_t cc = 0; cc < kCB; ++cc) {
-                                    const T t = x[j0 + cc] - mu[j0 + cc];
-                                    acc[cc] += t * t;
-                                }
-                        }
-                        double s = 0;
-                        for (std::int64_t cc = 0; cc < kCB; ++cc) s += static_cast<double>(acc[cc]);
-                        if (!diag) s *= static_cast<double>(m.prec[k]);
-                        logp[b * K + k] = m.log_const[k] - 0.5 * s;
-                    }
-                }
+                diag_tiles(xb, m.means_t.data(), m.prec_t.data(), dp, d, m.Kp, sc.maha.data());
+                for (std::int64_t b = 0; b < nb; ++b)
+                    for (std::int64_t k = 0; k < K; ++k)
+                        logp[b * K + k] = m.log_const[k] - 0.5 * sc.maha[b * m.Kp + k];
             }
             // log-sum-exp -> log-likelihood, responsibilities in place
             for (std::int64_t b = 0; b < nb; ++b) {
@@ -419,11 +517,10 @@ DATAGAUGE_GMM_CLONES void process_rows(const T* X, std::int64_t r0, std::int64_t
                         mx = lp[k];
                         arg = k;
                     }
+                for (std::int64_t k = 0; k < K; ++k) lp[k] -= mx;
+                exp_nonpositive(lp, K);
                 double sum = 0;
-                for (std::int64_t k = 0; k < K; ++k) {
-                    lp[k] = std::exp(lp[k] - mx);
-                    sum += lp[k];
-                }
+                for (std::int64_t k = 0; k < K; ++k) sum += lp[k];
                 const double lse = mx + std::log(sum);
                 const double inv = 1.0 / sum;
                 for (std::int64_t k = 0; k < K; ++k) lp[k] *= inv;
@@ -451,13 +548,8 @@ DATAGAUGE_GMM_CLONES void process_rows(const T* X, std::int64_t r0, std::int64_t
                 }
             }
             outer_tiles(W, D, dp, sc.qpad.data());
-            for (std::int64_t b = 0; b < nb; ++b)
-                for (std::int64_t k = 0; k < K; ++k) {
-                    const double r = logp[b * K + k];
-                    double* s = stats->s.data() + k * d;
-                    const T* t = D + b * dp;
-                    for (std::int64_t j = 0; j < d; ++j) s[j] += r * static_cast<double>(t[j]);
-                }
+            for (std::int64_t k = 0; k < K; ++k)
+                moment_sums<T, false>(xb, nb, dp, d, c, logp + k, K, stats->s.data() + k * d, nullptr);
             continue;
         }
         for (std::int64_t k = 0; k < K; ++k) {
@@ -473,22 +565,9 @@ DATAGAUGE_GMM_CLONES void process_rows(const T* X, std::int64_t r0, std::int64_t
                     }
                 }
                 outer_tiles(W, D, dp, sc.qpad.data() + k * dp * dp);
-                for (std::int64_t b = 0; b < nb; ++b) {
-                    const T* w = W + b * dp;
-                    for (std::int64_t j = 0; j < d; ++j) s[j] += static_cast<double>(w[j]);
-                }
+                moment_sums<T, false>(xb, nb, dp, d, c, logp + k, K, s, nullptr);
             } else {
-                double* q = stats->q.data() + k * d;
-                for (std::int64_t b = 0; b < nb; ++b) {
-                    const double r = logp[b * K + k];
-                    const T* x = xb + b * dp;
-                    for (std::int64_t j = 0; j < d; ++j) {
-                        const double t = static_cast<double>(x[j]) - static_cast<double>(c[j]);
-                        const double rt = r * t;
-                        s[j] += rt;
-                        q[j] += rt * t;
-                    }
-                }
+                moment_sums<T, true>(xb, nb, dp, d, c, logp + k, K, s, stats->q.data() + k * d);
             }
         }
     }

@@ -132,3 +132,102 @@ def test_report_rejects_mismatched_lengths(embedding_files, tmp_path, capsys):
 def test_report_options_need_embeddings(tmp_path, capsys):
     assert main(["report", "--labels", "y.npy", "--out", str(tmp_path)]) == 2
     assert "go with --embeddings" in capsys.readouterr().err
+
+
+def _check_full_report(out: Path, tmp_path: Path) -> dict:
+    """Every section ran (none skipped), the numbers agree with a recomputation, and the page
+    renders in a real browser with every image decoded and no script error."""
+    import datagauge
+
+    result = json.loads((out / "report.json").read_text())
+    html = (out / "report.html").read_text()
+    for name in SECTIONS:
+        assert f'<section id="{name}">' in html
+        assert "skipped" not in result[name], result[name]
+    # Coverage in the report is coverage of the saved embeddings.
+    x = np.load(out / "embeddings.npy")
+    y = np.load(out / "labels.npy")
+    cov = datagauge.coverage(x, result["coverage"]["k"], labels=y)
+    assert result["coverage"]["result"]["uncovered_indices"] == cov.uncovered_indices.tolist()
+    # The bias table's subgroups hold the samples it says.
+    assert 0.5 < result["overview"]["accuracy"] <= 1.0
+    # Saliency maps exist for the images it names, as PNG files too.
+    maps = result["saliency"]["maps"]
+    assert set(maps) >= {"integrated_gradients"}
+    assert len(list((out / "saliency").rglob("*.png"))) >= len(result["saliency"]["indices"])
+    seen = render_in_browser(out / "report.html", tmp_path)
+    assert int(seen["images"]) >= 20
+    assert seen["broken"] == "0"
+    assert seen["errors"] == ""
+    return result
+
+
+def test_default_report_on_a_slice_of_digits(tmp_path):
+    pytest.importorskip("torch")
+    pytest.importorskip("captum")
+    out = tmp_path / "out"
+    assert main(["report", "--limit", "400", "--out", str(out), "--no-progress"]) == 0
+    result = _check_full_report(out, tmp_path)
+    assert result["overview"]["n_samples"] == 400
+    assert result["overview"]["name"] == "digits"
+    assert (out / "concept_bias_query.json").exists()
+
+
+def test_report_on_real_fashion_mnist(tmp_path):
+    pytest.importorskip("torch")
+    pytest.importorskip("captum")
+    from datagauge import datasets
+
+    try:
+        datasets.load_fashion_mnist("test")
+    except (FileNotFoundError, ImportError) as exc:
+        pytest.skip(f"Fashion-MNIST absent (apt-get install dataset-fashion-mnist): {exc}")
+    out = tmp_path / "out"
+    argv = ["report", "--dataset", "fashion-mnist", "--limit", "3000", "--out", str(out)]
+    assert main([*argv, "--no-progress"]) == 0
+    result = _check_full_report(out, tmp_path)
+    assert result["overview"]["n_samples"] == 3000
+    assert result["overview"]["accuracy"] > 0.6  # a small CNN on 28x28 clothes
+
+
+def test_report_on_an_image_folder_of_real_photos(tmp_path):
+    pytest.importorskip("torch")
+    from datagauge import datasets
+
+    try:
+        photos = datasets.load_foolbox_images("cifar10")
+        from datagauge.embeddings.models import load_efficientnet_lite0
+
+        load_efficientnet_lite0()
+    except (FileNotFoundError, ImportError) as exc:
+        pytest.skip(f"foolbox images or EfficientNet-Lite0 weights not installed: {exc}")
+    from PIL import Image
+
+    folder = tmp_path / "photos"
+    for i, (img, lab) in enumerate(zip(photos.images, photos.labels, strict=True)):
+        cls = folder / photos.class_names[int(lab)]
+        cls.mkdir(parents=True, exist_ok=True)
+        arr = np.asarray(img)
+        if arr.dtype != np.uint8:
+            arr = (np.clip(arr, 0, 1) * 255).astype(np.uint8)
+        Image.fromarray(arr).save(cls / f"{i}.png")
+    out = tmp_path / "out"
+    assert main(["report", "--images", str(folder), "--out", str(out), "--no-progress"]) == 0
+    result = json.loads((out / "report.json").read_text())
+    assert result["overview"]["n_samples"] == len(photos.labels)
+    assert result["overview"]["n_features"] == 1280
+    seen = render_in_browser(out / "report.html", tmp_path)
+    assert seen["broken"] == "0"
+    assert seen["errors"] == ""
+
+
+def test_report_on_an_empty_folder_says_so(tmp_path, capsys):
+    pytest.importorskip("torch")
+    (tmp_path / "empty" / "cats").mkdir(parents=True)
+    assert main(["report", "--images", str(tmp_path / "empty"), "--out", str(tmp_path / "o")]) == 2
+    assert "no images" in capsys.readouterr().err.lower()
+
+
+def test_report_rejects_a_tiny_limit(tmp_path, capsys):
+    assert main(["report", "--limit", "5", "--out", str(tmp_path)]) == 2
+    assert "--limit must be at least 20" in capsys.readouterr().err

@@ -541,7 +541,14 @@ def test_thread_limits_sets_and_restores_torch_only_when_asked():
     target = 1 if before != 1 else 2
     with thread_limits(target):
         assert torch.get_num_threads() == before  # not asked: untouched
-    with pytest.raises(RuntimeError, match=r"boom"), thread_limits(target, torch=True):
-        assert torch.get_num_threads() == target
-        raise RuntimeError("boom")
+    inside = []
+
+    def work():
+        with thread_limits(target, torch=True):
+            inside.append(torch.get_num_threads())
+            raise RuntimeError("boom")
+
+    with pytest.raises(RuntimeError, match=r"boom"):
+        work()
+    assert inside == [target]
     assert torch.get_num_threads() == before

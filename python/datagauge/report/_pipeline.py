@@ -30,7 +30,7 @@ class _Progress:
         self._total = total
         if enabled:
             try:
-                from tqdm.auto import tqdm
+                from tqdm.auto import tqdm  # type: ignore[import-untyped,import-not-found,unused-ignore]
             except ImportError:
                 pass
             else:
@@ -92,7 +92,8 @@ def build_report(
     inputs : ReportInputs
         Embeddings and what else is known; sections whose inputs are missing say so.
     out_dir : str or Path
-        Created when missing.
+        Created when missing. Besides the report it receives ``embeddings.npy`` (and
+        ``labels.npy``), the concept-bias query file and the saliency PNGs.
     progress : bool
         Show a progress bar on stderr.
 
@@ -121,6 +122,10 @@ def build_report(
             result[anchor] = part
     finally:
         bar.close()
+    # The embeddings the numbers came from, so any result can be recomputed or explored.
+    np.save(out / "embeddings.npy", inputs.embeddings)
+    if inputs.labels is not None:
+        np.save(out / "labels.npy", np.asarray(inputs.labels))
     html_path, json_path = out / "report.html", out / "report.json"
     html_path.write_text(report.render(), encoding="utf-8")
     json_path.write_text(json.dumps(_plain(result), allow_nan=False), encoding="utf-8")

@@ -26,6 +26,11 @@ _K = 20
 _SHOW = 12
 
 
+def _ordinal(k: int) -> str:
+    suffix = "th" if 10 <= k % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(k % 10, "th")
+    return f"{k}{suffix}"
+
+
 def _skipped(sec: Section, why: str) -> dict[str, Any]:
     sec.paragraph(f"Skipped: {why}", css="note")
     return {"skipped": why}
@@ -51,7 +56,7 @@ def _coverage(inputs: ReportInputs, sec: Section, out: Path) -> dict[str, Any]:
     n = x.shape[0]
     m = res.uncovered_indices.size
     sec.paragraph(
-        f"Each sample's critical radius is the distance to its {k}-th nearest neighbour in "
+        f"Each sample's critical radius is the distance to its {_ordinal(k)} nearest neighbour in "
         f"embedding space. The {m} samples ({100 * m / n:.1f}%) with the largest radii are "
         f"uncovered (adaptive radius {res.coverage_radius:.4g}): the data are thin around "
         "them, so a model sees little like them. Collect more of these, or check them for "
@@ -61,7 +66,7 @@ def _coverage(inputs: ReportInputs, sec: Section, out: Path) -> dict[str, Any]:
     rows = []
     for rank, i in enumerate(top, 1):
         label = "-" if inputs.labels is None else inputs.label_name(inputs.labels[i])
-        rows.append([rank, int(i), label, float(res.critical_value_radii[i])])
+        rows.append([rank, str(int(i)), label, float(res.critical_value_radii[i])])
     sec.table(["rank", "index", "label", "radius"], rows, caption="Least covered samples")
     _grid(
         inputs,
@@ -103,7 +108,10 @@ def _familiarity(inputs: ReportInputs, sec: Section, out: Path) -> dict[str, Any
         "each sample's log-likelihood under it says how familiar it is. The least familiar "
         "samples are rare, odd or mislabelled; the most familiar are the typical ones."
     )
-    lab = (lambda i: "") if y is None else (lambda i: f" ({inputs.label_name(y[i])})")
+
+    def lab(i: int) -> str:
+        return "" if y is None else f" ({inputs.label_name(y[i])})"
+
     for title, idx in (
         ("Least familiar samples (lowest log-likelihood first)", fam.least_familiar),
         ("Most familiar (most representative) samples", fam.most_familiar),
@@ -111,7 +119,7 @@ def _familiarity(inputs: ReportInputs, sec: Section, out: Path) -> dict[str, Any
         sec.table(
             ["rank", "index", "label", "log-likelihood"],
             [
-                [r, int(i), lab(int(i)).strip(" ()") or "-", float(fam.scores[i])]
+                [r, str(int(i)), lab(int(i)).strip(" ()") or "-", float(fam.scores[i])]
                 for r, i in enumerate(idx, 1)
             ],
             caption=title,
@@ -282,15 +290,17 @@ def _sufficiency(inputs: ReportInputs, sec: Section, out: Path) -> dict[str, Any
     proj_frame = projected.reset_index() if hasattr(projected, "reset_index") else projected
     sec.table(
         list(map(str, proj_frame.columns)),
-        proj_frame.itertuples(index=False, name=None),  # type: ignore[arg-type]
+        list(proj_frame.itertuples(index=False, name=None)),
         caption="Projected (extrapolation: read as a trend, not a promise)",
     )
     curve_rows = []
     targets: dict[str, Any] = {}
     for name, curve in curves.items():
-        best = curve.project(np.array([1e12]))[0]
+        best = 1.0 - curve.c0 if curve.higher_is_better else curve.c0  # the asymptote
         reach = [t for t in (0.9, 0.95, 0.99) if t < best] if curve.higher_is_better else []
-        need = curve.inv_project(np.array(reach)) if reach else np.array([], dtype=np.int64)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # far sizes are the question asked here
+            need = curve.inv_project(np.array(reach)) if reach else np.array([], dtype=np.int64)
         targets[name] = {str(t): int(v) for t, v in zip(reach, need, strict=True)}
         curve_rows.append(
             [
@@ -378,21 +388,38 @@ def _bias(inputs: ReportInputs, sec: Section, out: Path) -> dict[str, Any]:
             "ConceptBias.final_results with it to confirm."
         )
         m = min(len(res), 10)
-        sec.table(
-            ["class", "concept", "gap", "accuracy top", "bottom", "adjusted p"],
-            [
+        if m == 0:
+            candidates = [
+                (c["class"], row["concept"], row["gap"], row["p_adjusted"])
+                for c in query.get("classes", [])
+                for row in c.get("concepts", [])
+            ]
+            candidates.sort(key=lambda t: -abs(t[2]) if t[2] == t[2] else 0.0)
+            sec.paragraph(
+                "No concept passes the thresholds (|gap| >= 0.2 and significant). The largest "
+                "gaps, for review:"
+            )
+            sec.table(
+                ["class", "concept", "gap", "adjusted p"],
+                [[inputs.label_name(c), name, g, p] for c, name, g, p in candidates[:8]],
+                caption="Largest concept gaps (not significant)",
+            )
+        else:
+            sec.table(
+                ["class", "concept", "gap", "accuracy top", "bottom", "adjusted p"],
                 [
-                    inputs.label_name(res.classes[i]),
-                    res.concepts[i],
-                    float(res.gap[i]),
-                    float(res.metric_top[i]),
-                    float(res.metric_bottom[i]),
-                    float(res.p_adjusted[i]),
-                ]
-                for i in range(m)
-            ],
-            caption="Concept biases passing the thresholds (largest gap first)",
-        )
+                    [
+                        inputs.label_name(res.classes[i]),
+                        res.concepts[i],
+                        float(res.gap[i]),
+                        float(res.metric_top[i]),
+                        float(res.metric_bottom[i]),
+                        float(res.p_adjusted[i]),
+                    ]
+                    for i in range(m)
+                ],
+                caption="Concept biases passing the thresholds (largest gap first)",
+            )
         for i in range(min(m, 2)):
             top_ex = [int(j) for j in res.top_examples[i] if j >= 0][:4]
             bottom_ex = [int(j) for j in res.bottom_examples[i] if j >= 0][:4]
@@ -418,7 +445,8 @@ def _overlay(image: NDArray[Any], heat: NDArray[Any]) -> NDArray[np.float32]:
     h = h / top if top > 0 else h
     outimg = 0.6 * img
     outimg[:, :, 0] += 0.4 * h
-    return np.clip(outimg, 0.0, 1.0)
+    out: NDArray[np.float32] = np.clip(outimg, 0.0, 1.0)
+    return out
 
 
 def _saliency(inputs: ReportInputs, sec: Section, out: Path) -> dict[str, Any]:

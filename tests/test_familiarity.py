@@ -192,6 +192,14 @@ def test_reduce_dim_is_pca():
     np.testing.assert_allclose(f.score_samples(x), g.score_samples(z), rtol=1e-10)
     narrow = Familiarity(n_components=2, reduce_dim=10, random_state=0).fit(x)
     assert narrow.components_ is None  # 6 features <= 10: nothing to reduce
+    start = {"means_init": f.means_, "weights_init": f.weights_, "precisions_init": f.precisions_}
+    kw = {"n_components": 2, "reduce_dim": 3, "max_iter": 2, "tol": 0, **start}
+    with pytest.warns(ConvergenceWarning):
+        whole = Familiarity(**kw).fit(x)
+    with pytest.warns(ConvergenceWarning):
+        batched = Familiarity(block_size=64, **kw).fit([x[:150], x[150:]])
+    np.testing.assert_allclose(batched.components_, whole.components_, atol=1e-10)
+    np.testing.assert_allclose(batched.lower_bounds_, whole.lower_bounds_, rtol=1e-10)
 
 
 # --------------------------------------------------------------------------- out of core

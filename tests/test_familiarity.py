@@ -420,7 +420,7 @@ def test_batches_with_different_widths(x):
 def test_bad_initial_parameters(x):
     with pytest.raises(ValueError, match=r"means_init must have shape \(2, 3\)"):
         Familiarity(n_components=2, means_init=np.zeros((3, 3))).fit(x)
-    with pytest.raises(ValueError, match="weights_init must be non-negative and sum to 1"):
+    with pytest.raises(ValueError, match="weights_init must be positive and sum to 1"):
         Familiarity(n_components=2, weights_init=[0.7, 0.7]).fit(x)
 
 

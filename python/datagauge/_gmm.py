@@ -700,10 +700,10 @@ class Familiarity:
         prec_shape = {"full": (k, d, d), "tied": (d, d), "diag": (k, d), "spherical": (k,)}[cov]
         prec_init = _opt_array(self.precisions_init, "precisions_init", prec_shape)
         if weights_init is not None and (
-            np.any(weights_init < 0) or not np.isclose(weights_init.sum(), 1.0, atol=1e-8)
+            np.any(weights_init <= 0) or not np.isclose(weights_init.sum(), 1.0, atol=1e-8)
         ):
             raise ValueError(
-                "weights_init must be non-negative and sum to 1, got sum "
+                "weights_init must be positive and sum to 1, got sum "
                 f"{float(weights_init.sum()):.6g}; divide it by its sum."
             )
         if weights_init is not None and means_init is not None and prec_init is not None:

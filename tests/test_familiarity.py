@@ -576,3 +576,31 @@ def test_likelihood_ratio_bands():
     assert likelihood_ratio_band(1.0) == "no significant gap"
     assert likelihood_ratio_band(1.3) == "gap"
     assert likelihood_ratio_band(float("nan")) == "not meaningful"
+
+
+# --------------------------------------------------------------------------- compiled core
+
+
+def test_core_checks_its_inputs():
+    from datagauge import _core
+
+    x = np.zeros((5, 2))
+    w, mu, pc = np.full(2, 0.5), np.zeros((2, 2)), np.ones((2, 2))
+    with pytest.raises(TypeError):  # strict dtypes: no hidden conversion
+        _core.gmm_score(x.astype(np.int64), w, mu, pc, "diag")
+    with pytest.raises(ValueError, match=r"means must have shape \(2, 2\)"):
+        _core.gmm_score(x, w, np.zeros((3, 2)), pc, "diag")
+    with pytest.raises(ValueError, match="covariance_type must be"):
+        _core.gmm_score(x, w, mu, pc, "round")
+    with pytest.raises(ValueError, match="positive diagonal"):
+        _core.gmm_score(x, w, mu, -pc, "diag")
+    with pytest.raises(ValueError, match="weights must be positive"):
+        _core.gmm_score(x, np.array([1.0, 0.0]), mu, pc, "diag")
+    a = _core.gmm_accumulate(x, w, mu, pc, "diag", mu)
+    b = _core.gmm_accumulate(x, w, mu, pc, "diag", mu + 1)
+    with pytest.raises(ValueError, match="different shifts"):
+        a.merge(b)
+    with pytest.raises(ValueError, match=r"q must have shape \(2, 2\)"):
+        _core.GmmStats("diag", 1.0, 0.0, mu, np.ones(2), mu, np.zeros((2, 3)))
+    with pytest.raises(ValueError, match="reg_covar"):
+        _core.gmm_m_step(a, -1.0)

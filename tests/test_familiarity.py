@@ -192,6 +192,14 @@ def test_reduce_dim_is_pca():
     np.testing.assert_allclose(f.score_samples(x), g.score_samples(z), rtol=1e-10)
     narrow = Familiarity(n_components=2, reduce_dim=10, random_state=0).fit(x)
     assert narrow.components_ is None  # 6 features <= 10: nothing to reduce
+    start = {"means_init": f.means_, "weights_init": f.weights_, "precisions_init": f.precisions_}
+    kw = {"n_components": 2, "reduce_dim": 3, "max_iter": 2, "tol": 0, **start}
+    with pytest.warns(ConvergenceWarning):
+        whole = Familiarity(**kw).fit(x)
+    with pytest.warns(ConvergenceWarning):
+        batched = Familiarity(block_size=64, **kw).fit([x[:150], x[150:]])
+    np.testing.assert_allclose(batched.components_, whole.components_, atol=1e-10)
+    np.testing.assert_allclose(batched.lower_bounds_, whole.lower_bounds_, rtol=1e-10)
 
 
 # --------------------------------------------------------------------------- out of core
@@ -412,7 +420,7 @@ def test_batches_with_different_widths(x):
 def test_bad_initial_parameters(x):
     with pytest.raises(ValueError, match=r"means_init must have shape \(2, 3\)"):
         Familiarity(n_components=2, means_init=np.zeros((3, 3))).fit(x)
-    with pytest.raises(ValueError, match="weights_init must be non-negative and sum to 1"):
+    with pytest.raises(ValueError, match="weights_init must be positive and sum to 1"):
         Familiarity(n_components=2, weights_init=[0.7, 0.7]).fit(x)
 
 
@@ -568,3 +576,31 @@ def test_likelihood_ratio_bands():
     assert likelihood_ratio_band(1.0) == "no significant gap"
     assert likelihood_ratio_band(1.3) == "gap"
     assert likelihood_ratio_band(float("nan")) == "not meaningful"
+
+
+# --------------------------------------------------------------------------- compiled core
+
+
+def test_core_checks_its_inputs():
+    from datagauge import _core
+
+    x = np.zeros((5, 2))
+    w, mu, pc = np.full(2, 0.5), np.zeros((2, 2)), np.ones((2, 2))
+    with pytest.raises(TypeError):  # strict dtypes: no hidden conversion
+        _core.gmm_score(x.astype(np.int64), w, mu, pc, "diag")
+    with pytest.raises(ValueError, match=r"means must have shape \(2, 2\)"):
+        _core.gmm_score(x, w, np.zeros((3, 2)), pc, "diag")
+    with pytest.raises(ValueError, match="covariance_type must be"):
+        _core.gmm_score(x, w, mu, pc, "round")
+    with pytest.raises(ValueError, match="positive diagonal"):
+        _core.gmm_score(x, w, mu, -pc, "diag")
+    with pytest.raises(ValueError, match="weights must be positive"):
+        _core.gmm_score(x, np.array([1.0, 0.0]), mu, pc, "diag")
+    a = _core.gmm_accumulate(x, w, mu, pc, "diag", mu)
+    b = _core.gmm_accumulate(x, w, mu, pc, "diag", mu + 1)
+    with pytest.raises(ValueError, match="different shifts"):
+        a.merge(b)
+    with pytest.raises(ValueError, match=r"q must have shape \(2, 2\)"):
+        _core.GmmStats("diag", 1.0, 0.0, mu, np.ones(2), mu, np.zeros((2, 3)))
+    with pytest.raises(ValueError, match="reg_covar"):
+        _core.gmm_m_step(a, -1.0)

@@ -629,29 +629,24 @@ class Familiarity:
 
     def _fit_pca(self, source: _Source, reduce_dim: int | None) -> None:
         """Streaming mean and covariance over the blocks, eigh, deterministic signs."""
-        n, total, scatter, shift = 0, None, None, None
+        d = int(next(iter(source.blocks())).shape[1])
+        self.n_features_in_ = d
+        if reduce_dim is None or d <= reduce_dim:
+            return
+        n = 0
+        total = np.zeros(d)
+        scatter = np.zeros((d, d))
+        shift = None
         for blk in source.blocks():
+            check_features(blk.shape[1], d, source.name, "Familiarity")
             b = blk.astype(np.float64)
             if shift is None:
                 shift = b.mean(axis=0)
-                total = np.zeros_like(shift)
-                scatter = np.zeros((b.shape[1], b.shape[1]))
-            if reduce_dim is None or b.shape[1] <= reduce_dim:
-                n += b.shape[0]
-                continue
             c = b - shift
-            assert total is not None
-            assert scatter is not None
             total += c.sum(axis=0)
             scatter += c.T @ c
             n += b.shape[0]
         assert shift is not None
-        self.n_features_in_ = int(shift.shape[0])
-        self.n_samples_fit_ = n
-        if reduce_dim is None or shift.shape[0] <= reduce_dim:
-            return
-        assert total is not None
-        assert scatter is not None
         delta = total / n
         cov = (scatter - n * np.outer(delta, delta)) / max(n - 1, 1)
         vals, vecs = np.linalg.eigh(cov)
@@ -705,10 +700,10 @@ class Familiarity:
         prec_shape = {"full": (k, d, d), "tied": (d, d), "diag": (k, d), "spherical": (k,)}[cov]
         prec_init = _opt_array(self.precisions_init, "precisions_init", prec_shape)
         if weights_init is not None and (
-            np.any(weights_init < 0) or not np.isclose(weights_init.sum(), 1.0, atol=1e-8)
+            np.any(weights_init <= 0) or not np.isclose(weights_init.sum(), 1.0, atol=1e-8)
         ):
             raise ValueError(
-                "weights_init must be non-negative and sum to 1, got sum "
+                "weights_init must be positive and sum to 1, got sum "
                 f"{float(weights_init.sum()):.6g}; divide it by its sum."
             )
         if weights_init is not None and means_init is not None and prec_init is not None:

@@ -13,10 +13,8 @@ This module imports torch at import time; ``import datagauge`` does not import i
 
 from __future__ import annotations
 
-import importlib.util
 import os
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -25,6 +23,7 @@ from numpy.typing import NDArray
 from torch import nn
 
 from .._validation import check_image_array, check_int, check_labels, images_to_nchw
+from ..datasets import _package_dir
 from ._embed import resolve_device
 
 __all__ = [
@@ -48,17 +47,6 @@ IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 EFFICIENTNET_EMBEDDING_LAYER = "_avg_pooling"
 """Layer of EfficientNet-Lite0 whose output (1280 values per image) is the usual embedding."""
-
-
-def _package_dir(name: str) -> Path | None:
-    """Folder of an installed package, found without importing it."""
-    try:
-        spec = importlib.util.find_spec(name)
-    except (ImportError, ValueError):
-        return None
-    if spec is None or not spec.submodule_search_locations:
-        return None
-    return Path(next(iter(spec.submodule_search_locations)))
 
 
 # --------------------------------------------------------------------------- SmallCNN

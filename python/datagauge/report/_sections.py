@@ -436,16 +436,15 @@ def _bias(inputs: ReportInputs, sec: Section, out: Path) -> dict[str, Any]:
 
 
 def _overlay(image: NDArray[Any], heat: NDArray[Any]) -> NDArray[np.float32]:
-    """A grayscale (or colour) image with a saliency map over it in red, as (H, W, 3)."""
+    """The image, dimmed, under its saliency map in a black-red-yellow scale, as (H, W, 3)."""
     img = np.asarray(image, dtype=np.float32)
     if img.ndim == 2:
         img = np.repeat(img[:, :, None], 3, axis=2)
     h = np.abs(np.asarray(heat, dtype=np.float32))
     top = float(h.max())
     h = h / top if top > 0 else h
-    outimg = 0.6 * img
-    outimg[:, :, 0] += 0.4 * h
-    out: NDArray[np.float32] = np.clip(outimg, 0.0, 1.0)
+    colour = np.stack([np.minimum(1.0, 2 * h), np.maximum(0.0, 2 * h - 1), np.zeros_like(h)], -1)
+    out: NDArray[np.float32] = np.clip(0.35 * img + 0.85 * colour, 0.0, 1.0).astype(np.float32)
     return out
 
 
@@ -483,11 +482,14 @@ def _saliency(inputs: ReportInputs, sec: Section, out: Path) -> dict[str, Any]:
             truth = "" if inputs.labels is None else inputs.label_name(inputs.labels[i])
             guess = "" if inputs.predictions is None else inputs.label_name(inputs.predictions[i])
             captions.append(f"#{int(i)} {truth}→{guess}")
+        pairs: list[NDArray[Any]] = []
+        for i, m in zip(chosen, maps, strict=True):
+            pairs += [inputs.images[i], _overlay(inputs.images[i], m)]
         sec.image_grid(
-            [_overlay(inputs.images[i], m) for i, m in zip(chosen, maps, strict=True)],
-            captions,
+            pairs,
+            [c for cap in captions for c in (cap, "saliency")],
             title=method.replace("_", " "),
-            size=112,
+            size=96,
         )
         part["maps"][method] = maps
     return part

@@ -544,22 +544,20 @@ def large_configs(args: argparse.Namespace) -> list[dict[str, Any]]:
     return out
 
 
-def ivf_defaults(n: int) -> tuple[int, int]:
-    """nlist and nprobe that ``datagauge.IVF()`` documents for n points."""
-    nlist = max(1, min(int(4 * math.sqrt(n)), n // 39))
-    return nlist, max(8, nlist // 64)
+def ivf_default_nlist(n: int) -> int:
+    """The nlist that ``datagauge.IVF()`` documents for n points."""
+    return max(1, min(int(4 * math.sqrt(n)), n // 39))
 
 
 def spec_text(spec: dict[str, Any], n: int) -> str:
     if spec["kind"] == "ivf":
-        nlist_d, nprobe_d = ivf_defaults(n)
-        nlist = spec.get("nlist") or nlist_d
-        nprobe = spec.get("nprobe")
-        return f"nlist={nlist}, nprobe={nprobe if nprobe else f'{nprobe_d} (default)'}"
+        nlist = spec.get("nlist") or ivf_default_nlist(n)
+        nprobe = spec.get("nprobe") or "tuned to recall 0.95 (default)"
+        return f"nlist={nlist}, nprobe={nprobe}"
     if spec["kind"] == "hnsw":
-        ef = spec.get("ef_search")
+        ef = spec.get("ef_search") or "tuned to recall 0.95 (default)"
         efc = spec.get("ef_construction", 64)
-        return f"m={spec.get('m', 32)}, ef_search={ef if ef else '64 (default)'}, ef_c={efc}"
+        return f"m={spec.get('m', 32)}, ef_search={ef}, ef_c={efc}"
     return "exact (kd-tree)" if spec["kind"] == "exact" else spec["kind"]
 
 

@@ -554,3 +554,58 @@ def test_recall_at_k_hand_example():
 def test_recall_at_k_shape_mismatch():
     with pytest.raises(ValueError, match=r"same shape|one shape"):
         datagauge.recall_at_k(np.zeros((2, 3)), np.zeros((2, 4)))
+
+
+def _low_dim_64(n: int, seed: int) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    centres = rng.normal(size=(10, 2)) * 3
+    z = centres[rng.integers(0, 10, n)] + 0.5 * rng.normal(size=(n, 2))
+    return (z @ rng.normal(size=(2, 64)) + 0.01 * rng.normal(size=(n, 64))).astype(np.float32)
+
+
+def test_tree_share_tells_low_from_high_intrinsic_dimension():
+    from datagauge.neighbors import _tree_share
+
+    rng = np.random.default_rng(0)
+    n = 4000
+    uniform = rng.random((n, 64), dtype=np.float32)
+    low = _low_dim_64(n, 1)
+    share_uniform = _tree_share(_core.KDTree(uniform, 128, 0), 10, n)
+    share_low = _tree_share(_core.KDTree(low, 128, 0), 10, n)
+    assert share_uniform > 0.5  # a query touches most of uniform 64-d data
+    assert share_low < 0.12  # and little of data near a plane
+
+
+def test_auto_engine_uses_the_tree_only_where_it_pays(monkeypatch):
+    # Same exact answer either way; the flat engine is only reached on the uniform data.
+    from datagauge import neighbors
+
+    n = 3000
+    low = _low_dim_64(n, 2)
+    uniform = np.random.default_rng(3).random((n, 64), dtype=np.float32)
+    expected = {
+        name: datagauge.kneighbors(x, 10, index="flat")
+        for name, x in (("low", low), ("uniform", uniform))
+    }
+    calls = []
+    real_flat = neighbors._flat_knn
+
+    def spy(*args, **kwargs):
+        calls.append(args[0].shape)
+        return real_flat(*args, **kwargs)
+
+    monkeypatch.setattr(neighbors, "_flat_knn", spy)
+    for name, x in (("low", low), ("uniform", uniform)):
+        dist, idx = datagauge.kneighbors(x, 10, device="cpu")
+        np.testing.assert_array_equal(idx, expected[name][1])
+        np.testing.assert_array_equal(dist, expected[name][0])
+    assert len(calls) == 1  # only the uniform data went to brute force
+
+
+def test_kdtree_probe_rejects_bad_positions():
+    tree = _core.KDTree(np.random.default_rng(0).random((50, 3), dtype=np.float32), 8, 0)
+    assert tree.probe(np.arange(50, dtype=np.int64), 5) >= 50 * 5
+    with pytest.raises(ValueError, match=r"positions must lie in"):
+        tree.probe(np.array([50], dtype=np.int64), 5)
+    with pytest.raises(TypeError):
+        tree.probe(np.array([1.0]), 5)

@@ -63,6 +63,18 @@ py::tuple tree_self_query(const KDTree& tree, int k, int n_threads) {
     return py::make_tuple(dist, idx);
 }
 
+std::int64_t tree_probe(const KDTree& tree, const IndexArray& positions, int k) {
+    require_k(k);
+    require_ndim(positions, 1, "positions");
+    const std::int64_t m = positions.shape(0);
+    const std::int64_t* pp = positions.data();
+    for (std::int64_t t = 0; t < m; ++t)
+        if (pp[t] < 0 || pp[t] >= tree.size())
+            throw std::invalid_argument("positions must lie in [0, size), got " + std::to_string(pp[t]));
+    py::gil_scoped_release nogil;
+    return tree.probe(pp, m, k);
+}
+
 py::tuple merge_topk(const FloatArray& dist_a, const IndexArray& idx_a, const FloatArray& dist_b,
                      const IndexArray& idx_b, int k) {
     require_k(k);
@@ -154,6 +166,22 @@ indices : ndarray of int64, shape (m, k)
 k nearest neighbours of every tree point among the others (itself excluded).
 
 Returns (sqdist float32 (n, k), indices int64 (n, k)) with rows in the order of the data given.
+)doc")
+        .def("probe", &tree_probe, py::arg("positions").noconvert(), py::arg("k"), R"doc(
+Cost of self-querying some tree points: the number of distances the search computes.
+
+Parameters
+----------
+positions : ndarray of int64, shape (m,)
+    Tree positions in [0, size) (any m points; a tree position is not a data row).
+k : int
+
+Returns
+-------
+int
+    Points scanned, summed over the m searches. Divided by m * size it is the share of the
+    data one query touches: small on data of low intrinsic dimension, near 1 on uniform
+    high-dimensional data, where brute force is faster.
 )doc");
 
     m.def("merge_topk", &merge_topk, py::arg("dist_a").noconvert(), py::arg("idx_a").noconvert(),

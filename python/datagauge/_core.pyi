@@ -31,6 +31,8 @@ class KDTree:
         self, k: int, n_threads: int = 0
     ) -> tuple[NDArray[np.float32], NDArray[np.int64]]:
         """k nearest other tree points of every tree point, rows in the data's order."""
+    def probe(self, positions: NDArray[np.int64], k: int) -> int:
+        """Points scanned by self-queries of these tree positions (the search's cost)."""
 
 def merge_topk(
     dist_a: NDArray[np.float32],

@@ -26,8 +26,10 @@
 // library is built for the baseline CPU and still uses wide SIMD where the CPU has it.
 #if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__)
 #define DATAGAUGE_SIMD_CLONES __attribute__((target_clones("avx2", "default")))
+#define DATAGAUGE_INLINE __attribute__((always_inline)) inline
 #else
 #define DATAGAUGE_SIMD_CLONES
+#define DATAGAUGE_INLINE inline
 #endif
 
 namespace datagauge {
@@ -102,6 +104,22 @@ class KDTree {
         }
     }
 
+    // Cost of a self-query: the points whose distance the search computes, summed over the
+    // tree positions given. Divided by n it is the share of the data a query touches, which
+    // tells whether the tree beats brute force on this data (low intrinsic dimension).
+    DATAGAUGE_SIMD_CLONES std::int64_t probe(const std::int64_t* positions, std::int64_t m, int k) const {
+        TopK top(k);
+        std::vector<Pending> stack;
+        std::int64_t total = 0;
+        for (std::int64_t t = 0; t < m; ++t) {
+            const std::int64_t p = positions[t];
+            if (p < 0 || p >= n_) throw std::invalid_argument("probe position out of range");
+            top.reset();
+            total += search(pts_.data() + p * d_, offset_ + perm_[static_cast<std::size_t>(p)], top, stack);
+        }
+        return total;
+    }
+
    private:
     struct Node {
         std::int64_t begin, end;  // range of tree positions
@@ -174,7 +192,9 @@ class KDTree {
         }
     }
 
-    float box_distance(const Node& node, const float* q) const {
+    // Helpers of the search are forced inline: they are then compiled inside each SIMD clone
+    // of the public entry points (a clone's callees are otherwise built for the baseline CPU).
+    DATAGAUGE_INLINE float box_distance(const Node& node, const float* q) const {
         const float* lo = boxes_.data() + node.box;
         const float* hi = lo + d_;
         float s = 0.0f;
@@ -192,7 +212,7 @@ class KDTree {
 
     // Distances from q to a leaf's points, kScanBlock at a time: the block's accumulators stay
     // in SIMD registers across the coordinates (a fixed trip count the compiler unrolls).
-    void scan_leaf(const Node& node, const float* q, std::int64_t exclude, TopK& top) const {
+    DATAGAUGE_INLINE void scan_leaf(const Node& node, const float* q, std::int64_t exclude, TopK& top) const {
         const std::int64_t cnt = node.end - node.begin, stride = padded(cnt);
         const float* cols = cols_.data() + node.cols;
         for (std::int64_t p0 = 0; p0 < cnt; p0 += kScanBlock) {
@@ -234,7 +254,10 @@ class KDTree {
         return top.full() ? box_dist >= top.bound() : false;
     }
 
-    void search(const float* q, std::int64_t exclude, TopK& top, std::vector<Pending>& stack) const {
+    // Returns the number of points whose distance was computed (the search's cost).
+    DATAGAUGE_INLINE std::int64_t search(const float* q, std::int64_t exclude, TopK& top,
+                                         std::vector<Pending>& stack) const {
+        std::int64_t scanned = 0;
         stack.clear();
         stack.push_back({&nodes_[0], 0.0f});
         while (!stack.empty()) {
@@ -244,6 +267,7 @@ class KDTree {
             const Node* node = item.node;
             if (node->left < 0) {
                 scan_leaf(*node, q, exclude, top);
+                scanned += node->end - node->begin;
                 continue;
             }
             const Node* l = &nodes_[static_cast<std::size_t>(node->left)];
@@ -258,6 +282,7 @@ class KDTree {
             if (!prune(dfar, top)) stack.push_back({far, dfar});
             stack.push_back({near, item.dist});
         }
+        return scanned;
     }
 };
 

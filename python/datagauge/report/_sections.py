@@ -7,6 +7,7 @@ missing says what would switch it on instead of failing.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -263,7 +264,11 @@ def _sufficiency(inputs: ReportInputs, sec: Section, out: Path) -> dict[str, Any
         return _skipped(sec, "needs labels (pass --labels) to measure accuracy.")
     build = inputs.sufficiency if inputs.sufficiency is not None else probe_sufficiency
     suff, train_ds, test_ds, note = build(inputs)
-    res = suff.evaluate(train_ds, test_ds, progress=False, random_state=0)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        res = suff.evaluate(train_ds, test_ds, progress=False, random_state=0)
+    for w in caught:  # e.g. a small training set gives fewer distinct sizes: say so on the page
+        sec.paragraph(f"Note: {w.message}", css="warn")
     n_train = len(train_ds)
     sec.paragraph(
         "Would more data help? The model is trained from scratch on growing random subsets "
@@ -272,8 +277,6 @@ def _sufficiency(inputs: ReportInputs, sec: Section, out: Path) -> dict[str, Any
     )
     sec.paragraph(note, css="note")
     sizes = np.array([n_train, 2 * n_train, 5 * n_train, 10 * n_train], dtype=np.int64)
-    import warnings
-
     with warnings.catch_warnings():
         # Projections beyond the measured sizes are the point here; the table says so.
         warnings.simplefilter("ignore")

@@ -121,7 +121,8 @@ class _Source:
             if self._batches is not None:
                 source = self._batches
             else:
-                assert self._factory is not None
+                if self._factory is None:  # pragma: no cover - internal invariant
+                    raise RuntimeError("internal error: self._factory is unset")
                 source = self._factory()
                 if not isinstance(source, Iterable):
                     raise TypeError(
@@ -143,7 +144,8 @@ class _Source:
             idx = np.sort(rng.choice(n, size=rows, replace=False))
             if self._array is not None:
                 return self._array[idx]
-            assert self._memmap is not None
+            if self._memmap is None:  # pragma: no cover - internal invariant
+                raise RuntimeError("internal error: self._memmap is unset")
             return check_samples(np.asarray(self._memmap[idx]), name=self.name)
         out, have = [], 0
         for blk in self.blocks():
@@ -510,7 +512,8 @@ class Familiarity:
                     break
             if best is None or lb > best[0]:
                 best = (lb, params, n_iter, converged, lbs)
-        assert best is not None
+        if best is None:  # pragma: no cover - internal invariant
+            raise RuntimeError("internal error: best is unset")
         lb, params, n_iter, converged, lbs = best
         if not converged:
             warnings.warn(
@@ -646,7 +649,8 @@ class Familiarity:
             total += c.sum(axis=0)
             scatter += c.T @ c
             n += b.shape[0]
-        assert shift is not None
+        if shift is None:  # pragma: no cover - internal invariant
+            raise RuntimeError("internal error: shift is unset")
         delta = total / n
         cov = (scatter - n * np.outer(delta, delta)) / max(n - 1, 1)
         vals, vecs = np.linalg.eigh(cov)
@@ -744,7 +748,8 @@ class Familiarity:
                 total = st
             else:
                 total.merge(st)
-        assert total is not None
+        if total is None:  # pragma: no cover - internal invariant
+            raise RuntimeError("internal error: total is unset")
         params = _m_step(total, p["reg"])
         if weights_init is not None:
             params.weights = weights_init

@@ -231,8 +231,10 @@ def probe_sufficiency(inputs: ReportInputs, cap: int = 5000) -> tuple[Any, Any, 
     """A sufficiency experiment with a logistic-regression probe on the embeddings."""
     from ..sufficiency import Sufficiency
 
-    assert inputs.labels is not None
-    assert inputs.is_train is not None
+    if inputs.labels is None:
+        raise ValueError("the probe needs labels and a train/test split.")
+    if inputs.is_train is None:
+        raise ValueError("the probe needs labels and a train/test split.")
     tr = np.flatnonzero(inputs.is_train)
     te = np.flatnonzero(~inputs.is_train)
     rng = np.random.default_rng(0)

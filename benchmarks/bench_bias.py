@@ -36,8 +36,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
-import os
-import platform
 import resource
 import subprocess
 import sys
@@ -49,43 +47,21 @@ from typing import Any
 
 import numpy as np
 
+from _harness import MIB, machine_info, peak_rss, reset_peak, rss_now
+
 HERE = Path(__file__).resolve().parent
 SLICELINE_PYTHON = HERE / ".venv-sliceline" / "bin" / "python"
 RESULTS_DIR = HERE / "results"
-MIB = 1 << 20
 REPEAT = 3
 MAX_TOTAL_S = 60.0
 
 # ----------------------------------------------------------------------------- measuring
 
 
-def _rss_now() -> int:
-    with open("/proc/self/statm") as fh:
-        return int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
-
-
-def _peak_rss() -> int:
-    """Peak resident set size of this process (Linux VmHWM), bytes."""
-    with open("/proc/self/status") as fh:
-        for line in fh:
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) * 1024
-    raise RuntimeError("no VmHWM in /proc/self/status; this benchmark needs Linux.")
-
-
-def _reset_peak() -> bool:
-    try:
-        with open("/proc/self/clear_refs", "w") as fh:
-            fh.write("5")
-    except OSError:
-        return False
-    return True
-
-
 def _timed(fn: Callable[[], Any], repeat: int) -> tuple[Any, dict[str, Any]]:
     """Call fn up to `repeat` times (fewer once MAX_TOTAL_S is spent); the fastest counts."""
-    reset = _reset_peak()
-    before = _rss_now()
+    reset = reset_peak()
+    before = rss_now()
     times: list[float] = []
     result = None
     for _ in range(repeat):
@@ -94,7 +70,7 @@ def _timed(fn: Callable[[], Any], repeat: int) -> tuple[Any, dict[str, Any]]:
         times.append(time.perf_counter() - t0)
         if sum(times) >= MAX_TOTAL_S:
             break
-    peak = _peak_rss()
+    peak = peak_rss()
     return result, {
         "time_s": min(times),
         "times_s": times,
@@ -146,7 +122,7 @@ def worker_sliceline(job: dict[str, Any], job_dir: Path) -> dict[str, Any]:
     try:
         sf, stats = _timed(run, job["repeat"])
     except MemoryError:
-        return {"error": "MemoryError", "peak_rss_mib": _peak_rss() / MIB}
+        return {"error": "MemoryError", "peak_rss_mib": peak_rss() / MIB}
     ranks = []
     t = tags.shape[1]
     for s in job["slices"]:
@@ -183,7 +159,7 @@ WORKERS = {
 def worker_main(kind: str, job_dir: Path) -> None:
     job = json.loads((job_dir / "job.json").read_text())
     stats = WORKERS[kind](job, job_dir)
-    stats["worker_peak_rss_mib"] = _peak_rss() / MIB
+    stats["worker_peak_rss_mib"] = peak_rss() / MIB
     (job_dir / "stats.json").write_text(json.dumps(stats))
 
 
@@ -205,33 +181,6 @@ def run_worker(
             tail.append(f"killed by signal {-proc.returncode} (out of memory?)")
         return {"error": "\n".join(tail), "returncode": proc.returncode}
     return dict(json.loads((job_dir / "stats.json").read_text()))
-
-
-def machine_info() -> dict[str, Any]:
-    cpu = "unknown"
-    with contextlib.suppress(OSError), open("/proc/cpuinfo") as fh:
-        for line in fh:
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    mem_kib = 0
-    with contextlib.suppress(OSError), open("/proc/meminfo") as fh:
-        for line in fh:
-            if line.startswith("MemTotal"):
-                mem_kib = int(line.split()[1])
-    try:
-        usable = len(os.sched_getaffinity(0))
-    except AttributeError:
-        usable = os.cpu_count() or 1
-    return {
-        "cpu": cpu,
-        "logical_cpus": os.cpu_count(),
-        "usable_cpus": usable,
-        "ram_gib": round(mem_kib / 2**20, 1),
-        "os": platform.platform(),
-        "python": platform.python_version(),
-        "loadavg": os.getloadavg(),
-    }
 
 
 def one_config(

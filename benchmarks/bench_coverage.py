@@ -41,7 +41,6 @@ import json
 import math
 import os
 import platform
-import resource
 import subprocess
 import sys
 import tempfile
@@ -51,6 +50,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from _harness import MIB, cpu_s, machine_info, peak_rss, reset_peak, rss_now, system_cpu
 
 HERE = Path(__file__).resolve().parent
 VENV_PYTHON = HERE / ".venv-dataeval" / "bin" / "python"
@@ -70,7 +71,6 @@ TIME_TARGET_S = 120.0
 MIN_TOTAL_S = 2.0
 MAX_TOTAL_S = 60.0
 MAX_REPEAT = 5
-MIB = 1 << 20
 
 # ----------------------------------------------------------------------------- data
 
@@ -120,65 +120,23 @@ def make_data(generator: str, n: int, d: int) -> np.ndarray:
 # ----------------------------------------------------------------------------- workers
 
 
-def _rss_now() -> int:
-    """Resident set size of this process now, bytes (Linux)."""
-    with open("/proc/self/statm") as fh:
-        return int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
-
-
-def _peak_rss() -> int:
-    """Peak resident set size of this process so far, bytes (Linux VmHWM).
-
-    Not ``getrusage().ru_maxrss``: Linux carries that over from the parent across fork and
-    exec, so a worker started by a big parent would report the parent's peak.
-    """
-    with open("/proc/self/status") as fh:
-        for line in fh:
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) * 1024
-    raise RuntimeError("no VmHWM in /proc/self/status; this benchmark needs Linux.")
-
-
-def _reset_peak() -> bool:
-    """Reset this process's peak RSS to its current RSS (Linux >= 4.0); False if refused."""
-    try:
-        with open("/proc/self/clear_refs", "w") as fh:
-            fh.write("5")
-    except OSError:
-        return False
-    return True
-
-
-def _system_cpu() -> tuple[float, float]:
-    """(busy, steal) CPU seconds of the whole machine since boot, from /proc/stat."""
-    with open("/proc/stat") as fh:
-        f = [int(v) for v in fh.readline().split()[1:]]
-    tick = os.sysconf("SC_CLK_TCK")
-    return (f[0] + f[1] + f[2] + f[5] + f[6]) / tick, (f[7] if len(f) > 7 else 0) / tick
-
-
-def _cpu_s() -> float:
-    ru = resource.getrusage(resource.RUSAGE_SELF)
-    return ru.ru_utime + ru.ru_stime
-
-
 def _timed(fn: Callable[[], Any], repeat: bool) -> tuple[Any, dict[str, Any]]:
     """Call fn; when `repeat`, call it 3 to 5 times (see MIN_TOTAL_S, MAX_TOTAL_S).
 
     Returns the last result and {time_s (the minimum), times_s, cpu_s (of the fastest call),
     other_cpu_s, steal_s, rss_before_mib, peak_rss_mib, peak_reset}.
     """
-    peak_reset = _reset_peak()
-    rss_before = _rss_now()
+    peak_reset = reset_peak()
+    rss_before = rss_now()
     times, cpus = [], []
     result = None
-    busy0, steal0 = _system_cpu()
-    own0 = _cpu_s()
+    busy0, steal0 = system_cpu()
+    own0 = cpu_s()
     while True:
-        c0, t0 = _cpu_s(), time.perf_counter()
+        c0, t0 = cpu_s(), time.perf_counter()
         result = fn()
         times.append(time.perf_counter() - t0)
-        cpus.append(_cpu_s() - c0)
+        cpus.append(cpu_s() - c0)
         n, total = len(times), sum(times)
         if (
             not repeat
@@ -187,18 +145,18 @@ def _timed(fn: Callable[[], Any], repeat: bool) -> tuple[Any, dict[str, Any]]:
             or (n >= 3 and total >= MIN_TOTAL_S)
         ):
             break
-    busy1, steal1 = _system_cpu()
+    busy1, steal1 = system_cpu()
     best = int(np.argmin(times))
     return result, {
         # CPU seconds that other processes of this machine used while this was measured,
         # and time stolen by the hypervisor: both signs of a noisy measurement.
-        "other_cpu_s": max(0.0, (busy1 - busy0) - (_cpu_s() - own0)),
+        "other_cpu_s": max(0.0, (busy1 - busy0) - (cpu_s() - own0)),
         "steal_s": steal1 - steal0,
         "time_s": times[best],
         "times_s": times,
         "cpu_s": cpus[best],
         "rss_before_mib": rss_before / MIB,
-        "peak_rss_mib": _peak_rss() / MIB,
+        "peak_rss_mib": peak_rss() / MIB,
         "peak_reset": peak_reset,
     }
 
@@ -308,7 +266,7 @@ WORKERS = {
 def worker_main(kind: str, job_dir: Path) -> None:
     job = json.loads((job_dir / "job.json").read_text())
     stats = WORKERS[kind](job, job_dir)
-    stats["worker_peak_rss_mib"] = _peak_rss() / MIB
+    stats["worker_peak_rss_mib"] = peak_rss() / MIB
     (job_dir / "stats.json").write_text(json.dumps(stats))
 
 
@@ -336,39 +294,6 @@ def run_worker(
     for run in stats.get("runs", {}).values():
         run["loadavg_1min_before"] = load_before
     return stats, job_dir
-
-
-def machine_info() -> dict[str, Any]:
-    cpu = "unknown"
-    with contextlib.suppress(OSError), open("/proc/cpuinfo") as fh:
-        for line in fh:
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    mem_kib = 0
-    with contextlib.suppress(OSError), open("/proc/meminfo") as fh:
-        for line in fh:
-            if line.startswith("MemTotal"):
-                mem_kib = int(line.split()[1])
-    os_name = platform.platform()
-    with contextlib.suppress(OSError), open("/etc/os-release") as fh:
-        for line in fh:
-            if line.startswith("PRETTY_NAME="):
-                os_name = (
-                    f"{line.split('=', 1)[1].strip().strip(chr(34))}, Linux {platform.release()}"
-                )
-    try:
-        cpus_usable = len(os.sched_getaffinity(0))
-    except AttributeError:
-        cpus_usable = os.cpu_count() or 1
-    return {
-        "cpu": cpu,
-        "logical_cpus": os.cpu_count(),
-        "usable_cpus": cpus_usable,
-        "ram_gib": round(mem_kib / 2**20, 1),
-        "os": os_name,
-        "python": platform.python_version(),
-    }
 
 
 def source_state() -> dict[str, Any]:

@@ -35,7 +35,6 @@ import json
 import math
 import os
 import platform
-import resource
 import subprocess
 import sys
 import tempfile
@@ -47,9 +46,10 @@ from typing import Any
 
 import numpy as np
 
+from _harness import MIB, cpu_s, machine_info, peak_rss, reset_peak, rss_now, system_cpu
+
 HERE = Path(__file__).resolve().parent
 RESULTS_DIR = HERE / "results"
-MIB = 1 << 20
 D = 40
 
 # ----------------------------------------------------------------------------- data
@@ -94,58 +94,23 @@ def initial_params(x: np.ndarray, k: int, cov: str, seed: int) -> dict[str, np.n
 # ----------------------------------------------------------------------------- workers
 
 
-def _rss_now() -> int:
-    with open("/proc/self/statm") as fh:
-        return int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
-
-
-def _peak_rss() -> int:
-    """Peak resident set size of this process so far, bytes (Linux VmHWM)."""
-    with open("/proc/self/status") as fh:
-        for line in fh:
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) * 1024
-    raise RuntimeError("no VmHWM in /proc/self/status; this benchmark needs Linux.")
-
-
-def _reset_peak() -> bool:
-    try:
-        with open("/proc/self/clear_refs", "w") as fh:
-            fh.write("5")
-    except OSError:
-        return False
-    return True
-
-
-def _system_cpu() -> tuple[float, float]:
-    with open("/proc/stat") as fh:
-        f = [int(v) for v in fh.readline().split()[1:]]
-    tick = os.sysconf("SC_CLK_TCK")
-    return (f[0] + f[1] + f[2] + f[5] + f[6]) / tick, (f[7] if len(f) > 7 else 0) / tick
-
-
-def _cpu_s() -> float:
-    ru = resource.getrusage(resource.RUSAGE_SELF)
-    return ru.ru_utime + ru.ru_stime
-
-
 def _timed(fn: Callable[[], Any]) -> tuple[Any, dict[str, Any]]:
     """One call: wall and CPU time, CPU others used meanwhile, peak RSS during the call."""
-    peak_reset = _reset_peak()
-    rss_before = _rss_now()
-    busy0, steal0 = _system_cpu()
-    c0, t0 = _cpu_s(), time.perf_counter()
+    peak_reset = reset_peak()
+    rss_before = rss_now()
+    busy0, steal0 = system_cpu()
+    c0, t0 = cpu_s(), time.perf_counter()
     result = fn()
     wall = time.perf_counter() - t0
-    cpu = _cpu_s() - c0
-    busy1, steal1 = _system_cpu()
+    cpu = cpu_s() - c0
+    busy1, steal1 = system_cpu()
     return result, {
         "time_s": wall,
         "cpu_s": cpu,
         "other_cpu_s": max(0.0, (busy1 - busy0) - cpu),
         "steal_s": steal1 - steal0,
         "rss_before_mib": rss_before / MIB,
-        "peak_rss_mib": _peak_rss() / MIB,
+        "peak_rss_mib": peak_rss() / MIB,
         "peak_reset": peak_reset,
     }
 
@@ -183,7 +148,7 @@ def worker_fit(job: dict[str, Any]) -> dict[str, Any]:
         "lower_bound": float(model.lower_bound_),
         "mean_score": float(np.mean(scores)),
         "dtype": str(x.dtype),
-        "worker_peak_rss_mib": _peak_rss() / MIB,
+        "worker_peak_rss_mib": peak_rss() / MIB,
     }
 
 
@@ -226,32 +191,6 @@ def worker_main(kind: str, job_dir: Path) -> None:
 
 
 # ----------------------------------------------------------------------------- parent
-
-
-def machine_info() -> dict[str, Any]:
-    cpu = "unknown"
-    with contextlib.suppress(OSError), open("/proc/cpuinfo") as fh:
-        for line in fh:
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    mem_kib = 0
-    with contextlib.suppress(OSError), open("/proc/meminfo") as fh:
-        for line in fh:
-            if line.startswith("MemTotal"):
-                mem_kib = int(line.split()[1])
-    try:
-        usable = len(os.sched_getaffinity(0))
-    except AttributeError:
-        usable = os.cpu_count() or 1
-    return {
-        "cpu": cpu,
-        "logical_cpus": os.cpu_count(),
-        "usable_cpus": usable,
-        "ram_gib": round(mem_kib / 2**20, 1),
-        "os": platform.platform(),
-        "python": platform.python_version(),
-    }
 
 
 def source_state() -> dict[str, Any]:

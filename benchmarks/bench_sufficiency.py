@@ -33,10 +33,8 @@ message. Results go to ``benchmarks/results/sufficiency-<timestamp>.json`` and `
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import os
-import platform
 import statistics
 import subprocess
 import sys
@@ -46,6 +44,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from _harness import machine_info
 
 HERE = Path(__file__).resolve().parent
 VENV_PYTHON = Path(os.environ.get("DATAEVAL_PYTHON", HERE / ".venv-dataeval" / "bin" / "python"))
@@ -242,28 +242,6 @@ def reaches(curve: dict[str, Any], params: list[float], n: int, target: float) -
 
 
 # ----------------------------------------------------------------------------- report
-
-
-def machine_info() -> dict[str, Any]:
-    cpu = "unknown"
-    with contextlib.suppress(OSError), open("/proc/cpuinfo") as fh:
-        for line in fh:
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    try:
-        usable = len(os.sched_getaffinity(0))
-    except AttributeError:
-        usable = os.cpu_count() or 1
-    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
-    return {
-        "cpu": cpu,
-        "logical_cpus": os.cpu_count(),
-        "usable_cpus": usable,
-        "load_1min_at_start": round(load, 2),
-        "os": platform.platform(),
-        "python": platform.python_version(),
-    }
 
 
 def markdown(result: dict[str, Any]) -> str:

@@ -1,0 +1,94 @@
+"""Measurement helpers shared by the benchmark scripts (standard library only).
+
+Workers run in other virtualenvs (DataEval's, SliceLine's) as ``python bench_x.py --worker``;
+the script's folder is then first on ``sys.path``, so ``import _harness`` works there too.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import platform
+import resource
+from typing import Any
+
+MIB = 1 << 20
+
+
+def rss_now() -> int:
+    """Resident set size of this process now, bytes (Linux)."""
+    with open("/proc/self/statm") as fh:
+        return int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+
+def peak_rss() -> int:
+    """Peak resident set size of this process so far, bytes (Linux VmHWM).
+
+    Not ``getrusage().ru_maxrss``: Linux carries that over from the parent across fork and
+    exec, so a worker started by a big parent would report the parent's peak.
+    """
+    with open("/proc/self/status") as fh:
+        for line in fh:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) * 1024
+    raise RuntimeError("no VmHWM in /proc/self/status; this benchmark needs Linux.")
+
+
+def reset_peak() -> bool:
+    """Reset this process's peak RSS to its current RSS (Linux >= 4.0); False if refused."""
+    try:
+        with open("/proc/self/clear_refs", "w") as fh:
+            fh.write("5")
+    except OSError:
+        return False
+    return True
+
+
+def system_cpu() -> tuple[float, float]:
+    """(busy, steal) CPU seconds of the whole machine since boot, from /proc/stat."""
+    with open("/proc/stat") as fh:
+        f = [int(v) for v in fh.readline().split()[1:]]
+    tick = os.sysconf("SC_CLK_TCK")
+    return (f[0] + f[1] + f[2] + f[5] + f[6]) / tick, (f[7] if len(f) > 7 else 0) / tick
+
+
+def cpu_s() -> float:
+    """CPU seconds (user + system) this process has used."""
+    ru = resource.getrusage(resource.RUSAGE_SELF)
+    return ru.ru_utime + ru.ru_stime
+
+
+def machine_info() -> dict[str, Any]:
+    """The machine a table was measured on: CPU, cores, RAM, OS, Python, load."""
+    cpu = "unknown"
+    with contextlib.suppress(OSError), open("/proc/cpuinfo") as fh:
+        for line in fh:
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    mem_kib = 0
+    with contextlib.suppress(OSError), open("/proc/meminfo") as fh:
+        for line in fh:
+            if line.startswith("MemTotal"):
+                mem_kib = int(line.split()[1])
+    os_name = platform.platform()
+    with contextlib.suppress(OSError), open("/etc/os-release") as fh:
+        for line in fh:
+            if line.startswith("PRETTY_NAME="):
+                pretty = line.split("=", 1)[1].strip().strip('"')
+                os_name = f"{pretty}, Linux {platform.release()}"
+    try:
+        usable = len(os.sched_getaffinity(0))
+    except AttributeError:
+        usable = os.cpu_count() or 1
+    load = os.getloadavg() if hasattr(os, "getloadavg") else (float("nan"),) * 3
+    return {
+        "cpu": cpu,
+        "logical_cpus": os.cpu_count(),
+        "usable_cpus": usable,
+        "ram_gib": round(mem_kib / 2**20, 1),
+        "os": os_name,
+        "python": platform.python_version(),
+        "loadavg": load,
+        "load_1min_at_start": round(load[0], 2),
+    }

@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 import numpy as np
 from numpy.typing import NDArray
 
+from ._progress import Progress
 from ._results import ResultBase, _frame
 from ._threads import resolve_n_jobs
 from ._validation import (
@@ -544,38 +545,6 @@ def _one_run(
     return values
 
 
-class _Progress:
-    """tqdm when installed, else a counter on stderr; nothing when disabled."""
-
-    def __init__(self, total: int, enabled: bool) -> None:
-        self.total = total
-        self.done = 0
-        self.bar: Any = None
-        self.enabled = enabled
-        if enabled:
-            try:
-                from tqdm.auto import tqdm  # type: ignore[import-untyped,import-not-found,unused-ignore]
-            except ImportError:
-                self.bar = None
-            else:
-                self.bar = tqdm(total=total, desc="sufficiency", unit="step")
-
-    def update(self, k: int = 1) -> None:
-        self.done += k
-        if not self.enabled:
-            return
-        if self.bar is not None:
-            self.bar.update(k)
-        else:
-            end = "\n" if self.done >= self.total else ""
-            sys.stderr.write(f"\rsufficiency: {self.done}/{self.total} steps{end}")
-            sys.stderr.flush()
-
-    def close(self) -> None:
-        if self.bar is not None:
-            self.bar.close()
-
-
 def _dataset_len(ds: Any, name: str) -> int:
     try:
         n = len(ds)
@@ -699,7 +668,7 @@ class Sufficiency:
             entropy = check_int(random_state, "random_state", minimum=0)
         seeds = np.random.SeedSequence(entropy).spawn(self.config.runs)
         cfg = self.config
-        bar = _Progress(cfg.runs * steps.size, bool(progress))
+        bar = Progress(bool(progress), cfg.runs * steps.size, desc="sufficiency", unit="step")
         runs: list[dict[str, list[float]]] = []
         try:
             reason = None

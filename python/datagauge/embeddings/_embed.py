@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import sys
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal, overload
@@ -11,6 +9,7 @@ from typing import TYPE_CHECKING, Any, Literal, overload
 import numpy as np
 from numpy.typing import NDArray
 
+from .._progress import Progress, ProgressArg
 from .._results import EmbeddingResult
 from .._validation import check_image_array, check_int, check_out_array, images_to_nchw
 from ._deps import require_torch
@@ -20,8 +19,6 @@ if TYPE_CHECKING:
     from torch import nn
 
 __all__ = ["embed", "find_layer", "resolve_device"]
-
-ProgressArg = bool | Callable[[int, int], None]
 
 
 class _LayerCaptured(Exception):
@@ -98,47 +95,6 @@ def flatten_output(value: Any, batch: int, what: str) -> torch.Tensor:
             "naming a module that keeps the batch axis first."
         )
     return value.reshape(batch, -1)
-
-
-class _Progress:
-    """A console progress line (tqdm when installed), or the caller's callback."""
-
-    def __init__(self, progress: ProgressArg, total: int) -> None:
-        self.total = total
-        self.done = 0
-        self.callback: Callable[[int, int], None] | None = None
-        self.bar: Any = None
-        self.last = 0.0
-        if callable(progress):
-            self.callback = progress
-        elif progress:
-            try:
-                from tqdm.auto import tqdm  # type: ignore[import-untyped, unused-ignore]
-            except ImportError:  # pragma: no cover - depends on the environment
-                pass  # a plain line on stderr instead
-            else:
-                self.bar = tqdm(total=total, desc="embedding", unit="img")
-        self.enabled = bool(progress)
-
-    def update(self, n: int) -> None:
-        self.done += n
-        if self.callback is not None:
-            self.callback(self.done, self.total)
-        elif self.bar is not None:
-            self.bar.update(n)
-        elif self.enabled:
-            now = time.monotonic()
-            if now - self.last > 0.2 or self.done == self.total:
-                self.last = now
-                pct = 100.0 * self.done / max(self.total, 1)
-                sys.stderr.write(f"\rembedding: {self.done}/{self.total} images ({pct:.0f}%)")
-                if self.done == self.total:
-                    sys.stderr.write("\n")
-                sys.stderr.flush()
-
-    def close(self) -> None:
-        if self.bar is not None:
-            self.bar.close()
 
 
 # --------------------------------------------------------------------------- data sources
@@ -434,7 +390,7 @@ def embed(
     labels: list[Any] | None = [] if return_labels else None
     metadata: list[Any] | None = [] if return_labels else None
     saw_labels = saw_metadata = False
-    bar = _Progress(progress, n)
+    bar = Progress(progress, n, desc="embedding", unit="image")
     handle = None
     try:
         model.eval()

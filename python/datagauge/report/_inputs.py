@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-__all__ = ["ReportInputs"]
+__all__ = ["ArrayRows", "ReportInputs"]
 
 
 @dataclass(slots=True)
@@ -73,3 +73,13 @@ class ReportInputs:
             if 0 <= i < len(self.class_names):
                 return self.class_names[i]
         return str(label)
+
+
+class ArrayRows:
+    """Rows of two arrays (inputs, labels) as a dataset for the sufficiency strategies."""
+
+    def __init__(self, x: NDArray[Any], y: NDArray[Any]) -> None:
+        self.x, self.y = x, y
+
+    def __len__(self) -> int:
+        return int(self.x.shape[0])

@@ -3,55 +3,20 @@
 from __future__ import annotations
 
 import json
-import sys
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from .._progress import Progress
 from .._results import _plain
 from ._html import HtmlReport, Section
 from ._inputs import ReportInputs
 from ._sections import SECTIONS
 
 __all__ = ["build_report"]
-
-
-class _Progress:
-    """A progress bar over the report's steps: tqdm when installed, else one line per step."""
-
-    def __init__(self, total: int, enabled: bool) -> None:
-        self._bar: Any = None
-        self._enabled = enabled
-        self._done = 0
-        self._total = total
-        if enabled:
-            try:
-                from tqdm.auto import tqdm  # type: ignore[import-untyped,import-not-found,unused-ignore]
-            except ImportError:
-                pass
-            else:
-                self._bar = tqdm(total=total, desc="datagauge report", unit="step", file=sys.stderr)
-
-    @contextmanager
-    def step(self, name: str) -> Iterator[None]:
-        if self._bar is not None:
-            self._bar.set_postfix_str(name)
-        elif self._enabled:
-            print(f"[{self._done + 1}/{self._total}] {name} ...", file=sys.stderr, flush=True)
-        try:
-            yield
-        finally:
-            self._done += 1
-            if self._bar is not None:
-                self._bar.update(1)
-
-    def close(self) -> None:
-        if self._bar is not None:
-            self._bar.close()
 
 
 def _overview(inputs: ReportInputs, sec: Section) -> dict[str, Any]:
@@ -111,13 +76,14 @@ def build_report(
         f"{n:,} samples, {d} embedding dimensions; generated {time.strftime('%Y-%m-%d %H:%M')}",
     )
     result: dict[str, Any] = {"overview": _overview(inputs, report.section("overview", "Data"))}
-    bar = _Progress(len(steps), progress)
+    bar = Progress(progress, len(steps), desc="datagauge report", unit="step")
     try:
         for anchor, title, run in steps:
             sec = report.section(anchor, title)
             t0 = time.perf_counter()
-            with bar.step(anchor):
-                part = run(inputs, sec, out)
+            bar.note(anchor)
+            part = run(inputs, sec, out)
+            bar.update()
             part["seconds"] = round(time.perf_counter() - t0, 3)
             result[anchor] = part
     finally:

@@ -17,7 +17,7 @@ from numpy.typing import NDArray
 
 from ..coverage import coverage
 from ._html import Section
-from ._inputs import ReportInputs
+from ._inputs import ArrayRows, ReportInputs
 
 __all__ = ["SECTIONS"]
 
@@ -192,20 +192,10 @@ def _familiarity(inputs: ReportInputs, sec: Section, out: Path) -> dict[str, Any
     return part
 
 
-class _Subset:
-    """Rows of arrays as a dataset: ``len()`` and the arrays, for the sufficiency strategies."""
-
-    def __init__(self, x: NDArray[Any], y: NDArray[Any]) -> None:
-        self.x, self.y = x, y
-
-    def __len__(self) -> int:
-        return int(self.x.shape[0])
-
-
 class _ProbeTrain:
     """Train a logistic-regression probe on the embeddings of the chosen rows."""
 
-    def train(self, model: Any, dataset: _Subset, indices: NDArray[np.int64]) -> None:
+    def train(self, model: Any, dataset: ArrayRows, indices: NDArray[np.int64]) -> None:
         y = dataset.y[indices]
         if np.unique(y).size < 2:  # a tiny step can hold one class: predict it
             model.constant_ = y[0]
@@ -215,7 +205,7 @@ class _ProbeTrain:
 
 
 class _ProbeEvaluate:
-    def evaluate(self, model: Any, dataset: _Subset) -> dict[str, float]:
+    def evaluate(self, model: Any, dataset: ArrayRows) -> dict[str, float]:
         if getattr(model, "constant_", None) is not None:
             return {"accuracy": float(np.mean(dataset.y == model.constant_))}
         return {"accuracy": float(np.mean(model.predict(dataset.x) == dataset.y))}
@@ -245,8 +235,8 @@ def probe_sufficiency(inputs: ReportInputs, cap: int = 5000) -> tuple[Any, Any, 
     x = inputs.embeddings
     mean, std = x[tr].mean(axis=0), x[tr].std(axis=0) + 1e-6
     z = (x - mean) / std
-    train_ds = _Subset(z[tr], inputs.labels[tr])
-    test_ds = _Subset(z[te], inputs.labels[te])
+    train_ds = ArrayRows(z[tr], inputs.labels[tr])
+    test_ds = ArrayRows(z[te], inputs.labels[te])
     config = Sufficiency.Config(
         training_strategy=_ProbeTrain(),
         evaluation_strategy=_ProbeEvaluate(),

@@ -10,7 +10,7 @@ from numpy.typing import NDArray
 
 from .._threads import thread_limits
 from .._validation import check_embeddings, check_labels
-from ._inputs import ReportInputs
+from ._inputs import ArrayRows, ReportInputs
 
 __all__ = ["from_embedding_files", "load_inputs", "split_mask"]
 
@@ -358,22 +358,12 @@ def _probe_predictions(emb: NDArray[np.float32], y: NDArray[Any], seed: int) -> 
     return pred
 
 
-class _Images:
-    """Images and labels as a dataset for the CNN sufficiency strategies."""
-
-    def __init__(self, x: NDArray[np.float32], y: NDArray[Any]) -> None:
-        self.x, self.y = x, y
-
-    def __len__(self) -> int:
-        return int(self.x.shape[0])
-
-
 class _CnnTrain:
     def __init__(self, epochs: int) -> None:
         self.epochs = epochs
         self.calls = 0
 
-    def train(self, model: Any, dataset: _Images, indices: NDArray[np.int64]) -> None:
+    def train(self, model: Any, dataset: ArrayRows, indices: NDArray[np.int64]) -> None:
         from ..embeddings.models import train_classifier
 
         self.calls += 1
@@ -384,7 +374,7 @@ class _CnnTrain:
 
 
 class _CnnEvaluate:
-    def evaluate(self, model: Any, dataset: _Images) -> dict[str, float]:
+    def evaluate(self, model: Any, dataset: ArrayRows) -> dict[str, float]:
         pred = _softmax_predict(model, dataset.x).argmax(axis=1)
         return {"accuracy": float(np.mean(pred == dataset.y))}
 
@@ -411,4 +401,4 @@ def _cnn_sufficiency(inputs: ReportInputs, epochs: int) -> tuple[Any, Any, Any, 
         f"size on the training split, scored on the {int((~tr).sum()):,} test images."
     )
     suff = Sufficiency(SmallCNN(channels, n_classes, seed=0), config)
-    return suff, _Images(x[tr], y[tr]), _Images(x[~tr], y[~tr]), note
+    return suff, ArrayRows(x[tr], y[tr]), ArrayRows(x[~tr], y[~tr]), note

@@ -7,6 +7,8 @@ import itertools
 import faiss
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from scipy.spatial.distance import cdist
 
 import datagauge
@@ -89,6 +91,9 @@ EXACT_INDEXES = [
     pytest.param("exact", id="exact"),
     pytest.param("kdtree", id="kdtree"),
     pytest.param("flat", id="flat"),
+    pytest.param("brute", id="brute"),
+    pytest.param(datagauge.Exact(engine="brute", block_size=1), id="brute-block48"),
+    pytest.param(datagauge.Exact(engine="brute", block_size=100), id="brute-block144"),
     pytest.param(datagauge.Exact(engine="kdtree", leaf_size=1), id="kdtree-leaf1"),
     pytest.param(datagauge.Exact(engine="kdtree", leaf_size=7), id="kdtree-leaf7"),
     pytest.param(datagauge.Exact(engine="kdtree", block_size=64), id="kdtree-block64"),
@@ -106,7 +111,7 @@ def test_exact_matches_oracle(index, d, k):
     assert_matches_oracle(x, dist, idx, k)
 
 
-@pytest.mark.parametrize("engine", ["kdtree", "flat"])
+@pytest.mark.parametrize("engine", ["kdtree", "flat", "brute"])
 @pytest.mark.parametrize("block_size", [1, 2, 3, 7, 50])
 def test_block_sizes_smaller_than_k(engine, block_size):
     # Blocks smaller than k leave partial lists padded with (+inf, -1) before merging.
@@ -118,7 +123,7 @@ def test_block_sizes_smaller_than_k(engine, block_size):
     assert_matches_oracle(x, dist, idx, k)
 
 
-@pytest.mark.parametrize("engine", ["kdtree", "flat"])
+@pytest.mark.parametrize("engine", ["kdtree", "flat", "brute"])
 def test_k_equals_n_minus_one(engine):
     x = uniform(8, 40, 4)
     dist, idx = datagauge.kneighbors(x, 39, index=engine)
@@ -130,13 +135,15 @@ def test_k_equals_n_minus_one(engine):
 
 @pytest.mark.parametrize("d", [13, 20, 33, 40])
 def test_auto_engine_above_kdtree_dims(d):
-    # d > 12: Exact(engine="auto") takes the FAISS flat path.
+    # d > 12: Exact(engine="auto") takes the brute-force path (uniform data: the tree does not
+    # pay); every exact engine gives the same indices and bit-identical distances.
     x = uniform(200 + d, 400, d)
     dist, idx = datagauge.kneighbors(x, 10)
     assert_matches_oracle(x, dist, idx, 10)
-    dist_flat, idx_flat = datagauge.kneighbors(x, 10, index="flat")
-    np.testing.assert_array_equal(idx, idx_flat)
-    np.testing.assert_array_equal(dist, dist_flat)
+    for engine in ("flat", "brute", "kdtree"):
+        dist_e, idx_e = datagauge.kneighbors(x, 10, index=engine)
+        np.testing.assert_array_equal(idx, idx_e)
+        np.testing.assert_array_equal(dist, dist_e)
 
 
 @pytest.mark.parametrize(
@@ -144,6 +151,7 @@ def test_auto_engine_above_kdtree_dims(d):
     [
         "kdtree",
         "flat",
+        "brute",
         pytest.param(datagauge.Exact(engine="flat", block_size=97), id="flat-block97"),
     ],
 )
@@ -156,7 +164,7 @@ def test_large_offset_distances_stay_exact(index, d, offset):
     assert_matches_oracle(x, dist, idx, 10, relative=True)
 
 
-@pytest.mark.parametrize("index", ["exact", "flat"])
+@pytest.mark.parametrize("index", ["exact", "flat", "brute"])
 def test_large_offset_high_dim_many_queries(index):
     # At d=64 and 2000 rows FAISS's BLAS path returns candidates that are pure rounding noise
     # when every coordinate sits near 1000; margin re-ranking cannot repair a wrong candidate
@@ -168,7 +176,7 @@ def test_large_offset_high_dim_many_queries(index):
 
 def test_scaled_data_relative_tolerance():
     x = uniform(12, 300, 6) * np.float32(1e4)
-    for index in ("kdtree", "flat"):
+    for index in ("kdtree", "flat", "brute"):
         dist, idx = datagauge.kneighbors(x, 8, index=index)
         assert_matches_oracle(x, dist, idx, 8, relative=True)
 
@@ -196,6 +204,7 @@ def tied_data(seed: int, n: int, d: int, levels: int) -> np.ndarray:
     [
         "kdtree",
         "flat",
+        "brute",
         pytest.param(datagauge.Exact(engine="kdtree", block_size=17), id="kdtree-block17"),
         pytest.param(datagauge.Exact(engine="flat", block_size=17), id="flat-block17"),
         pytest.param(datagauge.Exact(engine="kdtree", leaf_size=4), id="kdtree-leaf4"),
@@ -214,7 +223,7 @@ def test_ties_and_duplicates(index, d, levels):
         np.testing.assert_array_equal(first[1], other[1])
 
 
-@pytest.mark.parametrize("engine", ["kdtree", "flat"])
+@pytest.mark.parametrize("engine", ["kdtree", "flat", "brute"])
 def test_all_points_identical(engine):
     x = np.full((50, 3), 0.25, dtype=np.float32)
     dist, idx = datagauge.kneighbors(x, 5, index=engine)
@@ -229,8 +238,10 @@ def test_radii_agree_across_engines_with_ties():
         for index in (
             "kdtree",
             "flat",
+            "brute",
             datagauge.Exact(engine="kdtree", block_size=33),
             datagauge.Exact(engine="flat", block_size=33),
+            datagauge.Exact(engine="brute", block_size=33),
         )
     ]
     for r in radii[1:]:
@@ -239,7 +250,7 @@ def test_radii_agree_across_engines_with_ties():
 
 def test_n_jobs_does_not_change_result_on_continuous_data():
     x = uniform(31, 500, 5)
-    for index in ("kdtree", "flat"):
+    for index in ("kdtree", "flat", "brute"):
         a = datagauge.kneighbors(x, 9, index=index, n_jobs=1)
         b = datagauge.kneighbors(x, 9, index=index, n_jobs=2)
         c = datagauge.kneighbors(x, 9, index=index, n_jobs=-1)
@@ -588,13 +599,13 @@ def test_auto_engine_uses_the_tree_only_where_it_pays(monkeypatch):
         for name, x in (("low", low), ("uniform", uniform))
     }
     calls = []
-    real_flat = neighbors._flat_knn
+    real_brute = neighbors._brute_knn
 
     def spy(*args, **kwargs):
         calls.append(args[0].shape)
-        return real_flat(*args, **kwargs)
+        return real_brute(*args, **kwargs)
 
-    monkeypatch.setattr(neighbors, "_flat_knn", spy)
+    monkeypatch.setattr(neighbors, "_brute_knn", spy)
     for name, x in (("low", low), ("uniform", uniform)):
         dist, idx = datagauge.kneighbors(x, 10, device="cpu")
         np.testing.assert_array_equal(idx, expected[name][1])
@@ -609,3 +620,74 @@ def test_kdtree_probe_rejects_bad_positions():
         tree.probe(np.array([50], dtype=np.int64), 5)
     with pytest.raises(TypeError):
         tree.probe(np.array([1.0]), 5)
+
+
+# --------------------------------------------------------------------------- brute force
+
+
+def test_brute_verification_passes_on_continuous_data():
+    # The fast path: every point's candidates are proven complete, nothing is searched again.
+    x = uniform(40, 700, 24)
+    dist, idx, redone = _core.brute_self_knn(x, 10, 14, 96, 2)
+    assert redone == 0
+    assert_matches_oracle(x, np.sqrt(dist), idx, 10)
+
+
+def test_brute_fallback_repairs_unverifiable_rows():
+    # No candidate margin and a large offset (|a|^2 + |b|^2 - 2ab is mostly rounding noise):
+    # verification must fail for rows whose candidates may be wrong, and the exact search of
+    # those rows must still give the oracle's answer.
+    x = uniform(41, 600, 32) + np.float32(3000.0)
+    x -= x.mean(axis=0)  # the core centres anyway; keep the noise: scale the spread down
+    x = (x * np.float32(1e-3) + np.float32(3000.0)).astype(np.float32)
+    dist, idx, redone = _core.brute_self_knn(x, 8, 8, 48, 2)
+    assert redone > 0
+    assert_matches_oracle(x, np.sqrt(dist), idx, 8, relative=True)
+
+
+def test_brute_duplicates_are_searched_exactly():
+    x = tied_data(42, 400, 16, 2)
+    dist, idx, redone = _core.brute_self_knn(x, 12, 15, 48, 2)
+    assert redone > 0  # many exact ties at the bound: unverifiable, redone exactly
+    kd = datagauge.kneighbors(x, 12, index="kdtree")
+    np.testing.assert_array_equal(np.sqrt(dist)[:, -1], kd[0][:, -1])
+    assert_valid_with_ties(x, np.sqrt(dist), idx, 12)
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    n=st.integers(2, 160),
+    d=st.integers(1, 40),
+    k_frac=st.floats(0.0, 1.0),
+    block=st.integers(1, 200),
+    threads=st.integers(1, 3),
+    seed=st.integers(0, 2**16),
+)
+def test_brute_equals_kdtree_property(n, d, k_frac, block, threads, seed):
+    x = uniform(seed, n, d)
+    k = 1 + int(k_frac * (n - 2))
+    n_cand = min(n - 1, k + 4)
+    dist, idx, _ = _core.brute_self_knn(x, k, n_cand, block, threads)
+    tree_dist, tree_idx = _core.KDTree(x, 8, 0).self_query(k, 1)
+    np.testing.assert_array_equal(dist, tree_dist)
+    np.testing.assert_array_equal(idx, tree_idx)
+
+
+def test_brute_core_rejects_bad_arguments():
+    x = uniform(43, 30, 4)
+    with pytest.raises(ValueError, match=r"k must be < the number of points"):
+        _core.brute_self_knn(x, 30, 29, 48)
+    with pytest.raises(ValueError, match=r"n_candidates must lie in \[k, n - 1\]"):
+        _core.brute_self_knn(x, 5, 4, 48)
+    with pytest.raises(ValueError, match=r"n_candidates must lie in \[k, n - 1\]"):
+        _core.brute_self_knn(x, 5, 30, 48)
+    with pytest.raises(ValueError, match=r"block must be >= 1"):
+        _core.brute_self_knn(x, 5, 9, 0)
+    with pytest.raises(TypeError):
+        _core.brute_self_knn(x.astype(np.float64), 5, 9, 48)
+    with pytest.raises(TypeError):
+        _core.brute_self_knn(np.asfortranarray(uniform(44, 30, 4)), 5, 9, 48)
+    with pytest.raises(ValueError, match=r"k must be < the number of points"):
+        _core.brute_self_knn(uniform(45, 1, 4), 1, 1, 48)
+    with pytest.raises(ValueError, match=r"at least one feature"):
+        _core.brute_self_knn(np.zeros((10, 0), dtype=np.float32), 1, 1, 48)

@@ -1,6 +1,8 @@
+#include <atomic>
 #include <memory>
 
 #include "common.hpp"
+#include "datagauge/brute.hpp"
 #include "datagauge/kdtree.hpp"
 #include "datagauge/refine.hpp"
 #include "datagauge/topk.hpp"
@@ -58,8 +60,9 @@ py::tuple tree_self_query(const KDTree& tree, int k, int n_threads) {
     auto [dist, idx] = alloc_lists(n, k);
     float* dp = dist.mutable_data();
     std::int64_t* ip = idx.mutable_data();
-    run_blocks_nogil(n, n_threads, kBlockRows, kChunkRows,
-                     [&](std::int64_t b, std::int64_t e) { tree.self_query_positions(b, e, k, dp, ip); });
+    // Work is split by batches of queries (subtrees), a few at a time per thread.
+    run_blocks_nogil(tree.n_batches(), n_threads, 256, 2,
+                     [&](std::int64_t b, std::int64_t e) { tree.self_query_batches(b, e, k, dp, ip); });
     return py::make_tuple(dist, idx);
 }
 
@@ -119,6 +122,37 @@ py::tuple refine(const FloatArray& data, const FloatArray& queries, const IndexA
         refine_rows(xp, n, d, qp, cp, c, ex, b, e, k, dp, ip);
     });
     return py::make_tuple(dist, idx);
+}
+
+py::tuple brute_self_knn(const FloatArray& data, int k, int n_candidates, std::int64_t block, int n_threads) {
+    require_k(k);
+    require_ndim(data, 2, "data");
+    const std::int64_t n = data.shape(0), d = data.shape(1);
+    if (d < 1) throw std::invalid_argument("data must have at least one feature");
+    if (k >= n) throw std::invalid_argument("k must be < the number of points, got k=" + std::to_string(k));
+    if (n_candidates < k || n_candidates > n - 1)
+        throw std::invalid_argument("n_candidates must lie in [k, n - 1], got " + std::to_string(n_candidates));
+    const float* xp = data.data();
+    std::unique_ptr<BruteSelfKnn> search;
+    {
+        py::gil_scoped_release nogil;
+        search = std::make_unique<BruteSelfKnn>(xp, n, d, n_candidates, block);
+    }
+    for (std::int64_t r = 0; r < search->n_rounds(); ++r) {
+        {
+            py::gil_scoped_release nogil;
+            search->run_round(r, n_threads);
+        }
+        if (PyErr_CheckSignals() != 0) throw py::error_already_set();
+    }
+    auto [dist, idx] = alloc_lists(n, k);
+    float* dp = dist.mutable_data();
+    std::int64_t* ip = idx.mutable_data();
+    std::atomic<std::int64_t> redone{0};
+    run_blocks_nogil(n, n_threads, kBlockRows, kChunkRows, [&](std::int64_t b, std::int64_t e) {
+        redone += search->finish_rows(b, e, k, dp, ip);
+    });
+    return py::make_tuple(dist, idx, redone.load());
 }
 
 }  // namespace
@@ -182,6 +216,31 @@ int
     Points scanned, summed over the m searches. Divided by m * size it is the share of the
     data one query touches: small on data of low intrinsic dimension, near 1 on uniform
     high-dimensional data, where brute force is faster.
+)doc");
+
+    m.def("brute_self_knn", &brute_self_knn, py::arg("data").noconvert(), py::arg("k"), py::arg("n_candidates"),
+          py::arg("block"), py::arg("n_threads") = 0, R"doc(
+Exact k nearest other points of every point by brute force (symmetric tiles, FMA).
+
+Parameters
+----------
+data : ndarray of float32, shape (n, d), C-contiguous
+k : int
+    Neighbours, 1 <= k < n.
+n_candidates : int
+    Candidates kept per point from the approximate distances, k <= n_candidates <= n - 1.
+block : int
+    Points per block (rounded up to a multiple of 48); a pair of blocks is one task.
+n_threads : int
+
+Returns
+-------
+sqdist : ndarray of float32, shape (n, k)
+    Exact squared distances, ascending.
+indices : ndarray of int64, shape (n, k)
+    Ties by ascending index.
+redone : int
+    Points whose candidates could not be verified and which were searched again exactly.
 )doc");
 
     m.def("merge_topk", &merge_topk, py::arg("dist_a").noconvert(), py::arg("idx_a").noconvert(),

@@ -34,6 +34,11 @@ class KDTree:
     def probe(self, positions: NDArray[np.int64], k: int) -> int:
         """Points scanned by self-queries of these tree positions (the search's cost)."""
 
+def brute_self_knn(
+    data: NDArray[np.float32], k: int, n_candidates: int, block: int, n_threads: int = 0
+) -> tuple[NDArray[np.float32], NDArray[np.int64], int]:
+    """Exact k-NN of every point by symmetric brute force: (sqdist, indices, rows redone)."""
+
 def merge_topk(
     dist_a: NDArray[np.float32],
     idx_a: NDArray[np.int64],

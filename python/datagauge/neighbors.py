@@ -5,7 +5,11 @@ Engines:
 
 - ``Exact(engine="kdtree")``: the compiled kd-tree (``datagauge._core.KDTree``); fastest for
   low dimension (up to about 12 features on uniform data, more on real embeddings).
-- ``Exact(engine="flat")``: FAISS brute force (BLAS) over database blocks; for higher dimension.
+- ``Exact(engine="brute")``: compiled brute force (``datagauge._core.brute_self_knn``) for
+  higher dimension: every pair once (the distance matrix is symmetric), GEMM-style FMA tiles
+  that keep only entries beating a list's bound, candidates re-ranked and verified exactly.
+- ``Exact(engine="flat")``: FAISS brute force (BLAS) over database blocks; on a GPU, or to
+  compare.
 - ``HNSW`` and ``IVF``: FAISS approximate indexes for scale, with their recall/speed knob
   (``ef_search``, ``nprobe``).
 
@@ -50,11 +54,10 @@ __all__ = [
 #: Dimension up to which ``Exact(engine="auto")`` always uses the kd-tree.
 KDTREE_MAX_DIM = 12
 #: Above that dimension "auto" probes a kd-tree with sample queries and keeps it when a query
-#: scans at most this share of the data (brute force computes every distance, but with BLAS,
-#: about ten times faster per distance than the tree's scan). Measured on 2 cores at 100k x 64:
-#: share 0.04-0.05 on clustered data (tree 2.8-3.6 s, brute force 17-18 s), 1.0 on uniform data
-#: (tree 176 s, brute force 18 s); Fashion-MNIST PCA-64 at 50k: share 0.17, tree 2.6 s, brute
-#: force 4.5 s.
+#: scans at most this share of the data (brute force computes every distance, but in FMA
+#: tiles, several times faster per distance than the tree's scan). Measured on 2 cores at 100k
+#: x 64: share 0.07 on clustered data (tree 2.4 s, brute force 8 s), 1.0 on uniform data (tree
+#: 176 s, brute force 8 s).
 KDTREE_MAX_SHARE = 0.12
 #: The probe builds the tree (two copies of the data); above this size it goes straight to FAISS.
 _PROBE_MAX_BYTES = 2 << 30
@@ -68,21 +71,25 @@ class Exact:
 
     Parameters
     ----------
-    engine : {"auto", "kdtree", "flat"}
-        ``"auto"`` picks the kd-tree for ``n_features <= 12``. Above, it builds the tree and
-        self-queries 200 sample points: when a query scans at most 12% of the data (data of
-        low intrinsic dimension, as real embeddings often are) the tree is used, otherwise
-        FAISS flat (brute force). Both are exact and give the same answer.
+    engine : {"auto", "kdtree", "brute", "flat"}
+        ``"auto"`` picks the kd-tree for ``n_features <= 12``. Above, on the CPU, it builds the
+        tree and self-queries 200 sample points: when a query scans at most 12% of the data
+        (data of low intrinsic dimension, as real embeddings often are) the tree is used,
+        otherwise ``"brute"``; on a GPU it uses ``"flat"``. All are exact and give the same
+        answer (the same indices and bit-identical distances).
     block_size : int or None
-        Rows of the database searched at a time; partial results are merged. ``None`` is one
-        block for the kd-tree and 65,536 rows for FAISS flat.
-    leaf_size : int
-        Points per kd-tree leaf.
+        kd-tree and FAISS flat: rows of the database searched at a time, partial results
+        merged; ``None`` is one block for the kd-tree and 65,536 rows for FAISS flat. Brute
+        force: points per tile block (rounded up to a multiple of 48); ``None`` is about
+        128 KiB of data per block.
+    leaf_size : int or None
+        Points per kd-tree leaf; ``None`` is 256 for 7 to 12 features and 128 otherwise
+        (measured fastest on 2 cores).
     """
 
-    engine: Literal["auto", "kdtree", "flat"] = "auto"
+    engine: Literal["auto", "kdtree", "brute", "flat"] = "auto"
     block_size: int | None = None
-    leaf_size: int = 128
+    leaf_size: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -160,10 +167,11 @@ def resolve_index(index: Any) -> IndexSpec | Any:
     if isinstance(index, (Exact, HNSW, IVF)):
         return index
     if isinstance(index, str):
-        name = check_choice(index, "index", ("exact", "kdtree", "flat", "hnsw", "ivf"))
+        name = check_choice(index, "index", ("exact", "kdtree", "brute", "flat", "hnsw", "ivf"))
         return {
             "exact": Exact(),
             "kdtree": Exact(engine="kdtree"),
+            "brute": Exact(engine="brute"),
             "flat": Exact(engine="flat"),
             "hnsw": HNSW(),
             "ivf": IVF(),
@@ -171,8 +179,8 @@ def resolve_index(index: Any) -> IndexSpec | Any:
     if hasattr(index, "ntotal") and hasattr(index, "search") and hasattr(index, "d"):
         return index
     raise TypeError(
-        "index must be 'exact', 'kdtree', 'flat', 'hnsw', 'ivf', a datagauge.neighbors spec "
-        f"(Exact, HNSW, IVF) or a FAISS index; got {type(index).__name__}."
+        "index must be 'exact', 'kdtree', 'brute', 'flat', 'hnsw', 'ivf', a datagauge.neighbors "
+        f"spec (Exact, HNSW, IVF) or a FAISS index; got {type(index).__name__}."
     )
 
 
@@ -192,7 +200,7 @@ def kneighbors(
         Finite real numbers; converted once to float32.
     k : int
         Neighbours per point, ``1 <= k < n_samples``.
-    index : {"exact", "kdtree", "flat", "hnsw", "ivf"}, Exact, HNSW, IVF or faiss.Index
+    index : {"exact", "kdtree", "brute", "flat", "hnsw", "ivf"}, Exact, HNSW, IVF or faiss.Index
         Search engine (see the module docstring). A FAISS index given empty is trained (if
         needed) and filled with the embeddings as they are; one already holding ``n_samples``
         vectors is assumed to hold these embeddings in this order. (The built-in FAISS engines
@@ -230,26 +238,59 @@ def _self_knn(
 ) -> tuple[NDArray[np.float32], NDArray[np.int64]]:
     """Squared distances and indices of the k nearest other points (x already validated)."""
     if isinstance(spec, Exact):
-        engine = check_choice(spec.engine, "Exact.engine", ("auto", "kdtree", "flat"))
-        if engine == "auto" and x.shape[1] <= KDTREE_MAX_DIM:
-            engine = "kdtree"
-        # A GPU runs brute force fast; the tree is for the CPU, and must fit in memory twice.
-        on_cpu = device == "cpu" or (device == "auto" and not gpu_available())
-        fits = 8 * x.shape[0] * x.shape[1] <= _PROBE_MAX_BYTES
-        if engine == "auto" and spec.block_size is None and on_cpu and fits:
-            # Higher dimension: the tree wins only on data of low intrinsic dimension (real
-            # embeddings often are). Measure what a query would touch, not guess from d.
-            leaf = check_int(spec.leaf_size, "leaf_size", minimum=1)
-            tree = _core.KDTree(x, leaf, 0)
-            if _tree_share(tree, k, x.shape[0]) <= KDTREE_MAX_SHARE:
-                return tree.self_query(k, n_threads)
-            del tree
-            engine = "flat"
+        engine = check_choice(spec.engine, "Exact.engine", ("auto", "kdtree", "brute", "flat"))
+        if engine == "auto":
+            chosen = _auto_engine(x, k, spec, n_threads, device)
+            if not isinstance(chosen, str):  # the probe's tree paid: its answer
+                return chosen
+            engine = chosen
         if engine == "kdtree":
             return _kdtree_knn(x, k, spec, n_threads)
+        if engine == "brute":
+            return _brute_knn(x, k, spec, n_threads)
         return _flat_knn(x, k, spec, n_threads, device)
     result = _faiss_index_knn(x, k, spec, n_threads, device)
     return _complete_rows(x, k, result, n_threads, device)
+
+
+def _leaf_size(spec: Exact, d: int) -> int:
+    if spec.leaf_size is None:
+        return 256 if 6 < d <= KDTREE_MAX_DIM else 128
+    return check_int(spec.leaf_size, "leaf_size", minimum=1)
+
+
+def _auto_engine(
+    x: NDArray[np.float32], k: int, spec: Exact, n_threads: int, device: str
+) -> str | tuple[NDArray[np.float32], NDArray[np.int64]]:
+    """The exact engine for this data, or the answer itself when the probed tree is kept."""
+    n, d = x.shape
+    if d <= KDTREE_MAX_DIM:
+        return "kdtree"
+    # A GPU runs brute force fast; the tree is for the CPU, and must fit in memory twice.
+    if not (device == "cpu" or (device == "auto" and not gpu_available())):
+        return "flat"
+    if spec.block_size is not None or 8 * n * d > _PROBE_MAX_BYTES:
+        return "brute"
+    # Higher dimension: the tree wins only on data of low intrinsic dimension (real
+    # embeddings often are). Measure what a query would touch, not guess from d.
+    tree = _core.KDTree(x, _leaf_size(spec, d), 0)
+    if _tree_share(tree, k, n) <= KDTREE_MAX_SHARE:
+        result: tuple[NDArray[np.float32], NDArray[np.int64]] = tree.self_query(k, n_threads)
+        return result
+    return "brute"
+
+
+def _brute_knn(
+    x: NDArray[np.float32], k: int, spec: Exact, n_threads: int
+) -> tuple[NDArray[np.float32], NDArray[np.int64]]:
+    n, d = x.shape
+    if spec.block_size is None:
+        block = max(48, min(1024, 32768 // d))  # about 128 KiB of data per block
+    else:
+        block = check_int(spec.block_size, "block_size", minimum=1)
+    n_cand = min(n - 1, k + _margin(k))
+    sqdist, idx, _ = _core.brute_self_knn(x, k, n_cand, block, n_threads)
+    return sqdist, idx
 
 
 class _Searcher:
@@ -344,7 +385,7 @@ def _kdtree_knn(
     x: NDArray[np.float32], k: int, spec: Exact, n_threads: int
 ) -> tuple[NDArray[np.float32], NDArray[np.int64]]:
     n = x.shape[0]
-    leaf = check_int(spec.leaf_size, "leaf_size", minimum=1)
+    leaf = _leaf_size(spec, x.shape[1])
     blocks = _db_blocks(n, spec.block_size, n)
     if len(blocks) == 1:
         return _core.KDTree(x, leaf, 0).self_query(k, n_threads)

@@ -12,6 +12,7 @@
 #pragma once
 
 #include <algorithm>
+#include <cstring>
 #include <cstddef>
 #include <cstdint>
 #include <limits>
@@ -20,17 +21,8 @@
 #include <vector>
 
 #include "datagauge/parallel.hpp"
+#include "datagauge/simd.hpp"
 #include "datagauge/topk.hpp"
-
-// Hot loops get an AVX2 clone picked at run time (GCC function multi-versioning), so the
-// library is built for the baseline CPU and still uses wide SIMD where the CPU has it.
-#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__)
-#define DATAGAUGE_SIMD_CLONES __attribute__((target_clones("avx2", "default")))
-#define DATAGAUGE_INLINE __attribute__((always_inline)) inline
-#else
-#define DATAGAUGE_SIMD_CLONES
-#define DATAGAUGE_INLINE inline
-#endif
 
 namespace datagauge {
 
@@ -70,6 +62,46 @@ class KDTree {
                 for (std::int64_t j = 0; j < d_; ++j)
                     dst[j * stride + p] = pts_[static_cast<std::size_t>((node.begin + p) * d_ + j)];
         }
+        // Boxes again with each bound padded to whole SIMD vectors (padding lo = hi = 0, and a
+        // query padded with 0 there, adds nothing to the box distance).
+        dpad_ = (d_ + kLanes - 1) / kLanes * kLanes;
+        pboxes_.assign(nodes_.size() * static_cast<std::size_t>(2 * dpad_), 0.0f);
+        for (std::size_t ni = 0; ni < nodes_.size(); ++ni) {
+            const float* lo = boxes_.data() + nodes_[ni].box;
+            float* dst = pboxes_.data() + ni * static_cast<std::size_t>(2 * dpad_);
+            std::copy(lo, lo + d_, dst);
+            std::copy(lo + d_, lo + 2 * d_, dst + dpad_);
+        }
+        std::vector<float>().swap(boxes_);
+        // Batches: the largest subtrees of at most kBatchPoints points (or leaves), in order.
+        leaf_of_.resize(static_cast<std::size_t>(n_));
+        std::vector<std::int64_t> todo{0};
+        while (!todo.empty()) {
+            const std::int64_t ni = todo.back();
+            todo.pop_back();
+            const Node& node = nodes_[static_cast<std::size_t>(ni)];
+            if (node.left < 0)
+                for (std::int64_t p = node.begin; p < node.end; ++p) leaf_of_[static_cast<std::size_t>(p)] = ni;
+            if (node.left < 0 || node.end - node.begin <= kBatchPoints) {
+                batches_.push_back(ni);
+                max_batch_ = std::max(max_batch_, node.end - node.begin);
+                if (node.left < 0) continue;
+            }
+            if (node.left >= 0) {
+                todo.push_back(node.right);
+                todo.push_back(node.left);
+            }
+        }
+        // Keep only the outermost batch roots (a batch's subtree was walked for leaf_of_ too).
+        std::vector<std::int64_t> outer;
+        std::int64_t covered = 0;
+        for (std::int64_t ni : batches_) {
+            const Node& node = nodes_[static_cast<std::size_t>(ni)];
+            if (node.begin < covered) continue;
+            outer.push_back(ni);
+            covered = node.end;
+        }
+        batches_.swap(outer);
     }
 
     std::int64_t size() const { return n_; }
@@ -80,27 +112,37 @@ class KDTree {
     // or -1) is never returned: pass the query's own index for a self-query.
     DATAGAUGE_SIMD_CLONES void query(const float* queries, const std::int64_t* exclude, std::int64_t begin, std::int64_t end,
                int k, float* dist_out, std::int64_t* idx_out) const {
-        TopK top(k);
-        std::vector<Pending> stack;
+        Scratch s(k, dpad_);
         for (std::int64_t q = begin; q < end; ++q) {
-            top.reset();
-            search(queries + q * d_, exclude ? exclude[q] : kMissingIndex, top, stack);
-            top.write(dist_out + q * k, idx_out + q * k);
+            s.top.reset();
+            search(queries + q * d_, exclude ? exclude[q] : kMissingIndex, s);
+            s.top.write(dist_out + q * k, idx_out + q * k);
         }
     }
 
-    // Self-query of the tree points at tree positions [pos_begin, pos_end), each excluding
-    // itself; output rows are local rows of the data the tree was built from. Splitting work
-    // by tree position keeps neighbouring queries (and their leaves) in cache together.
-    DATAGAUGE_SIMD_CLONES void self_query_positions(std::int64_t pos_begin, std::int64_t pos_end, int k,
-                                                    float* dist_out, std::int64_t* idx_out) const {
-        TopK top(k);
-        std::vector<Pending> stack;
-        for (std::int64_t p = pos_begin; p < pos_end; ++p) {
-            const std::int64_t row = perm_[static_cast<std::size_t>(p)];
-            top.reset();
-            search(pts_.data() + p * d_, offset_ + row, top, stack);
-            top.write(dist_out + row * k, idx_out + row * k);
+    // Batches of the self-query, in tree order (see self_query_batches).
+    std::int64_t n_batches() const { return static_cast<std::int64_t>(batches_.size()); }
+
+    // Self-query of the points of batches [batch_begin, batch_end), each point excluding
+    // itself; output rows are local rows of the data the tree was built from.
+    //
+    // A batch is a subtree of at most kBatchPoints points, queried together: the tree is walked
+    // once for the whole batch, pruned by the distance between the batch's box and a node's
+    // box against the largest k-th distance in the batch, and each leaf reached is loaded once
+    // and scanned for the queries of the batch whose own k-th distance its box can beat. This
+    // shares the walk and the memory traffic of a leaf among the batch's queries. Each query
+    // still scans every leaf whose box is closer than its k-th distance, by the same exact
+    // arithmetic as a single search.
+    DATAGAUGE_SIMD_CLONES void self_query_batches(std::int64_t batch_begin, std::int64_t batch_end, int k,
+                                                  float* dist_out, std::int64_t* idx_out) const {
+        Batch b(k, max_batch_, dpad_);
+        for (std::int64_t bi = batch_begin; bi < batch_end; ++bi) {
+            const Node& own = nodes_[static_cast<std::size_t>(batches_[static_cast<std::size_t>(bi)])];
+            batch_search(own, b);
+            for (std::int64_t t = 0; t < own.end - own.begin; ++t) {
+                const std::int64_t row = perm_[static_cast<std::size_t>(own.begin + t)];
+                b.tops[static_cast<std::size_t>(t)].write(dist_out + row * k, idx_out + row * k);
+            }
         }
     }
 
@@ -108,14 +150,13 @@ class KDTree {
     // tree positions given. Divided by n it is the share of the data a query touches, which
     // tells whether the tree beats brute force on this data (low intrinsic dimension).
     DATAGAUGE_SIMD_CLONES std::int64_t probe(const std::int64_t* positions, std::int64_t m, int k) const {
-        TopK top(k);
-        std::vector<Pending> stack;
+        Scratch s(k, dpad_);
         std::int64_t total = 0;
         for (std::int64_t t = 0; t < m; ++t) {
             const std::int64_t p = positions[t];
             if (p < 0 || p >= n_) throw std::invalid_argument("probe position out of range");
-            top.reset();
-            total += search(pts_.data() + p * d_, offset_ + perm_[static_cast<std::size_t>(p)], top, stack);
+            s.top.reset();
+            total += search(pts_.data() + p * d_, offset_ + perm_[static_cast<std::size_t>(p)], s);
         }
         return total;
     }
@@ -136,7 +177,14 @@ class KDTree {
     std::vector<std::int64_t> perm_;    // tree position -> local row
     std::vector<float> pts_;            // points in tree order, row by row
     std::vector<float> cols_;           // the same, each leaf column by column, padded
-    std::vector<float> boxes_;
+    std::vector<float> boxes_;          // node bounding boxes while building
+    std::vector<float> pboxes_;         // node i: lo then hi, each padded to dpad_ floats
+    std::int64_t dpad_ = 0;
+    std::vector<std::int64_t> batches_;   // roots of the self-query batches, in tree order
+    std::vector<std::int64_t> leaf_of_;   // tree position -> node index of its leaf
+    std::int64_t max_batch_ = 0;          // most points in a batch
+    static constexpr std::int64_t kBatchPoints = 1024;
+    static constexpr std::int64_t kLanes = 8;
     std::vector<Node> nodes_;
 
     void build(const float* data) {
@@ -192,31 +240,77 @@ class KDTree {
         }
     }
 
+    // Per-thread search state: the top-k list, the DFS stack and the query padded to dpad_.
+    struct Pending {
+        const Node* node;
+        float dist;
+    };
+    struct Scratch {
+        Scratch(int k, std::int64_t dpad) : top(k), q(static_cast<std::size_t>(dpad), 0.0f) {}
+        TopK top;
+        std::vector<Pending> stack;
+        std::vector<float> q;
+    };
+
     // Helpers of the search are forced inline: they are then compiled inside each SIMD clone
     // of the public entry points (a clone's callees are otherwise built for the baseline CPU).
+    // Lower bound on the squared distance from q (padded) to the node's box, branch-free.
     DATAGAUGE_INLINE float box_distance(const Node& node, const float* q) const {
-        const float* lo = boxes_.data() + node.box;
-        const float* hi = lo + d_;
+        const float* lo = pboxes_.data() + static_cast<std::size_t>(&node - nodes_.data()) * 2 * dpad_;
+        const float* hi = lo + dpad_;
+#if defined(__GNUC__)
+        using simd::Float8;
+        Float8 s{};
+        for (std::int64_t j = 0; j < dpad_; j += kLanes) {
+            const Float8 qv = simd::load(q + j);
+            const Float8 gap = simd::vmax(simd::vmax(simd::load(lo + j) - qv, qv - simd::load(hi + j)), Float8{});
+            s += gap * gap;
+        }
+        return simd::hsum(s);
+#else
         float s = 0.0f;
         for (std::int64_t j = 0; j < d_; ++j) {
-            // Branch-free (max instructions): the branches mispredict on every other node.
             const float gap = std::max(std::max(lo[j] - q[j], q[j] - hi[j]), 0.0f);
             s += gap * gap;
         }
         return s;
+#endif
     }
 
     static constexpr std::int64_t kScanBlock = 32;
 
     static std::int64_t padded(std::int64_t cnt) { return (cnt + kScanBlock - 1) / kScanBlock * kScanBlock; }
 
-    // Distances from q to a leaf's points, kScanBlock at a time: the block's accumulators stay
-    // in SIMD registers across the coordinates (a fixed trip count the compiler unrolls).
+    // Distances from q to a leaf's points, kScanBlock at a time: four SIMD accumulators stay in
+    // registers across the coordinates. Each lane computes sum_j (x_j - q_j)^2 in the order of
+    // j with separate multiply and add, exactly as refine.hpp's squared_distance does, so every
+    // exact engine reports bit-identical distances.
     DATAGAUGE_INLINE void scan_leaf(const Node& node, const float* q, std::int64_t exclude, TopK& top) const {
         const std::int64_t cnt = node.end - node.begin, stride = padded(cnt);
         const float* cols = cols_.data() + node.cols;
         for (std::int64_t p0 = 0; p0 < cnt; p0 += kScanBlock) {
-            float acc[kScanBlock] = {};
+            float acc[kScanBlock];
+#if defined(__GNUC__)
+            using simd::Float8;
+            Float8 a0{}, a1{}, a2{}, a3{};
+            const float* col = cols + p0;
+            for (std::int64_t j = 0; j < d_; ++j, col += stride) {
+                const Float8 qv = simd::splat(q[j]);
+                const Float8 t0 = simd::load(col) - qv, t1 = simd::load(col + 8) - qv;
+                const Float8 t2 = simd::load(col + 16) - qv, t3 = simd::load(col + 24) - qv;
+                a0 += t0 * t0;
+                a1 += t1 * t1;
+                a2 += t2 * t2;
+                a3 += t3 * t3;
+            }
+            const float bound = top.bound();
+            if (!simd::any((a0 <= bound) | (a1 <= bound) | (a2 <= bound) | (a3 <= bound))) continue;
+            std::memcpy(acc, &a0, sizeof a0);
+            std::memcpy(acc + 8, &a1, sizeof a1);
+            std::memcpy(acc + 16, &a2, sizeof a2);
+            std::memcpy(acc + 24, &a3, sizeof a3);
+#else
+            for (std::int64_t p = 0; p < kScanBlock; ++p) acc[p] = 0.0f;
             for (std::int64_t j = 0; j < d_; ++j) {
                 const float qj = q[j];
                 const float* col = cols + j * stride + p0;
@@ -225,17 +319,11 @@ class KDTree {
                     acc[p] += t * t;
                 }
             }
-            const float bound = top.bound();
-            std::uint32_t hits = 0;
-            for (std::int64_t p = 0; p < kScanBlock; ++p)
-                hits |= static_cast<std::uint32_t>(acc[p] <= bound) << p;
-            const std::int64_t m = cnt - p0;  // real points in this block; the rest is padding
-            if (m < kScanBlock) hits &= (std::uint32_t{1} << m) - 1u;
-            while (hits != 0) {
-                const int p = __builtin_ctz(hits);
-                hits &= hits - 1;
-                const std::int64_t pos = node.begin + p0 + p;
-                const std::int64_t gi = offset_ + perm_[static_cast<std::size_t>(pos)];
+#endif
+            const std::int64_t m = std::min(kScanBlock, cnt - p0);  // real points; the rest is padding
+            for (std::int64_t p = 0; p < m; ++p) {
+                if (!(acc[p] <= top.bound())) continue;
+                const std::int64_t gi = offset_ + perm_[static_cast<std::size_t>(node.begin + p0 + p)];
                 if (gi != exclude) top.push(acc[p], gi);
             }
         }
@@ -245,18 +333,105 @@ class KDTree {
     // is not strictly closer than the k-th distance: distances are always exact, and among
     // neighbours tied exactly at the bound the ones returned depend only on the tree and the
     // query (deterministic). Many duplicate points then cost O(k) each, not O(duplicates).
-    struct Pending {
-        const Node* node;
-        float dist;
-    };
-
     bool prune(float box_dist, const TopK& top) const {
         return top.full() ? box_dist >= top.bound() : false;
     }
 
+    // State of a leaf-batched self-query: one list and one padded query per batch point.
+    struct Batch {
+        Batch(int k, std::int64_t max_leaf, std::int64_t dpad)
+            : tops(static_cast<std::size_t>(max_leaf), TopK(k)),
+              q(static_cast<std::size_t>(max_leaf * dpad), 0.0f) {}
+        std::vector<TopK> tops;
+        std::vector<float> q;
+        std::vector<Pending> stack;
+    };
+
+    // Lower bound on the squared distance between any point of box a and any point of box b.
+    DATAGAUGE_INLINE float box_box_distance(const Node& a, const Node& b) const {
+        const std::size_t w = static_cast<std::size_t>(2 * dpad_);
+        const float* alo = pboxes_.data() + static_cast<std::size_t>(&a - nodes_.data()) * w;
+        const float* blo = pboxes_.data() + static_cast<std::size_t>(&b - nodes_.data()) * w;
+        const float *ahi = alo + dpad_, *bhi = blo + dpad_;
+#if defined(__GNUC__)
+        using simd::Float8;
+        Float8 s{};
+        for (std::int64_t j = 0; j < dpad_; j += kLanes) {
+            const Float8 gap = simd::vmax(
+                simd::vmax(simd::load(blo + j) - simd::load(ahi + j), simd::load(alo + j) - simd::load(bhi + j)),
+                Float8{});
+            s += gap * gap;
+        }
+        return simd::hsum(s);
+#else
+        float s = 0.0f;
+        for (std::int64_t j = 0; j < d_; ++j) {
+            const float gap = std::max(std::max(blo[j] - ahi[j], alo[j] - bhi[j]), 0.0f);
+            s += gap * gap;
+        }
+        return s;
+#endif
+    }
+
+    DATAGAUGE_INLINE void batch_search(const Node& own, Batch& b) const {
+        const std::int64_t m = own.end - own.begin;
+        for (std::int64_t t = 0; t < m; ++t) {
+            const float* src = pts_.data() + (own.begin + t) * d_;
+            std::copy(src, src + d_, b.q.begin() + t * dpad_);  // padding stays 0
+            b.tops[static_cast<std::size_t>(t)].reset();
+        }
+        auto self_index = [&](std::int64_t t) { return offset_ + perm_[static_cast<std::size_t>(own.begin + t)]; };
+        // Each query's own leaf first: every list starts with close neighbours.
+        for (std::int64_t t = 0; t < m; ++t) {
+            const Node& leaf = nodes_[static_cast<std::size_t>(leaf_of_[static_cast<std::size_t>(own.begin + t)])];
+            scan_leaf(leaf, b.q.data() + t * dpad_, self_index(t), b.tops[static_cast<std::size_t>(t)]);
+        }
+        auto widest = [&]() {
+            float w = 0.0f;
+            for (std::int64_t t = 0; t < m; ++t) {
+                const TopK& top = b.tops[static_cast<std::size_t>(t)];
+                w = std::max(w, top.full() ? top.bound() : kMissingDistance);
+            }
+            return w;
+        };
+        float bound = widest();
+        b.stack.clear();
+        b.stack.push_back({&nodes_[0], 0.0f});
+        while (!b.stack.empty()) {
+            const Pending item = b.stack.back();
+            b.stack.pop_back();
+            if (item.dist >= bound) continue;
+            const Node* node = item.node;
+            if (node->left < 0) {
+                const bool inside = node->begin >= own.begin && node->end <= own.end;
+                for (std::int64_t t = 0; t < m; ++t) {
+                    if (inside && own.begin + t >= node->begin && own.begin + t < node->end) continue;  // own leaf
+                    TopK& top = b.tops[static_cast<std::size_t>(t)];
+                    const float* q = b.q.data() + t * dpad_;
+                    if (top.full() && box_distance(*node, q) >= top.bound()) continue;
+                    scan_leaf(*node, q, self_index(t), top);
+                }
+                bound = widest();
+                continue;
+            }
+            const Node* l = &nodes_[static_cast<std::size_t>(node->left)];
+            const Node* r = &nodes_[static_cast<std::size_t>(node->right)];
+            const float dl = box_box_distance(own, *l), dr = box_box_distance(own, *r);
+            const bool left_first = dl <= dr;
+            const Node* near = left_first ? l : r;
+            const Node* far = left_first ? r : l;
+            const float dnear = left_first ? dl : dr, dfar = left_first ? dr : dl;
+            if (dfar < bound) b.stack.push_back({far, dfar});
+            if (dnear < bound) b.stack.push_back({near, dnear});
+        }
+    }
+
     // Returns the number of points whose distance was computed (the search's cost).
-    DATAGAUGE_INLINE std::int64_t search(const float* q, std::int64_t exclude, TopK& top,
-                                         std::vector<Pending>& stack) const {
+    DATAGAUGE_INLINE std::int64_t search(const float* query, std::int64_t exclude, Scratch& s) const {
+        std::copy(query, query + d_, s.q.begin());  // padding stays 0
+        const float* q = s.q.data();
+        TopK& top = s.top;
+        std::vector<Pending>& stack = s.stack;
         std::int64_t scanned = 0;
         stack.clear();
         stack.push_back({&nodes_[0], 0.0f});

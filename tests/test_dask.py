@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import pickle
 import subprocess
 import sys
 
@@ -87,6 +88,25 @@ def test_kneighbors_every_exact_engine(index, d):
     m_dist, m_idx = datagauge.kneighbors(x, 6)
     np.testing.assert_array_equal(idx, m_idx)
     np.testing.assert_array_equal(dist, m_dist)
+
+
+def test_auto_engine_per_chunk_and_pickling():
+    rng = np.random.default_rng(9)
+    cloud = rng.normal(size=(400, 20)).astype(np.float32)  # intrinsic dimension 20: FAISS
+    line = (rng.normal(size=(400, 1)) @ rng.normal(size=(1, 20))).astype(np.float32)  # 1: tree
+    spec = Exact(leaf_size=4)
+    for x, tree in ((cloud, False), (line, True)):
+        index = dgd._BlockIndex(x[:200], 0, "auto", 4, 5)
+        assert (index.tree is not None) == tree
+        copy = pickle.loads(pickle.dumps(index))
+        for rows, start in ((x[:200], 0), (x[200:], 200)):  # its own rows; other rows
+            a, b = index.search(rows, start, 5, 1), copy.search(rows, start, 5, 1)
+            np.testing.assert_array_equal(a[0], b[0])
+            np.testing.assert_array_equal(a[1], b[1])
+        dist, idx = dask.compute(*dgd.kneighbors(chunked(x, (200, 150, 50)), 5, index=spec))
+        m_dist, m_idx = datagauge.kneighbors(x, 5)
+        np.testing.assert_array_equal(idx, m_idx)
+        np.testing.assert_array_equal(dist, m_dist)
 
 
 @pytest.mark.parametrize("d", [2, 16])
@@ -412,3 +432,16 @@ def test_import_datagauge_does_not_import_dask():
     code = "import sys, datagauge; print('dask' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_first_faiss_use_in_parallel_tasks():
+    # FAISS imported for the first time by several Dask threads at once (a fresh process).
+    code = (
+        "import dask, dask.array as da, numpy as np, datagauge.dask as dgd\n"
+        "x = da.from_array(np.random.default_rng(0).random((400, 16)), chunks=(50, -1))\n"
+        "with dask.config.set(scheduler='threads', num_workers=8):\n"
+        "    print(dask.compute(*dgd.kneighbors(x, 3, index='flat'))[1].shape)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "(400, 3)"

@@ -1,10 +1,10 @@
 """The analyses on Dask arrays: the same mergeable statistics, computed chunk by chunk.
 
-Every statistic in datagauge is a partial result over a block of rows plus a merge (see
-``STYLE``): k-NN top-k lists merge (:func:`datagauge.merge_neighbors`), Gaussian-mixture EM
-sufficient statistics add (``GmmStats.merge``), subgroup counts add. Here the blocks are the
-row chunks of a Dask array, the partial results are Dask tasks, and merges run as a tree
-reduction, so the answers are those of the in-memory functions:
+Every statistic in datagauge is a partial result over a block of rows plus a merge: k-NN
+top-k lists merge (:func:`datagauge.merge_neighbors`), Gaussian-mixture EM sufficient
+statistics add (``GmmStats.merge``), subgroup counts add. Here the blocks are the row chunks
+of a Dask array, the partial results are Dask tasks, and merges run as a tree reduction, so
+the answers are those of the in-memory functions:
 
 - :func:`kneighbors`: exact k-NN, lazily (Dask arrays out); equal to
   :func:`datagauge.kneighbors` on the computed array.
@@ -74,10 +74,13 @@ from .bias import (
 from .coverage import coverage_from_radii, unit_cube_scale
 from .neighbors import (
     KDTREE_MAX_DIM,
+    KDTREE_MAX_SHARE,
     Exact,
     _column_means,
+    _faiss,
     _flat_index,
     _Searcher,
+    _tree_share,
     resolve_index,
 )
 
@@ -137,47 +140,65 @@ def _float32(x: Any) -> Any:
 # --------------------------------------------------------------------------- k-NN
 
 
-class _BlockTree:
-    """A kd-tree over one database chunk; pickles as its data (rebuilt on arrival), so the
-    tree can move between Dask workers."""
+class _BlockIndex:
+    """One database chunk, ready to be searched: a kd-tree over it, or a FAISS flat index
+    (brute force, candidates re-ranked exactly) for higher dimension.
 
-    def __init__(self, block: NDArray[np.float32], leaf_size: int, offset: int) -> None:
-        self.args = (block, leaf_size, offset)
-        self.tree = _core.KDTree(np.ascontiguousarray(block), leaf_size, offset)
+    ``engine="auto"`` (more than 12 features) makes the in-memory ``Exact()`` choice per
+    chunk: the kd-tree when a probe of sample self-queries scans at most
+    ``KDTREE_MAX_SHARE`` of the chunk (data of low intrinsic dimension), else FAISS. Pickles
+    as its arguments (the index is rebuilt on arrival), so it can move between Dask workers.
+    """
 
-    def __reduce__(self) -> tuple[type[_BlockTree], tuple[NDArray[np.float32], int, int]]:
-        return (_BlockTree, self.args)
+    def __init__(
+        self, block: NDArray[np.float32], offset: int, engine: str, leaf_size: int, k: int
+    ) -> None:
+        self.args = (block, offset, engine, leaf_size, k)
+        self.block = np.ascontiguousarray(block)
+        self.offset = offset
+        self.tree: Any = None
+        self.flat: Any = None
+        if engine != "flat":
+            tree = _core.KDTree(self.block, leaf_size, offset)
+            if engine == "kdtree" or _tree_share(tree, k, len(block)) <= KDTREE_MAX_SHARE:
+                self.tree = tree
+                return
+        _faiss()  # imported before thread_limits looks for it (another task may be importing it)
+        self.shift = _column_means(self.block)
+        self.flat = _flat_index(self.block.shape[1], None)
+        self.flat.add(_Searcher(self.block, self.shift, 1).shifted(self.block))
+
+    def __reduce__(self) -> tuple[type[_BlockIndex], tuple[Any, ...]]:
+        return (_BlockIndex, self.args)
+
+    def search(
+        self, queries: NDArray[np.float32], q_start: int, k: int, n_threads: int
+    ) -> tuple[NDArray[np.float32], NDArray[np.int64]]:
+        """Partial k-NN lists (squared distances, global indices) of a query chunk starting
+        at row `q_start`; each query's own row is excluded, missing entries are (+inf, -1)."""
+        queries = np.ascontiguousarray(queries)
+        if self.tree is not None:
+            own = np.arange(q_start, q_start + queries.shape[0], dtype=np.int64)
+            result: tuple[NDArray[np.float32], NDArray[np.int64]] = self.tree.query(
+                queries, k, own, n_threads
+            )
+            return result
+        # The in-memory flat engine's searcher over this block's rows then the queries (none
+        # when they are the block's own rows: its own row is then excluded).
+        nb, nq = self.block.shape[0], queries.shape[0]
+        same = q_start == self.offset
+        rows = self.block if same else np.concatenate([self.block, queries])
+        ids = np.arange(nq, dtype=np.int64) + (0 if same else nb)
+        with thread_limits(n_threads):
+            searcher = _Searcher(rows, self.shift, n_threads)
+            sqdist, local = searcher.search(self.flat, 0, nb, ids, k)
+        return sqdist, np.where(local >= 0, local + self.offset, -1)
 
 
-def _tree_partial(
-    tree: _BlockTree, queries: NDArray[np.float32], q_start: int, k: int, n_threads: int
+def _search(
+    index: _BlockIndex, queries: NDArray[np.float32], q_start: int, k: int, n_threads: int
 ) -> tuple[NDArray[np.float32], NDArray[np.int64]]:
-    """Partial k-NN lists (squared distances, global indices) of a query chunk against one
-    database chunk; each query's own row is excluded, missing entries are (+inf, -1)."""
-    own = np.arange(q_start, q_start + queries.shape[0], dtype=np.int64)
-    return tree.tree.query(np.ascontiguousarray(queries), k, own, n_threads)
-
-
-def _flat_partial(
-    block: NDArray[np.float32],
-    b_start: int,
-    queries: NDArray[np.float32],
-    q_start: int,
-    k: int,
-    n_threads: int,
-) -> tuple[NDArray[np.float32], NDArray[np.int64]]:
-    """As :func:`_tree_partial`, with FAISS brute force and exact re-ranking (the in-memory
-    ``flat`` engine's searcher, over this block and these queries)."""
-    nb, nq = block.shape[0], queries.shape[0]
-    same = b_start == q_start  # the queries are the block's own rows
-    rows = block if same else np.concatenate([block, queries])
-    ids = np.arange(nq, dtype=np.int64) + (0 if same else nb)
-    with thread_limits(n_threads):
-        searcher = _Searcher(np.ascontiguousarray(rows), _column_means(block), n_threads)
-        index = _flat_index(block.shape[1], None)
-        index.add(searcher.shifted(np.ascontiguousarray(block)))
-        sqdist, local = searcher.search(index, 0, nb, ids, k)
-    return sqdist, np.where(local >= 0, local + b_start, -1)
+    return index.search(queries, q_start, k, n_threads)
 
 
 def _merge_lists(
@@ -189,7 +210,7 @@ def _merge_lists(
 
 
 def _exact_engine(index: Any, n_features: int) -> tuple[str, int]:
-    """("kdtree" or "flat", leaf size) from the ``index`` argument."""
+    """("kdtree", "flat" or "auto" (chosen per chunk), leaf size) from ``index``."""
     spec = resolve_index(index)
     if not isinstance(spec, Exact):
         raise ValueError(
@@ -199,8 +220,8 @@ def _exact_engine(index: Any, n_features: int) -> tuple[str, int]:
         )
     engine = check_choice(spec.engine, "Exact.engine", ("auto", "kdtree", "flat"))
     leaf = check_int(spec.leaf_size, "leaf_size", minimum=1)
-    if engine == "auto":
-        engine = "kdtree" if n_features <= KDTREE_MAX_DIM else "flat"
+    if engine == "auto" and n_features <= KDTREE_MAX_DIM:
+        engine = "kdtree"
     return engine, leaf
 
 
@@ -211,18 +232,10 @@ def _knn_chunks(x: Any, k: int, engine: str, leaf: int, n_threads: int) -> list[
     queries against the database chunk; a tree of merges folds them per query chunk.
     """
     chunks = _row_chunks(x)
-    trees = [
-        dask.delayed(_BlockTree)(blk, leaf, start) if engine == "kdtree" else None
-        for start, _, blk in chunks
-    ]
+    indexes = [dask.delayed(_BlockIndex)(blk, start, engine, leaf, k) for start, _, blk in chunks]
     out = []
     for q_start, q_stop, queries in chunks:
-        parts = [
-            dask.delayed(_tree_partial)(tree, queries, q_start, k, n_threads)
-            if tree is not None
-            else dask.delayed(_flat_partial)(blk, b_start, queries, q_start, k, n_threads)
-            for tree, (b_start, _, blk) in zip(trees, chunks, strict=True)
-        ]
+        parts = [dask.delayed(_search)(index, queries, q_start, k, n_threads) for index in indexes]
         out.append((q_stop - q_start, _tree_reduce(parts, _merge_lists, k)))
     return out
 
@@ -250,8 +263,10 @@ def kneighbors(
     k : int
         Neighbours per point, ``1 <= k < n_samples``. A chunk may hold fewer than k rows.
     index : {"exact", "kdtree", "flat"} or datagauge.Exact
-        ``"exact"`` uses a kd-tree per chunk for up to 12 features and FAISS brute force
-        per chunk (with exact re-ranking) above; both give the same answer. ``Exact``'s
+        One index per chunk. ``"exact"`` uses a kd-tree for up to 12 features; above, as
+        the in-memory ``Exact()``, it probes the chunk's kd-tree with sample self-queries
+        and keeps it when they scan at most 12% of the chunk, else uses FAISS brute force
+        (candidates re-ranked exactly). Every choice gives the same answer. ``Exact``'s
         ``leaf_size`` is used, its ``block_size`` is not (the chunks are the blocks).
         Approximate indexes need all data in one index: use :func:`datagauge.kneighbors`.
     n_jobs : int or None, default 1

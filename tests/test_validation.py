@@ -557,3 +557,14 @@ def test_thread_limits_sets_and_restores_torch_only_when_asked():
         work()
     assert inside == [target]
     assert torch.get_num_threads() == before
+
+
+def test_thread_limits_skips_a_module_still_being_imported(monkeypatch):
+    # Another thread importing FAISS leaves a half-initialised module in sys.modules.
+    import sys
+    import types
+
+    half = types.ModuleType("faiss")
+    monkeypatch.setitem(sys.modules, "faiss", half)
+    with thread_limits(1) as n:
+        assert n == 1

@@ -12,7 +12,7 @@ import math
 import warnings
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 from numpy.typing import NDArray
@@ -35,6 +35,7 @@ INITS = ("k-means++", "kmeans", "random")
 _INIT_ROWS = 100_000  # rows the initialisation (k-means++) looks at, at most
 _LLOYD_ITER = 100
 _LLOYD_ROWS = 50_000  # rows Lloyd's iterations use, at most (a seeded random subset)
+_T = TypeVar("_T")
 
 
 class ConvergenceWarning(UserWarning):
@@ -134,6 +135,15 @@ class _Source:
                 for a in range(0, blk.shape[0], bs):
                     yield blk[a : a + bs]
 
+    def map_reduce(self, fn: Callable[[_Source], _T], merge: Callable[[_T, _T], _T]) -> _T:
+        """`fn` over parts of the data, results combined with `merge`.
+
+        Here the data are one part: ``fn(self)``. A source whose rows live elsewhere (the
+        chunks of a Dask array, say) applies `fn` to a source per part, in parallel, and
+        merges the partial results.
+        """
+        return fn(self)
+
     def sample(self, rows: int, rng: np.random.Generator) -> NDArray[Any]:
         """At most `rows` rows for the initialisation: a random subset of an array, or the
         first rows of the batches."""
@@ -141,12 +151,7 @@ class _Source:
         if n is not None:
             if n <= rows:
                 return np.concatenate(list(self.blocks()))
-            idx = np.sort(rng.choice(n, size=rows, replace=False))
-            if self._array is not None:
-                return self._array[idx]
-            if self._memmap is None:  # pragma: no cover - internal invariant
-                raise RuntimeError("internal error: self._memmap is unset")
-            return check_samples(np.asarray(self._memmap[idx]), name=self.name)
+            return self._take(np.sort(rng.choice(n, size=rows, replace=False)))
         out, have = [], 0
         for blk in self.blocks():
             out.append(blk[: rows - have])
@@ -154,6 +159,14 @@ class _Source:
             if have >= rows:
                 break
         return np.concatenate(out)
+
+    def _take(self, idx: NDArray[np.int64]) -> NDArray[Any]:
+        """Validated rows `idx` (ascending) of an array source."""
+        if self._array is not None:
+            return self._array[idx]
+        if self._memmap is None:  # pragma: no cover - internal invariant
+            raise RuntimeError("internal error: self._memmap is unset")
+        return check_samples(np.asarray(self._memmap[idx]), name=self.name)
 
 
 def _is_batch_list(data: list[Any] | tuple[Any, ...]) -> bool:
@@ -490,7 +503,10 @@ class Familiarity:
             self, fitted.
         """
         p = self._checked()
-        source = _Source(X, p["block"], "X", allow_batches=True)
+        return self._fit_source(_Source(X, p["block"], "X", allow_batches=True), p)
+
+    def _fit_source(self, source: _Source, p: dict[str, Any]) -> Familiarity:
+        """:meth:`fit` on a data source, with the checked parameters `p`."""
         rng = self._rng()
         self._reset()
         self._fit_pca(source, p["reduce_dim"])
@@ -632,25 +648,34 @@ class Familiarity:
 
     def _fit_pca(self, source: _Source, reduce_dim: int | None) -> None:
         """Streaming mean and covariance over the blocks, eigh, deterministic signs."""
-        d = int(next(iter(source.blocks())).shape[1])
+        first = next(iter(source.blocks()))
+        d = int(first.shape[1])
         self.n_features_in_ = d
         if reduce_dim is None or d <= reduce_dim:
             return
-        n = 0
-        total = np.zeros(d)
-        scatter = np.zeros((d, d))
-        shift = None
-        for blk in source.blocks():
-            check_features(blk.shape[1], d, source.name, "Familiarity")
-            b = blk.astype(np.float64)
-            if shift is None:
-                shift = b.mean(axis=0)
-            c = b - shift
-            total += c.sum(axis=0)
-            scatter += c.T @ c
-            n += b.shape[0]
-        if shift is None:  # pragma: no cover - internal invariant
-            raise RuntimeError("internal error: shift is unset")
+        # Moments about the mean of the first block (keeps the scatter accurate), mergeable.
+        shift = first.astype(np.float64).mean(axis=0)
+        del first
+
+        def moments(src: _Source) -> tuple[int, NDArray[np.float64], NDArray[np.float64]]:
+            n = 0
+            total = np.zeros(d)
+            scatter = np.zeros((d, d))
+            for blk in src.blocks():
+                check_features(blk.shape[1], d, src.name, "Familiarity")
+                c = blk.astype(np.float64) - shift
+                total += c.sum(axis=0)
+                scatter += c.T @ c
+                n += blk.shape[0]
+            return n, total, scatter
+
+        def add(
+            a: tuple[int, NDArray[np.float64], NDArray[np.float64]],
+            b: tuple[int, NDArray[np.float64], NDArray[np.float64]],
+        ) -> tuple[int, NDArray[np.float64], NDArray[np.float64]]:
+            return a[0] + b[0], a[1] + b[1], a[2] + b[2]
+
+        n, total, scatter = source.map_reduce(moments, add)
         delta = total / n
         cov = (scatter - n * np.outer(delta, delta)) / max(n - 1, 1)
         vals, vecs = np.linalg.eigh(cov)
@@ -676,16 +701,32 @@ class Familiarity:
 
     def _stats(self, source: _Source, params: _Params, cov: str, threads: int) -> Any:
         shift = _shift(params.means, cov)
-        total = None
-        for blk in self._blocks(source):
-            st = _core.gmm_accumulate(
+
+        def accumulate(blk: NDArray[Any]) -> _core.GmmStats:
+            return _core.gmm_accumulate(
                 blk, params.weights, params.means, params.prec_chol, cov, shift, threads
             )
-            if total is None:
-                total = st
-            else:
-                total.merge(st)
-        return total
+
+        return self._merged(source, accumulate)
+
+    def _merged(
+        self, source: _Source, block_stats: Callable[[NDArray[Any]], _core.GmmStats]
+    ) -> _core.GmmStats:
+        """`block_stats` of every (transformed) block of the source, merged."""
+
+        def over(src: _Source) -> _core.GmmStats:
+            total = None
+            for blk in self._blocks(src):
+                st = block_stats(blk)
+                if total is None:
+                    total = st
+                else:
+                    total.merge(st)
+            if total is None:  # pragma: no cover - a source has at least one block
+                raise RuntimeError("internal error: a source without blocks")
+            return total
+
+        return source.map_reduce(over, _merge_stats)
 
     def _initial_params(
         self, source: _Source, p: dict[str, Any], rng: np.random.Generator
@@ -729,27 +770,30 @@ class Familiarity:
                 )
                 centers = _lloyd(sub, centers, _LLOYD_ITER)
         total = None
-        if centers is None:  # random responsibilities
-            shift = np.ascontiguousarray(np.repeat(offset[None, :], k, axis=0))
-        else:
-            shift = np.ascontiguousarray(centers + offset)
-            c_sq = np.einsum("ij,ij->i", centers, centers)
-        for blk in self._blocks(source):
-            if centers is None:
+        if centers is None:  # random responsibilities, drawn in the order of the rows
+            shift = _shift(np.ascontiguousarray(np.repeat(offset[None, :], k, axis=0)), cov)
+            for blk in self._blocks(source):
                 resp = rng.uniform(size=(blk.shape[0], k))
                 resp /= resp.sum(axis=1, keepdims=True)
-            else:
-                b = blk.astype(np.float64) - offset
-                dist = c_sq[None, :] - 2.0 * (b @ centers.T)
+                st = _core.gmm_accumulate_resp(blk, resp, cov, shift, threads)
+                if total is None:
+                    total = st
+                else:
+                    total.merge(st)
+            if total is None:  # pragma: no cover - internal invariant
+                raise RuntimeError("internal error: total is unset")
+        else:  # every row to its nearest centre
+            seeds = centers
+            c_sq = np.einsum("ij,ij->i", seeds, seeds)
+            shift = _shift(np.ascontiguousarray(seeds + offset), cov)
+
+            def assign(blk: NDArray[Any]) -> _core.GmmStats:
+                dist = c_sq[None, :] - 2.0 * ((blk.astype(np.float64) - offset) @ seeds.T)
                 resp = np.zeros((blk.shape[0], k))
                 resp[np.arange(blk.shape[0]), np.argmin(dist, axis=1)] = 1.0
-            st = _core.gmm_accumulate_resp(blk, resp, cov, _shift(shift, cov), threads)
-            if total is None:
-                total = st
-            else:
-                total.merge(st)
-        if total is None:  # pragma: no cover - internal invariant
-            raise RuntimeError("internal error: total is unset")
+                return _core.gmm_accumulate_resp(blk, resp, cov, shift, threads)
+
+            total = self._merged(source, assign)
         params = _m_step(total, p["reg"])
         if weights_init is not None:
             params.weights = weights_init
@@ -855,6 +899,13 @@ def _same(a: Any, b: Any) -> bool:
         return bool(a == b)
     except (TypeError, ValueError):
         return False
+
+
+def _merge_stats(a: _core.GmmStats, b: _core.GmmStats) -> _core.GmmStats:
+    """a + b as a new object (the inputs stay as they are)."""
+    out = a.copy()
+    out.merge(b)
+    return out
 
 
 def _m_step(stats: Any, reg: float) -> _Params:

@@ -45,19 +45,20 @@ def thread_limits(n_threads: int, *, torch: bool = False) -> Iterator[int]:
     With ``torch=True`` torch's intra-op thread count is set too (small models train faster
     on one thread than on several that wait for each other). Only libraries already imported
     are touched, so entering the context never imports FAISS, Numba or torch. The previous
-    values are restored even when the block raises.
+    values are restored even when the block raises. A library that another thread is still
+    importing (in ``sys.modules`` but not yet initialised) is left alone.
     """
     restore: list[tuple[Any, int]] = []
     try:
-        torch_module = sys.modules.get("torch") if torch else None
+        torch_module = _imported("torch", "set_num_threads", "get_num_threads") if torch else None
         if torch_module is not None:
             restore.append((torch_module.set_num_threads, torch_module.get_num_threads()))
             torch_module.set_num_threads(n_threads)
-        faiss = sys.modules.get("faiss")
+        faiss = _imported("faiss", "omp_set_num_threads", "omp_get_max_threads")
         if faiss is not None:
             restore.append((faiss.omp_set_num_threads, faiss.omp_get_max_threads()))
             faiss.omp_set_num_threads(n_threads)
-        numba = sys.modules.get("numba")
+        numba = _imported("numba", "set_num_threads", "get_num_threads", "config")
         if numba is not None:
             restore.append((numba.set_num_threads, numba.get_num_threads()))
             numba.set_num_threads(max(1, min(n_threads, numba.config.NUMBA_NUM_THREADS)))
@@ -65,3 +66,11 @@ def thread_limits(n_threads: int, *, torch: bool = False) -> Iterator[int]:
     finally:
         for setter, previous in reversed(restore):
             setter(previous)
+
+
+def _imported(name: str, *attributes: str) -> Any:
+    """The module if it is imported and has the attributes used here (fully initialised)."""
+    module = sys.modules.get(name)
+    if module is None or not all(hasattr(module, a) for a in attributes):
+        return None
+    return module

@@ -18,6 +18,7 @@ __all__ = [
     "NotFittedError",
     "check_choice",
     "check_concept_feedback",
+    "check_dask_matrix",
     "check_embeddings",
     "check_features",
     "check_image_array",
@@ -34,6 +35,8 @@ __all__ = [
     "check_real",
     "check_samples",
     "check_sizes",
+    "check_tag_count",
+    "check_tag_names",
     "check_tags",
     "check_targets",
     "check_unit_fraction",
@@ -296,11 +299,12 @@ def _one_hot_frame(frame: Any) -> tuple[NDArray[np.bool_], list[str]]:
 
 
 def check_tags(
-    tags: Any, tag_names: Any, *, max_columns: int
+    tags: Any, tag_names: Any, *, max_columns: int, row_offset: int = 0
 ) -> tuple[NDArray[np.bool_], list[str]]:
     """Validate a tag matrix: (n, t) booleans or 0/1 numbers, or a DataFrame to one-hot encode.
 
-    Returns the matrix as C-contiguous bool (n, t) and one name per column.
+    Returns the matrix as C-contiguous bool (n, t) and one name per column. `row_offset` is
+    added to row numbers in messages (for a block of rows of a larger matrix).
     """
     if tags is None:
         raise TypeError("tags is None; pass an (n_samples, n_tags) boolean matrix or a DataFrame.")
@@ -337,10 +341,10 @@ def check_tags(
             if not binary.all():
                 row, col = (int(i) for i in np.argwhere(~binary)[0])
                 raise ValueError(
-                    f"tags must be binary (True/False or 0/1), but tags[{row}, {col}] = "
-                    f"{arr0[row, col].item()!r}; threshold scores first (e.g. tags = scores > "
-                    "0.5, or datagauge.tagging.property_tags) or pass categorical metadata as a "
-                    "DataFrame."
+                    "tags must be binary (True/False or 0/1), but "
+                    f"tags[{row_offset + row}, {col}] = {arr0[row, col].item()!r}; threshold "
+                    "scores first (e.g. tags = scores > 0.5, or datagauge.tagging.property_tags) "
+                    "or pass categorical metadata as a DataFrame."
                 )
             arr = np.ascontiguousarray(arr0 == 1)
         else:
@@ -348,24 +352,84 @@ def check_tags(
                 f"tags must hold booleans or 0/1 numbers, got dtype {arr0.dtype}; pass "
                 "categorical metadata as a pandas DataFrame to one-hot encode it."
             )
-        t = arr.shape[1]
-        if tag_names is None:
-            names = [f"tag{j}" for j in range(t)]
-        else:
-            names = [str(v) for v in tag_names]
-            if len(names) != t:
-                raise ValueError(
-                    f"tag_names has {len(names)} names but tags has {t} columns; give one name "
-                    "per column."
-                )
-            if len(set(names)) != len(names):
-                raise ValueError("tag_names must be distinct; rename the repeated names.")
-    if arr.shape[1] > max_columns:
+        names = check_tag_names(tag_names, arr.shape[1])
+    check_tag_count(arr.shape[1], max_columns)
+    return arr, names
+
+
+def check_tag_names(tag_names: Any, n_tags: int) -> list[str]:
+    """One distinct name per tag column (default ``"tag0"``, ``"tag1"``, ...)."""
+    if tag_names is None:
+        return [f"tag{j}" for j in range(n_tags)]
+    names = [str(v) for v in tag_names]
+    if len(names) != n_tags:
         raise ValueError(
-            f"tags has {arr.shape[1]} columns, more than the {max_columns} the subgroup search "
+            f"tag_names has {len(names)} names but tags has {n_tags} columns; give one name "
+            "per column."
+        )
+    if len(set(names)) != len(names):
+        raise ValueError("tag_names must be distinct; rename the repeated names.")
+    return names
+
+
+def check_tag_count(n_tags: int, max_columns: int) -> None:
+    """At most `max_columns` tag columns."""
+    if n_tags > max_columns:
+        raise ValueError(
+            f"tags has {n_tags} columns, more than the {max_columns} the subgroup search "
             "supports; drop rare or uninformative tags, or split the search over groups of tags."
         )
-    return arr, names
+
+
+def check_dask_matrix(
+    x: Any, *, name: str, in_memory: str, columns: str = "n_features", allow_bool: bool = False
+) -> Any:
+    """A 2-D Dask array with known chunk sizes, for the functions of :mod:`datagauge.dask`.
+
+    Checks what can be checked without computing (type, dtype, shape, chunk sizes); the
+    values are checked chunk by chunk when the chunks are computed. Returns `x`, rechunked so
+    that every row chunk holds all columns when the columns were split over chunks.
+    `in_memory` names the function to use for in-memory data.
+    """
+    import dask.array
+
+    if not isinstance(x, dask.array.Array):
+        raise TypeError(
+            f"{name} must be a dask array, got {type(x).__name__}; for in-memory data use "
+            f"{in_memory}, or wrap it with dask.array.from_array({name}, chunks=(100_000, -1))."
+        )
+    if x.dtype == np.bool_ and not allow_bool:
+        raise TypeError(
+            f"{name} must hold real numbers, got dtype bool; convert it, e.g. "
+            f"{name}.astype(np.float32)."
+        )
+    if not (
+        x.dtype == np.bool_
+        or np.issubdtype(x.dtype, np.integer)
+        or np.issubdtype(x.dtype, np.floating)
+    ):
+        raise TypeError(
+            f"{name} must hold {'booleans or ' if allow_bool else ''}real numbers, got dtype "
+            f"{x.dtype}; convert it, e.g. {name}.astype(np.float32)."
+        )
+    if x.ndim != 2:
+        raise ValueError(
+            f"{name} must be 2-D of shape (n_samples, {columns}), got {x.ndim}-D with shape "
+            f"{x.shape}; reshape it, e.g. {name}.reshape(-1, 1) for one column."
+        )
+    if any(np.isnan(c) for c in x.chunks[0]):
+        raise ValueError(
+            f"{name} has unknown chunk sizes (rows filtered by a condition, say); call "
+            f"{name}.compute_chunk_sizes() first."
+        )
+    if x.shape[0] == 0 or x.shape[1] == 0:
+        raise ValueError(
+            f"{name} is empty (shape {x.shape}); it needs at least one sample and one column."
+        )
+    out: Any = x
+    if len(x.chunks[1]) > 1:  # a row of a chunk must be a whole sample
+        out = out.rechunk({1: -1})
+    return out
 
 
 def check_outcome(

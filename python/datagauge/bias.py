@@ -375,9 +375,76 @@ def find_biases(
     ('A', 'B')
     """
     tag_matrix, names = check_tags(tags, tag_names, max_columns=MAX_TAG_COLUMNS)
-    n, t = tag_matrix.shape
+    n = tag_matrix.shape[0]
     metric = check_choice(metric, "metric", _METRICS)  # type: ignore[assignment]
     outcome = check_outcome(correct, n, metric=metric)
+    opts = _check_options(
+        metric,
+        max_tags=max_tags,
+        min_support=min_support,
+        min_effect=min_effect,
+        alpha=alpha,
+        test=test,
+        correction=correction,
+        minimality=minimality,
+        top=top,
+        max_combinations=max_combinations,
+        n_jobs=n_jobs,
+    )
+
+    # ---- counts in the core (centred values keep the variances accurate)
+    packed = pack_bits(tag_matrix, opts.n_threads)
+    positives, values = _count_inputs(outcome, opts)
+    try:
+        combos, support, pos, s1c, s2c = _core.subgroup_search(
+            packed,
+            n,
+            positives,
+            values,
+            opts.max_tags,
+            opts.min_support,
+            opts.max_combinations,
+            opts.n_threads,
+        )
+    except ValueError as exc:
+        if "combinations reach min_support" in str(exc):
+            raise _too_many_combinations(opts) from exc
+        raise
+    return _report(combos, support, pos, s1c, s2c, packed, outcome, names, opts)
+
+
+@dataclass(frozen=True)
+class _Options:
+    """The validated settings of :func:`find_biases`."""
+
+    metric: str
+    max_tags: int
+    min_support: int
+    min_effect: float
+    alpha: float
+    test: str
+    correction: str
+    thresholds: list[float] | None
+    top: int | None
+    max_combinations: int
+    n_threads: int
+
+
+def _check_options(
+    metric: str,
+    *,
+    max_tags: Any,
+    min_support: Any,
+    min_effect: Any,
+    alpha: Any,
+    test: Any,
+    correction: Any,
+    minimality: Any,
+    top: Any,
+    max_combinations: Any,
+    n_jobs: Any,
+) -> _Options:
+    """Validate find_biases's settings (`metric` already checked)."""
     if isinstance(max_tags, bool) or not isinstance(max_tags, (int, np.integer)):
         raise TypeError(f"max_tags must be an integer in 1..{MAX_COMBINATION_SIZE}.")
     max_tags = int(max_tags)
@@ -390,12 +457,12 @@ def find_biases(
     alpha = check_unit_fraction(alpha, "alpha")
     if test is None:
         test = "z" if metric == "accuracy" else "welch"
-    test = check_choice(test, "test", _TESTS)  # type: ignore[assignment]
+    test = check_choice(test, "test", _TESTS)
     if metric == "confidence" and test != "welch":
         raise ValueError(
             f'test="{test}" compares proportions; metric="confidence" needs test="welch".'
         )
-    correction = check_choice(correction, "correction", _CORRECTIONS)  # type: ignore[assignment]
+    correction = check_choice(correction, "correction", _CORRECTIONS)
     thresholds: list[float] | None = None
     if minimality is not None:
         if isinstance(minimality, (str, bytes)) or not isinstance(minimality, Sequence):
@@ -408,30 +475,58 @@ def find_biases(
             )
     top = None if top is None else check_int(top, "top", minimum=1)
     max_combinations = check_int(max_combinations, "max_combinations", minimum=1)
-    n_threads = resolve_n_jobs(n_jobs)
-    binary = metric == "accuracy"
+    return _Options(
+        metric=metric,
+        max_tags=max_tags,
+        min_support=min_support,
+        min_effect=min_effect,
+        alpha=alpha,
+        test=test,
+        correction=correction,
+        thresholds=thresholds,
+        top=top,
+        max_combinations=max_combinations,
+        n_threads=resolve_n_jobs(n_jobs),
+    )
 
-    # ---- counts in the core (centred values keep the variances accurate)
-    packed = pack_bits(tag_matrix, n_threads)
+
+def _too_many_combinations(opts: _Options) -> ValueError:
+    return ValueError(
+        f"more than max_combinations={opts.max_combinations} tag combinations have at least "
+        f"min_support={opts.min_support} samples; raise min_support, lower max_tags "
+        f"(now {opts.max_tags}) or drop tags."
+    )
+
+
+def _count_inputs(
+    outcome: NDArray[np.float64], opts: _Options
+) -> tuple[NDArray[np.uint64] | None, NDArray[np.float64] | None]:
+    """The outcome as the core counts it: (bit-packed positives, None) for accuracy,
+    (None, values minus their mean) for confidence."""
+    if opts.metric == "accuracy":
+        return pack_bits(outcome == 1, opts.n_threads)[0], None
+    return None, np.ascontiguousarray(outcome - float(outcome.mean()))
+
+
+def _report(
+    combos: NDArray[np.int32],
+    support: NDArray[np.int64],
+    pos: NDArray[np.int64],
+    s1c: NDArray[np.float64],
+    s2c: NDArray[np.float64],
+    packed: NDArray[np.uint64],
+    outcome: NDArray[np.float64],
+    names: list[str],
+    opts: _Options,
+) -> BiasReport:
+    """Tests, filters and the table from the counts of every combination with enough support
+    (combos padded with -1, by size then lexicographic; see ``_core.subgroup_search``)."""
+    n, t = outcome.shape[0], len(names)
+    metric, test, correction = opts.metric, opts.test, opts.correction
+    max_tags, min_support, min_effect = opts.max_tags, opts.min_support, opts.min_effect
+    alpha, thresholds, top, n_threads = opts.alpha, opts.thresholds, opts.top, opts.n_threads
+    binary = metric == "accuracy"
     center = float(outcome.mean())
-    if binary:
-        positives: NDArray[np.uint64] | None = pack_bits(outcome == 1, n_threads)[0]
-        values = None
-    else:
-        positives = None
-        values = np.ascontiguousarray(outcome - center)
-    try:
-        combos, support, pos, s1c, s2c = _core.subgroup_search(
-            packed, n, positives, values, max_tags, min_support, max_combinations, n_threads
-        )
-    except ValueError as exc:
-        if "combinations reach min_support" in str(exc):
-            raise ValueError(
-                f"more than max_combinations={max_combinations} tag combinations have at least "
-                f"min_support={min_support} samples; raise min_support, lower max_tags "
-                f"(now {max_tags}) or drop tags."
-            ) from exc
-        raise
     if binary:
         s1 = pos.astype(np.float64)
         s2 = s1

@@ -8,6 +8,7 @@ input, with an exact compiled k-NN, input checks and a per-class table.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import Any, Literal
 
 import numpy as np
@@ -55,17 +56,30 @@ def _adaptive(radii: NDArray[np.float32], percent: float) -> tuple[NDArray[np.in
 
 
 def _unit_cube(x: NDArray[np.float32], normalize: bool) -> NDArray[np.float32]:
-    lo, hi = x.min(axis=0), x.max(axis=0)
+    scale = unit_cube_scale(x.min(axis=0), x.max(axis=0), normalize)
+    if scale is None:
+        return x
+    lo, span = scale
+    return np.ascontiguousarray((x - lo) / span, dtype=np.float32)
+
+
+def unit_cube_scale(
+    lo: NDArray[np.float32], hi: NDArray[np.float32], normalize: bool
+) -> tuple[NDArray[np.float32], NDArray[np.float32]] | None:
+    """From per-feature minima and maxima (float32, shape (n_features,)): ``(lo, span)`` such
+    that ``(x - lo) / span`` (float32) is min-max scaled, or None when `x` is used as it is.
+
+    Raises the naive radius's error when `x` is not in the unit cube and not normalised.
+    """
     if normalize:
-        span = np.where(hi > lo, hi - lo, 1).astype(np.float32)
-        return np.ascontiguousarray((x - lo) / span, dtype=np.float32)
+        return lo, np.where(hi > lo, hi - lo, 1).astype(np.float32)
     if lo.min() < 0 or hi.max() > 1:
         raise ValueError(
             "radius_type='naive' assumes embeddings in the unit cube [0, 1]^d, but they range "
             f"over [{float(lo.min()):.4g}, {float(hi.max()):.4g}]; pass normalize=True to min-max "
             "scale each feature, or use radius_type='adaptive', which works on any data."
         )
-    return x
+    return None
 
 
 def coverage(
@@ -144,15 +158,40 @@ def coverage(
         x = _unit_cube(x, normalize)
 
     radii = critical_radii(x, k, spec, n_threads, device)
+    # A user's FAISS index holds the whole dataset; classes get their own exact search.
+    class_spec = spec if isinstance(spec, (Exact, HNSW, IVF)) else Exact()
+
+    def class_radii(members: NDArray[np.int64]) -> NDArray[np.float32]:
+        xc = np.ascontiguousarray(x[members])
+        return critical_radii(xc, k, class_spec, n_threads, device)
+
+    return coverage_from_radii(radii, d, k, radius_type, percent, y, class_radii)
+
+
+def coverage_from_radii(
+    radii: NDArray[np.float32],
+    n_features: int,
+    k: int,
+    radius_type: str,
+    percent: float,
+    labels: NDArray[Any] | None,
+    class_radii: Callable[[NDArray[np.int64]], NDArray[np.float32]],
+) -> CoverageResult:
+    """The coverage result from validated critical radii (float32, shape (n_samples,)).
+
+    `class_radii(members)` gives the critical radii of the rows `members` (int64, ascending)
+    searched among themselves; it is called once per class with more than k members.
+    """
+    n = radii.shape[0]
     if radius_type == "naive":
-        radius = naive_radius(n, d, k)
+        radius = naive_radius(n, n_features, k)
         uncovered = _core.coverage_threshold(radii, radius)
     else:
         uncovered, radius = _adaptive(radii, percent)
 
     per_class = None
-    if y is not None:
-        per_class = _per_class(x, y, uncovered, k, percent, spec, n_threads, device)
+    if labels is not None:
+        per_class = _per_class(labels, uncovered, k, percent, class_radii)
     return CoverageResult(
         uncovered_indices=uncovered,
         critical_value_radii=radii,
@@ -164,17 +203,12 @@ def coverage(
 
 
 def _per_class(
-    x: NDArray[np.float32],
     y: NDArray[Any],
     uncovered: NDArray[np.int64],
     k: int,
     percent: float,
-    spec: Any,
-    n_threads: int,
-    device: str,
+    class_radii: Callable[[NDArray[np.int64]], NDArray[np.float32]],
 ) -> ClassCoverage:
-    # A user's FAISS index holds the whole dataset; classes get their own exact search.
-    class_spec = spec if isinstance(spec, (Exact, HNSW, IVF)) else Exact()
     classes, inverse = np.unique(y, return_inverse=True)
     count = np.bincount(inverse, minlength=classes.size).astype(np.int64)
     n_uncovered = np.bincount(inverse[uncovered], minlength=classes.size).astype(np.int64)
@@ -182,10 +216,7 @@ def _per_class(
     for c in range(classes.size):
         members = np.flatnonzero(inverse == c)
         if members.size > k:
-            xc = np.ascontiguousarray(x[members])
-            _, own_radius[c] = _adaptive(
-                critical_radii(xc, k, class_spec, n_threads, device), percent
-            )
+            _, own_radius[c] = _adaptive(class_radii(members), percent)
     return ClassCoverage(
         labels=classes,
         count=count,

@@ -1,0 +1,447 @@
+"""datagauge.dask: every function against a brute-force oracle and the in-memory function on
+the computed array, over several chunkings (uneven, one chunk smaller than k)."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import pickle
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+da = pytest.importorskip("dask.array")
+dask = pytest.importorskip("dask")
+
+import datagauge  # noqa: E402
+import datagauge._gmm  # noqa: E402
+import datagauge.dask as dgd  # noqa: E402
+from datagauge import Exact, Familiarity  # noqa: E402
+
+N = 240
+K = 10
+# One chunk; equal chunks; uneven chunks with two smaller than k; a chunk of one row.
+CHUNKINGS = [(N,), (60, 60, 60, 60), (7, 100, 3, 130), (1, 119, 120)]
+
+
+@pytest.fixture(params=["threads", "synchronous"])
+def scheduler(request):
+    with dask.config.set(scheduler=request.param):
+        yield request.param
+
+
+def chunked(x, rows):
+    return da.from_array(x, chunks=(rows, -1) if x.ndim == 2 else (rows,))
+
+
+def brute_force(x, k):
+    """(distances, indices) of the k nearest other rows, float64 arithmetic, no ties."""
+    x64 = np.asarray(x, dtype=np.float32).astype(np.float64)
+    d2 = ((x64[:, None, :] - x64[None, :, :]) ** 2).sum(axis=2)
+    np.fill_diagonal(d2, np.inf)
+    idx = np.argsort(d2, axis=1, kind="stable")[:, :k]
+    return np.sqrt(np.take_along_axis(d2, idx, axis=1)), idx
+
+
+def assert_reports_equal(a, b, *, exact=True):
+    for f in dataclasses.fields(a):
+        u, v = getattr(a, f.name), getattr(b, f.name)
+        if isinstance(u, np.ndarray) and u.dtype.kind == "f" and not exact:
+            np.testing.assert_allclose(u, v, rtol=1e-9, atol=1e-12, err_msg=f.name)
+        elif isinstance(u, np.ndarray):
+            np.testing.assert_array_equal(u, v, err_msg=f.name)
+        else:
+            assert u == v, f.name
+
+
+# --------------------------------------------------------------------------- kneighbors
+
+
+@pytest.mark.parametrize("rows", CHUNKINGS)
+@pytest.mark.parametrize("d", [3, 20])  # kd-tree per chunk; FAISS brute force per chunk
+def test_kneighbors_matches_oracle_and_in_memory(rows, d, scheduler):
+    x = np.random.default_rng(d).normal(size=(N, d)).astype(np.float32)
+    dist, idx = dgd.kneighbors(chunked(x, rows), K)
+    assert isinstance(dist, da.Array)  # lazy
+    assert isinstance(idx, da.Array)
+    assert (dist.shape, dist.dtype, idx.dtype) == ((N, K), np.float32, np.int64)
+    dist, idx = dask.compute(dist, idx)
+    o_dist, o_idx = brute_force(x, K)
+    np.testing.assert_array_equal(idx, o_idx)
+    np.testing.assert_allclose(dist, o_dist, rtol=1e-5)
+    m_dist, m_idx = datagauge.kneighbors(x, K)
+    np.testing.assert_array_equal(idx, m_idx)
+    np.testing.assert_array_equal(dist, m_dist)  # the same float32 arithmetic
+
+
+@pytest.mark.parametrize(
+    ("index", "d"),
+    [("kdtree", 20), ("flat", 3), (Exact(leaf_size=2), 4), (Exact(engine="flat"), 5), ("brute", 6)],
+)
+def test_kneighbors_every_exact_engine(index, d):
+    x = np.random.default_rng(7).random((150, d))  # float64: converted per chunk
+    dist, idx = dask.compute(*dgd.kneighbors(chunked(x, (40, 2, 108)), 6, index=index))
+    m_dist, m_idx = datagauge.kneighbors(x, 6)
+    np.testing.assert_array_equal(idx, m_idx)
+    np.testing.assert_array_equal(dist, m_dist)
+
+
+def test_auto_engine_per_chunk_and_pickling():
+    rng = np.random.default_rng(9)
+    cloud = rng.normal(size=(400, 20)).astype(np.float32)  # intrinsic dimension 20: FAISS
+    line = (rng.normal(size=(400, 1)) @ rng.normal(size=(1, 20))).astype(np.float32)  # 1: tree
+    spec = Exact(leaf_size=4)
+    for x, tree in ((cloud, False), (line, True)):
+        index = dgd._BlockIndex(x[:200], 0, "auto", 4, 5)
+        assert (index.tree is not None) == tree
+        copy = pickle.loads(pickle.dumps(index))
+        for rows, start in ((x[:200], 0), (x[200:], 200)):  # its own rows; other rows
+            a, b = index.search(rows, start, 5, 1), copy.search(rows, start, 5, 1)
+            np.testing.assert_array_equal(a[0], b[0])
+            np.testing.assert_array_equal(a[1], b[1])
+        dist, idx = dask.compute(*dgd.kneighbors(chunked(x, (200, 150, 50)), 5, index=spec))
+        m_dist, m_idx = datagauge.kneighbors(x, 5)
+        np.testing.assert_array_equal(idx, m_idx)
+        np.testing.assert_array_equal(dist, m_dist)
+
+
+@pytest.mark.parametrize("d", [2, 16])
+def test_kneighbors_duplicates_give_the_same_distances(d):
+    # Points on a small integer grid: many exact duplicates and ties at the k-th distance.
+    x = np.random.default_rng(1).integers(0, 3, size=(200, d)).astype(np.float32)
+    dist, idx = dask.compute(*dgd.kneighbors(chunked(x, (50, 3, 147)), K))
+    m_dist, _ = datagauge.kneighbors(x, K)
+    np.testing.assert_array_equal(dist, m_dist)
+    # Each returned neighbour is another row at exactly the stated distance.
+    assert (idx != np.arange(200)[:, None]).all()
+    again = np.sqrt(((x[idx] - x[:, None, :]) ** 2).sum(axis=2))
+    np.testing.assert_allclose(again, dist, rtol=1e-6)
+    assert len({tuple(r) for r in idx.tolist()}) > 1
+
+
+def test_kneighbors_n_jobs_and_int_input():
+    x = np.random.default_rng(2).integers(0, 1000, size=(120, 3))
+    a = dask.compute(*dgd.kneighbors(chunked(x, 50), 4, n_jobs=None))
+    b = datagauge.kneighbors(x, 4)
+    for u, v in zip(a, b, strict=True):
+        np.testing.assert_array_equal(u, v)
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    st.lists(st.integers(1, 60), min_size=1, max_size=6),
+    st.integers(1, 8),
+    st.integers(2, 14),
+)
+def test_chunking_does_not_change_the_neighbours(sizes, k, d):
+    n = sum(sizes)
+    if n <= k:
+        sizes = [*sizes, k + 1]
+        n = sum(sizes)
+    x = np.random.default_rng(n * 31 + d).normal(size=(n, d)).astype(np.float32)
+    with dask.config.set(scheduler="synchronous"):
+        dist, idx = dask.compute(*dgd.kneighbors(chunked(x, tuple(sizes)), k))
+    one = dask.compute(*dgd.kneighbors(chunked(x, (n,)), k))
+    np.testing.assert_array_equal(idx, one[1])
+    np.testing.assert_array_equal(dist, one[0])
+    np.testing.assert_array_equal(idx, datagauge.kneighbors(x, k)[1])
+
+
+# --------------------------------------------------------------------------- coverage
+
+
+@pytest.mark.parametrize("rows", CHUNKINGS)
+@pytest.mark.parametrize(
+    "options",
+    [
+        {},
+        {"percent": 0.1},
+        {"radius_type": "naive", "normalize": True},
+        {"normalize": True, "labels": "labels"},
+    ],
+)
+def test_coverage_matches_in_memory(rows, options, scheduler):
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=(N, 4)) * [1, 2, 3, 4]
+    options = dict(options)
+    if options.get("labels") == "labels":
+        labels = rng.integers(0, 3, N)
+        labels[:5] = 3  # a class with fewer than k members has no radius of its own
+        options["labels"] = labels
+    expected = datagauge.coverage(x, K, **options)
+    if "labels" in options:
+        options["labels"] = da.from_array(options["labels"], chunks=100)
+    got = dgd.coverage(chunked(x, rows), K, **options)
+    assert json.dumps(got.to_dict()) == json.dumps(expected.to_dict())
+    np.testing.assert_array_equal(got.critical_value_radii, expected.critical_value_radii)
+
+
+def test_coverage_naive_in_unit_cube_and_its_error():
+    x = np.random.default_rng(4).random((200, 3))
+    got = dgd.coverage(chunked(x, 64), 5, radius_type="naive")
+    expected = datagauge.coverage(x, 5, radius_type="naive")
+    np.testing.assert_array_equal(got.uncovered_indices, expected.uncovered_indices)
+    assert got.coverage_radius == expected.coverage_radius
+    with pytest.raises(ValueError, match="normalize=True"):
+        dgd.coverage(chunked(x * 2, 64), 5, radius_type="naive")
+
+
+# --------------------------------------------------------------------------- familiarity
+
+
+def blobs(n=900, seed=5):
+    rng = np.random.default_rng(seed)
+    centres = np.array([[0, 0, 0, 0], [6, 0, 2, 0], [0, 7, 0, 3]], dtype=float)
+    return centres[rng.integers(0, 3, n)] + rng.normal(size=(n, 4)) * [1, 0.5, 2, 1]
+
+
+def assert_same_fit(a, b, rtol=1e-10):
+    assert a.n_iter_ == b.n_iter_
+    assert a.converged_ == b.converged_
+    for name in ("weights_", "means_", "covariances_", "precisions_cholesky_"):
+        np.testing.assert_allclose(
+            getattr(b, name), getattr(a, name), rtol=rtol, atol=1e-12, err_msg=name
+        )
+    np.testing.assert_allclose(b.lower_bounds_, a.lower_bounds_, rtol=rtol)
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"covariance_type": "diag"},
+        {"covariance_type": "full", "init": "kmeans"},
+        {"covariance_type": "tied", "reduce_dim": 3},
+        {"covariance_type": "spherical", "n_init": 2},
+        {"init": "random", "block_size": 100},
+    ],
+)
+@pytest.mark.parametrize("rows", [(900,), (301, 1, 598)])
+def test_fit_familiarity_matches_in_memory(params, rows, scheduler):
+    x = blobs()
+    expected = Familiarity(n_components=3, random_state=0, **params).fit(x)
+    got = dgd.fit_familiarity(chunked(x, rows), n_components=3, random_state=0, **params)
+    assert isinstance(got, Familiarity)
+    assert_same_fit(expected, got)
+
+
+def test_fit_familiarity_samples_the_same_rows(monkeypatch):
+    # Above _INIT_ROWS rows the seeds come from a seeded random subset of the rows.
+    monkeypatch.setattr(datagauge._gmm, "_INIT_ROWS", 50)
+    x = blobs(600)
+    expected = Familiarity(n_components=3, random_state=3).fit(x)
+    got = dgd.fit_familiarity(chunked(x, (250, 350)), Familiarity(n_components=3, random_state=3))
+    assert_same_fit(expected, got)
+    other = Familiarity(n_components=3, random_state=4).fit(x)  # other rows, other seeds
+    assert not np.allclose(np.sort(other.means_, axis=0), np.sort(got.means_, axis=0), rtol=1e-6)
+
+
+def test_familiarity_statistics_merge_over_chunks():
+    # The merged statistics of the chunks equal one call on all rows.
+    x = blobs()
+    model = Familiarity(n_components=3, random_state=0).fit(x)
+    source = dgd._DaskSource(chunked(x, (100, 500, 300)), 65536, "X")
+    merged = model._stats(source, model._params(), "diag", 1)
+    whole = model.sufficient_statistics(x)
+    for name in ("n_samples", "loglik", "nk", "s", "q"):
+        a, b = np.asarray(getattr(merged, name)), np.asarray(getattr(whole, name))
+        np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-12 * np.abs(b).max(), err_msg=name)
+
+
+def test_score_samples_is_lazy_and_matches():
+    x = blobs()
+    model = Familiarity(n_components=3, random_state=0).fit(x)
+    scores = dgd.score_samples(model, chunked(x, 200))
+    assert isinstance(scores, da.Array)
+    assert scores.shape == (900,)
+    np.testing.assert_allclose(scores.compute(), model.score_samples(x), rtol=1e-12)
+
+
+# --------------------------------------------------------------------------- bias
+
+
+def bias_data(n=2000, seed=0):
+    rng = np.random.default_rng(seed)
+    tags = rng.random((n, 7)) < 0.3
+    correct = rng.random(n) > np.where(tags[:, 0] & tags[:, 1], 0.6, 0.1)
+    confidence = rng.random(n) * np.where(tags[:, 2], 0.6, 1.0)
+    return tags, correct, confidence
+
+
+@pytest.mark.parametrize("rows", [(2000,), (700, 5, 1295), (64,) * 31 + (16,)])
+@pytest.mark.parametrize(
+    "options",
+    [
+        {},
+        {"max_tags": 4, "min_support": 5, "min_effect": 0.0, "alpha": 0.5},
+        {"minimality": [0.01, 0.01, 0.01], "test": "fisher"},
+        {"metric": "confidence", "min_effect": 0.05},
+    ],
+)
+def test_find_biases_matches_in_memory(rows, options, scheduler):
+    tags, correct, confidence = bias_data()
+    outcome = confidence if options.get("metric") == "confidence" else correct
+    names = list("ABCDEFG")
+    expected = datagauge.find_biases(tags, outcome, tag_names=names, **options)
+    got = dgd.find_biases(
+        chunked(tags, rows), da.from_array(outcome, chunks=500), tag_names=names, **options
+    )
+    assert len(expected) > 0
+    assert_reports_equal(expected, got, exact=options.get("metric") != "confidence")
+    for i in range(len(got)):
+        np.testing.assert_array_equal(got.members(i), expected.members(i))
+        np.testing.assert_array_equal(got.examples(i), expected.examples(i))
+
+
+def test_find_biases_counts_many_candidates_in_batches(monkeypatch):
+    monkeypatch.setattr(dgd, "_CANDIDATE_BATCH", 4)
+    tags, correct, _ = bias_data(500, seed=2)
+    tags = np.asarray(tags, dtype=np.int8)  # 0/1 numbers
+    options = {"max_tags": 3, "min_support": 3, "min_effect": 0.0, "alpha": 1 - 1e-9}
+    expected = datagauge.find_biases(tags, correct, **options)
+    got = dgd.find_biases(chunked(tags, (100, 400)), correct, **options)
+    assert expected.n_tested > 50
+    assert_reports_equal(expected, got)
+
+
+def test_find_biases_too_many_combinations():
+    tags, correct, _ = bias_data(300)
+    with pytest.raises(ValueError, match="max_combinations=20"):
+        datagauge.find_biases(tags, correct, min_support=1, max_combinations=20)
+    with pytest.raises(ValueError, match="max_combinations=20"):
+        dgd.find_biases(chunked(tags, 100), correct, min_support=1, max_combinations=20)
+
+
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(st.integers(1, 300), min_size=1, max_size=5), st.integers(0, 10**6))
+def test_chunking_does_not_change_the_report(sizes, seed):
+    sizes = [*sizes, 2]
+    n = sum(sizes)
+    rng = np.random.default_rng(seed)
+    tags = rng.random((n, 5)) < 0.4
+    correct = rng.random(n) < 0.7
+    correct[:2] = [True, False]  # never constant
+    options = {"min_support": 2, "min_effect": 0.0, "alpha": 0.9}
+    expected = datagauge.find_biases(tags, correct, **options)
+    with dask.config.set(scheduler="synchronous"):
+        got = dgd.find_biases(chunked(tags, tuple(sizes)), correct, **options)
+    assert_reports_equal(expected, got)
+
+
+# --------------------------------------------------------------------------- bad input
+
+
+@pytest.mark.parametrize(
+    ("call", "in_memory"),
+    [
+        (lambda x: dgd.kneighbors(x, 3), "datagauge.kneighbors"),
+        (lambda x: dgd.coverage(x, 3), "datagauge.coverage"),
+        (lambda x: dgd.fit_familiarity(x), "Familiarity.fit"),
+        (lambda x: dgd.find_biases(x > 0, np.arange(40) % 2), "datagauge.find_biases"),
+    ],
+)
+def test_in_memory_input_says_what_to_use(call, in_memory):
+    x = np.random.default_rng(0).normal(size=(40, 3))
+    with pytest.raises(TypeError, match=rf"{in_memory}.*dask\.array\.from_array"):
+        call(x)
+
+
+def test_features_split_over_chunks_are_rechunked():
+    x = np.random.default_rng(8).normal(size=(90, 6)).astype(np.float32)
+    split = da.from_array(x, chunks=(30, 2))
+    dist, idx = dask.compute(*dgd.kneighbors(split, 5))
+    assert dist.shape == (90, 5)
+    np.testing.assert_array_equal(idx, datagauge.kneighbors(x, 5)[1])
+    tags = np.random.default_rng(8).random((90, 6)) < 0.5
+    correct = np.arange(90) % 3 > 0
+    got = dgd.find_biases(da.from_array(tags, chunks=(40, 4)), correct, min_support=3)
+    assert_reports_equal(datagauge.find_biases(tags, correct, min_support=3), got)
+
+
+def test_bad_shapes_and_dtypes():
+    with pytest.raises(ValueError, match="must be 2-D"):
+        dgd.kneighbors(da.zeros(10, chunks=5), 2)
+    with pytest.raises(TypeError, match="real numbers, got dtype bool"):
+        dgd.kneighbors(da.zeros((10, 2), dtype=bool, chunks=5), 2)
+    with pytest.raises(TypeError, match="real numbers"):
+        dgd.kneighbors(da.from_array(np.array([["a", "b"]] * 4)), 2)
+    with pytest.raises(ValueError, match="empty"):
+        dgd.kneighbors(da.zeros((0, 3), chunks=5), 2)
+    with pytest.raises(ValueError, match="k=10 must be less than the number of samples"):
+        dgd.kneighbors(da.zeros((10, 2), chunks=5), 10)
+
+
+def test_unknown_chunk_sizes():
+    x = da.from_array(np.random.default_rng(0).normal(size=(50, 2)), chunks=10)
+    filtered = x[x[:, 0] > 0]
+    with pytest.raises(ValueError, match=r"compute_chunk_sizes\(\)"):
+        dgd.kneighbors(filtered, 2)
+
+
+def test_non_finite_values_name_their_rows():
+    x = np.random.default_rng(0).normal(size=(50, 2))
+    x[33, 1] = np.nan
+    dist, _ = dgd.kneighbors(chunked(x, 20), 2)  # lazy: the check runs with the chunk
+    with pytest.raises(ValueError, match=r"x rows 20\+ contains 1 NaN"):
+        dist.compute()
+    with pytest.raises(ValueError, match=r"X rows 20\+ contains 1 NaN"):
+        dgd.fit_familiarity(chunked(x, 20), n_components=2, random_state=0)
+
+
+def test_approximate_index_is_rejected():
+    x = da.zeros((20, 2), chunks=10)
+    with pytest.raises(ValueError, match="searches exactly"):
+        dgd.kneighbors(x, 2, index="hnsw")
+    with pytest.raises(ValueError, match=r"Exact\.engine must be one of"):
+        dgd.kneighbors(x, 2, index=Exact(engine="ball_tree"))  # type: ignore[arg-type]
+
+
+def test_bad_bias_inputs():
+    tags = np.zeros((130, 3))
+    tags[::2, 0] = 1
+    tags[101, 2] = 2
+    correct = np.arange(130) % 2 == 0
+    with pytest.raises(ValueError, match=r"tags\[101, 2\] = 2\.0"):
+        dgd.find_biases(chunked(tags, 50), correct)
+    with pytest.raises(ValueError, match="tag_names has 2 names"):
+        dgd.find_biases(chunked(tags, 50), correct, tag_names=["a", "b"])
+    with pytest.raises(ValueError, match="correct has 129 entries"):
+        dgd.find_biases(chunked(tags, 50), correct[:-1])
+    with pytest.raises(ValueError, match="must be 2-D of shape \\(n_samples, n_tags\\)"):
+        dgd.find_biases(da.from_array(correct), correct)
+
+
+def test_bad_familiarity_inputs():
+    x = chunked(blobs(100), 50)
+    with pytest.raises(TypeError, match=r"model must be a datagauge\.Familiarity"):
+        dgd.fit_familiarity(x, model="diag")
+    with pytest.raises(ValueError, match="n_components must be >= 1"):
+        dgd.fit_familiarity(x, n_components=0)
+    model = Familiarity(n_components=2)
+    with pytest.raises(ValueError, match="not fitted"):
+        dgd.score_samples(model, x)
+    model.fit(blobs(100))
+    with pytest.raises(ValueError, match="has 3 features, but Familiarity was fitted with 4"):
+        dgd.score_samples(model, x[:, :3])
+
+
+def test_import_datagauge_does_not_import_dask():
+    code = "import sys, datagauge; print('dask' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
+
+
+def test_first_faiss_use_in_parallel_tasks():
+    # FAISS imported for the first time by several Dask threads at once (a fresh process).
+    code = (
+        "import dask, dask.array as da, numpy as np, datagauge.dask as dgd\n"
+        "x = da.from_array(np.random.default_rng(0).random((400, 16)), chunks=(50, -1))\n"
+        "with dask.config.set(scheduler='threads', num_workers=8):\n"
+        "    print(dask.compute(*dgd.kneighbors(x, 3, index='flat'))[1].shape)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "(400, 3)"

@@ -447,6 +447,7 @@ def large_configs(args: argparse.Namespace) -> list[dict[str, Any]]:
     else:
         approx = {
             "clustered": [
+                {"kind": "exact"},
                 {"kind": "ivf", "nprobe": 8},
                 {"kind": "ivf", "nprobe": 16},
                 {"kind": "ivf"},
@@ -483,7 +484,7 @@ def spec_text(spec: dict[str, Any], n: int) -> str:
         ef = spec.get("ef_search") or "tuned to recall 0.95 (default)"
         efc = spec.get("ef_construction", 64)
         return f"m={spec.get('m', 32)}, ef_search={ef}, ef_c={efc}"
-    return "exact (kd-tree)" if spec["kind"] == "exact" else spec["kind"]
+    return "exact (auto engine)" if spec["kind"] == "exact" else spec["kind"]
 
 
 def spec_label(cfg: dict[str, Any]) -> str:

@@ -220,6 +220,11 @@ def assert_per_class(result, x, labels, k, percent):
     )
     assert table.count.sum() == x.shape[0]
     assert table.n_uncovered.sum() == result.uncovered_indices.size
+    as_rows = table.rows()
+    assert [r[0] for r in as_rows] == table.labels.tolist()
+    for got, want in zip(as_rows, rows, strict=True):
+        assert got[1:3] == tuple(want[1:3])
+        assert all(type(v) is t for v, t in zip(got[1:], (int, int, float, float), strict=True))
 
 
 @pytest.mark.parametrize("radius_type", ["adaptive", "naive"])

@@ -691,3 +691,30 @@ def test_brute_core_rejects_bad_arguments():
         _core.brute_self_knn(uniform(45, 1, 4), 1, 1, 48)
     with pytest.raises(ValueError, match=r"at least one feature"):
         _core.brute_self_knn(np.zeros((10, 0), dtype=np.float32), 1, 1, 48)
+
+
+def test_kdtree_prunes_many_identical_points():
+    # A large group of identical points is split like any other (zero-size boxes), so a
+    # query stops after k of them instead of scanning the whole group.
+    x = np.zeros((4000, 3), dtype=np.float32)
+    x[:100] = uniform(46, 100, 3)
+    tree = _core.KDTree(x, 32, 0)
+    positions = np.arange(100, 4000, 37, dtype=np.int64)
+    scanned = tree.probe(positions, 10) / positions.size
+    assert scanned < 0.05 * x.shape[0]
+    dist, idx = datagauge.kneighbors(x, 10, index="kdtree")
+    assert np.all(dist[100:] == 0)
+    assert_valid_with_ties(x, dist, idx, 10)
+
+
+def test_brute_many_unproven_rows_go_through_a_tree():
+    # Over 256 unproven rows (a big group of duplicates): redone through a kd-tree.
+    x = uniform(47, 1500, 16)
+    x[200:1000] = x[200]
+    dist, idx, redone = _core.brute_self_knn(x, 10, 14, 96, 2)
+    assert redone > 256
+    assert_valid_with_ties(x, np.sqrt(dist), idx, 10)
+    kd = datagauge.kneighbors(x, 10, index="kdtree")
+    np.testing.assert_array_equal(np.sqrt(dist)[:, -1], kd[0][:, -1])
+    # Rows outside the group match the tree exactly.
+    np.testing.assert_array_equal(idx[1000:], kd[1][1000:])

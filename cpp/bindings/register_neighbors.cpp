@@ -1,4 +1,3 @@
-#include <atomic>
 #include <memory>
 
 #include "common.hpp"
@@ -13,6 +12,7 @@ namespace {
 
 constexpr std::int64_t kBlockRows = 1 << 15;  // rows between Ctrl-C checks
 constexpr std::int64_t kChunkRows = 256;      // rows a thread takes at a time
+constexpr std::int64_t kTreeRedoRows = 256;   // unproven brute-force rows redone by a kd-tree above this
 
 std::pair<FloatArray, IndexArray> alloc_lists(std::int64_t rows, std::int64_t k) {
     return {FloatArray({rows, k}), IndexArray({rows, k})};
@@ -148,11 +148,43 @@ py::tuple brute_self_knn(const FloatArray& data, int k, int n_candidates, std::i
     auto [dist, idx] = alloc_lists(n, k);
     float* dp = dist.mutable_data();
     std::int64_t* ip = idx.mutable_data();
-    std::atomic<std::int64_t> redone{0};
+    std::vector<std::uint8_t> proven(static_cast<std::size_t>(n));
     run_blocks_nogil(n, n_threads, kBlockRows, kChunkRows, [&](std::int64_t b, std::int64_t e) {
-        redone += search->finish_rows(b, e, k, dp, ip);
+        search->finish_rows(b, e, k, dp, ip, proven.data());
     });
-    return py::make_tuple(dist, idx, redone.load());
+    std::vector<std::int64_t> redo;
+    for (std::int64_t i = 0; i < n; ++i)
+        if (!proven[static_cast<std::size_t>(i)]) redo.push_back(i);
+    const std::int64_t m = static_cast<std::int64_t>(redo.size());
+    if (m > kTreeRedoRows) {
+        // Many unproven rows (large groups of duplicates): a kd-tree prunes identical points
+        // (zero-size boxes) where a scan of all points per row would be quadratic.
+        std::vector<float> queries(static_cast<std::size_t>(m * d));
+        for (std::int64_t t = 0; t < m; ++t)
+            std::copy(xp + redo[static_cast<std::size_t>(t)] * d, xp + (redo[static_cast<std::size_t>(t)] + 1) * d,
+                      queries.begin() + t * d);
+        std::unique_ptr<KDTree> tree;
+        {
+            py::gil_scoped_release nogil;
+            tree = std::make_unique<KDTree>(xp, n, d, 32, 0);
+        }
+        std::vector<float> td(static_cast<std::size_t>(m * k));
+        std::vector<std::int64_t> ti(static_cast<std::size_t>(m * k));
+        run_blocks_nogil(m, n_threads, kBlockRows, 16, [&](std::int64_t b, std::int64_t e) {
+            tree->query(queries.data(), redo.data(), b, e, k, td.data(), ti.data());
+        });
+        for (std::int64_t t = 0; t < m; ++t) {
+            const std::int64_t i = redo[static_cast<std::size_t>(t)];
+            std::copy(td.begin() + t * k, td.begin() + (t + 1) * k, dp + i * k);
+            std::copy(ti.begin() + t * k, ti.begin() + (t + 1) * k, ip + i * k);
+        }
+    } else {
+        run_blocks_nogil(m, n_threads, kBlockRows, 1, [&](std::int64_t b, std::int64_t e) {
+            for (std::int64_t t = b; t < e; ++t) search->exact_row(redo[static_cast<std::size_t>(t)], k, dp, ip);
+        });
+    }
+    const std::int64_t redone = m;
+    return py::make_tuple(dist, idx, redone);
 }
 
 }  // namespace

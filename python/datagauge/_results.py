@@ -115,6 +115,21 @@ class ClassCoverage(ResultBase):
         """One row per class: label, count, n_uncovered, fraction_uncovered, adaptive_radius."""
         return _frame({f.name: getattr(self, f.name) for f in dataclasses.fields(self)})
 
+    def rows(self) -> list[tuple[Any, int, int, float, float]]:
+        """One tuple per class, as Python scalars: (label, count, n_uncovered,
+        fraction_uncovered, adaptive_radius); the label keeps its own type."""
+        return [
+            (lab, int(c), int(u), float(f), float(r))
+            for lab, c, u, f, r in zip(
+                self.labels,
+                self.count,
+                self.n_uncovered,
+                self.fraction_uncovered,
+                self.adaptive_radius,
+                strict=True,
+            )
+        ]
+
 
 @dataclass(frozen=True, slots=True, repr=False)
 class CoverageResult(ResultBase):

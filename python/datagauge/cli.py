@@ -159,17 +159,9 @@ def _run_coverage(args: argparse.Namespace) -> int:
     if images is not None and top.size:
         print("\n" + _thumbnails(images, [int(i) for i in top]))
     if res.per_class is not None:
-        pc = res.per_class
         print("\nPer class:")
         print(f"{'label':>6}  {'count':>6}  {'uncovered':>9}  {'fraction':>8}  {'own radius':>10}")
-        for lab, c, u, f, r in zip(
-            pc.labels,
-            pc.count,
-            pc.n_uncovered,
-            pc.fraction_uncovered,
-            pc.adaptive_radius,
-            strict=True,
-        ):
+        for lab, c, u, f, r in res.per_class.rows():
             print(f"{lab!s:>6}  {c:>6}  {u:>9}  {f:>8.3f}  {r:>10.4f}")
     if args.json is not None:
         args.json.write_text(json.dumps(res.to_dict()))

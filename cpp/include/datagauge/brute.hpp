@@ -15,8 +15,9 @@
 // distances (refine.hpp), and each point's answer is verified: a point outside its candidate
 // list has an approximate distance at least the list's bound, hence a true distance at least
 // that bound minus a rounding-error bound. Where that does not clear the exact k-th distance
-// (exact ties, many duplicate points, overflow) the point is searched again exactly over all
-// points. The result is the exact k-NN, sorted by (distance, index), as the other engines.
+// (exact ties, many duplicate points, overflow) the point is searched again exactly (over all
+// points, or through a kd-tree when there are many such points). The result is the exact
+// k-NN with exact distances, as the other engines.
 #pragma once
 
 #include <algorithm>
@@ -93,28 +94,29 @@ class BruteSelfKnn {
     }
 
     // Exact answer from the candidates: rows [begin, end) of (n, k) outputs, squared distances.
-    // Returns the number of rows that failed verification and were searched over all points.
-    std::int64_t finish_rows(std::int64_t begin, std::int64_t end, int k, float* dist_out,
-                             std::int64_t* idx_out) const {
+    // proven[i] is set to 1 where the candidates are proven to hold the answer, else 0 (the
+    // row must then be searched again over all points: exact_row, or a kd-tree query).
+    void finish_rows(std::int64_t begin, std::int64_t end, int k, float* dist_out, std::int64_t* idx_out,
+                     std::uint8_t* proven) const {
         if (k < 1 || k > kc_) throw std::invalid_argument("k must be in [1, candidates]");
-        std::int64_t redone = 0;
-        TopK top(k);
         for (std::int64_t i = begin; i < end; ++i) {
             const std::int64_t self = i;
             refine_rows(x_, n_, d_, x_ + i * d_, cand_i_.data() + i * kc_, kc_, &self, 0, 1, k, dist_out + i * k,
                         idx_out + i * k);
-            if (verified(i, dist_out[i * k + k - 1])) continue;
-            ++redone;
-            top.reset();
-            const float* q = x_ + i * d_;
-            for (std::int64_t j = 0; j < n_; ++j) {
-                if (j == i) continue;
-                const float dist = squared_distance(q, x_ + j * d_, d_);
-                if (dist <= top.bound()) top.push(dist, j);
-            }
-            top.write(dist_out + i * k, idx_out + i * k);
+            proven[i] = verified(i, dist_out[i * k + k - 1]) ? 1 : 0;
         }
-        return redone;
+    }
+
+    // Row i searched over all points: sorted by (distance, index), the lowest indices on ties.
+    void exact_row(std::int64_t i, int k, float* dist_out, std::int64_t* idx_out) const {
+        TopK top(k);
+        const float* q = x_ + i * d_;
+        for (std::int64_t j = 0; j < n_; ++j) {
+            if (j == i) continue;
+            const float dist = squared_distance(q, x_ + j * d_, d_);
+            if (dist <= top.bound()) top.push(dist, j);
+        }
+        top.write(dist_out + i * k, idx_out + i * k);
     }
 
    private:

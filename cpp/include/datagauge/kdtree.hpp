@@ -221,7 +221,10 @@ class KDTree {
                     split = j;
                 }
             }
-            if (!(spread > 0.0f)) continue;  // all points identical: keep as one leaf
+            // Identical points are split too (by index: the order below breaks ties by index):
+            // their boxes have zero size, so once a query's list holds k of them at distance 0
+            // every other such node is pruned, and many duplicates cost O(k log n) per query
+            // instead of a scan of all of them.
             const std::int64_t mid = b + (e - b) / 2;
             auto first_it = perm_.begin() + b, mid_it = perm_.begin() + mid, end_it = perm_.begin() + e;
             std::nth_element(first_it, mid_it, end_it, [&](std::int64_t u, std::int64_t v) {

@@ -77,20 +77,9 @@ def _coverage(inputs: ReportInputs, sec: Section, out: Path) -> dict[str, Any]:
         "Least covered images (most isolated first)",
     )
     if res.per_class is not None:
-        pc = res.per_class
         sec.table(
             ["class", "count", "uncovered", "fraction", "own adaptive radius"],
-            [
-                [inputs.label_name(lab), int(c), int(u), float(f), float(r)]
-                for lab, c, u, f, r in zip(
-                    pc.labels,
-                    pc.count,
-                    pc.n_uncovered,
-                    pc.fraction_uncovered,
-                    pc.adaptive_radius,
-                    strict=True,
-                )
-            ],
+            [[inputs.label_name(lab), *rest] for lab, *rest in res.per_class.rows()],
             caption="Per class (uncovered under the global radius)",
         )
     return {"k": k, "result": res.to_dict()}

@@ -55,10 +55,12 @@ __all__ = [
 KDTREE_MAX_DIM = 12
 #: Above that dimension "auto" probes a kd-tree with sample queries and keeps it when a query
 #: scans at most this share of the data (brute force computes every distance, but in FMA
-#: tiles, several times faster per distance than the tree's scan). Measured on 2 cores at 100k
-#: x 64: share 0.07 on clustered data (tree 2.4 s, brute force 8 s), 1.0 on uniform data (tree
-#: 176 s, brute force 8 s).
-KDTREE_MAX_SHARE = 0.12
+#: tiles, several times faster per distance than the tree's scan). Measured on 2 cores at 50k
+#: points (tree self-query / brute force): Fashion-MNIST PCA-32 share 0.13 (0.48 s / 0.81 s),
+#: PCA-64 0.18 (1.00 / 1.17 s), PCA-128 0.23 (2.75 / 2.25 s), raw 784 pixels 0.98 (16.2 /
+#: 2.9 s at 20k); clustered 64-d data of latent dimension 8-24: 0.10-0.13 (1.0-1.4 s / 2.0-2.2
+#: s); uniform 64-d: 1.0.
+KDTREE_MAX_SHARE = 0.2
 #: The probe builds the tree (two copies of the data); above this size it goes straight to FAISS.
 _PROBE_MAX_BYTES = 2 << 30
 _PROBE_QUERIES = 200
@@ -73,10 +75,11 @@ class Exact:
     ----------
     engine : {"auto", "kdtree", "brute", "flat"}
         ``"auto"`` picks the kd-tree for ``n_features <= 12``. Above, on the CPU, it builds the
-        tree and self-queries 200 sample points: when a query scans at most 12% of the data
+        tree and self-queries 200 sample points: when a query scans at most 20% of the data
         (data of low intrinsic dimension, as real embeddings often are) the tree is used,
-        otherwise ``"brute"``; on a GPU it uses ``"flat"``. All are exact and give the same
-        answer (the same indices and bit-identical distances).
+        otherwise ``"brute"``; on a GPU it uses ``"flat"``. All are exact: bit-identical
+        distances, and the same indices unless several points tie exactly at the k-th
+        distance (each engine then picks deterministically among them).
     block_size : int or None
         kd-tree and FAISS flat: rows of the database searched at a time, partial results
         merged; ``None`` is one block for the kd-tree and 65,536 rows for FAISS flat. Brute

@@ -165,6 +165,27 @@ def test_bounded_search_is_the_same_on_both_engines(d):
     assert 0 < np.count_nonzero(a[1][20:] >= 0) < 80 * K
 
 
+def test_auto_engine_keeps_the_tree_where_bounded_searches_pay():
+    # Clustered data at d = 32: the probe scans more than the in-memory limit (12%) but less
+    # than the chunk limit, where the bounded chain of tree searches beats FAISS brute force.
+    from datagauge.neighbors import KDTREE_MAX_SHARE, _tree_share
+
+    rng = np.random.default_rng(13)
+    centres = rng.normal(scale=4.0, size=(30, 32))
+    x = (centres[rng.integers(0, 30, 2000)] + rng.normal(size=(2000, 32))).astype(np.float32)
+    share = _tree_share(datagauge._core.KDTree(x[:1000], 32, 0), 5, 1000)
+    assert KDTREE_MAX_SHARE < share <= dgd._chunk_tree_max_share(32)
+    assert dgd._BlockIndex(x[:1000], 0, "auto", 32, 5).tree is not None
+    limits = [dgd._chunk_tree_max_share(d) for d in (13, 32, 64, 128, 256, 4096)]
+    assert limits[:2] == [0.9, 0.9]  # capped: high intrinsic dimension goes to FAISS
+    assert limits[1:] == sorted(limits[1:], reverse=True)  # the tree's cost grows with d
+    assert 0.25 < limits[-1] < 0.3
+    dist, idx = dask.compute(*dgd.kneighbors(chunked(x, (1000, 1000)), 5))
+    m_dist, m_idx = datagauge.kneighbors(x, 5)
+    np.testing.assert_array_equal(idx, m_idx)
+    np.testing.assert_array_equal(dist, m_dist)
+
+
 @pytest.mark.parametrize("d", [2, 16])
 def test_kneighbors_duplicates_give_the_same_distances(d):
     # Points on a small integer grid: many exact duplicates and ties at the k-th distance.

@@ -74,7 +74,6 @@ from .bias import (
 from .coverage import coverage_from_radii, unit_cube_scale
 from .neighbors import (
     KDTREE_MAX_DIM,
-    KDTREE_MAX_SHARE,
     Exact,
     _column_means,
     _faiss,
@@ -90,6 +89,24 @@ __all__ = ["coverage", "find_biases", "fit_familiarity", "kneighbors", "score_sa
 _T = TypeVar("_T")
 #: Candidate combinations counted per pass over the chunks in :func:`find_biases`.
 _CANDIDATE_BATCH = 1 << 18
+
+
+def _chunk_tree_max_share(n_features: int) -> float:
+    """Largest probe share (points a sample self-query scans / chunk rows) at which
+    ``index="exact"`` keeps a chunk's kd-tree above 12 features; FAISS brute force above it.
+
+    Higher than the in-memory ``KDTREE_MAX_SHARE`` (0.12): the alternative here is FAISS
+    flat (not the faster symmetric brute force of a self-join), and the searches of the other
+    chunks, bounded by the k-th distances already found, skip most of a leaf's work. A
+    distance costs the tree about d and FAISS a + b d (its heap of candidates), so the
+    break-even share falls with d. Measured on 2 cores (20k rows, 4 and 16 chunks, k = 20,
+    clustered and low-rank data): the tree is faster up to share ~1 at d = 32, ~0.65 at
+    d = 64, ~0.5 at d = 128, ~0.34 at d = 256, at any share at d = 16 (and at smaller
+    chunks FAISS's cost per task favours the tree further). Capped at 0.9: data of high
+    intrinsic dimension goes to FAISS.
+    """
+    return min(0.9, 0.25 + 24.0 / n_features)
+
 
 # --------------------------------------------------------------------------- chunks
 
@@ -145,10 +162,11 @@ class _BlockIndex:
     """One database chunk, ready to be searched: a kd-tree over it, or a FAISS flat index
     (brute force, candidates re-ranked exactly) for higher dimension.
 
-    ``engine="auto"`` (more than 12 features) makes the in-memory ``Exact()`` choice per
-    chunk: the kd-tree when a probe of sample self-queries scans at most
-    ``KDTREE_MAX_SHARE`` of the chunk (data of low intrinsic dimension), else FAISS. Pickles
-    as its arguments (the index is rebuilt on arrival), so it can move between Dask workers.
+    ``engine="auto"`` (more than 12 features) chooses per chunk, as the in-memory
+    ``Exact()`` does: the kd-tree when a probe of sample self-queries scans at most
+    ``_chunk_tree_max_share(d)`` of the chunk (data of low intrinsic dimension), else
+    FAISS. Pickles as its arguments (the index is rebuilt on arrival), so it can move
+    between Dask workers.
     """
 
     def __init__(
@@ -161,7 +179,8 @@ class _BlockIndex:
         self.flat: Any = None
         if engine != "flat":
             tree = _core.KDTree(self.block, leaf_size, offset)
-            if engine == "kdtree" or _tree_share(tree, k, len(block)) <= KDTREE_MAX_SHARE:
+            limit = _chunk_tree_max_share(block.shape[1])
+            if engine == "kdtree" or _tree_share(tree, k, len(block)) <= limit:
                 self.tree = tree
                 return
         _faiss()  # imported before thread_limits looks for it (another task may be importing it)
@@ -309,7 +328,8 @@ def kneighbors(
     index : {"exact", "kdtree", "flat"} or datagauge.Exact
         One index per chunk. ``"exact"`` uses a kd-tree for up to 12 features; above, as
         the in-memory ``Exact()``, it probes the chunk's kd-tree with sample self-queries
-        and keeps it when they scan at most 12% of the chunk, else uses FAISS brute force
+        and keeps it when they scan a small enough share of the chunk (90% at 32 features,
+        62% at 64, 44% at 128, 34% at 256), else uses FAISS brute force
         (candidates re-ranked exactly). Every choice gives the same answer. ``Exact``'s
         ``leaf_size`` is used, its ``block_size`` is not (the chunks are the blocks).
         Approximate indexes need all data in one index: use :func:`datagauge.kneighbors`.

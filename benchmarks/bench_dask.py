@@ -2,8 +2,9 @@
 
 For every size n and chunk count, on the same data in one run:
 
-* k-NN: ``datagauge.dask.kneighbors`` (d = 8, kd-tree per chunk; d = 32, FAISS brute force
-  per chunk) against ``datagauge.kneighbors`` on the computed array, k = 20;
+* k-NN: ``datagauge.dask.kneighbors`` (d = 8, kd-tree per chunk; d = 32, the probe's choice
+  per chunk: the kd-tree on this clustered data) against ``datagauge.kneighbors`` on the
+  computed array, k = 20;
 * coverage: ``datagauge.dask.coverage`` against ``datagauge.coverage`` (d = 8);
 * familiarity: ``datagauge.dask.fit_familiarity`` against ``Familiarity.fit`` (d = 16, K = 5,
   diag, 20 EM iterations, ``tol=0``);

@@ -4,6 +4,7 @@ the computed array, over several chunkings (uneven, one chunk smaller than k).""
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import json
 import pickle
 import subprocess
@@ -107,6 +108,82 @@ def test_auto_engine_per_chunk_and_pickling():
         m_dist, m_idx = datagauge.kneighbors(x, 5)
         np.testing.assert_array_equal(idx, m_idx)
         np.testing.assert_array_equal(dist, m_dist)
+
+
+def test_seeded_chain_scans_fewer_points():
+    # The chain of one query chunk: its own rows first, then every other chunk searched with
+    # the k-th distance found so far as a bound. The same answer as the unseeded searches
+    # merged, for fewer points scanned.
+    rng = np.random.default_rng(11)
+    centres = rng.normal(scale=4.0, size=(10, 6))
+    x = (centres[rng.integers(0, 10, 4000)] + rng.normal(size=(4000, 6))).astype(np.float32)
+    starts = [0, 1000, 2000, 3000, 4000]
+    indexes = [dgd._BlockIndex(x[a:b], a, "kdtree", 16, K) for a, b in itertools.pairwise(starts)]
+    queries, own = x[:1000], np.arange(1000, dtype=np.int64)
+    seeded = dgd._own_lists(indexes[0], K, 1)
+    plain = indexes[0].search(queries, 0, K, 1)
+    np.testing.assert_array_equal(seeded[0], plain[0])
+    seeded_cost = plain_cost = returned = 0
+    for index in indexes[1:]:
+        bounds = np.ascontiguousarray(seeded[0][:, -1])
+        seeded_cost += index.tree.query_cost(queries, K, own, bounds)
+        plain_cost += index.tree.query_cost(queries, K, own)
+        found = index.search(queries, 0, K, 1, bounds)
+        assert np.all((found[0] <= bounds[:, None]) | (found[1] == -1))
+        returned += np.count_nonzero(found[1] >= 0)
+        seeded = dgd._seeded_step(seeded, index, queries, 0, K, 1)
+        plain = datagauge.merge_neighbors(plain, index.search(queries, 0, K, 1), K)
+    np.testing.assert_array_equal(seeded[1], plain[1])
+    np.testing.assert_array_equal(seeded[0], plain[0])
+    assert seeded_cost < 0.9 * plain_cost  # 0.86 here: whole leaves are counted
+    assert returned < 0.6 * 3 * 1000 * K  # 0.55 here; unseeded, every chunk gives K a query
+    m_dist, m_idx = datagauge.kneighbors(x, K)
+    np.testing.assert_array_equal(seeded[1], m_idx[:1000])
+    np.testing.assert_array_equal(np.sqrt(seeded[0]), m_dist[:1000])
+
+
+@pytest.mark.parametrize("d", [3, 20])
+def test_bounded_search_is_the_same_on_both_engines(d):
+    # FAISS computes every distance and drops those beyond the bounds; the kd-tree prunes.
+    x = np.random.default_rng(12).normal(size=(300, d)).astype(np.float32)
+    tree = dgd._BlockIndex(x[100:], 100, "kdtree", 8, K)
+    flat = dgd._BlockIndex(x[100:], 100, "flat", 8, K)
+    own = tree.self_search(K, 1)
+    np.testing.assert_array_equal(own[0], flat.self_search(K, 1)[0])
+    np.testing.assert_array_equal(own[1], flat.self_search(K, 1)[1])
+    first = dgd._BlockIndex(x[:100], 0, "kdtree", 8, K).self_search(K, 1)
+    bounds = np.ascontiguousarray(first[0][:, -1])
+    bounds[:10] = np.inf  # no bound
+    bounds[10:20] = 0.0  # nothing within
+    a, b = tree.search(x[:100], 0, K, 1, bounds), flat.search(x[:100], 0, K, 1, bounds)
+    np.testing.assert_array_equal(a[1], b[1])
+    np.testing.assert_array_equal(a[0], b[0])
+    assert np.all(a[1][10:20] == -1)
+    assert np.all(np.isposinf(a[0][10:20]))
+    assert np.all(a[1][:10] >= 100)
+    assert np.all((a[0] <= bounds[:, None]) | (a[1] == -1))
+    assert 0 < np.count_nonzero(a[1][20:] >= 0) < 80 * K
+
+
+def test_auto_engine_keeps_the_tree_where_bounded_searches_pay():
+    # Clustered data at d = 32: the probe scans more than the in-memory limit (12%) but less
+    # than the chunk limit, where the bounded chain of tree searches beats FAISS brute force.
+    from datagauge.neighbors import KDTREE_MAX_SHARE, _tree_share
+
+    rng = np.random.default_rng(13)
+    centres = rng.normal(scale=4.0, size=(30, 32))
+    x = (centres[rng.integers(0, 30, 2000)] + rng.normal(size=(2000, 32))).astype(np.float32)
+    share = _tree_share(datagauge._core.KDTree(x[:1000], 32, 0), 5, 1000)
+    assert KDTREE_MAX_SHARE < share <= dgd._chunk_tree_max_share(32)
+    assert dgd._BlockIndex(x[:1000], 0, "auto", 32, 5).tree is not None
+    limits = [dgd._chunk_tree_max_share(d) for d in (13, 32, 64, 128, 256, 4096)]
+    assert limits[:2] == [0.9, 0.9]  # capped: high intrinsic dimension goes to FAISS
+    assert limits[1:] == sorted(limits[1:], reverse=True)  # the tree's cost grows with d
+    assert 0.25 < limits[-1] < 0.3
+    dist, idx = dask.compute(*dgd.kneighbors(chunked(x, (1000, 1000)), 5))
+    m_dist, m_idx = datagauge.kneighbors(x, 5)
+    np.testing.assert_array_equal(idx, m_idx)
+    np.testing.assert_array_equal(dist, m_dist)
 
 
 @pytest.mark.parametrize("d", [2, 16])

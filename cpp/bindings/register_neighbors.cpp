@@ -1,4 +1,6 @@
+#include <cmath>
 #include <memory>
+#include <vector>
 
 #include "common.hpp"
 #include "datagauge/brute.hpp"
@@ -26,6 +28,27 @@ const std::int64_t* exclude_data(const std::optional<IndexArray>& exclude, std::
     return exclude->data();
 }
 
+// Pointer to the optional per-query bound on squared distances (nullptr when absent), checked:
+// 1-D, m rows, no NaN (+inf is no bound).
+const float* bounds_data(const std::optional<FloatArray>& bounds, std::int64_t m) {
+    if (!bounds) return nullptr;
+    require_ndim(*bounds, 1, "bounds");
+    require_rows(*bounds, m, "bounds", "queries");
+    const float* p = bounds->data();
+    for (std::int64_t q = 0; q < m; ++q)
+        if (std::isnan(p[q]))
+            throw std::invalid_argument("bounds must not be NaN (row " + std::to_string(q) +
+                                        "); use +inf for a query without a bound");
+    return p;
+}
+
+void require_query_dim(const KDTree& tree, const FloatArray& queries) {
+    require_ndim(queries, 2, "queries");
+    if (queries.shape(1) != tree.dim())
+        throw std::invalid_argument("queries have " + std::to_string(queries.shape(1)) +
+                                    " features but the tree has " + std::to_string(tree.dim()));
+}
+
 std::unique_ptr<KDTree> make_tree(const FloatArray& data, int leaf_size, std::int64_t index_offset) {
     require_ndim(data, 2, "data");
     if (data.shape(0) < 1 || data.shape(1) < 1) throw std::invalid_argument("data must be non-empty");
@@ -37,21 +60,37 @@ std::unique_ptr<KDTree> make_tree(const FloatArray& data, int leaf_size, std::in
 }
 
 py::tuple tree_query(const KDTree& tree, const FloatArray& queries, int k, std::optional<IndexArray> exclude,
-                     int n_threads) {
+                     int n_threads, std::optional<FloatArray> bounds) {
     require_k(k);
-    require_ndim(queries, 2, "queries");
-    if (queries.shape(1) != tree.dim())
-        throw std::invalid_argument("queries have " + std::to_string(queries.shape(1)) +
-                                    " features but the tree has " + std::to_string(tree.dim()));
+    require_query_dim(tree, queries);
     const std::int64_t m = queries.shape(0);
     const std::int64_t* ex = exclude_data(exclude, m);
+    const float* bp = bounds_data(bounds, m);
     auto [dist, idx] = alloc_lists(m, k);
     float* dp = dist.mutable_data();
     std::int64_t* ip = idx.mutable_data();
     const float* qp = queries.data();
     run_blocks_nogil(m, n_threads, kBlockRows, kChunkRows,
-                     [&](std::int64_t b, std::int64_t e) { tree.query(qp, ex, b, e, k, dp, ip); });
+                     [&](std::int64_t b, std::int64_t e) { tree.query(qp, ex, b, e, k, dp, ip, bp); });
     return py::make_tuple(dist, idx);
+}
+
+std::int64_t tree_query_cost(const KDTree& tree, const FloatArray& queries, int k, std::optional<IndexArray> exclude,
+                             std::optional<FloatArray> bounds) {
+    require_k(k);
+    require_query_dim(tree, queries);
+    const std::int64_t m = queries.shape(0);
+    const std::int64_t* ex = exclude_data(exclude, m);
+    const float* bp = bounds_data(bounds, m);
+    const float* qp = queries.data();
+    std::vector<float> dist(static_cast<std::size_t>(k));
+    std::vector<std::int64_t> idx(static_cast<std::size_t>(k));
+    std::int64_t total = 0;
+    py::gil_scoped_release nogil;
+    const std::int64_t d = tree.dim();
+    for (std::int64_t q = 0; q < m; ++q)
+        total += tree.query(qp + q * d, ex ? ex + q : nullptr, 0, 1, k, dist.data(), idx.data(), bp ? bp + q : nullptr);
+    return total;
 }
 
 py::tuple tree_self_query(const KDTree& tree, int k, int n_threads) {
@@ -208,7 +247,8 @@ index_offset : int
         .def_property_readonly("dim", &KDTree::dim)
         .def_property_readonly("index_offset", &KDTree::index_offset)
         .def("query", &tree_query, py::arg("queries").noconvert(), py::arg("k"),
-             py::arg("exclude").noconvert() = py::none(), py::arg("n_threads") = 0, R"doc(
+             py::arg("exclude").noconvert() = py::none(), py::arg("n_threads") = 0,
+             py::arg("bounds").noconvert() = py::none(), R"doc(
 k nearest tree points of each query.
 
 Parameters
@@ -220,13 +260,28 @@ exclude : ndarray of int64, shape (m,), optional
     A global index per query never to return (the query's own index in a self-query), or -1.
 n_threads : int
     Threads; <= 0 means all hardware threads.
+bounds : ndarray of float32, shape (m,), optional
+    A squared distance per query (not NaN; +inf for none): only tree points at squared
+    distance <= bound are returned, and nodes farther than it are not searched. Seeded with
+    the k-th distance of a partial list from other blocks, the result merged with that list
+    (merge_topk) is the list over both.
 
 Returns
 -------
 sqdist : ndarray of float32, shape (m, k)
-    Squared Euclidean distances, ascending; +inf where fewer than k points exist.
+    Squared Euclidean distances, ascending; +inf where fewer than k points exist (or lie
+    within the bound).
 indices : ndarray of int64, shape (m, k)
     Global indices, -1 where missing; ties by ascending index.
+)doc")
+        .def("query_cost", &tree_query_cost, py::arg("queries").noconvert(), py::arg("k"),
+             py::arg("exclude").noconvert() = py::none(), py::arg("bounds").noconvert() = py::none(), R"doc(
+Cost of query(queries, k, exclude, bounds=bounds): the number of distances it computes.
+
+Returns
+-------
+int
+    Tree points scanned, summed over the m queries (one thread).
 )doc")
         .def("self_query", &tree_self_query, py::arg("k"), py::arg("n_threads") = 0, R"doc(
 k nearest neighbours of every tree point among the others (itself excluded).

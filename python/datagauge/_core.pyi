@@ -24,8 +24,20 @@ class KDTree:
         k: int,
         exclude: NDArray[np.int64] | None = None,
         n_threads: int = 0,
+        bounds: NDArray[np.float32] | None = None,
     ) -> tuple[NDArray[np.float32], NDArray[np.int64]]:
-        """k nearest tree points of each query: (squared distances, global indices), (m, k)."""
+        """k nearest tree points of each query: (squared distances, global indices), (m, k).
+
+        With ``bounds`` (float32 (m,), not NaN, +inf for none) only points at squared distance
+        <= bounds[q] are returned and farther nodes are not searched."""
+    def query_cost(
+        self,
+        queries: NDArray[np.float32],
+        k: int,
+        exclude: NDArray[np.int64] | None = None,
+        bounds: NDArray[np.float32] | None = None,
+    ) -> int:
+        """Points scanned by query(queries, k, exclude, bounds=bounds), summed over queries."""
 
     def self_query(
         self, k: int, n_threads: int = 0

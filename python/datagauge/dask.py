@@ -3,8 +3,9 @@
 Every statistic in datagauge is a partial result over a block of rows plus a merge: k-NN
 top-k lists merge (:func:`datagauge.merge_neighbors`), Gaussian-mixture EM sufficient
 statistics add (``GmmStats.merge``), subgroup counts add. Here the blocks are the row chunks
-of a Dask array, the partial results are Dask tasks, and merges run as a tree reduction, so
-the answers are those of the in-memory functions:
+of a Dask array, the partial results are Dask tasks, and merges run as a tree reduction
+(k-NN lists: a chain per query chunk, each search bounded by what the chain found so far),
+so the answers are those of the in-memory functions:
 
 - :func:`kneighbors`: exact k-NN, lazily (Dask arrays out); equal to
   :func:`datagauge.kneighbors` on the computed array.
@@ -73,7 +74,6 @@ from .bias import (
 from .coverage import coverage_from_radii, unit_cube_scale
 from .neighbors import (
     KDTREE_MAX_DIM,
-    KDTREE_MAX_SHARE,
     Exact,
     _column_means,
     _faiss,
@@ -89,6 +89,24 @@ __all__ = ["coverage", "find_biases", "fit_familiarity", "kneighbors", "score_sa
 _T = TypeVar("_T")
 #: Candidate combinations counted per pass over the chunks in :func:`find_biases`.
 _CANDIDATE_BATCH = 1 << 18
+
+
+def _chunk_tree_max_share(n_features: int) -> float:
+    """Largest probe share (points a sample self-query scans / chunk rows) at which
+    ``index="exact"`` keeps a chunk's kd-tree above 12 features; FAISS brute force above it.
+
+    Higher than the in-memory ``KDTREE_MAX_SHARE`` (0.12): the alternative here is FAISS
+    flat (not the faster symmetric brute force of a self-join), and the searches of the other
+    chunks, bounded by the k-th distances already found, skip most of a leaf's work. A
+    distance costs the tree about d and FAISS a + b d (its heap of candidates), so the
+    break-even share falls with d. Measured on 2 cores (20k rows, 4 and 16 chunks, k = 20,
+    clustered and low-rank data): the tree is faster up to share ~1 at d = 32, ~0.65 at
+    d = 64, ~0.5 at d = 128, ~0.34 at d = 256, at any share at d = 16 (and at smaller
+    chunks FAISS's cost per task favours the tree further). Capped at 0.9: data of high
+    intrinsic dimension goes to FAISS.
+    """
+    return min(0.9, 0.25 + 24.0 / n_features)
+
 
 # --------------------------------------------------------------------------- chunks
 
@@ -144,10 +162,11 @@ class _BlockIndex:
     """One database chunk, ready to be searched: a kd-tree over it, or a FAISS flat index
     (brute force, candidates re-ranked exactly) for higher dimension.
 
-    ``engine="auto"`` (more than 12 features) makes the in-memory ``Exact()`` choice per
-    chunk: the kd-tree when a probe of sample self-queries scans at most
-    ``KDTREE_MAX_SHARE`` of the chunk (data of low intrinsic dimension), else FAISS. Pickles
-    as its arguments (the index is rebuilt on arrival), so it can move between Dask workers.
+    ``engine="auto"`` (more than 12 features) chooses per chunk, as the in-memory
+    ``Exact()`` does: the kd-tree when a probe of sample self-queries scans at most
+    ``_chunk_tree_max_share(d)`` of the chunk (data of low intrinsic dimension), else
+    FAISS. Pickles as its arguments (the index is rebuilt on arrival), so it can move
+    between Dask workers.
     """
 
     def __init__(
@@ -160,7 +179,8 @@ class _BlockIndex:
         self.flat: Any = None
         if engine != "flat":
             tree = _core.KDTree(self.block, leaf_size, offset)
-            if engine == "kdtree" or _tree_share(tree, k, len(block)) <= KDTREE_MAX_SHARE:
+            limit = _chunk_tree_max_share(block.shape[1])
+            if engine == "kdtree" or _tree_share(tree, k, len(block)) <= limit:
                 self.tree = tree
                 return
         _faiss()  # imported before thread_limits looks for it (another task may be importing it)
@@ -172,15 +192,24 @@ class _BlockIndex:
         return (_BlockIndex, self.args)
 
     def search(
-        self, queries: NDArray[np.float32], q_start: int, k: int, n_threads: int
+        self,
+        queries: NDArray[np.float32],
+        q_start: int,
+        k: int,
+        n_threads: int,
+        bounds: NDArray[np.float32] | None = None,
     ) -> tuple[NDArray[np.float32], NDArray[np.int64]]:
         """Partial k-NN lists (squared distances, global indices) of a query chunk starting
-        at row `q_start`; each query's own row is excluded, missing entries are (+inf, -1)."""
+        at row `q_start`; each query's own row is excluded, missing entries are (+inf, -1).
+
+        With `bounds` (float32 (m,), squared distances, +inf for none) only the neighbours at
+        squared distance <= bounds[q] are returned: the kd-tree prunes its search with them;
+        FAISS brute force computes every distance anyway and drops the farther ones."""
         queries = np.ascontiguousarray(queries)
         if self.tree is not None:
             own = np.arange(q_start, q_start + queries.shape[0], dtype=np.int64)
             result: tuple[NDArray[np.float32], NDArray[np.int64]] = self.tree.query(
-                queries, k, own, n_threads
+                queries, k, own, n_threads, bounds
             )
             return result
         # The in-memory flat engine's searcher over this block's rows then the queries (none
@@ -192,21 +221,47 @@ class _BlockIndex:
         with thread_limits(n_threads):
             searcher = _Searcher(rows, self.shift, n_threads)
             sqdist, local = searcher.search(self.flat, 0, nb, ids, k)
-        return sqdist, np.where(local >= 0, local + self.offset, -1)
+        keep = local >= 0
+        if bounds is not None:  # rows are sorted: what lies beyond the bound is a suffix
+            keep &= sqdist <= bounds[:, None]
+            sqdist = np.where(keep, sqdist, np.float32(np.inf))
+        return sqdist, np.where(keep, local + self.offset, -1)
+
+    def self_search(self, k: int, n_threads: int) -> tuple[NDArray[np.float32], NDArray[np.int64]]:
+        """Partial k-NN lists of the chunk's own rows (each excluding itself): the kd-tree's
+        leaf-batched self-query, or the FAISS search of the rows against themselves."""
+        if self.tree is not None:
+            result: tuple[NDArray[np.float32], NDArray[np.int64]] = self.tree.self_query(
+                k, n_threads
+            )
+            return result
+        return self.search(self.block, self.offset, k, n_threads)
 
 
-def _search(
-    index: _BlockIndex, queries: NDArray[np.float32], q_start: int, k: int, n_threads: int
+def _own_lists(
+    index: _BlockIndex, k: int, n_threads: int
 ) -> tuple[NDArray[np.float32], NDArray[np.int64]]:
-    return index.search(queries, q_start, k, n_threads)
+    return index.self_search(k, n_threads)
 
 
-def _merge_lists(
-    a: tuple[NDArray[np.float32], NDArray[np.int64]],
-    b: tuple[NDArray[np.float32], NDArray[np.int64]],
+def _kth_bounds(lists: tuple[NDArray[np.float32], NDArray[np.int64]], k: int) -> Any:
+    """The k-th squared distance of every row of partial lists (+inf while a row has fewer)."""
+    return np.ascontiguousarray(lists[0][:, k - 1])
+
+
+def _seeded_step(
+    lists: tuple[NDArray[np.float32], NDArray[np.int64]],
+    index: _BlockIndex,
+    queries: NDArray[np.float32],
+    q_start: int,
     k: int,
+    n_threads: int,
 ) -> tuple[NDArray[np.float32], NDArray[np.int64]]:
-    return _core.merge_topk(a[0], a[1], b[0], b[1], k)
+    """`lists` merged with the neighbours in `index`'s chunk that can still enter them: those
+    at most as far as each row's current k-th distance (a point exactly there may still enter
+    by its smaller index)."""
+    part = index.search(queries, q_start, k, n_threads, _kth_bounds(lists, k))
+    return _core.merge_topk(lists[0], lists[1], part[0], part[1], k)
 
 
 def _exact_engine(index: Any, n_features: int) -> tuple[str, int]:
@@ -230,15 +285,21 @@ def _exact_engine(index: Any, n_features: int) -> tuple[str, int]:
 def _knn_chunks(x: Any, k: int, engine: str, leaf: int, n_threads: int) -> list[tuple[int, Any]]:
     """(rows, delayed (squared distances, indices)) per query chunk of validated float32 x.
 
-    One task per (query chunk, database chunk) gives the partial lists of all the chunk's
-    queries against the database chunk; a tree of merges folds them per query chunk.
+    A chain of tasks per query chunk i: its rows against its own index first (a self-query),
+    then against chunks i+1, i+2, ... (wrapping round), each search seeded with the k-th
+    distance of every row found so far, so it only looks for points that can still enter the
+    list (and the kd-tree skips every node beyond). The chains of different query chunks run
+    in parallel, and start on different chunks.
     """
     chunks = _row_chunks(x)
     indexes = [dask.delayed(_BlockIndex)(blk, start, engine, leaf, k) for start, _, blk in chunks]
     out = []
-    for q_start, q_stop, queries in chunks:
-        parts = [dask.delayed(_search)(index, queries, q_start, k, n_threads) for index in indexes]
-        out.append((q_stop - q_start, _tree_reduce(parts, _merge_lists, k)))
+    for i, (q_start, q_stop, queries) in enumerate(chunks):
+        lists = dask.delayed(_own_lists)(indexes[i], k, n_threads)
+        for j in range(1, len(chunks)):
+            index = indexes[(i + j) % len(chunks)]
+            lists = dask.delayed(_seeded_step)(lists, index, queries, q_start, k, n_threads)
+        out.append((q_stop - q_start, lists))
     return out
 
 
@@ -267,7 +328,8 @@ def kneighbors(
     index : {"exact", "kdtree", "flat"} or datagauge.Exact
         One index per chunk. ``"exact"`` uses a kd-tree for up to 12 features; above, as
         the in-memory ``Exact()``, it probes the chunk's kd-tree with sample self-queries
-        and keeps it when they scan at most 12% of the chunk, else uses FAISS brute force
+        and keeps it when they scan a small enough share of the chunk (90% at 32 features,
+        62% at 64, 44% at 128, 34% at 256), else uses FAISS brute force
         (candidates re-ranked exactly). Every choice gives the same answer. ``Exact``'s
         ``leaf_size`` is used, its ``block_size`` is not (the chunks are the blocks).
         Approximate indexes need all data in one index: use :func:`datagauge.kneighbors`.
@@ -286,10 +348,13 @@ def kneighbors(
     -----
     Equal to ``datagauge.kneighbors(x.compute(), k)``: the same distances, and the same
     indices except where several neighbours tie exactly at the k-th distance (then either
-    tied index may be returned). Each chunk's queries are searched against every chunk, so
-    there are ``n_chunks ** 2`` search tasks; partial lists are merged in a tree per query
-    chunk. Compute both outputs together (``dask.compute(distances, indices)``): computing
-    them one at a time runs the search twice.
+    tied index may be returned). Each chunk's queries are searched against every chunk
+    (``n_chunks ** 2`` search tasks) in a chain: first against their own chunk, then the
+    next chunks in turn, each search bounded by the k-th distance found so far, so that it
+    only looks for (and the kd-tree only visits the nodes that may hold) neighbours that can
+    still enter the lists. The chains of the query chunks run in parallel. Compute both
+    outputs together (``dask.compute(distances, indices)``): computing them one at a time
+    runs the search twice.
 
     Examples
     --------

@@ -109,15 +109,22 @@ class KDTree {
     std::int64_t index_offset() const { return offset_; }
 
     // k nearest tree points of each query row q in [begin, end). exclude[q] (a global index,
-    // or -1) is never returned: pass the query's own index for a self-query.
-    DATAGAUGE_SIMD_CLONES void query(const float* queries, const std::int64_t* exclude, std::int64_t begin, std::int64_t end,
-               int k, float* dist_out, std::int64_t* idx_out) const {
+    // or -1) is never returned: pass the query's own index for a self-query. bounds[q] (a
+    // squared distance, optional; +inf is no bound) keeps only points at squared distance <=
+    // bounds[q], and the search skips every node whose box is farther: seeded with the k-th
+    // distance found in other blocks, it returns exactly the points that can still enter the
+    // merged list. Returns the number of points whose distance was computed (the cost).
+    DATAGAUGE_SIMD_CLONES std::int64_t query(const float* queries, const std::int64_t* exclude, std::int64_t begin,
+                                             std::int64_t end, int k, float* dist_out, std::int64_t* idx_out,
+                                             const float* bounds = nullptr) const {
         Scratch s(k, dpad_);
+        std::int64_t scanned = 0;
         for (std::int64_t q = begin; q < end; ++q) {
-            s.top.reset();
-            search(queries + q * d_, exclude ? exclude[q] : kMissingIndex, s);
+            s.top.reset(bounds ? bounds[q] : kMissingDistance);
+            scanned += search(queries + q * d_, exclude ? exclude[q] : kMissingIndex, s);
             s.top.write(dist_out + q * k, idx_out + q * k);
         }
+        return scanned;
     }
 
     // Batches of the self-query, in tree order (see self_query_batches).
@@ -336,9 +343,8 @@ class KDTree {
     // is not strictly closer than the k-th distance: distances are always exact, and among
     // neighbours tied exactly at the bound the ones returned depend only on the tree and the
     // query (deterministic). Many duplicate points then cost O(k) each, not O(duplicates).
-    bool prune(float box_dist, const TopK& top) const {
-        return top.full() ? box_dist >= top.bound() : false;
-    }
+    // A seeded list (TopK::reset(seed)) also skips boxes strictly farther than the seed.
+    bool prune(float box_dist, const TopK& top) const { return top.prunes(box_dist); }
 
     // State of a leaf-batched self-query: one list and one padded query per batch point.
     struct Batch {

@@ -6,6 +6,7 @@
 // on several workers and give the same answer as one search over everything.
 #pragma once
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <limits>
@@ -32,13 +33,28 @@ class TopK {
     explicit TopK(int k) : k_(k), dist_(static_cast<std::size_t>(k)), idx_(static_cast<std::size_t>(k)) {
         reset();
     }
-    void reset() {
+    // An empty list. With a seed bound, only candidates at distance <= seed may enter: the
+    // list is then the k best of those (a search seeded with the k-th distance another block
+    // already found returns just what can still change the merged list). Callers filter by
+    // bound() before push(); the default (+inf) is no bound.
+    void reset(float seed = kMissingDistance) {
         size_ = 0;
+        seed_ = seed;
         std::fill(dist_.begin(), dist_.end(), kMissingDistance);
         std::fill(idx_.begin(), idx_.end(), kMissingIndex);
     }
-    // The distance a candidate must beat (or tie with a smaller index) to enter.
-    float bound() const { return size_ < k_ ? kMissingDistance : dist_[static_cast<std::size_t>(k_ - 1)]; }
+    // The largest distance a candidate may have to enter (when the list is full it must also
+    // beat the k-th entry, or tie with it with a smaller index): the seed, or the k-th distance
+    // once the list is full if that is smaller.
+    float bound() const {
+        return size_ < k_ ? seed_ : std::min(dist_[static_cast<std::size_t>(k_ - 1)], seed_);
+    }
+    // Whether a region whose points are all at distance >= box_dist can be skipped: it holds
+    // nothing within the seed (box_dist > seed; a point exactly at the seed is still wanted),
+    // and, once the list is full, nothing strictly closer than its k-th entry.
+    bool prunes(float box_dist) const {
+        return box_dist > seed_ || (size_ == k_ && box_dist >= dist_[static_cast<std::size_t>(k_ - 1)]);
+    }
     bool full() const { return size_ == k_; }
     int size() const { return size_; }
 
@@ -67,6 +83,7 @@ class TopK {
    private:
     int k_;
     int size_ = 0;
+    float seed_ = kMissingDistance;
     std::vector<float> dist_;
     std::vector<std::int64_t> idx_;
 };

@@ -522,3 +522,16 @@ def test_first_faiss_use_in_parallel_tasks():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "(400, 3)"
+
+
+@pytest.mark.parametrize("exponent", [70, -100])
+def test_huge_and_tiny_scales_match_in_memory(exponent):
+    # Squared distances would overflow / underflow float32; both paths rescale exactly.
+    x = np.ldexp(np.random.default_rng(5).random((240, 16)), exponent).astype(np.float32)
+    dist, idx = dask.compute(*dgd.kneighbors(da.from_array(x, chunks=(70, -1)), 5))
+    ref_dist, ref_idx = datagauge.kneighbors(x, 5)
+    assert np.all(np.isfinite(dist))
+    np.testing.assert_array_equal(idx, ref_idx)
+    np.testing.assert_array_equal(dist, ref_dist)
+    res = dgd.coverage(da.from_array(x, chunks=(70, -1)), 5)
+    np.testing.assert_array_equal(res.critical_value_radii, ref_dist[:, -1])

@@ -869,3 +869,20 @@ def test_brute_many_unproven_rows_go_through_a_tree():
     np.testing.assert_array_equal(np.sqrt(dist)[:, -1], kd[0][:, -1])
     # Rows outside the group match the tree exactly.
     np.testing.assert_array_equal(idx[1000:], kd[1][1000:])
+
+
+@pytest.mark.parametrize("index", ["kdtree", "brute", "flat", "exact"])
+@pytest.mark.parametrize("exponent", [70, 120, -70, -100])
+def test_huge_and_tiny_scales_are_exact(index, exponent):
+    # Squared distances would overflow (or underflow) float32: the search runs on the data
+    # times a power of two, which is exact, so the answer is the unit-scale answer scaled.
+    x = uniform(48, 300, 20)
+    ref_dist, ref_idx = datagauge.kneighbors(x, 6, index=index)
+    scaled = np.ldexp(x, exponent).astype(np.float32)
+    dist, idx = datagauge.kneighbors(scaled, 6, index=index)
+    assert np.all(np.isfinite(dist))
+    assert np.all(dist > 0)
+    np.testing.assert_array_equal(idx, ref_idx)
+    np.testing.assert_array_equal(dist, np.ldexp(ref_dist, exponent).astype(np.float32))
+    radii = datagauge.coverage(scaled, 6, index=index).critical_value_radii
+    np.testing.assert_array_equal(radii, dist[:, -1])

@@ -24,7 +24,7 @@ from ._validation import (
     check_labels,
     check_unit_fraction,
 )
-from .neighbors import HNSW, IVF, Exact, _self_knn, resolve_index
+from .neighbors import HNSW, IVF, Exact, resolve_index, self_knn_distances
 
 __all__ = ["coverage", "critical_radii", "naive_radius"]
 
@@ -44,8 +44,8 @@ def critical_radii(
     x: NDArray[np.float32], k: int, index: Any, n_threads: int, device: str = "auto"
 ) -> NDArray[np.float32]:
     """Distance of every row of validated `x` to its k-th nearest other row, float32 (n,)."""
-    sqdist, _ = _self_knn(x, k, resolve_index(index), n_threads, device)
-    return np.sqrt(sqdist[:, k - 1])
+    dist, _ = self_knn_distances(x, k, resolve_index(index), n_threads, device)
+    return np.ascontiguousarray(dist[:, k - 1])
 
 
 def _adaptive(radii: NDArray[np.float32], percent: float) -> tuple[NDArray[np.int64], float]:

@@ -82,6 +82,7 @@ from .neighbors import (
     _Searcher,
     _tree_share,
     resolve_index,
+    scale_exponent,
 )
 
 __all__ = ["coverage", "find_biases", "fit_familiarity", "kneighbors", "score_samples"]
@@ -304,9 +305,24 @@ def _knn_chunks(x: Any, k: int, engine: str, leaf: int, n_threads: int) -> list[
 
 
 def _sqrt_lists(
-    lists: tuple[NDArray[np.float32], NDArray[np.int64]],
+    lists: tuple[NDArray[np.float32], NDArray[np.int64]], exponent: int = 0
 ) -> tuple[NDArray[np.float32], NDArray[np.int64]]:
-    return np.sqrt(lists[0]), lists[1]
+    return np.ldexp(np.sqrt(lists[0]), exponent).astype(np.float32), lists[1]
+
+
+def _scaled(x: Any) -> tuple[Any, Any]:
+    """Float32 Dask array x divided by the power of two that the in-memory search uses (see
+    :func:`datagauge.neighbors.self_knn_distances`; exact), and that exponent (a Delayed
+    int, from one extra pass over x for the feature ranges). Lazy."""
+    exponent = dask.delayed(scale_exponent)(x.min(axis=0), x.max(axis=0))
+    return x.map_blocks(_ldexp32, exponent, dtype=np.float32), exponent
+
+
+def _ldexp32(block: NDArray[np.float32], exponent: int) -> NDArray[np.float32]:
+    """block / 2**exponent (exact), C-contiguous float32."""
+    if exponent == 0:
+        return block
+    return np.ascontiguousarray(np.ldexp(block, -exponent), dtype=np.float32)
 
 
 def kneighbors(
@@ -369,9 +385,10 @@ def kneighbors(
     k = check_k(k, n)
     engine, leaf = _exact_engine(index, d)
     n_threads = resolve_n_jobs(n_jobs)
+    xf, exponent = _scaled(_float32(x))
     dists, idxs = [], []
-    for rows, lists in _knn_chunks(_float32(x), k, engine, leaf, n_threads):
-        dist, idx = dask.delayed(_sqrt_lists, nout=2)(lists)
+    for rows, lists in _knn_chunks(xf, k, engine, leaf, n_threads):
+        dist, idx = dask.delayed(_sqrt_lists, nout=2)(lists, exponent)
         dists.append(da.from_delayed(dist, shape=(rows, k), dtype=np.float32))
         idxs.append(da.from_delayed(idx, shape=(rows, k), dtype=np.int64))
     return da.concatenate(dists, axis=0), da.concatenate(idxs, axis=0)
@@ -380,16 +397,17 @@ def kneighbors(
 # --------------------------------------------------------------------------- coverage
 
 
-def _kth_radius(lists: tuple[NDArray[np.float32], NDArray[np.int64]], k: int) -> Any:
-    return np.sqrt(lists[0][:, k - 1])
+def _kth_radius(lists: tuple[NDArray[np.float32], NDArray[np.int64]], k: int, exponent: int) -> Any:
+    return np.ldexp(np.sqrt(lists[0][:, k - 1]), exponent).astype(np.float32)
 
 
 def _radii(x: Any, k: int, engine: str, leaf: int, n_threads: int) -> NDArray[np.float32]:
     """Critical radii (float32, shape (n,)) of validated float32 x: distance to the k-th
     nearest other row."""
+    xs, exponent = _scaled(x)
     parts = [
-        dask.delayed(_kth_radius)(lists, k)
-        for _, lists in _knn_chunks(x, k, engine, leaf, n_threads)
+        dask.delayed(_kth_radius)(lists, k, exponent)
+        for _, lists in _knn_chunks(xs, k, engine, leaf, n_threads)
     ]
     radii: NDArray[np.float32] = np.concatenate(dask.compute(*parts)).astype(np.float32)
     return radii

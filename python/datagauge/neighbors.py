@@ -232,8 +232,43 @@ def kneighbors(
     k = check_k(k, x.shape[0])
     spec = resolve_index(index)
     device = check_choice(device, "device", ("auto", "cpu", "gpu"))  # type: ignore[assignment]
-    sqdist, idx = _self_knn(x, k, spec, resolve_n_jobs(n_jobs), device)
-    return np.sqrt(sqdist), idx
+    return self_knn_distances(x, k, spec, resolve_n_jobs(n_jobs), device)
+
+
+#: Feature spans outside [2^-40, 2^40] are rescaled by a power of two before the search.
+_SPAN_LIMIT_LOG2 = 40
+
+
+def scale_exponent(lo: NDArray[Any], hi: NDArray[Any]) -> int:
+    """The power of two e by which data with per-feature minima `lo` and maxima `hi` are
+    divided before a search (0: searched as they are); see :func:`self_knn_distances`."""
+    span = float(np.max(np.asarray(hi, dtype=np.float64) - np.asarray(lo, dtype=np.float64)))
+    if span > 0 and abs(math.log2(span)) > _SPAN_LIMIT_LOG2:
+        return round(math.log2(span))
+    return 0
+
+
+def self_knn_distances(
+    x: NDArray[np.float32], k: int, spec: Any, n_threads: int, device: str
+) -> tuple[NDArray[np.float32], NDArray[np.int64]]:
+    """Distances (float32 (n, k)) and indices of the k nearest other rows of validated `x`.
+
+    Squared distances of float32 data overflow above about 1.8e19 and lose precision to
+    underflow below about 1e-19. Data spanning more than 2^40 or less than 2^-40 in some
+    feature are searched multiplied by a power of two that brings their span near 1, and the
+    distances multiplied back: scaling by a power of two is exact in floating point, so the
+    answer is the one exact arithmetic gives. (A FAISS index passed in is searched as given.)
+    """
+    exponent = 0
+    if isinstance(spec, (Exact, HNSW, IVF)) and x.size:
+        exponent = scale_exponent(x.min(axis=0), x.max(axis=0))
+        if exponent:
+            x = np.ldexp(x, -exponent).astype(np.float32)
+    sqdist, idx = _self_knn(x, k, spec, n_threads, device)
+    dist = np.sqrt(sqdist)
+    if exponent:
+        dist = np.ldexp(dist, exponent).astype(np.float32)
+    return dist, idx
 
 
 def _self_knn(

@@ -7,9 +7,13 @@ the script's folder is then first on ``sys.path``, so ``import _harness`` works 
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import platform
 import resource
+import tempfile
+from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 MIB = 1 << 20
@@ -92,3 +96,20 @@ def machine_info() -> dict[str, Any]:
         "loadavg": load,
         "load_1min_at_start": round(load[0], 2),
     }
+
+
+def run_job(workers: dict[str, Callable[..., dict[str, Any]]], kind: str, job_dir: Path) -> None:
+    """Worker side of a measurement: run ``workers[kind](job, job_dir)`` on the job in
+    ``job_dir/job.json`` and write its stats, with this process's peak RSS, to
+    ``job_dir/stats.json``."""
+    job = json.loads((job_dir / "job.json").read_text())
+    stats = workers[kind](job, job_dir)
+    stats["worker_peak_rss_mib"] = peak_rss() / MIB
+    (job_dir / "stats.json").write_text(json.dumps(stats))
+
+
+@contextlib.contextmanager
+def temp_dir(prefix: str) -> Iterator[Path]:
+    """A temporary folder for one benchmark run's data and jobs, removed afterwards."""
+    with tempfile.TemporaryDirectory(prefix=prefix) as name:
+        yield Path(name)

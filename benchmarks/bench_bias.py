@@ -34,20 +34,19 @@ is also printed. This file is also its own worker (``--worker``).
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import resource
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from _harness import MIB, machine_info, peak_rss, reset_peak, rss_now
+from _harness import MIB, machine_info, peak_rss, reset_peak, rss_now, run_job, temp_dir
 
 HERE = Path(__file__).resolve().parent
 SLICELINE_PYTHON = HERE / ".venv-sliceline" / "bin" / "python"
@@ -154,13 +153,6 @@ WORKERS = {
     "sliceline": worker_sliceline,
     "versions": worker_versions,
 }
-
-
-def worker_main(kind: str, job_dir: Path) -> None:
-    job = json.loads((job_dir / "job.json").read_text())
-    stats = WORKERS[kind](job, job_dir)
-    stats["worker_peak_rss_mib"] = peak_rss() / MIB
-    (job_dir / "stats.json").write_text(json.dumps(stats))
 
 
 # ----------------------------------------------------------------------------- parent side
@@ -290,16 +282,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return args
 
 
-@contextlib.contextmanager
-def _tmpdir() -> Iterator[Path]:
-    with tempfile.TemporaryDirectory(prefix="bench-bias-") as d:
-        yield Path(d)
-
-
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     if args.worker:
-        worker_main(args.worker, args.job_dir)
+        run_job(WORKERS, args.worker, args.job_dir)
         return 0
     sliceline = not args.no_sliceline
     if sliceline and not SLICELINE_PYTHON.exists():
@@ -310,7 +296,7 @@ def main(argv: list[str] | None = None) -> int:
         "args": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
         "rows": [],
     }
-    with _tmpdir() as tmp:
+    with temp_dir("bench-bias-") as tmp:
         versions = {"datagauge_env": run_worker("versions", {"packages": [
             "datagauge", "numpy"]}, Path(tempfile.mkdtemp(dir=tmp)), 120)}  # fmt: skip
         if sliceline:

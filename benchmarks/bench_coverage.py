@@ -51,7 +51,17 @@ from typing import Any
 
 import numpy as np
 
-from _harness import MIB, cpu_s, machine_info, peak_rss, reset_peak, rss_now, system_cpu
+from _harness import (
+    MIB,
+    cpu_s,
+    machine_info,
+    peak_rss,
+    reset_peak,
+    rss_now,
+    run_job,
+    system_cpu,
+    temp_dir,
+)
 
 HERE = Path(__file__).resolve().parent
 VENV_PYTHON = HERE / ".venv-dataeval" / "bin" / "python"
@@ -261,13 +271,6 @@ WORKERS = {
     "sklearn": worker_sklearn,
     "versions": worker_versions,
 }
-
-
-def worker_main(kind: str, job_dir: Path) -> None:
-    job = json.loads((job_dir / "job.json").read_text())
-    stats = WORKERS[kind](job, job_dir)
-    stats["worker_peak_rss_mib"] = peak_rss() / MIB
-    (job_dir / "stats.json").write_text(json.dumps(stats))
 
 
 # ----------------------------------------------------------------------------- parent side
@@ -773,16 +776,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return args
 
 
-@contextlib.contextmanager
-def _tmpdir() -> Iterator[Path]:
-    with tempfile.TemporaryDirectory(prefix="bench-coverage-") as name:
-        yield Path(name)
-
-
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     if args.worker:
-        worker_main(args.worker, args.job_dir)
+        run_job(WORKERS, args.worker, args.job_dir)
         return 0
     use_dataeval = not args.no_dataeval
     if use_dataeval and not VENV_PYTHON.exists():
@@ -793,7 +790,7 @@ def main(argv: list[str] | None = None) -> int:
         )
         use_dataeval = False
     started = time.strftime("%Y%m%d-%H%M%S")
-    with _tmpdir() as tmp:
+    with temp_dir("bench-coverage-") as tmp:
         result: dict[str, Any] = {
             "benchmark": "coverage",
             "started": started,

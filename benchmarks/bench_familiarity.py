@@ -40,13 +40,22 @@ import sys
 import tempfile
 import time
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from _harness import MIB, cpu_s, machine_info, peak_rss, reset_peak, rss_now, system_cpu
+from _harness import (
+    MIB,
+    cpu_s,
+    machine_info,
+    peak_rss,
+    reset_peak,
+    rss_now,
+    system_cpu,
+    temp_dir,
+)
 
 HERE = Path(__file__).resolve().parent
 RESULTS_DIR = HERE / "results"
@@ -339,12 +348,6 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return args
 
 
-@contextlib.contextmanager
-def _tmpdir() -> Iterator[Path]:
-    with tempfile.TemporaryDirectory(prefix="bench-familiarity-") as name:
-        yield Path(name)
-
-
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     if args.worker:
@@ -353,7 +356,7 @@ def main(argv: list[str] | None = None) -> int:
     started = time.strftime("%Y%m%d-%H%M%S")
     out = args.out or RESULTS_DIR / f"familiarity-{'quick-' if args.quick else ''}{started}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
-    with _tmpdir() as tmp:
+    with temp_dir("bench-familiarity-") as tmp:
         result: dict[str, Any] = {
             "benchmark": "familiarity",
             "started": started,

@@ -131,7 +131,7 @@ def test_seeded_chain_scans_fewer_points():
         found = index.search(queries, 0, K, 1, bounds)
         assert np.all((found[0] <= bounds[:, None]) | (found[1] == -1))
         returned += np.count_nonzero(found[1] >= 0)
-        seeded = dgd._seeded_step(seeded, index, queries, 0, K, 1)
+        seeded = dgd._seeded_step(seeded, index, queries, 0, K, 1, indexes[0])
         plain = datagauge.merge_neighbors(plain, index.search(queries, 0, K, 1), K)
     np.testing.assert_array_equal(seeded[1], plain[1])
     np.testing.assert_array_equal(seeded[0], plain[0])

@@ -886,3 +886,38 @@ def test_huge_and_tiny_scales_are_exact(index, exponent):
     np.testing.assert_array_equal(dist, np.ldexp(ref_dist, exponent).astype(np.float32))
     radii = datagauge.coverage(scaled, 6, index=index).critical_value_radii
     np.testing.assert_array_equal(radii, dist[:, -1])
+
+
+@pytest.mark.parametrize("d", [2, 9, 24])
+def test_query_tree_equals_query(d):
+    # The batched walk over another tree's batches gives query()'s answer, bounded or not.
+    rng = np.random.default_rng(50 + d)
+    db = clustered(51 + d, n=1500, d=d, n_clusters=12)
+    q = clustered(52 + d, n=900, d=d, n_clusters=12)
+    tree, qtree = _core.KDTree(db, 16, 5000), _core.KDTree(q, 8, 0)
+    exclude = rng.integers(4990, 6600, q.shape[0]).astype(np.int64)
+    plain = tree.query(q, 12, exclude, 1)
+    batched = tree.query_tree(qtree, 12, exclude, None, 2)
+    np.testing.assert_array_equal(plain[0], batched[0])
+    np.testing.assert_array_equal(plain[1], batched[1])
+    bounds = np.ascontiguousarray(plain[0][:, 5] * rng.uniform(0.5, 1.5, q.shape[0]), np.float32)
+    bounds[::7] = np.inf
+    a = tree.query(q, 12, exclude, 1, bounds)
+    b = tree.query_tree(qtree, 12, exclude, bounds, 2)
+    np.testing.assert_array_equal(a[0], b[0])
+    np.testing.assert_array_equal(a[1], b[1])
+
+
+def test_query_tree_rejects_bad_arguments():
+    tree = _core.KDTree(uniform(53, 50, 3), 8, 0)
+    with pytest.raises(ValueError, match=r"query tree has 4 features but the tree has 3"):
+        tree.query_tree(_core.KDTree(uniform(54, 20, 4), 8, 0), 3)
+    qtree = _core.KDTree(uniform(55, 20, 3), 8, 0)
+    with pytest.raises(ValueError, match=r"bounds has 19 rows"):
+        tree.query_tree(qtree, 3, None, np.zeros(19, np.float32))
+    with pytest.raises(ValueError, match=r"must not be NaN"):
+        tree.query_tree(qtree, 3, None, np.full(20, np.nan, np.float32))
+    with pytest.raises(ValueError, match=r"exclude has 21 rows"):
+        tree.query_tree(qtree, 3, np.zeros(21, np.int64))
+    with pytest.raises(TypeError):
+        tree.query_tree(qtree, 3, None, np.zeros(20, np.float64))

@@ -39,6 +39,15 @@ class KDTree:
     ) -> int:
         """Points scanned by query(queries, k, exclude, bounds=bounds), summed over queries."""
 
+    def query_tree(
+        self,
+        qtree: KDTree,
+        k: int,
+        exclude: NDArray[np.int64] | None = None,
+        bounds: NDArray[np.float32] | None = None,
+        n_threads: int = 0,
+    ) -> tuple[NDArray[np.float32], NDArray[np.int64]]:
+        """k nearest tree points of every point of qtree's data, batch by batch (rows of qtree)."""
     def self_query(
         self, k: int, n_threads: int = 0
     ) -> tuple[NDArray[np.float32], NDArray[np.int64]]:

@@ -199,14 +199,22 @@ class _BlockIndex:
         k: int,
         n_threads: int,
         bounds: NDArray[np.float32] | None = None,
+        query_tree: Any = None,
     ) -> tuple[NDArray[np.float32], NDArray[np.int64]]:
         """Partial k-NN lists (squared distances, global indices) of a query chunk starting
         at row `q_start`; each query's own row is excluded, missing entries are (+inf, -1).
 
         With `bounds` (float32 (m,), squared distances, +inf for none) only the neighbours at
         squared distance <= bounds[q] are returned: the kd-tree prunes its search with them;
-        FAISS brute force computes every distance anyway and drops the farther ones."""
+        FAISS brute force computes every distance anyway and drops the farther ones. With
+        `query_tree` (a kd-tree over another chunk's queries, in their order) the kd-tree
+        walks once per batch of nearby queries (``KDTree.query_tree``)."""
         queries = np.ascontiguousarray(queries)
+        if self.tree is not None and query_tree is not None and q_start != self.offset:
+            batched: tuple[NDArray[np.float32], NDArray[np.int64]] = self.tree.query_tree(
+                query_tree, k, None, bounds, n_threads
+            )
+            return batched
         if self.tree is not None:
             own = np.arange(q_start, q_start + queries.shape[0], dtype=np.int64)
             result: tuple[NDArray[np.float32], NDArray[np.int64]] = self.tree.query(
@@ -257,11 +265,12 @@ def _seeded_step(
     q_start: int,
     k: int,
     n_threads: int,
+    own: _BlockIndex,
 ) -> tuple[NDArray[np.float32], NDArray[np.int64]]:
     """`lists` merged with the neighbours in `index`'s chunk that can still enter them: those
     at most as far as each row's current k-th distance (a point exactly there may still enter
-    by its smaller index)."""
-    part = index.search(queries, q_start, k, n_threads, _kth_bounds(lists, k))
+    by its smaller index). `own` is the queries' chunk index (its kd-tree batches them)."""
+    part = index.search(queries, q_start, k, n_threads, _kth_bounds(lists, k), own.tree)
     return _core.merge_topk(lists[0], lists[1], part[0], part[1], k)
 
 
@@ -299,7 +308,9 @@ def _knn_chunks(x: Any, k: int, engine: str, leaf: int, n_threads: int) -> list[
         lists = dask.delayed(_own_lists)(indexes[i], k, n_threads)
         for j in range(1, len(chunks)):
             index = indexes[(i + j) % len(chunks)]
-            lists = dask.delayed(_seeded_step)(lists, index, queries, q_start, k, n_threads)
+            lists = dask.delayed(_seeded_step)(
+                lists, index, queries, q_start, k, n_threads, indexes[i]
+            )
         out.append((q_stop - q_start, lists))
     return out
 

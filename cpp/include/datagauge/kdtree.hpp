@@ -153,6 +153,35 @@ class KDTree {
         }
     }
 
+    // k nearest points of this tree for each point of another tree `qt` (same dimension),
+    // batch by batch of qt (batches [batch_begin, batch_end) of qt, in its tree order): the
+    // same batched walk as the self-query, with qt's batch boxes. exclude[row] (a global index
+    // of this tree, or -1) and bounds[row] (a squared distance; +inf none) are per row of the
+    // data qt was built from, both optional, as in query(). Output rows are rows of qt's data.
+    DATAGAUGE_SIMD_CLONES void query_tree(const KDTree& qt, const std::int64_t* exclude, const float* bounds,
+                                          std::int64_t batch_begin, std::int64_t batch_end, int k, float* dist_out,
+                                          std::int64_t* idx_out) const {
+        if (qt.d_ != d_) throw std::invalid_argument("query tree has another dimension");
+        Batch b(k, qt.max_batch_, dpad_);
+        for (std::int64_t bi = batch_begin; bi < batch_end; ++bi) {
+            const Node& qn = qt.nodes_[static_cast<std::size_t>(qt.batches_[static_cast<std::size_t>(bi)])];
+            const std::int64_t m = qn.end - qn.begin;
+            for (std::int64_t t = 0; t < m; ++t) {
+                const std::int64_t row = qt.perm_[static_cast<std::size_t>(qn.begin + t)];
+                const float* src = qt.pts_.data() + (qn.begin + t) * d_;
+                std::copy(src, src + d_, b.q.begin() + t * dpad_);
+                b.tops[static_cast<std::size_t>(t)].reset(bounds ? bounds[row] : kMissingDistance);
+                b.exclude[static_cast<std::size_t>(t)] = exclude ? exclude[row] : kMissingIndex;
+            }
+            const float* lo = qt.pboxes_.data() + static_cast<std::size_t>(&qn - qt.nodes_.data()) * 2 * dpad_;
+            walk(lo, lo + dpad_, m, b, nullptr);
+            for (std::int64_t t = 0; t < m; ++t) {
+                const std::int64_t row = qt.perm_[static_cast<std::size_t>(qn.begin + t)];
+                b.tops[static_cast<std::size_t>(t)].write(dist_out + row * k, idx_out + row * k);
+            }
+        }
+    }
+
     // Cost of a self-query: the points whose distance the search computes, summed over the
     // tree positions given. Divided by n it is the share of the data a query touches, which
     // tells whether the tree beats brute force on this data (low intrinsic dimension).
@@ -350,18 +379,20 @@ class KDTree {
     struct Batch {
         Batch(int k, std::int64_t max_leaf, std::int64_t dpad)
             : tops(static_cast<std::size_t>(max_leaf), TopK(k)),
-              q(static_cast<std::size_t>(max_leaf * dpad), 0.0f) {}
+              q(static_cast<std::size_t>(max_leaf * dpad), 0.0f),
+              exclude(static_cast<std::size_t>(max_leaf), kMissingIndex) {}
         std::vector<TopK> tops;
         std::vector<float> q;
+        std::vector<std::int64_t> exclude;
         std::vector<Pending> stack;
     };
 
-    // Lower bound on the squared distance between any point of box a and any point of box b.
-    DATAGAUGE_INLINE float box_box_distance(const Node& a, const Node& b) const {
+    // Lower bound on the squared distance between any point of box [alo, ahi] (padded to
+    // dpad_) and any point of node b's box.
+    DATAGAUGE_INLINE float box_box_distance(const float* alo, const float* ahi, const Node& b) const {
         const std::size_t w = static_cast<std::size_t>(2 * dpad_);
-        const float* alo = pboxes_.data() + static_cast<std::size_t>(&a - nodes_.data()) * w;
         const float* blo = pboxes_.data() + static_cast<std::size_t>(&b - nodes_.data()) * w;
-        const float *ahi = alo + dpad_, *bhi = blo + dpad_;
+        const float* bhi = blo + dpad_;
 #if defined(__GNUC__)
         using simd::Float8;
         Float8 s{};
@@ -388,14 +419,27 @@ class KDTree {
             const float* src = pts_.data() + (own.begin + t) * d_;
             std::copy(src, src + d_, b.q.begin() + t * dpad_);  // padding stays 0
             b.tops[static_cast<std::size_t>(t)].reset();
+            b.exclude[static_cast<std::size_t>(t)] = offset_ + perm_[static_cast<std::size_t>(own.begin + t)];
         }
-        auto self_index = [&](std::int64_t t) { return offset_ + perm_[static_cast<std::size_t>(own.begin + t)]; };
         // Each query's own leaf first: every list starts with close neighbours.
         for (std::int64_t t = 0; t < m; ++t) {
             const Node& leaf = nodes_[static_cast<std::size_t>(leaf_of_[static_cast<std::size_t>(own.begin + t)])];
-            scan_leaf(leaf, b.q.data() + t * dpad_, self_index(t), b.tops[static_cast<std::size_t>(t)]);
+            scan_leaf(leaf, b.q.data() + t * dpad_, b.exclude[static_cast<std::size_t>(t)],
+                      b.tops[static_cast<std::size_t>(t)]);
         }
-        auto widest = [&]() {
+        const float* lo = pboxes_.data() + static_cast<std::size_t>(&own - nodes_.data()) * 2 * dpad_;
+        walk(lo, lo + dpad_, m, b, &own);
+    }
+
+    // The shared walk of a batch of m queries (b.q, b.tops, b.exclude set) inside the box
+    // [lo, hi]. A node is skipped when its box is too far for every query of the batch (farther
+    // than every seed, or at least every full list's k-th distance); each leaf reached is
+    // scanned for the queries whose own test (TopK::prunes) keeps it. `own` (or null): the
+    // batch's subtree in this tree, whose leaves were already scanned for their own points.
+    DATAGAUGE_INLINE void walk(const float* lo, const float* hi, std::int64_t m, Batch& b, const Node* own) const {
+        float seeds = 0.0f;  // the largest seed: a box farther than every seed is skipped
+        for (std::int64_t t = 0; t < m; ++t) seeds = std::max(seeds, b.tops[static_cast<std::size_t>(t)].seed());
+        auto widest = [&]() {  // the largest k-th distance (+inf while a list is not full)
             float w = 0.0f;
             for (std::int64_t t = 0; t < m; ++t) {
                 const TopK& top = b.tops[static_cast<std::size_t>(t)];
@@ -404,34 +448,35 @@ class KDTree {
             return w;
         };
         float bound = widest();
+        auto skip = [&](float dist) { return dist >= bound || dist > seeds; };
         b.stack.clear();
         b.stack.push_back({&nodes_[0], 0.0f});
         while (!b.stack.empty()) {
             const Pending item = b.stack.back();
             b.stack.pop_back();
-            if (item.dist >= bound) continue;
+            if (skip(item.dist)) continue;
             const Node* node = item.node;
             if (node->left < 0) {
-                const bool inside = node->begin >= own.begin && node->end <= own.end;
+                const bool inside = own && node->begin >= own->begin && node->end <= own->end;
                 for (std::int64_t t = 0; t < m; ++t) {
-                    if (inside && own.begin + t >= node->begin && own.begin + t < node->end) continue;  // own leaf
+                    if (inside && own->begin + t >= node->begin && own->begin + t < node->end) continue;  // own leaf
                     TopK& top = b.tops[static_cast<std::size_t>(t)];
                     const float* q = b.q.data() + t * dpad_;
-                    if (top.full() && box_distance(*node, q) >= top.bound()) continue;
-                    scan_leaf(*node, q, self_index(t), top);
+                    if (top.prunes(box_distance(*node, q))) continue;
+                    scan_leaf(*node, q, b.exclude[static_cast<std::size_t>(t)], top);
                 }
                 bound = widest();
                 continue;
             }
             const Node* l = &nodes_[static_cast<std::size_t>(node->left)];
             const Node* r = &nodes_[static_cast<std::size_t>(node->right)];
-            const float dl = box_box_distance(own, *l), dr = box_box_distance(own, *r);
+            const float dl = box_box_distance(lo, hi, *l), dr = box_box_distance(lo, hi, *r);
             const bool left_first = dl <= dr;
             const Node* near = left_first ? l : r;
             const Node* far = left_first ? r : l;
             const float dnear = left_first ? dl : dr, dfar = left_first ? dr : dl;
-            if (dfar < bound) b.stack.push_back({far, dfar});
-            if (dnear < bound) b.stack.push_back({near, dnear});
+            if (!skip(dfar)) b.stack.push_back({far, dfar});
+            if (!skip(dnear)) b.stack.push_back({near, dnear});
         }
     }
 

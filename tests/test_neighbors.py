@@ -921,3 +921,31 @@ def test_query_tree_rejects_bad_arguments():
         tree.query_tree(qtree, 3, np.zeros(21, np.int64))
     with pytest.raises(TypeError):
         tree.query_tree(qtree, 3, None, np.zeros(20, np.float64))
+
+
+@settings(max_examples=30, deadline=None)
+@given(
+    n=st.integers(1, 120),
+    m=st.integers(1, 120),
+    d=st.integers(1, 20),
+    k=st.integers(1, 15),
+    leaf=st.integers(1, 40),
+    seed=st.integers(0, 2**16),
+    bounded=st.booleans(),
+)
+def test_query_tree_property(n, m, d, k, leaf, seed, bounded):
+    rng = np.random.default_rng(seed)
+    db = rng.integers(0, 4, (n, d)).astype(np.float32)  # ties and duplicates on purpose
+    q = rng.integers(0, 4, (m, d)).astype(np.float32)
+    tree, qtree = _core.KDTree(db, leaf, 0), _core.KDTree(q, leaf, 0)
+    bounds = rng.uniform(0, 2 * d, m).astype(np.float32) if bounded else None
+    dist, idx = tree.query_tree(qtree, k, None, bounds, 2)
+    # Oracle: exact squared distances; the returned ones are the k smallest within the bound.
+    full = ((q[:, None, :].astype(np.float64) - db[None, :, :]) ** 2).sum(axis=2)
+    for r in range(m):
+        allowed = np.sort(full[r][full[r] <= (np.inf if bounds is None else bounds[r])])
+        want = allowed[:k]
+        got = dist[r][idx[r] >= 0]
+        np.testing.assert_allclose(got, want, rtol=1e-6)
+        assert np.all(np.isinf(dist[r][idx[r] < 0]))
+        np.testing.assert_allclose(full[r, idx[r][idx[r] >= 0]], got, rtol=1e-6)

@@ -293,28 +293,9 @@ class KDTree {
 
     // Helpers of the search are forced inline: they are then compiled inside each SIMD clone
     // of the public entry points (a clone's callees are otherwise built for the baseline CPU).
-    // Lower bound on the squared distance from q (padded) to the node's box, branch-free.
-    DATAGAUGE_INLINE float box_distance(const Node& node, const float* q) const {
-        const float* lo = pboxes_.data() + static_cast<std::size_t>(&node - nodes_.data()) * 2 * dpad_;
-        const float* hi = lo + dpad_;
-#if defined(__GNUC__)
-        using simd::Float8;
-        Float8 s{};
-        for (std::int64_t j = 0; j < dpad_; j += kLanes) {
-            const Float8 qv = simd::load(q + j);
-            const Float8 gap = simd::vmax(simd::vmax(simd::load(lo + j) - qv, qv - simd::load(hi + j)), Float8{});
-            s += gap * gap;
-        }
-        return simd::hsum(s);
-#else
-        float s = 0.0f;
-        for (std::int64_t j = 0; j < d_; ++j) {
-            const float gap = std::max(std::max(lo[j] - q[j], q[j] - hi[j]), 0.0f);
-            s += gap * gap;
-        }
-        return s;
-#endif
-    }
+    // Lower bound on the squared distance from q (padded) to the node's box, branch-free: the
+    // distance between boxes, with q as a box of size zero.
+    DATAGAUGE_INLINE float box_distance(const Node& node, const float* q) const { return box_box_distance(q, q, node); }
 
     static constexpr std::int64_t kScanBlock = 32;
 

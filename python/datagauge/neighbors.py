@@ -61,7 +61,8 @@ KDTREE_MAX_DIM = 12
 #: 2.9 s at 20k); clustered 64-d data of latent dimension 8-24: 0.10-0.13 (1.0-1.4 s / 2.0-2.2
 #: s); uniform 64-d: 1.0.
 KDTREE_MAX_SHARE = 0.2
-#: The probe builds the tree (two copies of the data); above this size it goes straight to FAISS.
+#: The probe builds the tree (two copies of the data); above this size "auto" goes straight to
+#: brute force.
 _PROBE_MAX_BYTES = 2 << 30
 _PROBE_QUERIES = 200
 _QUERY_CHUNK = 1 << 14

@@ -9,6 +9,7 @@ import sys
 import numpy as np
 import pytest
 
+import datagauge
 from datagauge.cli import main
 
 
@@ -64,3 +65,16 @@ def test_python_dash_m_entry_point():
         check=True,
     )
     assert "naive radius" in proc.stdout
+
+
+@pytest.mark.parametrize("index", ["brute", "kdtree"])
+def test_index_choice_gives_the_same_table(tmp_path, capsys, index):
+    x = np.random.default_rng(4).random((400, 20)).astype(np.float32)
+    np.save(tmp_path / "x.npy", x)
+    out = tmp_path / f"{index}.json"
+    args = ["coverage", "--embeddings", str(tmp_path / "x.npy"), "--json", str(out)]
+    assert main([*args, "--index", index]) == 0
+    expected = datagauge.coverage(x, 20)
+    got = json.loads(out.read_text())
+    assert got["uncovered_indices"] == expected.uncovered_indices.tolist()
+    assert "4 of 400 images uncovered" in capsys.readouterr().out

@@ -43,7 +43,12 @@ def _build_parser() -> argparse.ArgumentParser:
     cov.add_argument("--radius-type", default="adaptive", choices=["adaptive", "naive"])
     cov.add_argument("--percent", type=float, default=0.01, help="adaptive: fraction uncovered")
     cov.add_argument("--normalize", action="store_true", help="min-max scale features first")
-    cov.add_argument("--index", default="exact", choices=["exact", "kdtree", "flat", "hnsw", "ivf"])
+    cov.add_argument(
+        "--index",
+        default="exact",
+        choices=["exact", "kdtree", "brute", "flat", "hnsw", "ivf"],
+        help="k-NN engine (default exact: kd-tree or brute force, chosen by a probe)",
+    )
     cov.add_argument("--top", type=int, default=10, help="rows of the table (default 10)")
     cov.add_argument("--json", type=Path, help="also write every number to this JSON file")
     cov.add_argument("--n-jobs", type=int, default=None, help="threads (default: all CPUs)")

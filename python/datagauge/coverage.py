@@ -118,7 +118,7 @@ def coverage(
         Class of every point; adds a per-class table (``result.per_class``).
     normalize : bool, default False
         Min-max scale every feature to [0, 1] first (for the naive radius).
-    index : {"exact", "kdtree", "flat", "hnsw", "ivf"}, neighbors spec or faiss.Index
+    index : {"exact", "kdtree", "brute", "flat", "hnsw", "ivf"}, neighbors spec or faiss.Index
         k-NN engine; see :mod:`datagauge.neighbors`. Exact by default.
     n_jobs : int or None
         Threads; ``None`` or -1 for all CPUs.

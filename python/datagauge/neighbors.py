@@ -214,7 +214,7 @@ def kneighbors(
         Threads; ``None`` or -1 for all CPUs.
     device : {"auto", "cpu", "gpu"}
         Where FAISS indexes run; ``"auto"`` uses a GPU when FAISS has GPU support and sees one.
-        The kd-tree always runs on the CPU.
+        The kd-tree and the brute-force engine always run on the CPU.
 
     Returns
     -------

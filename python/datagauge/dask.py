@@ -81,7 +81,9 @@ from .neighbors import (
     _leaf_size,
     _Searcher,
     _tree_share,
+    distances,
     resolve_index,
+    scale_down,
     scale_exponent,
 )
 
@@ -318,7 +320,7 @@ def _knn_chunks(x: Any, k: int, engine: str, leaf: int, n_threads: int) -> list[
 def _sqrt_lists(
     lists: tuple[NDArray[np.float32], NDArray[np.int64]], exponent: int = 0
 ) -> tuple[NDArray[np.float32], NDArray[np.int64]]:
-    return np.ldexp(np.sqrt(lists[0]), exponent).astype(np.float32), lists[1]
+    return distances(lists[0], exponent), lists[1]
 
 
 def _scaled(x: Any) -> tuple[Any, Any]:
@@ -326,14 +328,7 @@ def _scaled(x: Any) -> tuple[Any, Any]:
     :func:`datagauge.neighbors.self_knn_distances`; exact), and that exponent (a Delayed
     int, from one extra pass over x for the feature ranges). Lazy."""
     exponent = dask.delayed(scale_exponent)(x.min(axis=0), x.max(axis=0))
-    return x.map_blocks(_ldexp32, exponent, dtype=np.float32), exponent
-
-
-def _ldexp32(block: NDArray[np.float32], exponent: int) -> NDArray[np.float32]:
-    """block / 2**exponent (exact), C-contiguous float32."""
-    if exponent == 0:
-        return block
-    return np.ascontiguousarray(np.ldexp(block, -exponent), dtype=np.float32)
+    return x.map_blocks(scale_down, exponent, dtype=np.float32), exponent
 
 
 def kneighbors(
@@ -409,7 +404,7 @@ def kneighbors(
 
 
 def _kth_radius(lists: tuple[NDArray[np.float32], NDArray[np.int64]], k: int, exponent: int) -> Any:
-    return np.ldexp(np.sqrt(lists[0][:, k - 1]), exponent).astype(np.float32)
+    return distances(lists[0][:, k - 1], exponent)
 
 
 def _radii(x: Any, k: int, engine: str, leaf: int, n_threads: int) -> NDArray[np.float32]:

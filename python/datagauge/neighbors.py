@@ -263,13 +263,24 @@ def self_knn_distances(
     exponent = 0
     if isinstance(spec, (Exact, HNSW, IVF)) and x.size:
         exponent = scale_exponent(x.min(axis=0), x.max(axis=0))
-        if exponent:
-            x = np.ldexp(x, -exponent).astype(np.float32)
+        x = scale_down(x, exponent)
     sqdist, idx = _self_knn(x, k, spec, n_threads, device)
+    return distances(sqdist, exponent), idx
+
+
+def scale_down(x: NDArray[np.float32], exponent: int) -> NDArray[np.float32]:
+    """x / 2**exponent (exact), C-contiguous float32; x itself when exponent is 0."""
+    if exponent == 0:
+        return x
+    return np.ascontiguousarray(np.ldexp(x, -exponent), dtype=np.float32)
+
+
+def distances(sqdist: NDArray[np.float32], exponent: int) -> NDArray[np.float32]:
+    """Distances (float32) from squared distances of data scaled down by 2**exponent."""
     dist = np.sqrt(sqdist)
-    if exponent:
-        dist = np.ldexp(dist, exponent).astype(np.float32)
-    return dist, idx
+    if exponent == 0:
+        return dist
+    return np.ldexp(dist, exponent).astype(np.float32)
 
 
 def _self_knn(

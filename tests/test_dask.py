@@ -168,12 +168,12 @@ def test_bounded_search_is_the_same_on_both_engines(d):
 def test_auto_engine_keeps_the_tree_where_bounded_searches_pay():
     # Clustered data at d = 32: the probe scans more than the in-memory limit (12%) but less
     # than the chunk limit, where the bounded chain of tree searches beats FAISS brute force.
-    from datagauge.neighbors import KDTREE_MAX_SHARE, _tree_share
+    from datagauge.neighbors import KDTREE_MAX_SHARE, tree_share
 
     rng = np.random.default_rng(13)
     centres = rng.normal(scale=4.0, size=(30, 32))
     x = (centres[rng.integers(0, 30, 2000)] + rng.normal(size=(2000, 32))).astype(np.float32)
-    share = _tree_share(datagauge._core.KDTree(x[:1000], 32, 0), 5, 1000)
+    share = tree_share(datagauge._core.KDTree(x[:1000], 32, 0), 5, 1000)
     assert KDTREE_MAX_SHARE < share <= dgd._chunk_tree_max_share(32)
     assert dgd._BlockIndex(x[:1000], 0, "auto", 32, 5).tree is not None
     limits = [dgd._chunk_tree_max_share(d) for d in (13, 32, 64, 128, 256, 4096)]

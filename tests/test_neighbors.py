@@ -726,14 +726,14 @@ def _low_dim_64(n: int, seed: int) -> np.ndarray:
 
 
 def test_tree_share_tells_low_from_high_intrinsic_dimension():
-    from datagauge.neighbors import _tree_share
+    from datagauge.neighbors import tree_share
 
     rng = np.random.default_rng(0)
     n = 4000
     uniform = rng.random((n, 64), dtype=np.float32)
     low = _low_dim_64(n, 1)
-    share_uniform = _tree_share(_core.KDTree(uniform, 128, 0), 10, n)
-    share_low = _tree_share(_core.KDTree(low, 128, 0), 10, n)
+    share_uniform = tree_share(_core.KDTree(uniform, 128, 0), 10, n)
+    share_low = tree_share(_core.KDTree(low, 128, 0), 10, n)
     assert share_uniform > 0.5  # a query touches most of uniform 64-d data
     assert share_low < 0.12  # and little of data near a plane
 

@@ -22,6 +22,7 @@ from .familiarity import (
     compare_datasets,
     familiarity,
 )
+from .graph import NeighborGraph, neighbor_graph
 from .neighbors import HNSW, IVF, Exact, kneighbors, merge_neighbors, recall_at_k
 from .sufficiency import (
     EvaluationStrategy,
@@ -58,6 +59,7 @@ __all__ = [
     "Familiarity",
     "FamiliarityResult",
     "LearningCurve",
+    "NeighborGraph",
     "NotFittedError",
     "PoorFitWarning",
     "ResetStrategy",
@@ -76,6 +78,7 @@ __all__ = [
     "kneighbors",
     "merge_neighbors",
     "naive_radius",
+    "neighbor_graph",
     "recall_at_k",
     "saliency",
     "save_saliency",

@@ -24,6 +24,7 @@ from ._validation import (
     check_labels,
     check_unit_fraction,
 )
+from .graph import NeighborGraph, as_graph
 from .neighbors import HNSW, IVF, Exact, resolve_index, self_knn_distances
 
 __all__ = ["coverage", "critical_radii", "naive_radius"]
@@ -93,6 +94,7 @@ def coverage(
     index: Any = "exact",
     n_jobs: int | None = None,
     device: Literal["auto", "cpu", "gpu"] = "auto",
+    graph: NeighborGraph | None = None,
 ) -> CoverageResult:
     """Find the under-sampled (uncovered) points of a dataset.
 
@@ -102,8 +104,11 @@ def coverage(
 
     Parameters
     ----------
-    embeddings : array-like of shape (n_samples, n_features)
+    embeddings : array-like of shape (n_samples, n_features), or NeighborGraph
         Finite real numbers, e.g. a model's embeddings of images; converted once to float32.
+        Or a :class:`datagauge.NeighborGraph` of at least k neighbours (from
+        :func:`datagauge.neighbor_graph`): the radii are read from it, without a search
+        (per-class coverage then needs the embeddings: pass them with ``graph=``).
     k : int, default 20
         Neighbours a point needs within the radius to be covered; ``1 <= k < n_samples``.
         The paper behind this method suggests 20 to 50.
@@ -124,6 +129,9 @@ def coverage(
         Threads; ``None`` or -1 for all CPUs.
     device : {"auto", "cpu", "gpu"}
         Where FAISS indexes run (the kd-tree always runs on the CPU).
+    graph : NeighborGraph, optional
+        A graph of these embeddings (checked against its fingerprint), used for the radii of
+        the whole dataset instead of a new search; per-class radii still search each class.
 
     Returns
     -------
@@ -145,19 +153,38 @@ def coverage(
     >>> res.uncovered_indices.shape
     (5,)
     """
-    x = check_embeddings(embeddings)
-    n, d = x.shape
-    k = check_k(k, n)
     radius_type = check_choice(radius_type, "radius_type", ("adaptive", "naive"))  # type: ignore[assignment]
     percent = check_unit_fraction(percent, "percent")
     device = check_choice(device, "device", ("auto", "cpu", "gpu"))  # type: ignore[assignment]
+    if isinstance(embeddings, NeighborGraph):
+        if graph is not None:
+            raise ValueError(
+                "pass the graph either as the first argument or as graph=, not both; with "
+                "graph=, the first argument is the embeddings."
+            )
+        return _coverage_of_graph(embeddings, k, radius_type, percent, labels, normalize)
+    x = check_embeddings(embeddings)
+    n, d = x.shape
+    k = check_k(k, n)
     y = None if labels is None else check_labels(labels, n)
     spec = resolve_index(index)
     n_threads = resolve_n_jobs(n_jobs)
+    if graph is not None:
+        if not isinstance(graph, NeighborGraph):
+            raise TypeError(
+                f"graph must be a datagauge.NeighborGraph, got {type(graph).__name__}; build "
+                "one with datagauge.neighbor_graph(embeddings, k)."
+            )
+        if normalize:
+            raise ValueError(_NORMALIZED_GRAPH)
+        graph.check(x)
     if radius_type == "naive" or normalize:
         x = _unit_cube(x, normalize)
 
-    radii = critical_radii(x, k, spec, n_threads, device)
+    if graph is not None:
+        radii = np.ascontiguousarray(as_graph(graph, k).distances[:, k - 1])
+    else:
+        radii = critical_radii(x, k, spec, n_threads, device)
     # A user's FAISS index holds the whole dataset; classes get their own exact search.
     class_spec = spec if isinstance(spec, (Exact, HNSW, IVF)) else Exact()
 
@@ -166,6 +193,39 @@ def coverage(
         return critical_radii(xc, k, class_spec, n_threads, device)
 
     return coverage_from_radii(radii, d, k, radius_type, percent, y, class_radii)
+
+
+_NORMALIZED_GRAPH = (
+    "normalize=True rescales the embeddings, so a graph of the raw embeddings does not hold "
+    "their radii; build the graph on min-max scaled embeddings, or pass the embeddings alone."
+)
+
+
+def _coverage_of_graph(
+    graph: NeighborGraph,
+    k: int,
+    radius_type: str,
+    percent: float,
+    labels: Any,
+    normalize: bool,
+) -> CoverageResult:
+    """Coverage read from a graph's k-th distances (no search)."""
+    if normalize:
+        raise ValueError(_NORMALIZED_GRAPH)
+    if labels is not None:
+        raise ValueError(
+            "per-class coverage searches each class's own neighbours, which a graph of the "
+            "whole dataset does not hold; call coverage(embeddings, labels=labels, graph=graph)."
+        )
+    graph = as_graph(graph, k)
+    radii = np.ascontiguousarray(graph.distances[:, k - 1])
+    if radius_type == "naive":
+        unit_cube_scale(graph.feature_range[0], graph.feature_range[1], False)
+
+    def no_classes(members: NDArray[np.int64]) -> NDArray[np.float32]:  # pragma: no cover
+        raise RuntimeError("no per-class radii without labels")
+
+    return coverage_from_radii(radii, graph.n_features, k, radius_type, percent, None, no_classes)
 
 
 def coverage_from_radii(

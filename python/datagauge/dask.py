@@ -75,16 +75,16 @@ from .coverage import coverage_from_radii, unit_cube_scale
 from .neighbors import (
     KDTREE_MAX_DIM,
     Exact,
-    _column_means,
-    _faiss,
-    _flat_index,
-    _leaf_size,
-    _Searcher,
-    _tree_share,
+    Searcher,
+    column_means,
     distances,
+    flat_index,
+    import_faiss,
     resolve_index,
+    resolve_leaf_size,
     scale_down,
     scale_exponent,
+    tree_share,
 )
 
 __all__ = ["coverage", "find_biases", "fit_familiarity", "kneighbors", "score_samples"]
@@ -183,13 +183,14 @@ class _BlockIndex:
         if engine != "flat":
             tree = _core.KDTree(self.block, leaf_size, offset)
             limit = _chunk_tree_max_share(block.shape[1])
-            if engine == "kdtree" or _tree_share(tree, k, len(block)) <= limit:
+            if engine == "kdtree" or tree_share(tree, k, len(block)) <= limit:
                 self.tree = tree
                 return
-        _faiss()  # imported before thread_limits looks for it (another task may be importing it)
-        self.shift = _column_means(self.block)
-        self.flat = _flat_index(self.block.shape[1], None)
-        self.flat.add(_Searcher(self.block, self.shift, 1).shifted(self.block))
+        # Imported before thread_limits looks for it (another task may be importing it).
+        import_faiss()
+        self.shift = column_means(self.block)
+        self.flat = flat_index(self.block.shape[1], None)
+        self.flat.add(Searcher(self.block, self.shift, 1).shifted(self.block))
 
     def __reduce__(self) -> tuple[type[_BlockIndex], tuple[Any, ...]]:
         return (_BlockIndex, self.args)
@@ -230,7 +231,7 @@ class _BlockIndex:
         rows = self.block if same else np.concatenate([self.block, queries])
         ids = np.arange(nq, dtype=np.int64) + (0 if same else nb)
         with thread_limits(n_threads):
-            searcher = _Searcher(rows, self.shift, n_threads)
+            searcher = Searcher(rows, self.shift, n_threads)
             sqdist, local = searcher.search(self.flat, 0, nb, ids, k)
         keep = local >= 0
         if bounds is not None:  # rows are sorted: what lies beyond the bound is a suffix
@@ -286,7 +287,7 @@ def _exact_engine(index: Any, n_features: int) -> tuple[str, int]:
             "the data in one index: compute the array and use datagauge.kneighbors."
         )
     engine = check_choice(spec.engine, "Exact.engine", ("auto", "kdtree", "brute", "flat"))
-    leaf = _leaf_size(spec, n_features)
+    leaf = resolve_leaf_size(spec, n_features)
     if engine == "brute":  # chunk-against-chunk search is not a self-join: FAISS flat blocks
         engine = "flat"
     if engine == "auto" and n_features <= KDTREE_MAX_DIM:

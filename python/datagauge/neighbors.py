@@ -19,6 +19,20 @@ the candidates any FAISS index returns are re-ranked with exact distances in the
 Results are partial top-k lists that merge (:func:`merge_neighbors`): the database can be split
 into blocks (``block_size``), searched block by block (or on several workers) and merged, with
 the same answer as one search over everything.
+
+The search layer (used inside the package, by :mod:`datagauge.graph`, :mod:`datagauge.coverage`
+and :mod:`datagauge.dask`; not part of the public API, whose names are in ``__all__``):
+
+- engines: :func:`resolve_index` (the ``index`` argument to a spec), :func:`self_knn_distances`
+  (the whole in-memory search of validated data: power-of-two rescaling, engine choice,
+  exact re-ranking), :func:`resolve_leaf_size`, :func:`tree_share` (the kd-tree probe that the
+  engine choice reads), :func:`gpu_available`;
+- data sources: :func:`scale_exponent` / :func:`scale_down` / :func:`distances` (the exact
+  rescaling of data spanning more than 2^40 or less than 2^-40), :func:`column_means` (the
+  shift FAISS needs), :func:`import_faiss`, :func:`flat_index`;
+- chunk partials: :class:`Searcher` (candidates of any FAISS index over a block of rows,
+  re-ranked exactly: a partial top-k list), :func:`merge_neighbors` and ``_core.merge_topk``
+  (merging partial lists), :func:`exact_kth` (exact k-th distances of sample rows, for recall).
 """
 
 from __future__ import annotations
@@ -149,7 +163,7 @@ class IVF:
 IndexSpec = Exact | HNSW | IVF
 
 
-def _faiss() -> Any:
+def import_faiss() -> Any:
     try:
         import faiss
     except ImportError as exc:  # pragma: no cover - faiss-cpu is a dependency
@@ -162,7 +176,7 @@ def _faiss() -> Any:
 
 def gpu_available() -> bool:
     """Whether the installed FAISS has GPU support and sees at least one GPU."""
-    faiss = _faiss()
+    faiss = import_faiss()
     return hasattr(faiss, "StandardGpuResources") and faiss.get_num_gpus() > 0
 
 
@@ -303,7 +317,7 @@ def _self_knn(
     return _complete_rows(x, k, result, n_threads, device)
 
 
-def _leaf_size(spec: Exact, d: int) -> int:
+def resolve_leaf_size(spec: Exact, d: int) -> int:
     if spec.leaf_size is None:
         return 256 if 6 < d <= KDTREE_MAX_DIM else 128
     return check_int(spec.leaf_size, "leaf_size", minimum=1)
@@ -323,8 +337,8 @@ def _auto_engine(
         return "brute"
     # Higher dimension: the tree wins only on data of low intrinsic dimension (real
     # embeddings often are). Measure what a query would touch, not guess from d.
-    tree = _core.KDTree(x, _leaf_size(spec, d), 0)
-    if _tree_share(tree, k, n) <= KDTREE_MAX_SHARE:
+    tree = _core.KDTree(x, resolve_leaf_size(spec, d), 0)
+    if tree_share(tree, k, n) <= KDTREE_MAX_SHARE:
         result: tuple[NDArray[np.float32], NDArray[np.int64]] = tree.self_query(k, n_threads)
         return result
     return "brute"
@@ -346,7 +360,7 @@ def _brute_knn(
     return sqdist, idx
 
 
-class _Searcher:
+class Searcher:
     """Candidates from a FAISS index, re-ranked with exact distances in the core.
 
     FAISS computes |x|^2 + |y|^2 - 2x.y, which cancellation ruins when the data sit far from
@@ -391,13 +405,13 @@ class _Searcher:
         return dist, idx
 
 
-def _column_means(x: NDArray[np.float32]) -> NDArray[np.float32]:
+def column_means(x: NDArray[np.float32]) -> NDArray[np.float32]:
     mean: NDArray[np.float32] = x.mean(axis=0, dtype=np.float64).astype(np.float32)
     return mean
 
 
-def _flat_index(d: int, gpu: Any) -> Any:
-    faiss = _faiss()
+def flat_index(d: int, gpu: Any) -> Any:
+    faiss = import_faiss()
     index = faiss.IndexFlatL2(d)
     return faiss.index_cpu_to_gpu(gpu, 0, index) if gpu is not None else index
 
@@ -415,8 +429,8 @@ def _complete_rows(
     if short.size == 0:
         return result
     with thread_limits(n_threads):
-        searcher = _Searcher(x, _column_means(x), n_threads)
-        index = _flat_index(x.shape[1], _use_gpu(device))
+        searcher = Searcher(x, column_means(x), n_threads)
+        index = flat_index(x.shape[1], _use_gpu(device))
         index.add(searcher.shifted(x))
         dist[short], idx[short] = searcher.search(index, 0, x.shape[0], short, k)
     return dist, idx
@@ -427,7 +441,7 @@ def _db_blocks(n: int, block_size: int | None, default: int) -> list[tuple[int, 
     return [(s, min(n, s + size)) for s in range(0, n, size)]
 
 
-def _tree_share(tree: Any, k: int, n: int) -> float:
+def tree_share(tree: Any, k: int, n: int) -> float:
     """Mean share of the n points a kd-tree self-query scans, from a fixed sample of queries."""
     m = min(n, _PROBE_QUERIES)
     positions = np.linspace(0, n - 1, m).astype(np.int64)  # spread over the tree's leaves
@@ -438,7 +452,7 @@ def _kdtree_knn(
     x: NDArray[np.float32], k: int, spec: Exact, n_threads: int
 ) -> tuple[NDArray[np.float32], NDArray[np.int64]]:
     n = x.shape[0]
-    leaf = _leaf_size(spec, x.shape[1])
+    leaf = resolve_leaf_size(spec, x.shape[1])
     blocks = _db_blocks(n, spec.block_size, n)
     if len(blocks) == 1:
         return _core.KDTree(x, leaf, 0).self_query(k, n_threads)
@@ -473,10 +487,10 @@ def _flat_knn(
     all_rows = np.arange(n, dtype=np.int64)
     with thread_limits(n_threads):
         gpu = _use_gpu(device)
-        searcher = _Searcher(x, _column_means(x), n_threads)
+        searcher = Searcher(x, column_means(x), n_threads)
 
         def search(start: int, stop: int) -> tuple[NDArray[np.float32], NDArray[np.int64]]:
-            index = _flat_index(d, gpu)
+            index = flat_index(d, gpu)
             index.add(searcher.shifted(x[start:stop]))
             return searcher.search(index, start, stop, all_rows, k)
 
@@ -494,12 +508,12 @@ def _use_gpu(device: str) -> Any:
             "device='gpu' but FAISS has no GPU support here or sees no GPU; install faiss-gpu "
             "on a CUDA machine, or use device='cpu'."
         )
-    return _faiss().StandardGpuResources() if available else None
+    return import_faiss().StandardGpuResources() if available else None
 
 
 def _build_approximate(x: NDArray[np.float32], k: int, spec: HNSW | IVF, gpu: Any) -> Any:
     """An approximate index over x (already shifted), trained, filled and tuned."""
-    faiss = _faiss()
+    faiss = import_faiss()
     n, d = x.shape
     # Validated even when the knob is given: a wrong value should not pass unnoticed.
     target = check_unit_fraction(
@@ -555,6 +569,26 @@ _HNSW_MAX_EF = 4096
 _TUNE_SAMPLE = 512
 
 
+def sample_rows(n: int, seed: int) -> NDArray[np.int64]:
+    """A fixed sample of at most 512 of n row indices (ascending) for recall checks."""
+    rng = np.random.default_rng([seed, 0x7E57])
+    return np.sort(rng.choice(n, min(n, _TUNE_SAMPLE), replace=False)).astype(np.int64)
+
+
+def exact_kth(x: NDArray[np.float32], ids: NDArray[np.int64], k: int) -> NDArray[np.float64]:
+    """Exact squared distance (float64, shape (len(ids),)) of rows `ids` of `x` (centred data:
+    FAISS's arithmetic) to their k-th nearest other row."""
+    faiss = import_faiss()
+    n = x.shape[0]
+    _, cand_ids = faiss.knn(np.ascontiguousarray(x[ids]), x, min(n, k + 1 + _margin(k)))
+    kth = np.empty(ids.size)
+    for row, (i, cand) in enumerate(zip(ids, cand_ids, strict=True)):
+        cand = cand[(cand >= 0) & (cand != i)]
+        dist = ((x[cand].astype(np.float64) - x[i].astype(np.float64)) ** 2).sum(axis=1)
+        kth[row] = np.sort(dist)[k - 1]
+    return kth
+
+
 def _tune(
     x: NDArray[np.float32],
     k: int,
@@ -573,18 +607,10 @@ def _tune(
     point, the candidates (self excluded) no farther than its exact k-th neighbour: ties and
     duplicate points cannot make a correct answer look wrong.
     """
-    faiss = _faiss()
     n = x.shape[0]
-    rng = np.random.default_rng([seed, 0x7E57])
-    ids = np.sort(rng.choice(n, min(n, _TUNE_SAMPLE), replace=False))
+    ids = sample_rows(n, seed)
     q = np.ascontiguousarray(x[ids])
-    _, exact_ids = faiss.knn(q, x, min(n, k + 1 + _margin(k)))
-    # The exact k-th distance of each sampled point, self excluded, recomputed in float64.
-    kth = np.empty(ids.size)
-    for row, (i, cand) in enumerate(zip(ids, exact_ids, strict=True)):
-        cand = cand[(cand >= 0) & (cand != i)]
-        dist = ((x[cand].astype(np.float64) - x[i].astype(np.float64)) ** 2).sum(axis=1)
-        kth[row] = np.sort(dist)[k - 1]
+    kth = exact_kth(x, ids, k)
     n_cand = min(n - 1, k + 1 + _margin(k))
 
     def recall(value: int) -> float:
@@ -619,7 +645,7 @@ def _faiss_index_knn(
     n, d = x.shape
     with thread_limits(n_threads):
         if isinstance(spec, (HNSW, IVF)):
-            searcher = _Searcher(x, _column_means(x), n_threads)
+            searcher = Searcher(x, column_means(x), n_threads)
             gpu = _use_gpu(device) if isinstance(spec, IVF) else None
             index = _build_approximate(searcher.shifted(x), k, spec, gpu)
         else:
@@ -630,7 +656,7 @@ def _faiss_index_knn(
                     "features; build the index with the embeddings' dimension."
                 )
             # The user's index holds the embeddings as they are (no shift): it stays usable.
-            searcher = _Searcher(x, None, n_threads)
+            searcher = Searcher(x, None, n_threads)
             if index.ntotal == 0:
                 if not index.is_trained:
                     index.train(x)

@@ -263,3 +263,22 @@ def test_atomic_writes_keep_the_old_file(tmp_path):
     assert json.loads(Path(target).read_text()) == {"a": 1}
     _atomic.save_npy(tmp_path / "a.npy", np.arange(3))
     np.testing.assert_array_equal(np.load(tmp_path / "a.npy"), np.arange(3))
+
+
+def test_lazy_dask_graph_saves_and_serves_the_analyses(tmp_path):
+    dask_array = pytest.importorskip("dask.array")
+    import datagauge.dask
+
+    x = _data(900, 5)
+    x[800] = x[1]
+    g = datagauge.dask.neighbor_graph(dask_array.from_array(x, chunks=(250, -1)), k=6)
+    assert not isinstance(g.indices, np.ndarray)  # lazy until computed
+    expected = datagauge.neighbor_graph(x, k=6)
+    loaded = datagauge.NeighborGraph.load(g.save(tmp_path / "g"), embeddings=x)
+    np.testing.assert_array_equal(loaded.indices, expected.indices)
+    np.testing.assert_array_equal(loaded.distances, expected.distances)
+    np.testing.assert_array_equal(loaded.duplicate_of, expected.duplicate_of)
+    assert loaded.duplicate_of[800] == 1
+    np.testing.assert_array_equal(
+        datagauge.coverage(g, k=6).uncovered_indices, datagauge.coverage(x, k=6).uncovered_indices
+    )

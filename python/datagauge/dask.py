@@ -9,6 +9,8 @@ so the answers are those of the in-memory functions:
 
 - :func:`kneighbors`: exact k-NN, lazily (Dask arrays out); equal to
   :func:`datagauge.kneighbors` on the computed array.
+- :func:`neighbor_graph`: a :class:`datagauge.NeighborGraph` whose k-NN arrays stay lazy;
+  every analysis that takes a graph takes it.
 - :func:`coverage`: equal to :func:`datagauge.coverage`.
 - :func:`fit_familiarity` (and :func:`score_samples`): EM with one Dask pass over the data
   per iteration; the parameters match :meth:`datagauge.Familiarity.fit` with the same seed
@@ -72,6 +74,7 @@ from .bias import (
     pack_bits,
 )
 from .coverage import coverage_from_radii, unit_cube_scale
+from .graph import NeighborGraph, fingerprint_from_hashes, hash_groups, row_hashes
 from .neighbors import (
     KDTREE_MAX_DIM,
     Exact,
@@ -87,7 +90,14 @@ from .neighbors import (
     tree_share,
 )
 
-__all__ = ["coverage", "find_biases", "fit_familiarity", "kneighbors", "score_samples"]
+__all__ = [
+    "coverage",
+    "find_biases",
+    "fit_familiarity",
+    "kneighbors",
+    "neighbor_graph",
+    "score_samples",
+]
 
 _T = TypeVar("_T")
 #: Candidate combinations counted per pass over the chunks in :func:`find_biases`.
@@ -399,6 +409,67 @@ def kneighbors(
         dists.append(da.from_delayed(dist, shape=(rows, k), dtype=np.float32))
         idxs.append(da.from_delayed(idx, shape=(rows, k), dtype=np.int64))
     return da.concatenate(dists, axis=0), da.concatenate(idxs, axis=0)
+
+
+# --------------------------------------------------------------------------- graph
+
+
+def _chunk_summary(block: NDArray[np.float32]) -> tuple[Any, ...]:
+    """Per-chunk partials of a graph's data summary: both row hashes, minima, maxima."""
+    return row_hashes(block, 0), row_hashes(block, 1), block.min(axis=0), block.max(axis=0)
+
+
+def neighbor_graph(x: Any, k: int = 20, *, index: Any = "exact", n_jobs: int | None = 1) -> Any:
+    """:func:`datagauge.neighbor_graph` of a Dask array: its k-NN arrays stay lazy.
+
+    Parameters
+    ----------
+    x : dask.array.Array of shape (n_samples, n_features)
+        Finite real numbers with known chunk sizes; converted to float32 chunk by chunk.
+    k : int, default 20
+        Neighbours per point, ``1 <= k < n_samples``.
+    index : {"exact", "kdtree", "flat"} or datagauge.Exact
+        See :func:`kneighbors` (exact search only).
+    n_jobs : int or None, default 1
+        Threads inside each Dask task.
+
+    Returns
+    -------
+    NeighborGraph
+        ``indices`` and ``distances`` are lazy Dask arrays (the chained search of
+        :func:`kneighbors`), computed together by ``graph.compute()``, ``graph.save()`` or
+        any analysis given the graph. ``duplicate_of``, ``feature_range`` and the fingerprint
+        are computed here, in one pass over the chunks (row hashes, minima and maxima).
+
+    Notes
+    -----
+    Equal to ``datagauge.neighbor_graph(x.compute(), k)`` once computed (the same distances;
+    the same indices except at exact ties at the k-th distance). Identical rows are grouped
+    by two independent 64-bit hashes of every row, without reading rows a second time to
+    compare them as the in-memory graph does: two different rows are grouped only if both
+    hashes collide (about n^2 / 2^128).
+    """
+    x = check_dask_matrix(x, name="x", in_memory="datagauge.neighbor_graph")
+    n, d = x.shape
+    k = check_k(k, n)
+    xf = _float32(x)
+    dist, idx = kneighbors(xf, k, index=index, n_jobs=n_jobs)
+    parts = [dask.delayed(_chunk_summary)(blk) for _, _, blk in _row_chunks(xf)]
+    summaries = dask.compute(*parts)
+    h0 = np.concatenate([s[0] for s in summaries])
+    h1 = np.concatenate([s[1] for s in summaries])
+    lo = np.min(np.stack([s[2] for s in summaries]), axis=0)
+    hi = np.max(np.stack([s[3] for s in summaries]), axis=0)
+    return NeighborGraph(
+        indices=idx,
+        distances=dist,
+        duplicate_of=hash_groups(h0, h1),
+        feature_range=np.stack([lo, hi]).astype(np.float32),
+        engine=index if isinstance(index, str) else "exact",
+        recall=None,
+        dtype=str(x.dtype),
+        checksum=fingerprint_from_hashes((n, d), h1),
+    )
 
 
 # --------------------------------------------------------------------------- coverage

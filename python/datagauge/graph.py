@@ -20,6 +20,7 @@ On-disk format (a folder, written atomically: a temporary folder renamed into pl
 from __future__ import annotations
 
 import hashlib
+import importlib
 import json
 import os
 from dataclasses import dataclass, replace
@@ -50,7 +51,16 @@ if TYPE_CHECKING:
     import pandas as pd
     import scipy.sparse
 
-__all__ = ["NeighborGraph", "as_graph", "fingerprint", "neighbor_graph", "row_duplicates"]
+__all__ = [
+    "NeighborGraph",
+    "as_graph",
+    "fingerprint",
+    "fingerprint_from_hashes",
+    "hash_groups",
+    "neighbor_graph",
+    "row_duplicates",
+    "row_hashes",
+]
 
 _FORMAT = "datagauge.NeighborGraph"
 _VERSION = 1
@@ -81,19 +91,43 @@ def row_duplicates(x: NDArray[np.float32]) -> NDArray[np.int64]:
     first row; a hash collision (never seen; about n^2 / 2^64) falls back to exact grouping.
     """
     n = x.shape[0]
-    h = _row_hashes(x, 0)
-    order = np.argsort(h, kind="stable")
-    hs = h[order]
-    starts = np.flatnonzero(np.concatenate([[True], hs[1:] != hs[:-1]]))
-    sizes = np.diff(np.concatenate([starts, [n]]))
-    rep = np.empty(n, dtype=np.int64)
-    rep[order] = np.repeat(order[starts], sizes)  # stable sort: the first is the smallest
+    rep = hash_groups(_row_hashes(x, 0))
     grouped = np.flatnonzero(rep != np.arange(n))
     for s in range(0, grouped.size, _HASH_BLOCK):
         rows = grouped[s : s + _HASH_BLOCK]
         if not (x[rows] + np.float32(0) == x[rep[rows]] + np.float32(0)).all():
             return _exact_duplicates(x)
     return rep
+
+
+def hash_groups(*hashes: NDArray[np.uint64]) -> NDArray[np.int64]:
+    """For every row, the smallest index of a row with the same hash values (int64 (n,))."""
+    n = hashes[0].shape[0]
+    order = np.lexsort(hashes[::-1])  # stable: equal keys keep the index order
+    new_key = np.ones(n, dtype=bool)
+    for h in hashes:
+        hs = h[order]
+        new_key[1:] &= hs[1:] == hs[:-1]
+    new_key = ~new_key
+    new_key[0] = True
+    starts = np.flatnonzero(new_key)
+    sizes = np.diff(np.concatenate([starts, [n]]))
+    rep = np.empty(n, dtype=np.int64)
+    rep[order] = np.repeat(order[starts], sizes)
+    return rep
+
+
+def row_hashes(x: NDArray[np.float32], seed: int) -> NDArray[np.uint64]:
+    """The 64-bit row hashes (seed 0: duplicates; seed 1: the fingerprint), for Dask chunks."""
+    return _row_hashes(x, seed)
+
+
+def fingerprint_from_hashes(shape: tuple[int, int], hashes: NDArray[np.uint64]) -> str:
+    """:func:`fingerprint` from the seed-1 row hashes of all rows, in order."""
+    digest = hashlib.blake2b(digest_size=16)
+    digest.update(np.asarray(shape, dtype=np.int64).tobytes())
+    digest.update(np.ascontiguousarray(hashes, dtype=np.uint64).tobytes())
+    return digest.hexdigest()
 
 
 def _exact_duplicates(x: NDArray[np.float32]) -> NDArray[np.int64]:
@@ -106,10 +140,7 @@ def _exact_duplicates(x: NDArray[np.float32]) -> NDArray[np.int64]:
 
 def fingerprint(x: NDArray[np.float32]) -> str:
     """Checksum (hex) of validated float32 data: its shape and every value, in order."""
-    digest = hashlib.blake2b(digest_size=16)
-    digest.update(np.asarray(x.shape, dtype=np.int64).tobytes())
-    digest.update(_row_hashes(x, 1).tobytes())
-    return digest.hexdigest()
+    return fingerprint_from_hashes(x.shape, _row_hashes(x, 1))
 
 
 @dataclass(frozen=True, slots=True, repr=False)
@@ -169,6 +200,16 @@ class NeighborGraph(ResultBase):
         """Features of the embeddings the graph was built from."""
         return int(self.feature_range.shape[1])
 
+    def compute(self) -> NeighborGraph:
+        """This graph with NumPy arrays: a graph from :func:`datagauge.dask.neighbor_graph`
+        holds lazy Dask arrays, computed here together (one search); others are returned as
+        they are."""
+        if not hasattr(self.indices, "dask") and not hasattr(self.distances, "dask"):
+            return self
+        dask: Any = importlib.import_module("dask")  # Dask's own annotations are partial
+        indices, distances = dask.compute(self.indices, self.distances)
+        return replace(self, indices=np.asarray(indices), distances=np.asarray(distances))
+
     def restrict(self, k: int) -> NeighborGraph:
         """The graph of the first `k` neighbours of every point, without a new search.
 
@@ -209,28 +250,30 @@ class NeighborGraph(ResultBase):
         i's neighbours; a zero distance is stored explicitly)."""
         import scipy.sparse
 
-        n, k = self.indices.shape
+        graph = self.compute()
+        n, k = graph.indices.shape
         indptr = np.arange(0, n * k + 1, k, dtype=np.int64)
         return scipy.sparse.csr_matrix(
-            (self.distances.ravel().astype(np.float64), self.indices.ravel(), indptr),
+            (graph.distances.ravel().astype(np.float64), graph.indices.ravel(), indptr),
             shape=(n, n),
         )
 
     def to_dict(self) -> dict[str, Any]:
         """Every field as plain Python objects, plus ``k``, ``n_samples`` and ``n_features``."""
-        out = ResultBase.to_dict(self)
+        out = ResultBase.to_dict(self.compute())
         out.update(k=self.k, n_samples=self.n_samples, n_features=self.n_features)
         return out
 
     def to_dataframe(self) -> pd.DataFrame:
         """One row per edge: ``sample``, ``rank`` (1 = nearest), ``neighbor``, ``distance``."""
-        n, k = self.indices.shape
+        graph = self.compute()
+        n, k = graph.indices.shape
         return _frame(
             {
                 "sample": np.repeat(np.arange(n, dtype=np.int64), k),
                 "rank": np.tile(np.arange(1, k + 1, dtype=np.int64), n),
-                "neighbor": self.indices.ravel(),
-                "distance": self.distances.ravel(),
+                "neighbor": graph.indices.ravel(),
+                "distance": graph.distances.ravel(),
             }
         )
 
@@ -250,6 +293,7 @@ class NeighborGraph(ResultBase):
             `path`.
         """
         target = Path(path)
+        graph = self.compute()
         meta: dict[str, Any] = {
             "format": _FORMAT,
             "version": _VERSION,
@@ -264,7 +308,7 @@ class NeighborGraph(ResultBase):
         }
         with atomic_dir(target, overwrite=overwrite) as tmp:
             for name in _ARRAYS:
-                array = np.ascontiguousarray(getattr(self, name))
+                array = np.ascontiguousarray(getattr(graph, name))
                 file = tmp / f"{name}.npy"
                 with open(file, "wb") as f:  # inside the atomic folder
                     np.save(f, array, allow_pickle=False)
@@ -449,7 +493,7 @@ def as_graph(
     """A graph of `k` neighbours per point: a NeighborGraph restricted to k columns (its own
     error when it holds fewer), or the embeddings validated and searched."""
     if isinstance(embeddings_or_graph, NeighborGraph):
-        graph = embeddings_or_graph
+        graph = embeddings_or_graph.compute()
         k = check_int(k, "k", minimum=1)
         if k >= graph.n_samples:
             check_k(k, graph.n_samples)

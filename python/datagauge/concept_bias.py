@@ -21,6 +21,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from . import _core
+from ._atomic import write_text
 from ._results import ResultBase, _frame, _plain
 from ._threads import resolve_n_jobs
 from ._validation import (
@@ -396,7 +397,7 @@ class ConceptBias:
             if concepts:
                 doc["classes"].append({"class": _plain(label), "concepts": concepts})
         if query_file is not None:
-            Path(query_file).write_text(json.dumps(doc, indent=2))
+            write_text(query_file, json.dumps(doc, indent=2))
         return doc
 
     def _entry(self, ci: int, j: int, top: list[int], bottom: list[int]) -> dict[str, Any]:
@@ -486,7 +487,7 @@ class ConceptBias:
             metric=self.metric_,
         )
         if output_file is not None:
-            Path(output_file).write_text(json.dumps(result.to_dict(), indent=2))
+            write_text(output_file, json.dumps(result.to_dict(), indent=2))
         return result
 
     def _read_feedback(self, path: str | os.PathLike[str]) -> dict[tuple[str, str], bool | None]:

@@ -525,3 +525,32 @@ def test_digits_datagauge_loader_agrees(digits):
     data = load_packaged_digits()
     np.testing.assert_array_equal(data.flat(), x)
     np.testing.assert_array_equal(data.labels, y)
+
+
+@pytest.mark.parametrize(
+    ("args", "match"),
+    [
+        ((10, 0, 3), "n_features must be >= 1"),
+        ((0, 3, 3), "n_samples must be >= 1"),
+        ((10, 3, 0), "k must be >= 1"),
+        ((10.5, 3, 3), "n_samples must be an integer"),
+    ],
+)
+def test_naive_radius_rejects_bad_arguments(args, match):
+    with pytest.raises((ValueError, TypeError), match=match):
+        datagauge.naive_radius(*args)
+
+
+def test_order_index_gives_dataeval_naive_order():
+    x = np.random.default_rng(3).random((2000, 3)).astype(np.float32)
+    by_radius = datagauge.coverage(x, k=5, radius_type="naive")
+    by_index = datagauge.coverage(x, k=5, radius_type="naive", order="index")
+    radii = by_radius.critical_value_radii
+    # DataEval's coverage_naive: np.where(radii > radius)[0], ascending.
+    np.testing.assert_array_equal(
+        by_index.uncovered_indices, np.flatnonzero(radii > by_radius.coverage_radius)
+    )
+    assert set(by_radius.uncovered_indices) == set(by_index.uncovered_indices)
+    assert (np.diff(radii[by_radius.uncovered_indices]) <= 0).all()
+    with pytest.raises(ValueError, match="order must be one of"):
+        datagauge.coverage(x, k=5, order="size")

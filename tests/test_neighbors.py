@@ -949,3 +949,42 @@ def test_query_tree_property(n, m, d, k, leaf, seed, bounded):
         np.testing.assert_allclose(got, want, rtol=1e-6)
         assert np.all(np.isinf(dist[r][idx[r] < 0]))
         np.testing.assert_allclose(full[r, idx[r][idx[r] >= 0]], got, rtol=1e-6)
+
+
+def test_user_faiss_index_with_another_metric_is_rejected():
+    faiss = pytest.importorskip("faiss")
+    x = np.random.default_rng(0).normal(size=(200, 4)).astype(np.float32)
+    with pytest.raises(ValueError, match=r"metric faiss\.METRIC_INNER_PRODUCT.*L2-normalise"):
+        datagauge.kneighbors(x, 5, index=faiss.IndexFlatIP(4))
+    hnsw_ip = faiss.IndexHNSWFlat(4, 16, faiss.METRIC_INNER_PRODUCT)
+    with pytest.raises(ValueError, match="Euclidean"):
+        datagauge.kneighbors(x, 5, index=hnsw_ip)
+
+
+def test_values_near_float32_max_give_finite_distances_or_a_clear_error():
+    faiss = pytest.importorskip("faiss")
+    x = (np.random.default_rng(1).uniform(-1, 1, size=(300, 4)) * 3e38).astype(np.float32)
+    x64 = x.astype(np.float64)
+    full = np.sqrt(((x64[:, None, :] - x64[None]) ** 2).sum(-1))
+    np.fill_diagonal(full, np.inf)
+    expected = np.sort(full, axis=1)[:, :5]
+    for index in ("kdtree", "brute", "flat"):
+        dist, _ = datagauge.kneighbors(x, 5, index=index)
+        assert np.isfinite(dist).all()
+        np.testing.assert_allclose(dist, expected, rtol=1e-5)
+    with pytest.raises(ValueError, match="overflow float32"):
+        datagauge.kneighbors(x, 5, index=faiss.IndexFlatL2(4))
+
+
+def test_merge_rejects_unsorted_or_invalid_lists():
+    good = (np.array([[0.5, 2.0]], np.float32), np.array([[2, 3]]))
+    unsorted = (np.array([[3.0, 1.0]], np.float32), np.array([[0, 1]]))
+    with pytest.raises(ValueError, match="not sorted: row 0"):
+        datagauge.merge_neighbors(unsorted, good, 2)
+    nan = (np.array([[np.nan, 1.0]], np.float32), np.array([[0, 1]]))
+    with pytest.raises(ValueError, match="NaN or negative"):
+        datagauge.merge_neighbors(good, nan, 2)
+    missing = (np.array([[1.0, np.inf]], np.float32), np.array([[0, -1]]))
+    dist, idx = datagauge.merge_neighbors(good, missing, 2)
+    np.testing.assert_array_equal(idx, [[2, 0]])
+    np.testing.assert_array_equal(dist, [[0.5, 1.0]])

@@ -20,6 +20,7 @@ from ._threads import resolve_n_jobs
 from ._validation import (
     check_choice,
     check_embeddings,
+    check_int,
     check_k,
     check_labels,
     check_unit_fraction,
@@ -37,6 +38,9 @@ def naive_radius(n_samples: int, n_features: int, k: int) -> float:
     d-ball expected to hold k of n uniform points. Computed in log space, so large d does not
     overflow.
     """
+    n_samples = check_int(n_samples, "n_samples", minimum=1)
+    n_features = check_int(n_features, "n_features", minimum=1)
+    k = check_int(k, "k", minimum=1)
     log_r = (math.log(2 * k) + math.lgamma(n_features / 2 + 1) - math.log(n_samples)) / n_features
     return math.exp(log_r) / math.sqrt(math.pi)
 
@@ -95,6 +99,7 @@ def coverage(
     n_jobs: int | None = None,
     device: Literal["auto", "cpu", "gpu"] = "auto",
     graph: NeighborGraph | None = None,
+    order: Literal["radius", "index"] = "radius",
 ) -> CoverageResult:
     """Find the under-sampled (uncovered) points of a dataset.
 
@@ -132,11 +137,17 @@ def coverage(
     graph : NeighborGraph, optional
         A graph of these embeddings (checked against its fingerprint), used for the radii of
         the whole dataset instead of a new search; per-class radii still search each class.
+    order : {"radius", "index"}, default "radius"
+        Order of ``uncovered_indices``: most isolated first (largest radius; ties, higher
+        index first), or ascending index. DataEval's ``coverage_naive`` returns ascending
+        index order and its ``coverage_adaptive`` radius order: ``order="index"`` with
+        ``radius_type="naive"`` gives DataEval's naive answer exactly, element for element.
 
     Returns
     -------
     CoverageResult
-        ``uncovered_indices`` (int64, most isolated first), ``critical_value_radii``
+        ``uncovered_indices`` (int64, most isolated first unless ``order="index"``),
+        ``critical_value_radii``
         (float32, shape (n_samples,)), ``coverage_radius``, ``radius_type``, ``k``,
         ``per_class``.
 
@@ -156,13 +167,14 @@ def coverage(
     radius_type = check_choice(radius_type, "radius_type", ("adaptive", "naive"))  # type: ignore[assignment]
     percent = check_unit_fraction(percent, "percent")
     device = check_choice(device, "device", ("auto", "cpu", "gpu"))  # type: ignore[assignment]
+    order = check_choice(order, "order", ("radius", "index"))  # type: ignore[assignment]
     if isinstance(embeddings, NeighborGraph):
         if graph is not None:
             raise ValueError(
                 "pass the graph either as the first argument or as graph=, not both; with "
                 "graph=, the first argument is the embeddings."
             )
-        return _coverage_of_graph(embeddings, k, radius_type, percent, labels, normalize)
+        return _coverage_of_graph(embeddings, k, radius_type, percent, labels, normalize, order)
     x = check_embeddings(embeddings)
     n, d = x.shape
     k = check_k(k, n)
@@ -192,7 +204,7 @@ def coverage(
         xc = np.ascontiguousarray(x[members])
         return critical_radii(xc, k, class_spec, n_threads, device)
 
-    return coverage_from_radii(radii, d, k, radius_type, percent, y, class_radii)
+    return coverage_from_radii(radii, d, k, radius_type, percent, y, class_radii, order)
 
 
 _NORMALIZED_GRAPH = (
@@ -208,6 +220,7 @@ def _coverage_of_graph(
     percent: float,
     labels: Any,
     normalize: bool,
+    order: str,
 ) -> CoverageResult:
     """Coverage read from a graph's k-th distances (no search)."""
     if normalize:
@@ -225,7 +238,9 @@ def _coverage_of_graph(
     def no_classes(members: NDArray[np.int64]) -> NDArray[np.float32]:  # pragma: no cover
         raise RuntimeError("no per-class radii without labels")
 
-    return coverage_from_radii(radii, graph.n_features, k, radius_type, percent, None, no_classes)
+    return coverage_from_radii(
+        radii, graph.n_features, k, radius_type, percent, None, no_classes, order
+    )
 
 
 def coverage_from_radii(
@@ -236,11 +251,13 @@ def coverage_from_radii(
     percent: float,
     labels: NDArray[Any] | None,
     class_radii: Callable[[NDArray[np.int64]], NDArray[np.float32]],
+    order: str = "radius",
 ) -> CoverageResult:
     """The coverage result from validated critical radii (float32, shape (n_samples,)).
 
     `class_radii(members)` gives the critical radii of the rows `members` (int64, ascending)
     searched among themselves; it is called once per class with more than k members.
+    `order` is "radius" (most isolated first) or "index" (ascending).
     """
     n = radii.shape[0]
     if radius_type == "naive":
@@ -252,6 +269,8 @@ def coverage_from_radii(
     per_class = None
     if labels is not None:
         per_class = _per_class(labels, uncovered, k, percent, class_radii)
+    if order == "index":
+        uncovered = np.sort(uncovered)
     return CoverageResult(
         uncovered_indices=uncovered,
         critical_value_radii=radii,

@@ -501,6 +501,7 @@ def coverage(
     normalize: bool = False,
     index: Any = "exact",
     n_jobs: int | None = 1,
+    order: Literal["radius", "index"] = "radius",
 ) -> CoverageResult:
     """Find the under-sampled (uncovered) points of a Dask array of embeddings.
 
@@ -526,6 +527,8 @@ def coverage(
         See :func:`kneighbors`.
     n_jobs : int or None, default 1
         Threads inside each Dask task.
+    order : {"radius", "index"}, default "radius"
+        Order of ``uncovered_indices``, as in :func:`datagauge.coverage`.
 
     Returns
     -------
@@ -545,6 +548,7 @@ def coverage(
     k = check_k(k, n)
     radius_type = check_choice(radius_type, "radius_type", ("adaptive", "naive"))  # type: ignore[assignment]
     percent = check_unit_fraction(percent, "percent")
+    order = check_choice(order, "order", ("radius", "index"))  # type: ignore[assignment]
     y = None if labels is None else check_labels(_local(labels), n)
     engine, leaf = _exact_engine(index, d)
     n_threads = resolve_n_jobs(n_jobs)
@@ -559,7 +563,7 @@ def coverage(
         return _radii(xf[members], k, engine, leaf, n_threads)
 
     radii = _radii(xf, k, engine, leaf, n_threads)
-    return coverage_from_radii(radii, d, k, radius_type, percent, y, class_radii)
+    return coverage_from_radii(radii, d, k, radius_type, percent, y, class_radii, order)
 
 
 # --------------------------------------------------------------------------- familiarity

@@ -313,8 +313,12 @@ def _self_knn(
         if engine == "brute":
             return _brute_knn(x, k, spec, n_threads)
         return _flat_knn(x, k, spec, n_threads, device)
-    result = _faiss_index_knn(x, k, spec, n_threads, device)
-    return _complete_rows(x, k, result, n_threads, device)
+    result = _complete_rows(
+        x, k, _faiss_index_knn(x, k, spec, n_threads, device), n_threads, device
+    )
+    if not isinstance(spec, (HNSW, IVF)):
+        _check_finite_lists(*result)
+    return result
 
 
 def resolve_leaf_size(spec: Exact, d: int) -> int:
@@ -650,6 +654,15 @@ def _faiss_index_knn(
             index = _build_approximate(searcher.shifted(x), k, spec, gpu)
         else:
             index = spec
+            metric = getattr(index, "metric_type", None)
+            if metric is not None and metric != import_faiss().METRIC_L2:
+                raise ValueError(
+                    f"the FAISS index uses metric {_metric_name(metric)}, but datagauge's "
+                    "neighbours are Euclidean (L2); build the index with faiss.METRIC_L2 (e.g. "
+                    "faiss.IndexFlatL2, or IndexHNSWFlat(d, m) / IndexIVFFlat(q, d, nlist) with "
+                    "their default metric). For cosine similarity, L2-normalise the embeddings "
+                    "first: on unit vectors the L2 order is the cosine order."
+                )
             if index.d != d:
                 raise ValueError(
                     f"the FAISS index has dimension {index.d} but the embeddings have {d} "
@@ -668,6 +681,23 @@ def _faiss_index_knn(
                     "these embeddings in this order."
                 )
         return searcher.search(index, 0, n, np.arange(n, dtype=np.int64), k)
+
+
+def _check_finite_lists(dist: NDArray[np.float32], idx: NDArray[np.int64]) -> None:
+    """A FAISS index of the user's, searched as it is: overflowing distances are an error."""
+    if (idx < 0).any() or np.isinf(dist).any():
+        raise ValueError(
+            "squared distances between these embeddings overflow float32 (values or spans "
+            "above about 1e19), and a FAISS index of your own is searched as it is; rescale "
+            "the embeddings (e.g. divide by their largest absolute value), or use a built-in "
+            "index ('exact', 'hnsw', 'ivf'), which rescales such data exactly."
+        )
+
+
+def _metric_name(metric: int) -> str:
+    faiss = import_faiss()
+    names = {getattr(faiss, n): n for n in dir(faiss) if n.startswith("METRIC_")}
+    return f"faiss.{names.get(metric, metric)}"
 
 
 def merge_neighbors(
@@ -699,6 +729,21 @@ def merge_neighbors(
             raise ValueError(
                 f"partial result {name} must be two 2-D arrays of the same shape (m, k); got "
                 f"{dist.shape} and {idx.shape}."
+            )
+        if np.isnan(dist).any() or (dist < 0).any():
+            raise ValueError(
+                f"partial result {name} has NaN or negative distances; pass distances as "
+                "returned by datagauge.kneighbors (missing entries as +inf with index -1)."
+            )
+        falls = (dist[:, 1:] < dist[:, :-1]).any(axis=1)
+        if falls.any():
+            row = int(np.flatnonzero(falls)[0])
+            raise ValueError(
+                f"partial result {name} is not sorted: row {row}'s distances decrease. Each "
+                "row must be ascending, as datagauge.kneighbors returns them; sort each row "
+                "first, e.g. order = np.argsort(dist, axis=1, kind='stable'); "
+                "dist = np.take_along_axis(dist, order, 1); idx = np.take_along_axis(idx, "
+                "order, 1)."
             )
         parts.append((dist, idx))
     if parts[0][0].shape[0] != parts[1][0].shape[0]:

@@ -282,3 +282,20 @@ def test_lazy_dask_graph_saves_and_serves_the_analyses(tmp_path):
     np.testing.assert_array_equal(
         datagauge.coverage(g, k=6).uncovered_indices, datagauge.coverage(x, k=6).uncovered_indices
     )
+
+
+def test_a_damaged_graph_is_refused_before_any_analysis(tmp_path):
+    x = _data(100, 3)
+    path = datagauge.neighbor_graph(x, k=4).save(tmp_path / "g")
+    indices = np.load(path / "indices.npy")
+    indices[3, 1] = 1000  # no such point
+    with open(path / "indices.npy", "r+b") as f:  # same size: passes the truncation check
+        np.save(f, indices)
+    with pytest.raises(ValueError, match=r"neighbour indices outside \[0, 100\)"):
+        datagauge.coverage(datagauge.NeighborGraph.load(path), k=4)
+    graph = datagauge.neighbor_graph(x, k=4)
+    swapped = graph.distances[:, ::-1].copy()
+    from dataclasses import replace
+
+    with pytest.raises(ValueError, match="not ascending"):
+        as_graph(replace(graph, distances=swapped), 4)

@@ -9,14 +9,22 @@ import sys
 
 import datagauge
 
-HEAVY = ("torch", "faiss", "pandas", "sklearn", "matplotlib")
+HEAVY = (
+    "torch",
+    "faiss",
+    "dask",
+    "distributed",
+    "scipy",
+    "pandas",
+    "sklearn",
+    "matplotlib",
+    "umap",
+)
 
 _PROBE = """
-import json, sys, time
-t0 = time.perf_counter()
+import json, sys
 import datagauge
-elapsed = time.perf_counter() - t0
-print(json.dumps({"elapsed": elapsed, "loaded": sorted(m for m in %r if m in sys.modules)}))
+print(json.dumps({"loaded": sorted(m for m in %r if m in sys.modules)}))
 """
 
 
@@ -31,12 +39,10 @@ def _import_in_fresh_interpreter() -> dict:
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
-def test_import_is_light_and_fast():
-    runs = [_import_in_fresh_interpreter() for _ in range(3)]
-    for run in runs:
-        assert run["loaded"] == [], f"importing datagauge loaded {run['loaded']}"
-    best = min(run["elapsed"] for run in runs)
-    assert best < 0.5, f"import datagauge took {best:.3f} s (best of 3)"
+def test_import_loads_no_heavy_dependency():
+    # How long the import takes is measured in benchmarks/bench_import.py, not here.
+    loaded = _import_in_fresh_interpreter()["loaded"]
+    assert loaded == [], f"importing datagauge loaded {loaded}"
 
 
 def test_all_names_exist():

@@ -568,3 +568,14 @@ def test_thread_limits_skips_a_module_still_being_imported(monkeypatch):
     monkeypatch.setitem(sys.modules, "faiss", half)
     with thread_limits(1) as n:
         assert n == 1
+
+
+def test_one_sample_says_to_add_data():
+    with pytest.raises(ValueError, match="there is 1 sample, and neighbours need at least 2"):
+        datagauge.kneighbors(np.zeros((1, 3)), 1)
+
+
+def test_huge_n_jobs_is_a_clear_error():
+    x = np.random.default_rng(0).random((50, 3))
+    with pytest.raises(ValueError, match="more than datagauge runs"):
+        datagauge.kneighbors(x, 3, n_jobs=2**31)

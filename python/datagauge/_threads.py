@@ -10,7 +10,10 @@ from typing import Any
 
 from ._validation import check_int
 
-__all__ = ["available_cpus", "resolve_n_jobs", "thread_limits"]
+__all__ = ["MAX_THREADS", "available_cpus", "resolve_n_jobs", "thread_limits"]
+
+#: The largest thread count ``n_jobs`` may ask for.
+MAX_THREADS = 1 << 14
 
 
 def available_cpus() -> int:
@@ -35,6 +38,11 @@ def resolve_n_jobs(n_jobs: Any) -> int:
         raise ValueError("n_jobs=0 is not a thread count; use None or -1 for all CPUs, or n >= 1.")
     if n < 0:
         return max(1, cpus + 1 + n)
+    if n > MAX_THREADS:
+        raise ValueError(
+            f"n_jobs={n} threads is more than datagauge runs ({MAX_THREADS} at most); use "
+            "None or -1 for all CPUs, or a smaller count."
+        )
     return n
 
 

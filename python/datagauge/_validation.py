@@ -203,6 +203,11 @@ def check_k(k: Any, n_samples: int, *, name: str = "k") -> int:
     out = check_int(k, name)
     if out < 1:
         raise ValueError(f"{name} must be >= 1 (the number of neighbours), got {out}.")
+    if n_samples < 2:
+        raise ValueError(
+            f"there {'is 1 sample' if n_samples == 1 else 'are no samples'}, and neighbours "
+            "need at least 2; add data."
+        )
     if out >= n_samples:
         raise ValueError(
             f"{name}={out} must be less than the number of samples ({n_samples}): every point "

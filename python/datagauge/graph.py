@@ -482,6 +482,28 @@ def sample_recall(x: NDArray[np.float32], dist: NDArray[np.float32], k: int, spe
     return float(np.minimum(hits, k).sum() / (k * ids.size))
 
 
+def _check_lists(graph: NeighborGraph) -> None:
+    """A graph's lists must be what a search returns (a file may have been edited)."""
+    n = graph.n_samples
+    dist, idx = graph.distances, graph.indices
+    if idx.shape != dist.shape or graph.duplicate_of.shape != (n,):
+        raise ValueError("the graph's arrays disagree in shape; build the graph again.")
+    bad = None
+    if idx.size and (idx.min() < 0 or idx.max() >= n):
+        bad = f"neighbour indices outside [0, {n})"
+    elif not np.isfinite(dist).all() or (dist < 0).any():
+        bad = "non-finite or negative distances"
+    elif (dist[:, 1:] < dist[:, :-1]).any():
+        bad = "rows whose distances are not ascending"
+    elif (graph.duplicate_of < 0).any() or (graph.duplicate_of >= n).any():
+        bad = f"duplicate ids outside [0, {n})"
+    if bad is not None:
+        raise ValueError(
+            f"the graph holds {bad}, which no search returns; it was changed or damaged: "
+            "build it again with datagauge.neighbor_graph."
+        )
+
+
 def as_graph(
     embeddings_or_graph: Any,
     k: int,
@@ -497,6 +519,8 @@ def as_graph(
         k = check_int(k, "k", minimum=1)
         if k >= graph.n_samples:
             check_k(k, graph.n_samples)
-        return graph.restrict(k)
+        graph = graph.restrict(k)
+        _check_lists(graph)
+        return graph
     x = check_embeddings(embeddings_or_graph, name=name)
     return neighbor_graph(x, check_k(k, x.shape[0]), index=index, n_jobs=n_jobs)

@@ -4,12 +4,20 @@ Importing datagauge loads neither torch nor FAISS; they load when an analysis ne
 """
 
 from . import tagging
-from ._results import ClassCoverage, CoverageResult, EmbeddingResult
+from ._results import (
+    ClassCoverage,
+    CoverageResult,
+    DuplicateResult,
+    EmbeddingResult,
+    LabelErrorResult,
+    OutlierResult,
+)
 from ._validation import NotFittedError
 from ._warnings import DatagaugeWarning, ExtrapolationWarning, PoorFitWarning
 from .bias import BiasReport, adjust_pvalues, find_biases
 from .concept_bias import ConceptBias, ConceptBiasResult
 from .coverage import coverage, naive_radius
+from .duplicates import duplicates
 from .embeddings import SALIENCY_METHODS, embed, saliency, save_saliency
 from .familiarity import (
     ClassComparison,
@@ -23,7 +31,9 @@ from .familiarity import (
     familiarity,
 )
 from .graph import NeighborGraph, neighbor_graph
+from .label_errors import label_errors
 from .neighbors import HNSW, IVF, Exact, kneighbors, merge_neighbors, recall_at_k
+from .outliers import outliers
 from .sufficiency import (
     EvaluationStrategy,
     LearningCurve,
@@ -52,15 +62,18 @@ __all__ = [
     "DatagaugeWarning",
     "DatasetComparison",
     "DensityStrategy",
+    "DuplicateResult",
     "EmbeddingResult",
     "EvaluationStrategy",
     "Exact",
     "ExtrapolationWarning",
     "Familiarity",
     "FamiliarityResult",
+    "LabelErrorResult",
     "LearningCurve",
     "NeighborGraph",
     "NotFittedError",
+    "OutlierResult",
     "PoorFitWarning",
     "ResetStrategy",
     "Sufficiency",
@@ -70,15 +83,18 @@ __all__ = [
     "adjust_pvalues",
     "compare_datasets",
     "coverage",
+    "duplicates",
     "embed",
     "familiarity",
     "find_biases",
     "fit_learning_curve",
     "geometric_steps",
     "kneighbors",
+    "label_errors",
     "merge_neighbors",
     "naive_radius",
     "neighbor_graph",
+    "outliers",
     "recall_at_k",
     "saliency",
     "save_saliency",

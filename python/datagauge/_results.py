@@ -200,3 +200,185 @@ class EmbeddingResult(ResultBase):
         for j in range(self.embeddings.shape[1]):
             columns[f"dim_{j}"] = self.embeddings[:, j]
         return _frame(columns)
+
+
+# --------------------------------------------------------------------------- graph analyses
+
+__all__ += ["DuplicateResult", "LabelErrorResult", "OutlierResult"]
+
+
+@dataclass(frozen=True, slots=True, repr=False)
+class OutlierResult(ResultBase):
+    """Result of :func:`datagauge.outliers`.
+
+    Attributes
+    ----------
+    scores : ndarray of float64, shape (n_samples,)
+        Outlier score of every point, larger = more outlying: the local outlier factor
+        (``method="lof"``) or the distance to the k-th nearest neighbour
+        (``method="knn_distance"``).
+    indices : ndarray of int64, shape (n_samples,)
+        Every point, most outlying first (score descending; equal scores by index).
+    flagged : ndarray of int64, shape (n_flagged,)
+        The points whose score exceeds `threshold`, most outlying first.
+    method : str
+        ``"lof"`` or ``"knn_distance"``.
+    k : int
+        Neighbours per point.
+    threshold : float
+        The score threshold used: points with ``score > threshold`` are flagged.
+    """
+
+    scores: NDArray[np.float64]
+    indices: NDArray[np.int64]
+    flagged: NDArray[np.int64]
+    method: str
+    k: int
+    threshold: float
+
+    def to_dataframe(self) -> pd.DataFrame:
+        """One row per point, most outlying first: rank, index, score, flagged."""
+        is_flagged = np.zeros(self.scores.shape[0], dtype=bool)
+        is_flagged[self.flagged] = True
+        return _frame(
+            {
+                "rank": np.arange(1, self.indices.size + 1),
+                "index": self.indices,
+                "score": self.scores[self.indices],
+                "flagged": is_flagged[self.indices],
+            }
+        )
+
+
+@dataclass(frozen=True, slots=True, repr=False)
+class LabelErrorResult(ResultBase):
+    """Result of :func:`datagauge.label_errors`.
+
+    Attributes
+    ----------
+    scores : ndarray of float64, shape (n_samples,)
+        How suspect every label is, larger = more suspect: the intra/extra-class distance ratio
+        (``method="distance_ratio"``) or the share of neighbours with another label
+        (``method="knn_vote"``).
+    indices : ndarray of int64, shape (n_samples,)
+        Every point, most suspect first (score descending; equal scores by index).
+    flagged : ndarray of int64, shape (n_flagged,)
+        The points called mislabelled, most suspect first.
+    labels : ndarray, shape (n_samples,)
+        The labels as given (``np.asarray(labels)``).
+    suggested : ndarray, shape (n_samples,)
+        The label the neighbours suggest, with the dtype of `labels`; equal to the point's own
+        label where no other label is suggested.
+    alternative : ndarray, shape (n_samples,)
+        A second suggestion where two labels are about equally supported (distance ratio
+        only); the point's own label elsewhere.
+    method : str
+        ``"distance_ratio"`` or ``"knn_vote"``.
+    k : int
+        Neighbours used per point (for the distance ratio, ``min(k, smallest class - 1)``).
+    """
+
+    scores: NDArray[np.float64]
+    indices: NDArray[np.int64]
+    flagged: NDArray[np.int64]
+    labels: NDArray[Any]
+    suggested: NDArray[Any]
+    alternative: NDArray[Any]
+    method: str
+    k: int
+
+    def to_dataframe(self) -> pd.DataFrame:
+        """One row per point, most suspect first: rank, index, label, suggested, alternative,
+        score, flagged."""
+        idx = self.indices
+        is_flagged = np.zeros(self.scores.shape[0], dtype=bool)
+        is_flagged[self.flagged] = True
+        return _frame(
+            {
+                "rank": np.arange(1, idx.size + 1),
+                "index": idx,
+                "label": self.labels[idx],
+                "suggested": self.suggested[idx],
+                "alternative": self.alternative[idx],
+                "score": self.scores[idx],
+                "flagged": is_flagged[idx],
+            }
+        )
+
+
+@dataclass(frozen=True, slots=True, repr=False)
+class DuplicateResult(ResultBase):
+    """Result of :func:`datagauge.duplicates`.
+
+    Attributes
+    ----------
+    exact : tuple of ndarray of int64
+        Groups of bitwise-identical rows (as float32), found by hashing; members ascending;
+        largest groups first.
+    near : tuple of ndarray of int64
+        Groups of points linked by distances ``<= threshold`` (connected components), at least
+        two points, excluding groups that are a single exact group; largest first, then
+        tightest (smallest largest linking distance).
+    threshold : float
+        Distance at or below which two points are near duplicates.
+    leaks : tuple of ndarray of int64
+        The exact and near groups whose members lie in more than one split, in the order
+        above (exact groups first); empty without splits.
+    leak_counts : dict
+        ``{(split_a, split_b): count}`` for every pair of splits (sorted, ``split_a <
+        split_b``): how many leaking groups hold members of both. Empty without splits.
+    splits : ndarray, shape (n_samples,), or None
+        The splits as given.
+    k : int
+        Neighbours per point searched.
+    """
+
+    exact: tuple[NDArray[np.int64], ...]
+    near: tuple[NDArray[np.int64], ...]
+    threshold: float
+    leaks: tuple[NDArray[np.int64], ...]
+    leak_counts: dict[tuple[Any, Any], int]
+    splits: NDArray[Any] | None
+    k: int
+
+    def __post_init__(self) -> None:
+        ResultBase.__post_init__(self)
+        for groups in (self.exact, self.near, self.leaks):
+            for group in groups:
+                group.flags.writeable = False
+
+    def __repr__(self) -> str:
+        return (
+            f"DuplicateResult(exact=<{len(self.exact)} groups>, near=<{len(self.near)} groups>, "
+            f"threshold={self.threshold:.6g}, leaks=<{len(self.leaks)} groups>, "
+            f"leak_counts={self.leak_counts!r}, k={self.k})"
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        """Every field as plain Python objects; ``leak_counts`` as a list of
+        ``{"splits": [a, b], "groups": count}`` (JSON has no tuple keys)."""
+        out = ResultBase.to_dict(self)
+        out["leak_counts"] = [
+            {"splits": _plain(list(pair)), "groups": int(count)}
+            for pair, count in self.leak_counts.items()
+        ]
+        return out
+
+    def to_dataframe(self) -> pd.DataFrame:
+        """One row per (group, member): group (exact groups numbered first, then near ones),
+        kind (``"exact"`` / ``"near"``), size, index, and with splits: split, leak."""
+        groups = [*self.exact, *self.near]
+        kinds = ["exact"] * len(self.exact) + ["near"] * len(self.near)
+        sizes = np.asarray([g.size for g in groups], dtype=np.int64)
+        index = np.concatenate(groups) if groups else np.zeros(0, dtype=np.int64)
+        columns: dict[str, Any] = {
+            "group": np.repeat(np.arange(len(groups), dtype=np.int64), sizes),
+            "kind": np.repeat(np.asarray(kinds, dtype=object), sizes),
+            "size": np.repeat(sizes, sizes),
+            "index": index,
+        }
+        if self.splits is not None:
+            leak = [np.unique(self.splits[g]).size > 1 for g in groups]
+            columns["split"] = self.splits[index]
+            columns["leak"] = np.repeat(np.asarray(leak, dtype=bool), sizes)
+        return _frame(columns)

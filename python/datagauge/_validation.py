@@ -801,3 +801,142 @@ def check_out_array(out: Any, n_samples: int, *, name: str = "out") -> NDArray[n
     if not out.flags.writeable:
         raise ValueError(f"{name} is read-only; open the memmap with mode='w+' or 'r+'.")
     return out
+
+# --------------------------------------------------------------------------- graph analyses
+
+
+__all__ += [  # checks of the graph analyses: outliers, label errors, duplicates
+    "check_class_counts",
+    "check_class_labels",
+    "check_contamination",
+    "check_not_both",
+    "check_not_graph",
+]
+
+
+def _is_missing(value: Any) -> bool:
+    """None, NaN, or a value that cannot say whether it equals itself (pandas.NA, NaT)."""
+    if value is None:
+        return True
+    try:
+        return bool(value != value)
+    except (TypeError, ValueError):  # bool(pandas.NA) raises TypeError
+        return True
+
+
+def check_class_labels(
+    labels: Any, n_samples: int, *, name: str = "labels", what: str = "label"
+) -> tuple[NDArray[Any], NDArray[np.int64]]:
+    """Per-sample categories of any kind: integers, booleans, finite floats, strings, or an
+    object array / pandas Categorical or Series of strings.
+
+    Parameters
+    ----------
+    labels : array-like of shape (n_samples,)
+        One category per sample; no missing values (None, NaN, pandas.NA).
+    n_samples : int
+        Number of samples the labels must cover.
+    name, what : str
+        Name of the argument and of one entry (``"label"``, ``"split name"``) in messages.
+
+    Returns
+    -------
+    classes : ndarray, shape (n_classes,)
+        The distinct values, sorted (``np.unique``), with the dtype of ``np.asarray(labels)``.
+    codes : ndarray of int64, shape (n_samples,)
+        Position of every sample's value in `classes`.
+    """
+    if labels is None:
+        raise TypeError(f"{name} is None; pass one {what} per sample, an array of shape (n,).")
+    try:
+        arr = np.asarray(labels)
+    except (TypeError, ValueError) as exc:
+        raise TypeError(
+            f"{name} could not be read as an array ({exc}); pass one {what} per sample as a "
+            "1-D list or array."
+        ) from exc
+    if arr.ndim != 1:
+        raise ValueError(
+            f"{name} must be 1-D with one {what} per sample, got shape {arr.shape}; for one-hot "
+            f"labels pass {name}.argmax(axis=1), for a column use np.ravel({name})."
+        )
+    if arr.shape[0] != n_samples:
+        raise ValueError(
+            f"{name} has {arr.shape[0]} entries but there are {n_samples} samples; pass one "
+            f"{what} per sample, in the same order as the embeddings."
+        )
+    kind = arr.dtype.kind
+    if kind == "f":
+        bad = ~np.isfinite(arr)
+        if bad.any():
+            raise ValueError(
+                f"{name} contains {int(bad.sum())} NaN or infinite values (first at index "
+                f"{int(np.flatnonzero(bad)[0])}); every sample needs a {what}: drop those "
+                "samples or give them one."
+            )
+    elif kind == "O":
+        missing = [i for i, v in enumerate(arr.tolist()) if _is_missing(v)]
+        if missing:
+            raise ValueError(
+                f"{name} contains {len(missing)} missing values (None, NaN or pandas.NA; first "
+                f"at index {missing[0]}); every sample needs a {what}: drop those samples or "
+                "give them one."
+            )
+    elif kind not in "biuSU":
+        raise TypeError(
+            f"{name} must be integers, strings, booleans or floats, got dtype {arr.dtype}; "
+            f"convert them, e.g. np.asarray({name}, dtype=str)."
+        )
+    try:
+        classes, codes = np.unique(arr, return_inverse=True)
+    except TypeError as exc:  # an object array mixing types that do not compare (str and int)
+        raise TypeError(
+            f"{name} mixes values that cannot be sorted together ({exc}); give every {what} "
+            f"the same type, e.g. np.asarray({name}, dtype=str)."
+        ) from exc
+    return classes, np.ascontiguousarray(codes.reshape(-1), dtype=np.int64)
+
+
+def check_class_counts(classes: NDArray[Any], counts: NDArray[np.int64], *, method: str) -> None:
+    """At least two classes, and at least two samples in every class."""
+    if classes.size < 2:
+        raise ValueError(
+            f"labels hold a single class ({classes.tolist()[0]!r}); method={method!r} compares a "
+            "sample's own class with the others, so it needs at least two classes."
+        )
+    if counts.min() < 2:
+        lone = classes[counts < 2].tolist()
+        raise ValueError(
+            f"{len(lone)} class(es) have a single sample (first: {lone[0]!r}); method={method!r} "
+            "needs at least 2 samples per class (a sample's nearest neighbours in its own "
+            "class); drop or relabel those samples, or use method='knn_vote'."
+        )
+
+
+def check_contamination(value: Any, name: str = "contamination") -> float:
+    """The expected share of outliers, in (0, 0.5] (scikit-learn's range)."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be a number in (0, 0.5], got {value!r} ({_describe(value)}).")
+    out = float(value)
+    if not 0.0 < out <= 0.5:
+        raise ValueError(
+            f"{name} must be in (0, 0.5] (the share of samples to flag, e.g. 0.01 for 1%), "
+            f"got {out}."
+        )
+    return out
+
+
+def check_not_both(first: Any, first_name: str, second: Any, second_name: str) -> None:
+    """At most one of two mutually exclusive options is given (not None)."""
+    if first is not None and second is not None:
+        raise ValueError(
+            f"give either {first_name} or {second_name}, not both: {first_name} flags the "
+            f"samples above a fixed score, {second_name} a fixed share of them."
+        )
+
+
+def check_not_graph(is_graph: bool, what: str, hint: str) -> None:
+    """Raise TypeError when a NeighborGraph is given where the embeddings themselves are needed."""
+    if is_graph:
+        raise TypeError(f"{what} needs the embeddings themselves, not a NeighborGraph: {hint}")
+

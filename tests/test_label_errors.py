@@ -161,7 +161,13 @@ def test_matches_dataeval_reference(case, record):
 
 @pytest.mark.parametrize(
     ("sizes", "d", "k"),
-    [([30, 25], 2, 5), ([40, 30, 20], 3, 10), ([50, 40, 6], 4, 50), ([20, 20, 20, 20], 8, 7)],
+    [
+        ([30, 25], 2, 5),
+        ([40, 30, 20], 3, 10),
+        ([50, 40, 6], 4, 50),
+        ([20, 20, 20, 20], 8, 7),
+        ([150, 120, 130], 40, 10),  # wide: the other-class search goes to FAISS brute force
+    ],
 )
 def test_distance_ratio_matches_bruteforce(sizes, d, k):
     x, y = blobs(sum(sizes) + d, sizes, d)

@@ -15,7 +15,6 @@ from typing import Any, Literal
 import numpy as np
 from numpy.typing import NDArray
 
-from . import _core
 from ._results import LabelErrorResult
 from ._threads import resolve_n_jobs
 from ._validation import (
@@ -31,8 +30,8 @@ from .neighbors import (
     HNSW,
     IVF,
     Exact,
+    query_knn,
     resolve_index,
-    resolve_leaf_size,
     scale_down,
     scale_exponent,
     self_knn_distances,
@@ -102,11 +101,10 @@ def _ratio_distances(
 ) -> tuple[NDArray[np.float32], NDArray[np.float32], NDArray[np.int64]]:
     """Per sample: distances (float32 (n, k)) to its k nearest of its own class and to its k
     nearest of the other classes, and the classes (int64 (n, k)) of the latter."""
-    n, d = x.shape
+    n = x.shape[0]
     x = scale_down(x, scale_exponent(x.min(axis=0), x.max(axis=0)))  # the ratio is unchanged
     spec = resolve_index(index)
     spec = spec if isinstance(spec, (Exact, HNSW, IVF)) else Exact()  # a user's index: all data
-    leaf = resolve_leaf_size(Exact(), d)
     intra = np.empty((n, k), dtype=np.float32)
     extra = np.empty((n, k), dtype=np.float32)
     extra_codes = np.empty((n, k), dtype=np.int64)
@@ -115,8 +113,7 @@ def _ratio_distances(
         rest = np.flatnonzero(codes != c)
         x_own = np.ascontiguousarray(x[own])
         intra[own], _ = self_knn_distances(x_own, k, spec, n_threads, "auto")
-        tree = _core.KDTree(np.ascontiguousarray(x[rest]), leaf, 0)
-        sq, found = tree.query(x_own, k, None, n_threads)
+        sq, found = query_knn(np.ascontiguousarray(x[rest]), x_own, k, n_threads)
         extra[own] = np.sqrt(sq)
         extra_codes[own] = codes[rest[found]]
     return intra, extra, extra_codes

@@ -348,6 +348,34 @@ def _auto_engine(
     return "brute"
 
 
+def query_knn(
+    base: NDArray[np.float32], queries: NDArray[np.float32], k: int, n_threads: int
+) -> tuple[NDArray[np.float32], NDArray[np.int64]]:
+    """Exact squared distances and indices (rows of `base`) of the k nearest rows of `base`
+    to every query row (validated float32, same scale; queries are not excluded from `base`,
+    which should not hold them). k is capped at len(base); missing entries are (+inf, -1).
+
+    The kd-tree when it prunes (up to 12 features, or when a probe of sample self-queries of
+    `base` scans at most ``KDTREE_MAX_SHARE`` of it), else FAISS brute force over centred data
+    with the candidates re-ranked exactly.
+    """
+    n, d = base.shape
+    k = min(k, n)
+    tree = _core.KDTree(base, resolve_leaf_size(Exact(), d), 0)
+    if d <= KDTREE_MAX_DIM or n <= k or tree_share(tree, k, n) <= KDTREE_MAX_SHARE:
+        result: tuple[NDArray[np.float32], NDArray[np.int64]] = tree.query(
+            np.ascontiguousarray(queries), k, None, n_threads
+        )
+        return result
+    with thread_limits(n_threads):
+        rows = np.concatenate([base, queries])
+        searcher = Searcher(rows, column_means(base), n_threads)
+        index = flat_index(d, None)
+        index.add(searcher.shifted(base))
+        ids = np.arange(n, n + queries.shape[0], dtype=np.int64)
+        return searcher.search(index, 0, n, ids, k)
+
+
 def _brute_knn(
     x: NDArray[np.float32], k: int, spec: Exact, n_threads: int
 ) -> tuple[NDArray[np.float32], NDArray[np.int64]]:

@@ -61,6 +61,25 @@ def test_graph_on_a_process_cluster_equals_in_memory(client):
     np.testing.assert_array_equal(cov.uncovered_indices, b.uncovered_indices)
 
 
+def test_analyses_on_a_cluster_graph_equal_in_memory(client):
+    x = _clustered(3000, 8, 2)
+    y = np.random.default_rng(2).integers(0, 4, 3000)
+    splits = np.where(np.arange(3000) % 5 == 0, "test", "train")
+    graph = dg_dask.neighbor_graph(da.from_array(x, chunks=(700, -1)), k=20)
+    dup_a = datagauge.duplicates(graph, splits=splits)
+    dup_b = datagauge.duplicates(x, splits=splits)
+    assert [g.tolist() for g in dup_a.exact] == [g.tolist() for g in dup_b.exact]
+    assert [g.tolist() for g in dup_a.near] == [g.tolist() for g in dup_b.near]
+    assert dup_a.leak_counts == dup_b.leak_counts
+    out_a, out_b = datagauge.outliers(graph), datagauge.outliers(x)
+    np.testing.assert_array_equal(out_a.scores, out_b.scores)
+    np.testing.assert_array_equal(out_a.flagged, out_b.flagged)
+    lab_a = datagauge.label_errors(graph, y, k=20, method="knn_vote")
+    lab_b = datagauge.label_errors(x, y, k=20, method="knn_vote")
+    np.testing.assert_array_equal(lab_a.scores, lab_b.scores)
+    np.testing.assert_array_equal(lab_a.suggested, lab_b.suggested)
+
+
 def _slow_block(block: np.ndarray) -> np.ndarray:
     time.sleep(0.4)  # long enough for a worker to be killed while tasks are running
     return block

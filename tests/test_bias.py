@@ -408,9 +408,11 @@ def test_minimality_matches_relai_definition(small):
         if not combo:
             return True
         if combo not in memo:
-            memo[combo] = all(
-                minimal(sub) and abs(acc(combo) - acc(sub)) >= thr[len(combo) - 1]
-                for sub in itertools.combinations(combo, len(combo) - 1)
+            subs = list(itertools.combinations(combo, len(combo) - 1))
+            delta = thr[len(combo) - 1]
+            memo[combo] = all(minimal(sub) for sub in subs) and (
+                all(acc(combo) <= acc(sub) - delta for sub in subs)
+                or all(acc(combo) >= acc(sub) + delta for sub in subs)
             )
         return memo[combo]
 
@@ -596,3 +598,69 @@ def test_examples_index_out_of_range():
     rep = find_biases(data.tags, data.correct)
     with pytest.raises(IndexError, match="out of range"):
         rep.examples(len(rep))
+
+
+# --------------------------------------------------------------------------- issue 16
+
+
+@pytest.mark.parametrize("method", ["bh", "bonferroni", "holm", "none"])
+@pytest.mark.parametrize("bad", [1.5, -0.1, np.inf])
+def test_adjust_pvalues_rejects_values_outside_unit_interval(method, bad):
+    with pytest.raises(ValueError, match=rf"p-values must be in \[0, 1\].*p\[1\] = {bad}"):
+        adjust_pvalues([0.01, bad, 0.03], method)
+
+
+@pytest.mark.parametrize("method", ["bh", "bonferroni", "holm", "none"])
+def test_adjust_pvalues_rejects_nan_like_scipy(method):
+    p = [0.01, np.nan, 0.03, np.nan]
+    with pytest.raises(ValueError, match=r"2 NaN p-values \(first at index 1\).*drop them"):
+        adjust_pvalues(p, method)
+    with pytest.raises(ValueError, match="between 0 and 1"):  # scipy's choice, which we follow
+        stats.false_discovery_control(p)
+    # the documented workaround: adjust the others and keep NaN where it was
+    arr = np.array(p)
+    out = np.full_like(arr, np.nan)
+    keep = ~np.isnan(arr)
+    out[keep] = adjust_pvalues(arr[keep], method)
+    assert np.isnan(out[[1, 3]]).all()
+    assert np.isfinite(out[[0, 2]]).all()
+
+
+def test_adjust_pvalues_accepts_the_bounds():
+    np.testing.assert_allclose(adjust_pvalues([0.0, 1.0], "bh"), [0.0, 1.0])
+
+
+def interpolating_pair(ab_correct):
+    """Tags A and B with accuracies A 0.85, B 0.50 and A & B ``ab_correct / 40`` (1360 samples:
+    40 in A & B, 160 in A only, 160 in B only, 1000 in neither at 0.73)."""
+    sizes = [40, 160, 160, 1000]
+    correct = [ab_correct, 170 - ab_correct, 100 - ab_correct, 730]
+    a = np.repeat([True, True, False, False], sizes)
+    b = np.repeat([True, False, True, False], sizes)
+    y = np.concatenate([np.arange(s) < c for s, c in zip(sizes, correct, strict=True)])
+    return np.stack([a, b], axis=1), y
+
+
+def test_minimality_is_one_directional():
+    # The docstring's worked example: A 0.85, B 0.50, whole data about 0.72, thresholds 0.1.
+    kw = {"tag_names": ["A", "B"], "max_tags": 2, "minimality": [0.1, 0.1], "min_effect": 0.0,
+          "alpha": 0.999, "correction": "none"}  # fmt: skip
+    tags, y = interpolating_pair(28)  # A & B = 0.70: 0.15 below A but 0.20 above B
+    assert find_biases(tags, y, **{**kw, "minimality": None}).combinations[-1] == ("A", "B")
+    rep = find_biases(tags, y, **kw)
+    assert set(rep.combinations) == {("A",), ("B",)}
+    tags, y = interpolating_pair(12)  # A & B = 0.30: below both A and B by at least 0.1
+    rep = find_biases(tags, y, **kw)
+    assert set(rep.combinations) == {("A",), ("B",), ("A", "B")}
+
+
+@pytest.mark.parametrize("n_threads", [2**31, -1])
+def test_pack_bits_thread_count(n_threads):
+    with pytest.raises(ValueError, match=rf"n_threads must be 0 \(every CPU\).*got {n_threads}"):
+        pack_bits(np.ones((5, 2), dtype=bool), n_threads)
+
+
+def test_find_biases_n_jobs_too_large(ok):
+    tags, y = ok
+    with pytest.raises(ValueError, match=r"n_jobs=2147483648 .* use None or -1"):
+        find_biases(tags, y, n_jobs=2**31)

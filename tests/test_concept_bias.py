@@ -12,7 +12,7 @@ from sklearn.datasets import load_digits
 from sklearn.linear_model import LogisticRegression
 
 import datagauge
-from datagauge import ConceptBias, ConceptBiasResult, find_biases
+from datagauge import ConceptBias, ConceptBiasResult, NotFittedError, find_biases
 from datagauge.tagging import image_properties, property_tags
 
 # --------------------------------------------------------------------------- oracle
@@ -62,7 +62,7 @@ def test_planted_concept_found(planted, tmp_path):
 
 def test_gaps_examples_and_pvalues_match_oracle(planted):
     labels, correct, scores = planted
-    cb = ConceptBias(k=0.1, correction="none").fit(labels, correct, scores=scores)
+    cb = ConceptBias(fraction=0.1, correction="none").fit(labels, correct, scores=scores)
     oracle = oracle_gaps(labels, correct.astype(float), scores, 0.1)
     for ci, c in enumerate(cb.classes_):
         for j in range(5):
@@ -76,7 +76,7 @@ def test_gaps_examples_and_pvalues_match_oracle(planted):
                 assert cb.p_value_[ci, j] == pytest.approx(math.erfc(abs(z) / math.sqrt(2)))
             else:
                 assert cb.p_value_[ci, j] == 1.0
-    res = cb.final_results(output_file=None, sig_thresh=1.0, top_k=3, display_top_k=5)
+    res = cb.final_results(sig_thresh=1.0, n_examples=3, display_top_k=5)
     for r in range(len(res)):
         c = res.classes[r]
         j = cb.concept_names_.index(res.concepts[r])
@@ -87,9 +87,11 @@ def test_gaps_examples_and_pvalues_match_oracle(planted):
 
 def test_fisher_and_welch_pvalues_match_scipy(planted):
     labels, correct, scores = planted
-    cb = ConceptBias(k=30, test="fisher", correction="none").fit(labels, correct, scores=scores)
+    cb = ConceptBias(n_images=30, test="fisher", correction="none").fit(
+        labels, correct, scores=scores
+    )
     conf = np.where(correct, 0.9, 0.4) + np.random.default_rng(1).normal(0, 0.05, correct.size)
-    cw = ConceptBias(k=30, metric="confidence").fit(labels, conf, scores=scores)
+    cw = ConceptBias(n_images=30, metric="confidence").fit(labels, conf, scores=scores)
     for ci, c in enumerate(cb.classes_):
         members = np.flatnonzero(labels == c)
         for j in range(5):
@@ -123,7 +125,7 @@ def test_feedback_rejecting_a_concept_removes_it(planted, tmp_path):
     names = ["sky", "grass", "snow", "water", "road"]
     cb = ConceptBias().fit(labels, correct, scores=scores, concept_names=names)
     query = tmp_path / "query.json"
-    doc = cb.potential_biases(top_concepts=3, top_k=4, query_file=query)
+    doc = cb.potential_biases(top_concepts=3, n_examples=4, query_file=query)
     assert json.loads(query.read_text()) == doc
     assert doc["format"] == "datagauge-concept-bias-query"
     cls1 = next(e for e in doc["classes"] if e["class"] == 1)
@@ -131,18 +133,18 @@ def test_feedback_rejecting_a_concept_removes_it(planted, tmp_path):
     assert len(cls1["concepts"][0]["top_examples"]) == 4
     assert all(c["relevant"] is None for e in doc["classes"] for c in e["concepts"])
 
-    before = cb.final_results(output_file=None)
+    before = cb.final_results()
     assert (1, "snow") in set(zip(before.classes, before.concepts, strict=True))
 
     cls1["concepts"][0]["relevant"] = True  # "snow is what class 1 is": not a bias
     query.write_text(json.dumps(doc))
-    after = cb.final_results(feedback_file=query, output_file=None)
+    after = cb.final_results(feedback_file=query)
     assert (1, "snow") not in set(zip(after.classes, after.concepts, strict=True))
     assert len(after) == len(before) - 1
 
     cls1["concepts"][0]["relevant"] = False  # confirmed spurious
     query.write_text(json.dumps(doc))
-    confirmed = cb.final_results(feedback_file=query, output_file=None)
+    confirmed = cb.final_results(feedback_file=query)
     i = list(zip(confirmed.classes, confirmed.concepts, strict=True)).index((1, "snow"))
     assert confirmed.relevant[i] is False
     df = confirmed.to_dataframe()
@@ -160,7 +162,7 @@ def fitted(planted):
 
 
 def good_doc(fitted):
-    return fitted.potential_biases(query_file=None)
+    return fitted.potential_biases()
 
 
 @pytest.mark.parametrize(
@@ -196,27 +198,147 @@ def test_malformed_feedback_names_the_problem(fitted, tmp_path, mutate, match):
     path = tmp_path / "fb.json"
     path.write_text(json.dumps(doc))
     with pytest.raises(ValueError, match=match):
-        fitted.final_results(feedback_file=path, output_file=None)
+        fitted.final_results(feedback_file=path)
 
 
 def test_feedback_not_json(fitted, tmp_path):
     path = tmp_path / "fb.json"
     path.write_text('{"format": "datagauge-concept-bias-query",\n "classes": [}')
     with pytest.raises(ValueError, match=r"not valid JSON \(line 2"):
-        fitted.final_results(feedback_file=path, output_file=None)
+        fitted.final_results(feedback_file=path)
 
 
 def test_feedback_missing_file(fitted, tmp_path):
     with pytest.raises(FileNotFoundError, match="potential_biases"):
-        fitted.final_results(feedback_file=tmp_path / "nope.json", output_file=None)
+        fitted.final_results(feedback_file=tmp_path / "nope.json")
+
+
+def test_feedback_utf16_says_save_as_utf8(fitted, tmp_path):
+    path = tmp_path / "fb.json"
+    path.write_text(json.dumps(good_doc(fitted)), encoding="utf-16")
+    with pytest.raises(ValueError, match=r"UTF-16.*save it as UTF-8 JSON"):
+        fitted.final_results(feedback_file=path)
+
+
+def test_feedback_not_utf8_says_save_as_utf8(fitted, tmp_path):
+    path = tmp_path / "fb.json"
+    doc = good_doc(fitted)
+    doc["note"] = "café"
+    path.write_bytes(json.dumps(doc, ensure_ascii=False).encode("latin-1"))
+    with pytest.raises(ValueError, match=r"not UTF-8 text \(byte 0xe9 at position \d+\).*UTF-8"):
+        fitted.final_results(feedback_file=path)
+
+
+def test_feedback_utf8_with_bom_is_read(fitted, tmp_path):
+    doc = good_doc(fitted)
+    doc["classes"][0]["concepts"][0]["relevant"] = True
+    path = tmp_path / "fb.json"
+    path.write_text(json.dumps(doc), encoding="utf-8-sig")  # Windows Notepad's "UTF-8"
+    first = doc["classes"][0]
+    res = fitted.final_results(feedback_file=path, sig_thresh=1.0, display_top_k=5)
+    pairs = set(zip(res.classes, res.concepts, strict=True))
+    assert (first["class"], first["concepts"][0]["concept"]) not in pairs
+
+
+def test_feedback_nested_too_deeply(fitted, tmp_path):
+    path = tmp_path / "fb.json"
+    depth = 100_000
+    path.write_text('{"classes": ' + "[" * depth + "]" * depth + "}")
+    with pytest.raises(ValueError, match=r"nested too deeply.*potential_biases"):
+        fitted.final_results(feedback_file=path)
+
+
+# --------------------------------------------------------------------------- files written
+
+
+def test_nothing_written_without_a_path(fitted, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    fitted.potential_biases()
+    fitted.final_results()
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_query_file_edited_by_the_user_is_not_overwritten(fitted, tmp_path):
+    query = tmp_path / "query.json"
+    doc = fitted.potential_biases(query_file=query)
+    doc["classes"][0]["concepts"][0]["relevant"] = False  # the user's review
+    edited = json.dumps(doc)
+    query.write_text(edited)
+    with pytest.raises(FileExistsError, match=r"query\.json.*overwrite=True.*another"):
+        fitted.potential_biases(query_file=query)
+    assert query.read_text() == edited
+    fitted.potential_biases(query_file=query, overwrite=True)
+    assert json.loads(query.read_text())["classes"][0]["concepts"][0]["relevant"] is None
+
+
+def test_output_file_is_not_overwritten(fitted, tmp_path):
+    out = tmp_path / "results.json"
+    out.write_text("earlier results")
+    with pytest.raises(FileExistsError, match=r"results\.json.*overwrite=True.*another"):
+        fitted.final_results(output_file=out)
+    assert out.read_text() == "earlier results"
+    res = fitted.final_results(output_file=out, overwrite=True)
+    assert json.loads(out.read_text()) == json.loads(json.dumps(res.to_dict()))
+
+
+def test_output_file_is_never_the_feedback_file(fitted, tmp_path):
+    query = tmp_path / "query.json"
+    fitted.potential_biases(query_file=query)
+    marks = query.read_text()
+    with pytest.raises(ValueError, match="would replace your review"):
+        fitted.final_results(feedback_file=query, output_file=query, overwrite=True)
+    assert query.read_text() == marks
+
+
+# --------------------------------------------------------------------------- renamed parameters
+
+
+def test_top_k_is_n_examples_and_says_why(fitted):
+    with pytest.raises(TypeError, match=r"n_examples=.*not the gap.*fraction="):
+        fitted.final_results(top_k=3)
+    with pytest.raises(TypeError, match=r"n_examples="):
+        fitted.potential_biases(top_k=3)
+    with pytest.raises(TypeError, match="unexpected keyword argument 'topk'"):
+        fitted.final_results(topk=3)
+    # positional thresholds (RELAI's order) fail instead of landing on other parameters
+    with pytest.raises(TypeError):
+        fitted.final_results(None, 0.2, 0.0, 3)
+    res = fitted.final_results(n_examples=3, sig_thresh=1.0)
+    assert res.top_examples.shape == (len(res), 3)
+    doc = fitted.potential_biases(n_examples=2)
+    assert len(doc["classes"][0]["concepts"][0]["top_examples"]) == 2
+
+
+def test_k_is_fraction_or_n_images(planted):
+    labels, correct, scores = planted
+    with pytest.raises(TypeError, match=r"fraction=.*n_images="):
+        ConceptBias(k=0.2)
+    with pytest.raises(TypeError, match="unexpected keyword argument 'kk'"):
+        ConceptBias(kk=0.2)
+    frac = ConceptBias(fraction=0.1).fit(labels, correct, scores=scores)
+    sizes = np.bincount(labels)
+    np.testing.assert_array_equal(frac.n_images_, (0.1 * sizes).astype(int))
+    count = ConceptBias(n_images=30).fit(labels, correct, scores=scores)
+    np.testing.assert_array_equal(count.n_images_, 30)
+    default = ConceptBias().fit(labels, correct, scores=scores)
+    np.testing.assert_array_equal(default.n_images_, (0.2 * sizes).astype(int))
+    with pytest.raises(ValueError, match="not both"):
+        ConceptBias(fraction=0.1, n_images=30).fit(labels, correct, scores=scores)
+    with pytest.raises(ValueError, match=r"fraction.*\(0, 0\.5\].*n_images=1"):
+        ConceptBias(fraction=1).fit(labels, correct, scores=scores)
+    with pytest.raises(TypeError, match="n_images must be an integer"):
+        ConceptBias(n_images=2.5).fit(labels, correct, scores=scores)
 
 
 # --------------------------------------------------------------------------- bad input
 
 
 def test_not_fitted():
-    with pytest.raises(RuntimeError, match="not fitted"):
-        ConceptBias().final_results(output_file=None)
+    cb = ConceptBias()
+    with pytest.raises(NotFittedError, match="This ConceptBias instance is not fitted yet"):
+        cb.final_results()
+    with pytest.raises(NotFittedError, match="not fitted yet"):
+        cb.potential_biases()
 
 
 def test_scores_given_two_ways(planted):
@@ -242,7 +364,7 @@ def test_labels_length_mismatch(planted):
 def test_bad_k(planted):
     labels, correct, scores = planted
     with pytest.raises(ValueError, match=r"\(0, 0.5\]"):
-        ConceptBias(k=0.9).fit(labels, correct, scores=scores)
+        ConceptBias(fraction=0.9).fit(labels, correct, scores=scores)
 
 
 def test_all_correct(planted):
@@ -292,6 +414,6 @@ def test_digits_concept_bias_with_the_tagger(digits_mistakes):
     for ci, c in enumerate(cb.classes_):
         for j in range(scores.shape[1]):
             assert cb.gap_[ci, j] == pytest.approx(oracle[(c, j)][0])
-    res = cb.final_results(output_file=None, sig_thresh=1.0)
+    res = cb.final_results(sig_thresh=1.0)
     assert len(res) > 0
     assert (np.abs(res.gap) > 0).all()

@@ -604,3 +604,149 @@ def test_core_checks_its_inputs():
         _core.GmmStats("diag", 1.0, 0.0, mu, np.ones(2), mu, np.zeros((2, 3)))
     with pytest.raises(ValueError, match="reg_covar"):
         _core.gmm_m_step(a, -1.0)
+
+
+# --------------------------------------------------------------------------- issue 16
+
+
+@pytest.mark.parametrize("cov", ["full", "tied"])
+def test_precisions_init_must_be_symmetric(x, cov):
+    p = np.array([[2.0, 0.5, 0.0], [0.0, 2.0, 0.0], [0.0, 0.0, 1.0]])  # upper triangle only
+    prec = p if cov == "tied" else np.stack([np.eye(3), p])
+    where = r"precisions_init" if cov == "tied" else r"precisions_init\[1\]"
+    with pytest.raises(ValueError, match=where + r" must be symmetric.*\(P \+ P\.T\) / 2"):
+        Familiarity(n_components=2, covariance_type=cov, precisions_init=prec).fit(x)
+
+
+@pytest.mark.parametrize("cov", ["full", "tied"])
+def test_precisions_init_must_be_positive_definite(x, cov):
+    p = np.array([[1.0, 2.0, 0.0], [2.0, 1.0, 0.0], [0.0, 0.0, 1.0]])  # eigenvalues 3, 1, -1
+    prec = p if cov == "tied" else np.stack([p, np.eye(3)])
+    with pytest.raises(ValueError, match=r"must be positive definite.*smallest eigenvalue is -1"):
+        Familiarity(n_components=2, covariance_type=cov, precisions_init=prec).fit(x)
+
+
+@pytest.mark.parametrize(("cov", "prec"), [("diag", [[1.0, 1.0, 1.0], [1.0, 0.0, 1.0]]),
+                                           ("spherical", [1.0, -2.0])])  # fmt: skip
+def test_precisions_init_must_be_positive(x, cov, prec):
+    with pytest.raises(
+        ValueError, match=rf"precisions_init must be > 0 for covariance_type='{cov}'"
+    ):
+        Familiarity(n_components=2, covariance_type=cov, precisions_init=prec).fit(x)
+
+
+def twin_clusters(n=200, d=3, gap=40.0, seed=21):
+    """Two clusters, the second an exact translate of the first: k-means finds them, and
+    either labelling gives every component the same weight and covariance."""
+    a = np.random.default_rng(seed).normal(size=(n, d)) * [1.0, 2.0, 0.5][:d]
+    return np.concatenate([a, a + gap])
+
+
+@pytest.mark.parametrize("cov", COVS)
+def test_means_init_alone_starts_like_sklearn(cov):
+    x = twin_clusters()
+    means = np.array([[-1.0, 0.0, 0.0], [1.0, 0.0, 0.0]])  # both inside the first cluster
+    kw = {"covariance_type": cov, "means_init": means, "random_state": 0}
+    with pytest.warns(SkConvergenceWarning):
+        g1 = GaussianMixture(2, init_params="kmeans", max_iter=1, **kw).fit(x)
+    with pytest.warns(ConvergenceWarning):
+        f1 = Familiarity(n_components=2, init="kmeans", max_iter=1, **kw).fit(x)
+    # the first lower bound is the log-likelihood of the starting parameters
+    assert f1.lower_bounds_[0] == pytest.approx(g1.lower_bounds_[0], rel=1e-9)
+    g = GaussianMixture(2, init_params="kmeans", tol=1e-6, max_iter=500, **kw).fit(x)
+    f = Familiarity(n_components=2, init="kmeans", tol=1e-6, max_iter=500, **kw).fit(x)
+    assert f.lower_bound_ == pytest.approx(g.lower_bound_, rel=1e-9)
+    assert f.n_iter_ == g.n_iter_
+
+
+@pytest.mark.parametrize("cov", COVS)
+def test_float32_scores_of_huge_rows_are_computed_in_float64(cov):
+    x = blobs(d=3, seed=22)
+    f = Familiarity(n_components=3, covariance_type=cov, random_state=0).fit(x.astype(np.float32))
+    far = np.array([[1e20, -1e20, 3e19], [2e20, 0.0, 1.0]], dtype=np.float32)
+    q = np.concatenate([x[:4].astype(np.float32), far])
+    s32 = f.score_samples(q)
+    s64 = f.score_samples(q.astype(np.float64))
+    assert np.isfinite(s32).all()
+    assert s64[-1] < -1e38  # about -4e39 for this model: beyond float32's range
+    np.testing.assert_allclose(s32, s64, rtol=1e-5)
+    np.testing.assert_allclose(f.predict_proba(q), f.predict_proba(q.astype(np.float64)), atol=1e-5)
+
+
+@pytest.mark.parametrize(
+    ("cov", "source", "extra"),
+    [(c, "array", {}) for c in COVS]
+    + [("full", "batches", {}), ("diag", "array", {"reduce_dim": 2, "init": "kmeans"})],
+)
+def test_float32_fit_on_huge_values_matches_float64(cov, source, extra):
+    x = (blobs(d=3, seed=23) * 1e19).astype(np.float32)  # squares overflow float32
+    kw = {"n_components": 2, "covariance_type": cov, "init": "random", "random_state": 0}
+    kw.update(extra)
+    f32 = Familiarity(**kw).fit(x if source == "array" else [x[:100], x[100:]])
+    f64 = Familiarity(**kw).fit(x.astype(np.float64))
+    assert f32.lower_bound_ == pytest.approx(f64.lower_bound_, rel=1e-5)
+    np.testing.assert_allclose(f32.score_samples(x), f64.score_samples(x.astype(float)), rtol=1e-5)
+
+
+def test_compare_datasets_with_huge_float32_rows_is_finite():
+    x = blobs(d=3, seed=24).astype(np.float32)
+    far = np.concatenate([x[:50], np.full((2, 3), 1e20, dtype=np.float32)])
+    res = datagauge.compare_datasets(x, far, n_components=2, random_state=0)
+    assert np.isfinite(res.predict_scores).all()
+    assert np.isfinite(res.predict_mean_loglik)
+    assert "infinite" not in res.note
+
+
+def test_float64_scores_beyond_float64_range_are_minus_infinity():
+    x = blobs(d=3, seed=25)
+    f = Familiarity(n_components=2, random_state=0).fit(x)
+    s = f.score_samples(np.array([[1e160, 0.0, 0.0], [0.0, 0.0, 0.0]]))
+    assert s[0] == -np.inf
+    assert np.isfinite(s[1])
+
+
+def test_apply_statistics_from_another_feature_count():
+    rng = np.random.default_rng(26)
+    other = Familiarity(n_components=2, random_state=0).fit(rng.normal(size=(100, 4)))
+    stats = other.sufficient_statistics(rng.normal(size=(50, 4)))
+    model = Familiarity(n_components=2, random_state=0).fit(rng.normal(size=(100, 3)))
+    with pytest.raises(ValueError, match=r"stats have 4 features but this model has 3"):
+        model.apply_statistics(stats)
+    assert model.means_.shape == (2, 3)
+
+
+@pytest.mark.parametrize("n_jobs", [2**31, 2**64])
+def test_n_jobs_too_large(x, n_jobs):
+    with pytest.raises(ValueError, match=rf"n_jobs={n_jobs} .* use None or -1"):
+        Familiarity(n_components=2, n_jobs=n_jobs).fit(x)
+    with pytest.raises(ValueError, match=rf"n_jobs={n_jobs} "):
+        datagauge.familiarity(x, n_components=2, n_jobs=n_jobs)
+
+
+@pytest.mark.parametrize("k", [2**31, 2**64])
+def test_n_components_huge(x, k):
+    y = np.repeat([0, 1], 30)
+    for call in (
+        lambda: Familiarity(n_components=k).fit(x),
+        lambda: Familiarity(n_components=k).partial_fit(x),
+        lambda: datagauge.familiarity(x, y, n_components=k),
+        lambda: datagauge.compare_datasets(x, x, fit_labels=y, predict_labels=y, n_components=k),
+    ):
+        with pytest.raises(ValueError, match=rf"n_components={k} needs at least {k} samples"):
+            call()
+
+
+@pytest.mark.parametrize("cov", COVS)
+def test_overflowing_covariance_is_a_clear_error(cov):
+    x = blobs(d=3, seed=27) * 1e154  # finite, but the squares overflow float64
+    with pytest.raises(ValueError, match=r"too large.*divide the embeddings"):
+        Familiarity(n_components=2, covariance_type=cov, init="random", random_state=0).fit(x)
+
+
+def test_hand_set_precisions_cholesky_must_have_a_positive_diagonal(x):
+    f = Familiarity(n_components=2, random_state=0).fit(x)
+    f.precisions_cholesky_ = -f.precisions_cholesky_
+    with pytest.raises(
+        ValueError, match=r"precisions_cholesky_ must have a positive diagonal.*refit"
+    ):
+        f.score_samples(x)

@@ -315,7 +315,9 @@ def test_geometric_steps_follow_dataeval_and_never_hit_zero():
 def test_reset_before_every_step_and_without_replacement():
     train = Arrays(np.zeros((200, 1)), np.zeros(200))
     cfg = Sufficiency.Config(RecordTrain(), RecordEval(), runs=2, substeps=5, unit_interval=False)
-    res = Sufficiency(Recorder(), cfg).evaluate(train, train, progress=False, random_state=1)
+    res = Sufficiency(Recorder(), cfg).evaluate(
+        train, train, n_jobs=1, progress=False, random_state=1
+    )
     # a fresh model at every step: one training each, on exactly `step` samples
     np.testing.assert_array_equal(res.measures["trainings"], 1.0)
     np.testing.assert_array_equal(res.measures["samples"], np.tile(res.steps, (2, 1)))
@@ -352,13 +354,12 @@ def test_subsets_are_nested_prefixes_of_one_shuffle_without_replacement():
 def test_runner_is_deterministic_and_records_its_seed():
     train, test = digits_split(200, 200)
     cfg = Sufficiency.Config(CentroidTrain(), CentroidEval(), runs=2, substeps=5)
-    a = Sufficiency(Centroids(), cfg).evaluate(train, test, progress=False, random_state=7)
-    b = Sufficiency(Centroids(), cfg).evaluate(train, test, progress=False, random_state=7)
+    kw = {"n_jobs": 1, "progress": False}
+    a = Sufficiency(Centroids(), cfg).evaluate(train, test, random_state=7, **kw)
+    b = Sufficiency(Centroids(), cfg).evaluate(train, test, random_state=7, **kw)
     assert a.to_dict() == b.to_dict()
-    c = Sufficiency(Centroids(), cfg).evaluate(train, test, progress=False)
-    d = Sufficiency(Centroids(), cfg).evaluate(
-        train, test, progress=False, random_state=c.random_state
-    )
+    c = Sufficiency(Centroids(), cfg).evaluate(train, test, **kw)
+    d = Sufficiency(Centroids(), cfg).evaluate(train, test, random_state=c.random_state, **kw)
     assert c.to_dict() == d.to_dict()
 
 
@@ -388,7 +389,7 @@ def test_progress_counter_without_tqdm(monkeypatch, capsys):
     monkeypatch.setitem(sys.modules, "tqdm.auto", None)  # import fails: fallback counter
     train = Arrays(np.zeros((100, 1)), np.zeros(100))
     cfg = Sufficiency.Config(RecordTrain(), RecordEval(), runs=2, substeps=3, unit_interval=False)
-    Sufficiency(Recorder(), cfg).evaluate(train, train, random_state=0)
+    Sufficiency(Recorder(), cfg).evaluate(train, train, n_jobs=1, random_state=0)
     assert "sufficiency: 6/6 steps" in capsys.readouterr().err
 
 
@@ -503,6 +504,171 @@ def test_tiny_torch_cnn_run():
     assert acc.shape == (2, 3)
     assert np.isfinite(acc).all()
     assert res.mean["accuracy"][-1] > res.mean["accuracy"][0]
+
+
+# ----------------------------------------------------------------------------- fitted once, n_jobs
+
+
+def _two_metrics():
+    steps, values = synthetic(runs=3)
+    return SufficiencyResult(
+        steps=steps, measures={"a": values, "e": 1.0 - values}, lower_is_better=("e",)
+    )
+
+
+def test_curves_are_fitted_once_per_result(monkeypatch):
+    pd = pytest.importorskip("pandas")
+    pytest.importorskip("matplotlib")
+    reference = _two_metrics()
+    want_project = reference.project([6000, 10_000])
+    want_inv = reference.inv_project([0.8, 0.9])
+    calls = {"fit_power_law": 0, "fit_many": 0}
+
+    def counting(name):
+        original = getattr(kernels, name)
+
+        def wrapper(*args):
+            calls[name] += 1
+            return original(*args)
+
+        return wrapper
+
+    for name in calls:
+        monkeypatch.setattr(kernels, name, counting(name))
+    res = _two_metrics()
+    first = res.project([6000, 10_000])
+    inv = res.inv_project([0.8, 0.9])
+    res.plot(projection=[10_000])
+    curves = res.fit()
+    second = res.project([6000, 10_000])
+    # one fit (and one bootstrap of 200 fits) per metric, whatever is asked afterwards
+    assert calls == {"fit_power_law": 2, "fit_many": 2}
+    pd.testing.assert_frame_equal(first, second)
+    pd.testing.assert_frame_equal(first, want_project)
+    pd.testing.assert_frame_equal(inv, want_inv)
+    assert res.fit("a")["a"] is curves["a"]
+    assert curves["a"].to_dict() == reference.fit("a")["a"].to_dict()
+    # another seed is another fit; None or a Generator asks for fresh draws: never cached
+    res.fit("a", random_state=1)
+    res.fit("a", random_state=1)
+    assert calls["fit_many"] == 3
+    res.fit("a", random_state=None)
+    res.fit("a", random_state=np.random.default_rng(0))
+    assert calls["fit_many"] == 5
+    # the cache is not data: not in to_dict, not compared
+    assert set(res.to_dict()) == set(reference.to_dict())
+    assert SufficiencyResult.from_dict(res.to_dict()).to_dict() == reference.to_dict()
+
+
+def test_cached_poor_fit_still_warns_every_time():
+    steps = geometric_steps(1000, 8)
+    noise = np.random.default_rng(0).uniform(0.4, 0.6, (2, steps.size))
+    res = SufficiencyResult(steps=steps, measures={"a": noise})
+    for _ in range(2):
+        with pytest.warns(PoorFitWarning, match="R\\^2"):
+            res.fit()
+
+
+POOL_SIZES = []
+
+
+class _InlinePool:
+    """Stands in for the process pool: records its size, runs each submission at once."""
+
+    def __init__(self, max_workers, mp_context=None):
+        POOL_SIZES.append(max_workers)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+    def submit(self, fn, *args):
+        import concurrent.futures
+
+        future = concurrent.futures.Future()
+        future.set_result(fn(*args))
+        return future
+
+
+def test_n_jobs_none_means_every_cpu(monkeypatch):
+    import concurrent.futures
+
+    import datagauge._threads
+
+    monkeypatch.setattr(datagauge._threads, "available_cpus", lambda: 4)
+    monkeypatch.setattr(concurrent.futures, "ProcessPoolExecutor", _InlinePool)
+    POOL_SIZES.clear()
+    train, test = digits_split(200, 200)
+    cfg = Sufficiency.Config(CentroidTrain(), CentroidEval(), runs=3, substeps=5)
+    serial = Sufficiency(Centroids(), cfg).evaluate(
+        train, test, n_jobs=1, progress=False, random_state=3
+    )
+    assert POOL_SIZES == []
+    default = Sufficiency(Centroids(), cfg).evaluate(train, test, progress=False, random_state=3)
+    assert POOL_SIZES == [3]  # min(4 CPUs, 3 runs)
+    assert default.to_dict() == serial.to_dict()
+
+
+def test_n_jobs_none_with_unpicklable_strategies_runs_serially_without_a_warning():
+    class LocalEval:  # defined in a function: cannot be pickled
+        def evaluate(self, model, dataset):
+            return {"accuracy": 0.5}
+
+    train = Arrays(np.zeros((100, 1)), np.zeros(100))
+    cfg = Sufficiency.Config(RecordTrain(), LocalEval(), runs=2, substeps=3)
+    res = Sufficiency(Recorder(), cfg).evaluate(train, train, progress=False, random_state=0)
+    assert res.measures["accuracy"].shape == (2, 3)
+
+
+def test_thread_counts_set_for_the_runs_and_restored():
+    numba = pytest.importorskip("numba")
+    before = numba.get_num_threads()
+    seen = []
+
+    class Spy:
+        def train(self, model, dataset, indices):
+            seen.append(numba.get_num_threads())
+            if len(seen) == 5:
+                raise RuntimeError("training failed")
+
+    train = Arrays(np.zeros((100, 1)), np.zeros(100))
+    cfg = Sufficiency.Config(Spy(), RecordEval(), runs=1, substeps=3, unit_interval=False)
+    Sufficiency(Recorder(), cfg).evaluate(train, train, n_jobs=1, progress=False, random_state=0)
+    assert seen == [1, 1, 1]
+    assert numba.get_num_threads() == before
+    with pytest.raises(RuntimeError, match="training failed"):
+        Sufficiency(Recorder(), cfg).evaluate(
+            train, train, n_jobs=1, progress=False, random_state=0
+        )
+    assert numba.get_num_threads() == before
+
+
+def test_random_state_takes_a_generator():
+    train = Arrays(np.zeros((200, 1)), np.zeros(200))
+    cfg = Sufficiency.Config(RecordTrain(), RecordEval(), runs=2, substeps=4, unit_interval=False)
+
+    def run(random_state):
+        seen = Sufficiency(Recorder(), cfg).evaluate(
+            train, train, n_jobs=1, progress=False, random_state=random_state
+        )
+        return seen
+
+    a = run(np.random.default_rng(5))
+    b = run(np.random.default_rng(5))
+    assert a.to_dict() == b.to_dict()
+    assert isinstance(a.random_state, int)
+    assert run(a.random_state).to_dict() == a.to_dict()  # the recorded seed repeats it
+    for bad in (1.5, np.random.RandomState(0), "0"):
+        with pytest.raises(TypeError, match="random_state must be None, an int >= 0 or a numpy"):
+            run(bad)
+    res = _two_metrics()
+    curves = res.fit(random_state=np.random.default_rng(0))
+    again = res.fit(random_state=np.random.default_rng(0))
+    np.testing.assert_array_equal(curves["a"].bootstrap, again["a"].bootstrap)
+    with pytest.raises(TypeError, match="numpy Generator"):
+        res.fit(random_state=0.5)
 
 
 # ----------------------------------------------------------------------------- bad input

@@ -25,7 +25,10 @@ from ._validation import (
     check_int,
     check_is_fitted,
     check_nonnegative,
+    check_positive_diagonal,
+    check_precisions,
     check_samples,
+    check_statistics_finite,
 )
 
 __all__ = ["COVARIANCE_TYPES", "INITS", "ConvergenceWarning", "Familiarity"]
@@ -35,6 +38,7 @@ INITS = ("k-means++", "kmeans", "random")
 _INIT_ROWS = 100_000  # rows the initialisation (k-means++) looks at, at most
 _LLOYD_ITER = 100
 _LLOYD_ROWS = 50_000  # rows Lloyd's iterations use, at most (a seeded random subset)
+_F32_LIMIT = 1e36  # float32 terms the core may form, at most (float32 overflows at 3.4e38)
 _T = TypeVar("_T")
 
 
@@ -228,6 +232,35 @@ def _n_parameters(cov: str, k: int, d: int) -> int:
     return int(cov_params + k * d + k - 1)
 
 
+def _f32_gain(prec_chol: NDArray[np.float64], cov: str) -> float:
+    """Largest factor by which the core's float32 arithmetic scales ``|x - mean|``: the
+    largest column sum of ``|prec_chol|`` (full, tied) or its largest entry, at least 1."""
+    a = np.abs(prec_chol)
+    g = a.sum(axis=-2).max() if cov in ("full", "tied") else a.max()
+    return max(1.0, float(g))
+
+
+def _for_core(
+    blk: NDArray[Any], centre: float, gain: float, x_max: float | None = None
+) -> NDArray[Any]:
+    """`blk`, or a float64 copy of it when float32 arithmetic on it could overflow.
+
+    The core's float32 terms (squared Mahalanobis terms summed over the features, squares
+    summed over 32-row tiles) stay below ``64 (d + 32) (gain (max|x| + centre))^2``, `centre`
+    bounding ``|mean|`` terms; a block whose bound passes ``_F32_LIMIT`` (values near 1e16 and
+    beyond for a unit-scale model) is computed in float64, which gives the same numbers.
+    `x_max` bounds ``|x|`` over all the data when known (saves a pass over the block).
+    """
+    if blk.dtype != np.float32:
+        return blk
+    if x_max is None:
+        x_max = max(float(blk.max()), -float(blk.min()))
+    reach = gain * (x_max + centre)
+    if 64.0 * (blk.shape[1] + 32) * reach * reach <= _F32_LIMIT:
+        return blk
+    return np.ascontiguousarray(blk, dtype=np.float64)
+
+
 # --------------------------------------------------------------------------- k-means init
 
 
@@ -316,11 +349,13 @@ class Familiarity:
     n_init : int, default 1
         Initialisations; the one with the highest final lower bound is kept.
     init : {"k-means++", "kmeans", "random"}, default "k-means++"
-        Starting assignment: k-means++ seeds and one nearest-seed assignment, k-means++
-        followed by Lloyd iterations, or random responsibilities. The seeds come from at
-        most 100,000 rows (a seeded random subset of an array; the first rows of batches),
-        Lloyd's iterations from at most 50,000 of them; every row then takes part in the
-        first assignment.
+        Starting assignment, from which one M-step gives the starting weights, means and
+        covariances: k-means++ seeds and one nearest-seed assignment of every row, k-means++
+        followed by Lloyd iterations (as scikit-learn's "kmeans"), or random responsibilities
+        (as scikit-learn's "random"). scikit-learn's "k-means++" differs: it assigns only the
+        k seed points, one to each component. The seeds come from at most 100,000 rows (a
+        seeded random subset of an array; the first rows of batches), Lloyd's iterations from
+        at most 50,000 of them; every row then takes part in the first assignment.
     reduce_dim : int or None, default None
         When the data have more features than this, project onto this many principal
         components first (PCA fitted on the training data, deterministic signs). DeepView
@@ -331,7 +366,12 @@ class Familiarity:
         Threads; ``None`` or -1 for all CPUs.
     weights_init, means_init, precisions_init : array-like, optional
         Initial parameters as in scikit-learn's GaussianMixture (shapes (K,), (K, d') and the
-        covariance type's shape); d' is the dimension after ``reduce_dim``.
+        covariance type's shape); d' is the dimension after ``reduce_dim``. As there, each
+        one given replaces its part of the parameters estimated from the ``init`` assignment
+        and the rest stay: with ``means_init`` alone, the starting weights and covariances
+        are those of the ``init`` assignment (the covariances taken about that assignment's
+        own means). ``precisions_init`` must be > 0 (diag, spherical) or symmetric positive
+        definite (full: each matrix; tied), as scikit-learn checks.
     block_size : int, default 65536
         Rows per block handed to the core (and read at a time from a memory-mapped array).
 
@@ -361,7 +401,10 @@ class Familiarity:
     -----
     float64 input is computed in float64 (matches scikit-learn to about 1e-12); every other
     dtype is converted to float32 per block and computed in float32 with float64 statistics
-    (about 1e-6 relative), which is about twice as fast.
+    (about 1e-6 relative), which is about twice as fast. A float32 block whose values are
+    large enough for float32 squares to overflow (about 1e16 and beyond for a model of unit
+    scale) is computed in float64 instead, so huge rows get their float64 log-likelihood
+    (e.g. -4e39), not NaN. Log-likelihoods below float64's range (rows near 1e154) are -inf.
 
     Examples
     --------
@@ -510,16 +553,17 @@ class Familiarity:
         rng = self._rng()
         self._reset()
         self._fit_pca(source, p["reduce_dim"])
+        x_max = self._max_abs(source)  # one pass; EM then needs no overflow check per block
         cov = p["cov"]
 
         best: tuple[float, _Params, int, bool, list[float]] | None = None
         for _ in range(p["n_init"]):
-            params = self._initial_params(source, p, rng)
+            params = self._initial_params(source, p, rng, x_max)
             lbs: list[float] = []
             lb, converged, n_iter = -np.inf, False, 0
             for n_iter in range(1, p["max_iter"] + 1):  # noqa: B007
                 prev = lb
-                stats = self._stats(source, params, cov, p["threads"])
+                stats = self._stats(source, params, cov, p["threads"], x_max)
                 lb = stats.loglik / stats.n_samples
                 params = _m_step(stats, p["reg"])
                 lbs.append(lb)
@@ -607,7 +651,9 @@ class Familiarity:
         """M-step from (merged) statistics of :meth:`sufficient_statistics`; returns self.
 
         Sets the parameters and appends ``stats.loglik / stats.n_samples`` (the mean
-        log-likelihood under the previous parameters) to ``lower_bounds_``.
+        log-likelihood under the previous parameters) to ``lower_bounds_``. ValueError when
+        the statistics belong to another model: another covariance type, number of
+        components or number of features.
         """
         check_is_fitted(self, "means_")
         if not isinstance(stats, _core.GmmStats):
@@ -619,6 +665,13 @@ class Familiarity:
             raise ValueError(
                 "stats were accumulated for a different model (covariance type or number of "
                 "components); compute them with this estimator's sufficient_statistics."
+            )
+        d = int(self.means_.shape[1])
+        if stats.n_features != d:
+            raise ValueError(
+                f"stats have {stats.n_features} features but this model has {d} (after "
+                "reduce_dim, if any); compute them with this estimator's sufficient_statistics "
+                f"on data with its {self.n_features_in_} features."
             )
         lb = stats.loglik / stats.n_samples
         params = _m_step(stats, p["reg"])
@@ -686,6 +739,20 @@ class Familiarity:
         self.components_ = np.ascontiguousarray(comps * signs[:, None])
         self.mean_ = shift + delta
 
+    def _max_abs(self, source: _Source) -> float | None:
+        """A bound on ``|value|`` of the (projected) rows of an in-memory float32 array, for
+        the float32 overflow check of every block at once; None for other sources, whose
+        blocks are then checked one by one (no extra pass over data read from disk)."""
+        x = source._array
+        if x is None or x.dtype != np.float32:
+            return None
+        top = max(float(x.max()), -float(x.min()))
+        mean = getattr(self, "mean_", None)
+        if getattr(self, "components_", None) is not None and mean is not None:
+            # |(x - mean) . c| <= ||x - mean||_2 for the unit rows c of components_
+            top = math.sqrt(x.shape[1]) * (top + float(np.abs(mean).max()))
+        return top
+
     def _transform(self, blk: NDArray[Any]) -> NDArray[Any]:
         comps = getattr(self, "components_", None)
         if comps is None:
@@ -699,12 +766,27 @@ class Familiarity:
                 check_features(blk.shape[1], self.n_features_in_, source.name, "Familiarity")
             yield self._transform(blk)
 
-    def _stats(self, source: _Source, params: _Params, cov: str, threads: int) -> Any:
+    def _stats(
+        self,
+        source: _Source,
+        params: _Params,
+        cov: str,
+        threads: int,
+        x_max: float | None = None,
+    ) -> Any:
         shift = _shift(params.means, cov)
+        centre = 3.0 * float(np.abs(params.means).max())
+        gain = _f32_gain(params.prec_chol, cov)
 
         def accumulate(blk: NDArray[Any]) -> _core.GmmStats:
             return _core.gmm_accumulate(
-                blk, params.weights, params.means, params.prec_chol, cov, shift, threads
+                _for_core(blk, centre, gain, x_max),
+                params.weights,
+                params.means,
+                params.prec_chol,
+                cov,
+                shift,
+                threads,
             )
 
         return self._merged(source, accumulate)
@@ -729,7 +811,11 @@ class Familiarity:
         return source.map_reduce(over, _merge_stats)
 
     def _initial_params(
-        self, source: _Source, p: dict[str, Any], rng: np.random.Generator
+        self,
+        source: _Source,
+        p: dict[str, Any],
+        rng: np.random.Generator,
+        x_max: float | None = None,
     ) -> _Params:
         k, cov, threads = p["k"], p["cov"], p["threads"]
         sample = self._transform(source.sample(_INIT_ROWS, rng))
@@ -758,9 +844,9 @@ class Familiarity:
         xs = sample.astype(np.float64) - offset
         init = p["init"]
         centers: NDArray[np.float64] | None = None
-        if means_init is not None:
-            centers = means_init - offset
-        elif init in ("k-means++", "kmeans"):
+        # As scikit-learn: the assignment comes from `init` even when means_init is given;
+        # the given parameters replace the estimated ones after the M-step below.
+        if init in ("k-means++", "kmeans"):
             centers = _kmeans_plusplus(xs, k, rng)
             if init == "kmeans":
                 sub = (
@@ -772,10 +858,13 @@ class Familiarity:
         total = None
         if centers is None:  # random responsibilities, drawn in the order of the rows
             shift = _shift(np.ascontiguousarray(np.repeat(offset[None, :], k, axis=0)), cov)
+            reach = float(np.abs(shift).max())
             for blk in self._blocks(source):
                 resp = rng.uniform(size=(blk.shape[0], k))
                 resp /= resp.sum(axis=1, keepdims=True)
-                st = _core.gmm_accumulate_resp(blk, resp, cov, shift, threads)
+                st = _core.gmm_accumulate_resp(
+                    _for_core(blk, reach, 1.0, x_max), resp, cov, shift, threads
+                )
                 if total is None:
                     total = st
                 else:
@@ -786,12 +875,15 @@ class Familiarity:
             seeds = centers
             c_sq = np.einsum("ij,ij->i", seeds, seeds)
             shift = _shift(np.ascontiguousarray(seeds + offset), cov)
+            reach = float(np.abs(shift).max())
 
             def assign(blk: NDArray[Any]) -> _core.GmmStats:
                 dist = c_sq[None, :] - 2.0 * ((blk.astype(np.float64) - offset) @ seeds.T)
                 resp = np.zeros((blk.shape[0], k))
                 resp[np.arange(blk.shape[0]), np.argmin(dist, axis=1)] = 1.0
-                return _core.gmm_accumulate_resp(blk, resp, cov, shift, threads)
+                return _core.gmm_accumulate_resp(
+                    _for_core(blk, reach, 1.0, x_max), resp, cov, shift, threads
+                )
 
             total = self._merged(source, assign)
         params = _m_step(total, p["reg"])
@@ -818,11 +910,13 @@ class Familiarity:
         self.covariances_ = params.covariances
 
     def _params(self) -> _Params:
+        prec_chol = np.ascontiguousarray(self.precisions_cholesky_, dtype=np.float64)
+        check_positive_diagonal(prec_chol, self.covariance_type, "precisions_cholesky_")
         return _Params(
             np.ascontiguousarray(self.weights_, dtype=np.float64),
             np.ascontiguousarray(self.means_, dtype=np.float64),
             None,
-            np.ascontiguousarray(self.precisions_cholesky_, dtype=np.float64),
+            prec_chol,
         )
 
     # ------------------------------------------------------------------ scoring
@@ -832,10 +926,12 @@ class Familiarity:
         p = self._checked()
         source = _Source(X, p["block"], "X", allow_batches=False)
         params = self._params()
+        centre = 3.0 * float(np.abs(params.means).max())
+        gain = _f32_gain(params.prec_chol, self.covariance_type)
         lls, resps = [], []
         for blk in self._blocks(source):
             ll, resp = _core.gmm_score(
-                blk,
+                _for_core(blk, centre, gain),
                 params.weights,
                 params.means,
                 params.prec_chol,
@@ -846,7 +942,10 @@ class Familiarity:
             lls.append(ll)
             resps.append(resp)
         resp_all = np.concatenate(resps) if return_resp else None
-        return np.concatenate(lls), resp_all
+        ll_all = np.concatenate(lls)
+        # finite input: NaN only where every component's term overflowed float64
+        ll_all[np.isnan(ll_all)] = -np.inf
+        return ll_all, resp_all
 
     def score_samples(self, X: Any) -> NDArray[np.float64]:
         """Log-likelihood of every sample under the mixture.
@@ -859,7 +958,7 @@ class Familiarity:
         Returns
         -------
         ndarray of float64, shape (n_samples,)
-            ``log p(x)``; higher is more familiar.
+            ``log p(x)``; higher is more familiar. -inf where it is below float64's range.
         """
         return self._score(X, False)[0]
 
@@ -909,7 +1008,9 @@ def _merge_stats(a: _core.GmmStats, b: _core.GmmStats) -> _core.GmmStats:
 
 
 def _m_step(stats: Any, reg: float) -> _Params:
+    check_statistics_finite(np.asarray(stats.loglik), stats.s, stats.q)
     w, mu, cov, pc = _core.gmm_m_step(stats, reg)
+    check_statistics_finite(mu, cov, pc)
     return _Params(w, mu, cov, pc)
 
 
@@ -927,12 +1028,12 @@ def _opt_array(value: Any, name: str, shape: tuple[int, ...]) -> NDArray[np.floa
 
 
 def _checked_prec_chol(prec: NDArray[np.float64], cov: str) -> NDArray[np.float64]:
+    check_precisions(prec, cov, "precisions_init")
     try:
-        if cov in ("diag", "spherical") and np.any(prec <= 0):
-            raise np.linalg.LinAlgError
         return _prec_chol_from_precisions(prec, cov)
     except np.linalg.LinAlgError as exc:
         raise ValueError(
-            "precisions_init must be positive (diag, spherical) or symmetric positive definite "
-            "(full, tied)."
+            "precisions_init is too close to singular to factorise (its eigenvalues are "
+            "positive but tiny next to the largest); pass better conditioned precisions, e.g. "
+            "add a small multiple of the identity."
         ) from exc

@@ -802,6 +802,7 @@ def check_out_array(out: Any, n_samples: int, *, name: str = "out") -> NDArray[n
         raise ValueError(f"{name} is read-only; open the memmap with mode='w+' or 'r+'.")
     return out
 
+
 # --------------------------------------------------------------------------- graph analyses
 
 
@@ -940,3 +941,256 @@ def check_not_graph(is_graph: bool, what: str, hint: str) -> None:
     if is_graph:
         raise TypeError(f"{what} needs the embeddings themselves, not a NeighborGraph: {hint}")
 
+
+# --------------------------------------------------------------- concept bias and sufficiency
+
+
+__all__ += [  # files, renamed parameters and seeds of concept bias and sufficiency
+    "check_class_share",
+    "check_distinct_files",
+    "check_feedback_json",
+    "check_new_file",
+    "check_random_state",
+    "check_renamed",
+]
+
+
+def check_renamed(given: Collection[str], renamed: dict[str, str], owner: str) -> None:
+    """Reject leftover keyword arguments: a renamed parameter's message names its new name.
+
+    `given` are the names a function caught with ``**kwargs``; `renamed` maps an old name to
+    the sentence that explains its replacement; `owner` is the function, e.g.
+    ``"ConceptBias.final_results"``.
+    """
+    for name in given:
+        if name in renamed:
+            raise TypeError(f"{owner}() has no parameter {name!r}: {renamed[name]}")
+        raise TypeError(f"{owner}() got an unexpected keyword argument {name!r}")
+
+
+def check_class_share(fraction: Any, n_images: Any) -> tuple[float | None, int | None]:
+    """Images at each end of a class's ranking: a share of the class or a count, not both.
+
+    Returns ``(fraction, None)``, ``(None, n_images)`` or ``(None, None)`` (the caller's
+    default).
+    """
+    if fraction is not None and n_images is not None:
+        raise ValueError(
+            f"give fraction or n_images, not both (got fraction={fraction!r}, "
+            f"n_images={n_images!r}): fraction=0.2 takes the top and bottom 20% of each class, "
+            "n_images=30 the top and bottom 30 images."
+        )
+    if n_images is not None:
+        return None, check_int(n_images, "n_images", minimum=1)
+    if fraction is None:
+        return None, None
+    if isinstance(fraction, bool) or not isinstance(fraction, numbers.Real):
+        raise TypeError(
+            f"fraction must be a number in (0, 0.5] (a share of each class), got {fraction!r} "
+            f"({_describe(fraction)})."
+        )
+    out = float(fraction)
+    if not 0.0 < out <= 0.5:
+        fix = (
+            f"for {int(out)} images at each end use n_images={int(out)} instead"
+            if out >= 1 and out.is_integer()
+            else "e.g. fraction=0.2 for the top and bottom 20%"
+        )
+        raise ValueError(
+            f"fraction must be in (0, 0.5] (a share of each class, at most half so that the "
+            f"top and bottom never overlap), got {fraction!r}; {fix}."
+        )
+    return out, None
+
+
+def check_new_file(path: Any, *, overwrite: Any, name: str, hint: str = "") -> None:
+    """Refuse to replace an existing file unless ``overwrite=True`` (the write re-checks)."""
+    if not isinstance(overwrite, bool):
+        raise TypeError(f"overwrite must be True or False, got {overwrite!r}.")
+    import os
+
+    target = os.fspath(path)
+    if not overwrite and (os.path.exists(target) or os.path.islink(target)):
+        raise FileExistsError(
+            f"{name} {target} already exists{hint}; pass overwrite=True to replace it, or "
+            "choose another path."
+        )
+    if os.path.isdir(target):
+        raise IsADirectoryError(
+            f"{name} {target} is a folder; give a file path, e.g. ending .json."
+        )
+
+
+def check_distinct_files(output: Any, feedback: Any) -> None:
+    """The results must not be written over the feedback file that holds the user's marks."""
+    if output is None or feedback is None:
+        return
+    from pathlib import Path
+
+    if Path(output).resolve() == Path(feedback).resolve():
+        raise ValueError(
+            f"output_file is the feedback file {feedback}; writing the results there would "
+            "replace your review marks. Choose another output_file."
+        )
+
+
+def check_feedback_json(raw: bytes, source: str) -> Any:
+    """Decode and parse a feedback file's bytes: UTF-8 JSON (a UTF-8 BOM is allowed)."""
+    import json
+
+    where = f"feedback file {source}"
+    fix = (
+        "save it as UTF-8 JSON (in the editor's Save As, choose the encoding UTF-8), or "
+        "start again from the query file written by potential_biases()"
+    )
+    encoding = json.detect_encoding(raw)
+    if encoding.startswith(("utf-16", "utf-32")):
+        raise ValueError(f"{where} is {encoding.upper()[:6]} text, not UTF-8; {fix}.")
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise ValueError(
+            f"{where} is not UTF-8 text (byte 0x{raw[exc.start]:02x} at position {exc.start}); "
+            f"{fix}."
+        ) from exc
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ValueError(
+            f"{where} is not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})."
+        ) from exc
+    except RecursionError as exc:
+        raise ValueError(
+            f"{where} is nested too deeply to read (lists or objects inside each other "
+            "thousands of levels deep); a feedback file is four levels deep. Start again from "
+            "the query file written by potential_biases()."
+        ) from exc
+
+
+def check_random_state(value: Any, name: str = "random_state") -> int | np.random.Generator | None:
+    """A seed as scikit-learn takes it: None, an int >= 0, or a numpy Generator."""
+    if value is None or isinstance(value, np.random.Generator):
+        return value
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TypeError(
+            f"{name} must be None, an int >= 0 or a numpy Generator "
+            f"(np.random.default_rng(seed)), got {value!r} ({_describe(value)})."
+        )
+    out = int(value)
+    if out < 0:
+        raise ValueError(f"{name} must be >= 0 (a numpy seed), got {out}.")
+    return out
+
+
+# --------------------------------------------------------------- familiarity and bias
+
+
+__all__ += [  # mixture parameters, thread counts and p-values
+    "check_n_threads",
+    "check_positive_diagonal",
+    "check_precisions",
+    "check_pvalues",
+    "check_statistics_finite",
+]
+
+
+def check_n_threads(value: Any, maximum: int, name: str = "n_threads") -> int:
+    """A thread count for the compiled core: 0 for every CPU, or 1..`maximum`."""
+    out = check_int(value, name)
+    if not 0 <= out <= maximum:
+        raise ValueError(
+            f"{name} must be 0 (every CPU) or a thread count from 1 to {maximum}, got {out}."
+        )
+    return out
+
+
+def check_precisions(prec: NDArray[np.float64], covariance_type: str, name: str) -> None:
+    """Precisions as scikit-learn's ``_check_precisions`` accepts them: > 0 (diag, spherical);
+    symmetric (``np.isclose(P, P.T)``) with eigenvalues > 0 (full: each (d, d) matrix; tied)."""
+    if covariance_type in ("diag", "spherical"):
+        bad = np.argwhere(~(prec > 0))
+        if bad.size:
+            at = tuple(int(i) for i in bad[0])
+            where = f"{name}[{', '.join(str(i) for i in at)}]"
+            raise ValueError(
+                f"{name} must be > 0 for covariance_type='{covariance_type}' (precisions are "
+                f"inverse variances), got {where} = {float(prec[at]):.6g}; pass 1 / variance."
+            )
+        return
+    mats = prec[None] if prec.ndim == 2 else prec
+    for k, p in enumerate(mats):
+        where = name if prec.ndim == 2 else f"{name}[{k}]"
+        if not np.isclose(p, p.T).all():
+            i, j = (int(v) for v in np.unravel_index(int(np.argmax(np.abs(p - p.T))), p.shape))
+            raise ValueError(
+                f"{where} must be symmetric, but [{i}, {j}] = {p[i, j]:.6g} and [{j}, {i}] = "
+                f"{p[j, i]:.6g}; pass a symmetric matrix, e.g. (P + P.T) / 2."
+            )
+        smallest = float(np.linalg.eigvalsh(p)[0])
+        if not smallest > 0:
+            raise ValueError(
+                f"{where} must be positive definite, but its smallest eigenvalue is "
+                f"{smallest:.6g}; pass the inverse of a covariance matrix, e.g. "
+                "np.linalg.inv(np.cov(X, rowvar=False)), or add a multiple of the identity."
+            )
+
+
+def check_positive_diagonal(
+    prec_chol: NDArray[np.float64], covariance_type: str, name: str
+) -> None:
+    """Cholesky factors of precisions, as a fitted mixture holds them: a positive diagonal
+    (full: each (d, d) factor; tied), or positive entries (diag, spherical)."""
+    if covariance_type == "full" and prec_chol.ndim == 3:
+        diag = np.diagonal(prec_chol, axis1=1, axis2=2)
+    elif covariance_type == "tied" and prec_chol.ndim == 2:
+        diag = np.diagonal(prec_chol)
+    else:
+        diag = prec_chol
+    bad = ~(diag > 0)
+    if bad.any():
+        raise ValueError(
+            f"{name} must have a positive diagonal (upper-triangular Cholesky factors of the "
+            "precisions, as scikit-learn's GaussianMixture.precisions_cholesky_), but it has "
+            f"{float(diag[bad].flat[0]):.6g} there; it was set after fit: refit the model, or "
+            f"copy it from a model fitted with covariance_type='{covariance_type}'."
+        )
+
+
+def check_statistics_finite(*arrays: NDArray[Any]) -> None:
+    """EM statistics (sums of centred squares of the data) and the parameters made from them
+    are finite; an overflow means the embeddings' values are too large for float64."""
+    if not all(np.isfinite(a).all() for a in arrays):
+        raise ValueError(
+            "The embeddings' values are too large for the Gaussian mixture: their squares, "
+            "summed over the rows, overflow float64 (1.8e308). Scale them first: divide the "
+            "embeddings by a constant, e.g. X / np.abs(X).max(), or standardise them with "
+            "sklearn.preprocessing.StandardScaler."
+        )
+
+
+def check_pvalues(p: Any, name: str = "p") -> NDArray[np.float64]:
+    """p-values in [0, 1], flattened to float64; NaN is refused, as
+    ``scipy.stats.false_discovery_control`` refuses it."""
+    try:
+        arr = np.asarray(p, dtype=np.float64).ravel()
+    except (TypeError, ValueError) as exc:
+        raise TypeError(
+            f"{name} must be an array of p-values (numbers in [0, 1]), got {_describe(p)}."
+        ) from exc
+    nan = np.isnan(arr)
+    if nan.any():
+        raise ValueError(
+            f"{name} has {int(nan.sum())} NaN p-values (first at index {int(np.argmax(nan))}); "
+            "a correction needs the p-value of every test. For tests that were not run, drop "
+            "them, adjust the rest and put NaN back: out = np.full_like(p, np.nan); "
+            "ok = ~np.isnan(p); out[ok] = adjust_pvalues(p[ok])."
+        )
+    bad = (arr < 0) | (arr > 1)
+    if bad.any():
+        first = int(np.argmax(bad))
+        raise ValueError(
+            f"p-values must be in [0, 1], got {name}[{first}] = {arr[first]:.6g} "
+            f"({int(bad.sum())} outside); pass probabilities, not test statistics or log "
+            "p-values."
+        )
+    return arr

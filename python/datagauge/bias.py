@@ -23,11 +23,13 @@ from numpy.typing import NDArray
 
 from . import _core
 from ._results import ResultBase, _frame, _plain
-from ._threads import resolve_n_jobs
+from ._threads import MAX_THREADS, resolve_n_jobs
 from ._validation import (
     check_choice,
     check_int,
+    check_n_threads,
     check_outcome,
+    check_pvalues,
     check_real,
     check_tags,
     check_unit_fraction,
@@ -61,11 +63,18 @@ _METRICS = ("accuracy", "confidence")
 def pack_bits(columns: NDArray[np.bool_], n_threads: int = 0) -> NDArray[np.uint64]:
     """Bit-pack the columns of a boolean (n, t) matrix into uint64 words.
 
+    Parameters
+    ----------
+    columns : array-like of bool, shape (n, t) or (n,)
+    n_threads : int, default 0
+        Threads; 0 for every CPU.
+
     Returns
     -------
     ndarray of uint64, shape (t, ceil(n / 64))
         Bit ``b`` of word ``w`` of row ``j`` is ``columns[64 * w + b, j]``; bits past n are 0.
     """
+    n_threads = check_n_threads(n_threads, MAX_THREADS)
     cols = np.asarray(columns, dtype=bool)
     if cols.ndim == 1:
         cols = cols[:, None]
@@ -80,7 +89,11 @@ def adjust_pvalues(p: Any, method: str = "bh") -> NDArray[np.float64]:
     Parameters
     ----------
     p : array-like of float, shape (m,)
-        Raw p-values in [0, 1].
+        Raw p-values in [0, 1]. NaN is refused (ValueError), as
+        ``scipy.stats.false_discovery_control`` refuses it (statsmodels' ``multipletests``
+        instead returns NaN everywhere): for tests that were not run, adjust the others and
+        put NaN back, ``out = np.full_like(p, np.nan); ok = ~np.isnan(p);
+        out[ok] = adjust_pvalues(p[ok])``, which counts only the tests run.
     method : {"bh", "bonferroni", "holm", "none"}
         Benjamini-Hochberg (false discovery rate), Bonferroni or Holm (family-wise error rate),
         or no correction.
@@ -89,9 +102,14 @@ def adjust_pvalues(p: Any, method: str = "bh") -> NDArray[np.float64]:
     -------
     ndarray of float64, shape (m,)
         Adjusted p-values, clipped to 1, in the input order.
+
+    Raises
+    ------
+    ValueError
+        When a p-value is NaN or outside [0, 1].
     """
     method = check_choice(method, "correction", _CORRECTIONS)
-    pv: NDArray[np.float64] = np.asarray(p, dtype=np.float64).ravel()
+    pv = check_pvalues(p)
     m = pv.size
     if m == 0 or method == "none":
         same: NDArray[np.float64] = pv.copy()
@@ -304,9 +322,15 @@ def find_biases(
       reported only when adding its extra tags to every reported subset ("A", "A & B", ...)
       changes the metric significantly and by at least ``min_effect``.
     * Minimality (RELAI's definition), when ``minimality`` is given: the empty combination
-      (the whole data set) is minimal; T is minimal when, for every tag of T, T minus that tag
-      is minimal and ``|metric(T) - metric(T minus the tag)| >= minimality[len(T) - 1]``.
-      Only minimal significant combinations are reported; the redundancy filter is off.
+      (the whole data set) is minimal; with ``delta = minimality[len(T) - 1]``, T is minimal
+      when every T minus one tag is minimal and T's metric is lower than all of theirs by at
+      least ``delta``, or greater than all of theirs by at least ``delta`` (one direction for
+      all; a single tag is compared with the whole data set). Only minimal significant
+      combinations are reported; the redundancy filter is off. For example, with accuracies
+      A 0.85, B 0.50, whole data set about 0.72 and ``minimality=[0.1, 0.1]``, A and B are
+      minimal; A & B at 0.70 is not (0.15 below A but 0.20 above B: it only lies between its
+      parts, though ``|difference| >= 0.1`` holds for both), while A & B at 0.30 is (below
+      both by at least 0.1). Zero thresholds still drop such in-between combinations.
 
     Parameters
     ----------
@@ -582,12 +606,18 @@ def _report(
             rows = np.flatnonzero(sizes == size)
             if rows.size == 0:
                 continue
+            # every subset minimal, and T below all of them or above all of them by >= delta
             ok = np.ones(rows.size, dtype=bool)
+            below = np.ones(rows.size, dtype=bool)
+            above = np.ones(rows.size, dtype=bool)
+            delta = thresholds[size - 1]
             for j in range(size):
                 sub = np.delete(ids64[rows, :size], j, axis=1)
                 s_rows = lookup(sub)
-                ok &= minimal[s_rows] & (np.abs(m_in[rows] - m_in[s_rows]) >= thresholds[size - 1])
-            minimal[rows] = ok
+                ok &= minimal[s_rows]
+                below &= m_in[rows] <= m_in[s_rows] - delta
+                above &= m_in[rows] >= m_in[s_rows] + delta
+            minimal[rows] = ok & (below | above)
         reported = significant & minimal
     else:
         reported = significant.copy()

@@ -1,12 +1,18 @@
 """Concept bias per class: concepts whose presence changes how well a model does on a class.
 
 For every class and concept, the class's images are ranked by the concept's score; the
-spurious gap is the metric (accuracy or mean confidence) on the top-k images minus the metric
-on the bottom-k (Spuriosity Rankings, Moayeri et al. 2023; RELAI's AnalyzeBias). A large gap
-means the model's success on the class depends on the concept. Whether that is a bias or the
-class itself (wheels for "car") is the user's call: :meth:`ConceptBias.potential_biases`
-writes a JSON query file, the user marks each concept, and :meth:`ConceptBias.final_results`
-keeps the confirmed ones.
+spurious gap is the metric (accuracy or mean confidence) on the top images (a share of the
+class, ``fraction``, or a count, ``n_images``) minus the metric on as many bottom images
+(Spuriosity Rankings, Moayeri et al. 2023; RELAI's AnalyzeBias). A large gap means the model's
+success on the class depends on the concept. Whether that is a bias or the class itself
+(wheels for "car") is the user's call: :meth:`ConceptBias.potential_biases` writes a JSON
+query file, the user marks each concept, and :meth:`ConceptBias.final_results` keeps the
+confirmed ones.
+
+Coming from RELAI: its ``top_k`` is the number of images each gap is measured on; here that
+is ``ConceptBias(fraction=...)`` or ``ConceptBias(n_images=...)``, and the methods'
+``n_examples`` only sets how many example images are listed. ``top_k=`` raises TypeError
+rather than silently listing examples instead of changing the gap.
 """
 
 from __future__ import annotations
@@ -27,12 +33,18 @@ from ._threads import resolve_n_jobs
 from ._validation import (
     FEEDBACK_FORMAT,
     check_choice,
+    check_class_share,
     check_concept_feedback,
+    check_distinct_files,
     check_embeddings,
+    check_feedback_json,
     check_int,
+    check_is_fitted,
     check_labels,
+    check_new_file,
     check_outcome,
     check_real,
+    check_renamed,
 )
 from .bias import adjust_pvalues
 
@@ -40,6 +52,21 @@ if TYPE_CHECKING:
     import pandas as pd
 
 __all__ = ["ConceptBias", "ConceptBiasResult"]
+
+#: Share of each class at each end of a ranking when neither fraction nor n_images is given.
+DEFAULT_FRACTION = 0.2
+
+_N_EXAMPLES_NOT_TOP_K = (
+    "use n_examples=, the number of example images listed at each end of a ranking. It is "
+    "not the gap's top_k as in RELAI: the gap is measured on ConceptBias(fraction=...) of "
+    "each class (default 0.2) or ConceptBias(n_images=...) images at each end."
+)
+_RENAMED_INIT = {
+    "k": (
+        "use fraction= for a share of each class at each end of the ranking (e.g. 0.2), or "
+        "n_images= for a number of images (k means neighbours elsewhere in datagauge)."
+    ),
+}
 
 
 @dataclass(frozen=True, slots=True, repr=False)
@@ -53,15 +80,16 @@ class ConceptBiasResult(ResultBase):
     concepts : tuple of str
         Concept of each row.
     gap : ndarray of float64, shape (m,)
-        Metric on the class's top-k images by concept score minus the metric on its bottom-k.
+        Metric on the class's top images by concept score minus the metric on as many bottom
+        images (``ConceptBias.n_images_`` of them).
     metric_top, metric_bottom : ndarray of float64, shape (m,)
     p_value, p_adjusted : ndarray of float64, shape (m,)
-        Two-sided test of top-k against bottom-k, and after the correction over every
-        (class, concept) pair.
+        Two-sided test of the top images against the bottom ones, and after the correction
+        over every (class, concept) pair.
     relevant : tuple of (bool or None)
         The user's mark: False (confirmed spurious) or None (not reviewed). Concepts marked
         True (relevant to the class) are removed.
-    top_examples, bottom_examples : ndarray of int64, shape (m, top_k)
+    top_examples, bottom_examples : ndarray of int64, shape (m, n_examples)
         Indices of the class's images with the highest / lowest concept score, padded with -1
         when the class has fewer images.
     metric : str
@@ -105,16 +133,21 @@ class ConceptBias:
 
     Parameters
     ----------
-    k : int or float, default 0.2
-        Images at each end of a class's ranking: a fraction of the class (float in (0, 0.5])
-        or a count (int >= 1); at most half the class, so the ends never overlap.
+    fraction : float in (0, 0.5], optional
+        Images at each end of a class's ranking, as a share of the class (at least one
+        image); default 0.2 (the top and bottom 20%) unless `n_images` is given. Each gap is
+        measured on these images (RELAI's ``top_k``).
+    n_images : int >= 1, optional
+        Images at each end as a count instead of a share; give `fraction` or `n_images`, not
+        both. Either way at most half the class, so the ends never overlap.
     metric : {"accuracy", "confidence"}, default "accuracy"
     test : {"z", "fisher", "welch"}, optional
-        Test of top-k against bottom-k; default "z" for accuracy, "welch" for confidence.
+        Test of the top images against the bottom ones; default "z" for accuracy, "welch"
+        for confidence.
     correction : {"bh", "bonferroni", "holm", "none"}, default "bh"
         Over every (class, concept) pair.
     n_jobs : int or None
-        Threads for the tests.
+        Threads for the tests; None means every available CPU.
 
     Attributes
     ----------
@@ -124,8 +157,13 @@ class ConceptBias:
     gap_, metric_top_, metric_bottom_, p_value_, p_adjusted_ : ndarray of float64
         Shape (n_classes, n_concepts); NaN gap (and p = 1) for classes with fewer than 2
         images.
-    k_ : ndarray of int64, shape (n_classes,)
-        Images at each end, per class.
+    n_images_ : ndarray of int64, shape (n_classes,)
+        Images at each end of the ranking, per class.
+
+    Raises
+    ------
+    TypeError
+        For ``k=``, the former name of `fraction` / `n_images`.
 
     Notes
     -----
@@ -148,8 +186,13 @@ class ConceptBias:
     bias; removed from the final results), ``false`` (spurious: a confirmed bias) or leaves
     ``null`` (not reviewed; kept). Only ``"format"``, ``"classes"``, ``"class"``,
     ``"concepts"``, ``"concept"`` and ``"relevant"`` are read; classes and concepts left out
-    of the file count as not reviewed. A malformed file raises ValueError naming the file and
-    the JSON path of the problem.
+    of the file count as not reviewed. The file must be UTF-8 JSON (as written; a UTF-8
+    byte-order mark is accepted); a file in another encoding, nested absurdly deep or
+    otherwise malformed raises ValueError naming the file and the problem (for a bad entry,
+    its JSON path).
+
+    Nothing is written unless a path is given, and an existing file is replaced only with
+    ``overwrite=True``, so a query file you have marked is never lost to a rerun.
 
     Examples
     --------
@@ -159,7 +202,7 @@ class ConceptBias:
     >>> scores = rng.random((900, 4))
     >>> correct = ~((labels == 1) & (scores[:, 2] > 0.6) & (rng.random(900) < 0.8))
     >>> cb = datagauge.ConceptBias().fit(labels, correct, scores=scores)
-    >>> res = cb.final_results(output_file=None)
+    >>> res = cb.final_results()
     >>> res.classes[0], res.concepts[0]
     (1, 'concept2')
     """
@@ -167,13 +210,17 @@ class ConceptBias:
     def __init__(
         self,
         *,
-        k: int | float = 0.2,
+        fraction: float | None = None,
+        n_images: int | None = None,
         metric: Literal["accuracy", "confidence"] = "accuracy",
         test: Literal["z", "fisher", "welch"] | None = None,
         correction: Literal["bh", "bonferroni", "holm", "none"] = "bh",
         n_jobs: int | None = None,
+        **removed: Any,
     ) -> None:
-        self.k = k
+        check_renamed(removed, _RENAMED_INIT, "ConceptBias")
+        self.fraction = fraction
+        self.n_images = n_images
         self.metric = metric
         self.test = test
         self.correction = correction
@@ -225,6 +272,8 @@ class ConceptBias:
         correction = check_choice(
             self.correction, "correction", ("bh", "bonferroni", "holm", "none")
         )
+        fraction, count = check_class_share(self.fraction, self.n_images)
+        share = DEFAULT_FRACTION if fraction is None else fraction
         s, names = self._scores(scores, embeddings, concept_embeddings, images, concept_names)
         n, c = s.shape
         y = check_labels(labels, n)
@@ -246,7 +295,9 @@ class ConceptBias:
             # descending by score, ties by index (stable sort of -score)
             ranks = np.argsort(-s[members], axis=0, kind="stable").T
             order.append(members[ranks])
-            kc = self._k_for(members.size)
+            # at least one image, at most half the class
+            want = count if count is not None else max(1, int(share * members.size))
+            kc = min(want, members.size // 2)
             ks[ci] = kc
             if kc == 0:
                 continue
@@ -270,22 +321,10 @@ class ConceptBias:
         self.metric_bottom_ = m_bot
         self.p_value_ = p
         self.p_adjusted_ = p_adj
-        self.k_ = ks
+        self.n_images_ = ks
         self.metric_ = metric
         self._order = order
         return self
-
-    def _k_for(self, size: int) -> int:
-        k = self.k
-        if isinstance(k, bool) or not isinstance(k, (int, float, np.integer, np.floating)):
-            raise TypeError(f"k must be an int (images) or a float fraction, got {k!r}.")
-        if isinstance(k, (float, np.floating)):
-            if not 0 < k <= 0.5:
-                raise ValueError(f"k as a fraction must be in (0, 0.5], got {k}.")
-            want = max(1, int(k * size))
-        else:
-            want = check_int(int(k), "k", minimum=1)
-        return min(want, size // 2)
 
     def _scores(
         self,
@@ -338,13 +377,9 @@ class ConceptBias:
                 )
         return s, names
 
-    def _check_fitted(self) -> None:
-        if not hasattr(self, "gap_"):
-            raise RuntimeError("this ConceptBias is not fitted yet; call fit(...) first.")
-
-    def _examples(self, ci: int, j: int, top_k: int) -> tuple[list[int], list[int]]:
+    def _examples(self, ci: int, j: int, n_examples: int) -> tuple[list[int], list[int]]:
         ranking = self._order[ci][j]
-        kk = min(top_k, ranking.size)
+        kk = min(n_examples, ranking.size)
         return ranking[:kk].tolist(), ranking[::-1][:kk].tolist()
 
     def _ranked_pairs(self, ci: int) -> list[int]:
@@ -356,9 +391,12 @@ class ConceptBias:
 
     def potential_biases(
         self,
+        *,
         top_concepts: int = 4,
-        top_k: int = 5,
-        query_file: str | os.PathLike[str] | None = "concept_bias_query.json",
+        n_examples: int = 5,
+        query_file: str | os.PathLike[str] | None = None,
+        overwrite: bool = False,
+        **removed: Any,
     ) -> dict[str, Any]:
         """The top concepts of each class by |gap|, with example images, as a query for review.
 
@@ -366,19 +404,41 @@ class ConceptBias:
         ----------
         top_concepts : int, default 4
             Concepts listed per class.
-        top_k : int, default 5
-            Example images at each end of each ranking.
-        query_file : path or None, default "concept_bias_query.json"
-            Where to write the query (see the class Notes for the format); None writes nothing.
+        n_examples : int, default 5
+            Example images listed at each end of each ranking (display only: the gaps are
+            measured on the class's `fraction` / `n_images`).
+        query_file : path, optional
+            Where to write the query as JSON (see the class Notes for the format); by default
+            nothing is written.
+        overwrite : bool, default False
+            Replace an existing `query_file`. Without it an existing file (perhaps already
+            holding your review marks) is left as it is and FileExistsError is raised.
 
         Returns
         -------
         dict
             The query document (the file's content).
+
+        Raises
+        ------
+        NotFittedError
+            Before :meth:`fit`.
+        FileExistsError
+            When `query_file` exists and `overwrite` is False.
+        TypeError
+            For ``top_k=``, the former name of `n_examples`.
         """
-        self._check_fitted()
+        check_renamed(removed, {"top_k": _N_EXAMPLES_NOT_TOP_K}, "ConceptBias.potential_biases")
+        check_is_fitted(self, "gap_")
         top_concepts = check_int(top_concepts, "top_concepts", minimum=1)
-        top_k = check_int(top_k, "top_k", minimum=1)
+        n_examples = check_int(n_examples, "n_examples", minimum=1)
+        if query_file is not None:
+            check_new_file(
+                query_file,
+                overwrite=overwrite,
+                name="query_file",
+                hint=" (it may hold your review marks)",
+            )
         doc: dict[str, Any] = {
             "format": FEEDBACK_FORMAT,
             "version": 1,
@@ -392,12 +452,12 @@ class ConceptBias:
         for ci, label in enumerate(self.classes_):
             concepts = []
             for j in self._ranked_pairs(ci)[:top_concepts]:
-                top, bottom = self._examples(ci, j, top_k)
+                top, bottom = self._examples(ci, j, n_examples)
                 concepts.append(self._entry(ci, j, top, bottom) | {"relevant": None})
             if concepts:
                 doc["classes"].append({"class": _plain(label), "concepts": concepts})
         if query_file is not None:
-            write_text(query_file, json.dumps(doc, indent=2))
+            write_text(query_file, json.dumps(doc, indent=2), overwrite=overwrite)
         return doc
 
     def _entry(self, ci: int, j: int, top: list[int], bottom: list[int]) -> dict[str, Any]:
@@ -415,40 +475,64 @@ class ConceptBias:
     def final_results(
         self,
         feedback_file: str | os.PathLike[str] | None = None,
+        *,
         sig_thresh: float = 0.2,
         acc_thresh: float = 0.0,
-        top_k: int = 5,
+        n_examples: int = 5,
         display_top_k: int = 4,
-        output_file: str | os.PathLike[str] | None = "concept_bias_results.json",
+        output_file: str | os.PathLike[str] | None = None,
+        overwrite: bool = False,
+        **removed: Any,
     ) -> ConceptBiasResult:
         """The biases that pass the thresholds and the user's review.
 
         Parameters
         ----------
         feedback_file : path, optional
-            The query file with the user's ``"relevant"`` marks; concepts marked true are
-            removed. Without it nothing is removed.
+            The query file with the user's ``"relevant"`` marks, UTF-8 JSON; concepts marked
+            true are removed. Without it nothing is removed.
         sig_thresh : float, default 0.2
             Keep pairs with adjusted p-value <= sig_thresh.
         acc_thresh : float, default 0.0
             Keep pairs with ``|gap| > acc_thresh``.
-        top_k : int, default 5
-            Example images at each end.
+        n_examples : int, default 5
+            Example images listed at each end (display only: unlike RELAI's ``top_k`` it does
+            not change the gaps, which are measured on the class's `fraction` / `n_images`).
         display_top_k : int, default 4
             Most concepts kept per class (largest |gap| first).
-        output_file : path or None, default "concept_bias_results.json"
-            Where to save the results as JSON; None saves nothing.
+        output_file : path, optional
+            Where to save the results as JSON; by default nothing is written. Never the
+            `feedback_file` itself.
+        overwrite : bool, default False
+            Replace an existing `output_file`; without it FileExistsError is raised.
 
         Returns
         -------
         ConceptBiasResult
             Rows grouped by class (sorted), largest |gap| first within a class.
+
+        Raises
+        ------
+        NotFittedError
+            Before :meth:`fit`.
+        FileExistsError
+            When `output_file` exists and `overwrite` is False.
+        ValueError
+            When the feedback file is not UTF-8 JSON, is malformed (the message names the
+            JSON path of the problem), or is the `output_file`.
+        TypeError
+            For ``top_k=``, the former name of `n_examples`; positional arguments after
+            `feedback_file`.
         """
-        self._check_fitted()
+        check_renamed(removed, {"top_k": _N_EXAMPLES_NOT_TOP_K}, "ConceptBias.final_results")
+        check_is_fitted(self, "gap_")
         sig_thresh = check_real(sig_thresh, "sig_thresh", minimum=0.0)
         acc_thresh = check_real(acc_thresh, "acc_thresh", minimum=0.0)
-        top_k = check_int(top_k, "top_k", minimum=1)
+        n_examples = check_int(n_examples, "n_examples", minimum=1)
         display_top_k = check_int(display_top_k, "display_top_k", minimum=1)
+        if output_file is not None:
+            check_distinct_files(output_file, feedback_file)
+            check_new_file(output_file, overwrite=overwrite, name="output_file")
         marks: dict[tuple[str, str], bool | None] = {}
         if feedback_file is not None:
             marks = self._read_feedback(feedback_file)
@@ -465,10 +549,10 @@ class ConceptBias:
                     continue
                 rows.append((ci, j, mark))
                 kept += 1
-        top = np.full((len(rows), top_k), -1, dtype=np.int64)
-        bottom = np.full((len(rows), top_k), -1, dtype=np.int64)
+        top = np.full((len(rows), n_examples), -1, dtype=np.int64)
+        bottom = np.full((len(rows), n_examples), -1, dtype=np.int64)
         for r, (ci, j, _) in enumerate(rows):
-            t_ex, b_ex = self._examples(ci, j, top_k)
+            t_ex, b_ex = self._examples(ci, j, n_examples)
             top[r, : len(t_ex)] = t_ex
             bottom[r, : len(b_ex)] = b_ex
         ci_idx = np.array([r[0] for r in rows], dtype=np.int64)
@@ -487,7 +571,7 @@ class ConceptBias:
             metric=self.metric_,
         )
         if output_file is not None:
-            write_text(output_file, json.dumps(result.to_dict(), indent=2))
+            write_text(output_file, json.dumps(result.to_dict(), indent=2), overwrite=overwrite)
         return result
 
     def _read_feedback(self, path: str | os.PathLike[str]) -> dict[tuple[str, str], bool | None]:
@@ -496,13 +580,7 @@ class ConceptBias:
             raise FileNotFoundError(
                 f"feedback file {p} does not exist; write one with potential_biases() and mark it."
             )
-        try:
-            data = json.loads(p.read_text())
-        except json.JSONDecodeError as exc:
-            raise ValueError(
-                f"feedback file {p} is not valid JSON (line {exc.lineno}, column {exc.colno}: "
-                f"{exc.msg})."
-            ) from exc
+        data = check_feedback_json(p.read_bytes(), str(p))
         return check_concept_feedback(
             data, [str(v) for v in self.classes_], self.concept_names_, str(p)
         )
@@ -511,7 +589,7 @@ class ConceptBias:
 def _gap_test(
     top: NDArray[np.float64], bottom: NDArray[np.float64], test: str, n_threads: int
 ) -> NDArray[np.float64]:
-    """Two-sided p of top-k against bottom-k for every concept: rows of top / bottom."""
+    """Two-sided p of the top against the bottom images for every concept: rows of top / bottom."""
     c, k = top.shape
     n = np.full(c, k, dtype=np.int64)
     if test in ("z", "fisher"):

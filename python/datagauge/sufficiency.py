@@ -13,7 +13,9 @@ kernels in ``datagauge._kernels.curves``), and fixes what DataEval gets wrong:
 - subsets are drawn without replacement and the model is reset before every step (DataEval
   draws with replacement and keeps training one model across the steps of a run);
 - confidence bands from a bootstrap over runs, and warnings for a poor fit or a projection far
-  beyond the measured sizes.
+  beyond the measured sizes;
+- a :class:`SufficiencyResult` fits each metric's curve once and keeps it (DataEval refits on
+  every projection).
 """
 
 from __future__ import annotations
@@ -31,11 +33,12 @@ import numpy as np
 from numpy.typing import NDArray
 
 from ._progress import Progress
-from ._results import ResultBase, _frame
-from ._threads import resolve_n_jobs
+from ._results import ResultBase, _frame, _plain
+from ._threads import resolve_n_jobs, thread_limits
 from ._validation import (
     check_int,
     check_learning_curve,
+    check_random_state,
     check_sizes,
     check_targets,
     check_unit_fraction,
@@ -296,10 +299,25 @@ def fit_learning_curve(
     PoorFitWarning
         When the fit's R^2 on the mean curve is below ``MIN_R2`` (0.8).
     """
+    curve = _fit_curve(steps, values, higher_is_better, bounded, n_bootstrap, random_state)
+    _warn_poor_fit(curve, name, stacklevel=3)
+    return curve
+
+
+def _fit_curve(
+    steps: Any,
+    values: Any,
+    higher_is_better: bool,
+    bounded: bool,
+    n_bootstrap: int,
+    random_state: int | np.random.Generator | None,
+) -> LearningCurve:
+    """:func:`fit_learning_curve` without its warning (callers that cache fits warn each time)."""
     from ._kernels.curves import fit_many, fit_power_law
 
     s, v = check_learning_curve(steps, values, bounded=bounded)
     n_bootstrap = check_int(n_bootstrap, "n_bootstrap", minimum=0)
+    random_state = check_random_state(random_state)
     order = np.argsort(s, kind="stable")
     s, v = np.ascontiguousarray(s[order]), np.ascontiguousarray(v[:, order])
     lo, hi = (0.0, 1.0) if bounded else (-math.inf, math.inf)
@@ -317,14 +335,6 @@ def fit_learning_curve(
         means = v[pick].mean(axis=1)
         errs = np.ascontiguousarray(1.0 - means if higher_is_better else means)
         boot = np.ascontiguousarray(fit_many(logn, errs, lo, hi)[:, :3])
-    if r2 < MIN_R2:
-        warnings.warn(
-            f"the power law fits {name} poorly (R^2 = {r2:.3f} on {s.size} points); its "
-            "projections are unreliable. Check the measured points (to_dataframe()), add runs "
-            "to average out noise, or measure more steps.",
-            PoorFitWarning,
-            stacklevel=2,
-        )
     return LearningCurve(
         c=c,
         m=m,
@@ -337,6 +347,17 @@ def fit_learning_curve(
         r2=r2,
         bootstrap=boot,
     )
+
+
+def _warn_poor_fit(curve: LearningCurve, name: str, *, stacklevel: int) -> None:
+    if curve.r2 < MIN_R2:
+        warnings.warn(
+            f"the power law fits {name} poorly (R^2 = {curve.r2:.3f} on {curve.steps.size} "
+            "points); its projections are unreliable. Check the measured points "
+            "(to_dataframe()), add runs to average out noise, or measure more steps.",
+            PoorFitWarning,
+            stacklevel=stacklevel,
+        )
 
 
 # ----------------------------------------------------------------------------- strategies
@@ -545,6 +566,12 @@ def _one_run(
     return values
 
 
+def _pooled_run(threads: int, *args: Any) -> dict[str, list[float]]:
+    """:func:`_one_run` in a worker process, on its share of the CPUs (thread counts set)."""
+    with thread_limits(threads, torch=True):
+        return _one_run(*args)
+
+
 def _dataset_len(ds: Any, name: str) -> int:
     try:
         n = len(ds)
@@ -632,7 +659,7 @@ class Sufficiency:
         *,
         n_jobs: int | None = None,
         progress: bool = True,
-        random_state: int | None = None,
+        random_state: int | np.random.Generator | None = None,
     ) -> SufficiencyResult:
         """Train at every size of every run, evaluate, and collect the metrics.
 
@@ -645,14 +672,23 @@ class Sufficiency:
         train_ds, test_ds : sized, indexable datasets
             Anything with ``len()`` that the strategies can index (arrays, torch datasets).
         n_jobs : int or None
-            Processes for the runs. None or 1: serial (the training itself may use threads).
-            More: runs go to a process pool when the model, strategies and datasets pickle;
-            otherwise a DatagaugeWarning says why and the runs go serially.
+            CPUs to use; None (the default) or -1 means every available CPU, as everywhere
+            in datagauge. With two or more runs and CPUs, the runs go to
+            ``min(n_jobs, runs)`` worker processes (spawned) when the model, strategies and
+            datasets pickle, each worker with ``n_jobs // workers`` threads (torch, Numba,
+            FAISS); otherwise the runs go serially with `n_jobs` threads. When they do not
+            pickle (e.g. classes defined in a notebook, or a lambda), the runs go serially:
+            silently for the default None, with a DatagaugeWarning saying why when `n_jobs`
+            was given. Each worker holds its own copy of the model and the datasets (a model
+            on a GPU sits there once per worker); ``n_jobs=1`` runs everything in this
+            process on one thread. Thread counts are restored afterwards, also when a run
+            raises. The results do not depend on `n_jobs`.
         progress : bool
             Show a progress bar (tqdm if installed, else a counter on stderr).
-        random_state : int or None
-            Seed of the shuffles; None draws one, which the result records
-            (``result.random_state``), so every analysis can be repeated exactly.
+        random_state : int, numpy Generator or None
+            Seed of the shuffles; a Generator or None draws one (from the Generator, or
+            fresh entropy), which the result records (``result.random_state``), so every
+            analysis can be repeated exactly.
 
         Returns
         -------
@@ -661,49 +697,58 @@ class Sufficiency:
         n = _dataset_len(train_ds, "train_ds")
         _dataset_len(test_ds, "test_ds")
         steps = self._steps(n)
-        jobs = 1 if n_jobs is None else resolve_n_jobs(n_jobs)
-        if random_state is None:
+        jobs = resolve_n_jobs(n_jobs)
+        rs = check_random_state(random_state)
+        if rs is None:
             entropy = int(np.random.SeedSequence().entropy)  # type: ignore[arg-type]
+        elif isinstance(rs, np.random.Generator):
+            entropy = int(rs.integers(0, 2**63 - 1))
         else:
-            entropy = check_int(random_state, "random_state", minimum=0)
+            entropy = rs
         seeds = np.random.SeedSequence(entropy).spawn(self.config.runs)
         cfg = self.config
-        bar = Progress(bool(progress), cfg.runs * steps.size, desc="sufficiency", unit="step")
-        runs: list[dict[str, list[float]]] = []
-        try:
-            reason = None
-            if jobs > 1 and cfg.runs > 1:
-                reason = _unpicklable(
-                    (self.model, cfg.training_strategy, cfg.evaluation_strategy)
-                    + ((cfg.reset_strategy,) if cfg.reset_strategy is not None else ())
-                    + (train_ds, test_ds)
-                )
-                if reason is not None:
+        workers = min(jobs, cfg.runs)
+        if workers > 1:
+            reason = _unpicklable(
+                (self.model, cfg.training_strategy, cfg.evaluation_strategy)
+                + ((cfg.reset_strategy,) if cfg.reset_strategy is not None else ())
+                + (train_ds, test_ds)
+            )
+            if reason is not None:
+                if n_jobs is not None:
                     warnings.warn(
-                        f"running the {cfg.runs} runs serially, not in {jobs} processes: "
+                        f"running the {cfg.runs} runs serially, not in {workers} processes: "
                         f"{reason}. Define the strategies at module level (importable) to run "
                         "them in parallel.",
                         DatagaugeWarning,
                         stacklevel=2,
                     )
-            if jobs > 1 and cfg.runs > 1 and reason is None:
+                workers = 1
+        bar = Progress(bool(progress), cfg.runs * steps.size, desc="sufficiency", unit="step")
+        runs: list[dict[str, list[float]]] = []
+        try:
+            if workers > 1:
                 import multiprocessing
                 from concurrent.futures import ProcessPoolExecutor
 
+                threads = max(1, jobs // workers)
                 ctx = multiprocessing.get_context("spawn")
-                with ProcessPoolExecutor(max_workers=min(jobs, cfg.runs), mp_context=ctx) as ex:
+                with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as ex:
                     futures = [
-                        ex.submit(_one_run, self.model, cfg, train_ds, test_ds, steps, s, r)
+                        ex.submit(
+                            _pooled_run, threads, self.model, cfg, train_ds, test_ds, steps, s, r
+                        )
                         for r, s in enumerate(seeds)
                     ]
                     for fut in futures:
                         runs.append(fut.result())
                         bar.update(steps.size)
             else:
-                for r, s in enumerate(seeds):
-                    runs.append(
-                        _one_run(self.model, cfg, train_ds, test_ds, steps, s, r, bar.update)
-                    )
+                with thread_limits(jobs, torch=True):
+                    for r, s in enumerate(seeds):
+                        runs.append(
+                            _one_run(self.model, cfg, train_ds, test_ds, steps, s, r, bar.update)
+                        )
         finally:
             bar.close()
         names = list(runs[0])
@@ -756,6 +801,14 @@ class SufficiencyResult(ResultBase):
         Size of the training set measured.
     random_state : int or None
         Seed that reproduces the shuffles.
+
+    Notes
+    -----
+    Each metric's learning curve is fitted (with its 200-fit bootstrap) on first use by
+    :meth:`fit`, :meth:`project`, :meth:`inv_project` or :meth:`plot`, and kept with the
+    result for that ``random_state``; later calls reuse it, so they give identical answers
+    without refitting. The kept curves are not data: :meth:`to_dict` and equality ignore
+    them.
     """
 
     steps: NDArray[np.int64]
@@ -764,6 +817,10 @@ class SufficiencyResult(ResultBase):
     unit_interval: bool = True
     n_train: int | None = None
     random_state: int | None = None
+    # (metric, bootstrap seed) -> fitted curve; filled by _curves()
+    _fits: dict[tuple[str, int], LearningCurve] = dataclasses.field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
 
     def __post_init__(self) -> None:
         steps = np.asarray(self.steps)
@@ -823,7 +880,10 @@ class SufficiencyResult(ResultBase):
         return names
 
     def fit(
-        self, metrics: str | Sequence[str] | None = None, *, random_state: int = 0
+        self,
+        metrics: str | Sequence[str] | None = None,
+        *,
+        random_state: int | np.random.Generator | None = 0,
     ) -> dict[str, LearningCurve]:
         """A fitted learning curve per metric (see :func:`fit_learning_curve`).
 
@@ -831,24 +891,45 @@ class SufficiencyResult(ResultBase):
         ----------
         metrics : str, sequence of str or None
             Which metrics (default all).
-        random_state : int
-            Seed of the bootstrap band.
+        random_state : int, numpy Generator or None
+            Seed of the bootstrap band. With an int (default 0, the seed :meth:`project`,
+            :meth:`inv_project` and :meth:`plot` use) each curve is fitted once and kept;
+            a Generator or None asks for fresh draws, so those curves are refitted.
 
         Returns
         -------
         dict of str to LearningCurve
+
+        Warns
+        -----
+        PoorFitWarning
+            On every call, for each metric whose fit has R^2 below ``MIN_R2`` (0.8).
         """
-        return {
-            k: fit_learning_curve(
-                self.steps,
-                self.measures[k],
-                higher_is_better=k not in self.lower_is_better,
-                bounded=self.unit_interval,
-                random_state=random_state,
-                name=repr(k),
-            )
-            for k in self._names(metrics)
-        }
+        return self._curves(self._names(metrics), random_state)
+
+    def _curves(
+        self, names: list[str], random_state: int | np.random.Generator | None = 0
+    ) -> dict[str, LearningCurve]:
+        """Each named metric's curve, fitted on first use for an int seed and kept."""
+        rs = check_random_state(random_state)
+        out: dict[str, LearningCurve] = {}
+        for k in names:
+            key = (k, rs) if isinstance(rs, int) else None
+            curve = self._fits.get(key) if key is not None else None
+            if curve is None:
+                curve = _fit_curve(
+                    self.steps,
+                    self.measures[k],
+                    k not in self.lower_is_better,
+                    self.unit_interval,
+                    N_BOOTSTRAP,
+                    rs,
+                )
+                if key is not None:
+                    self._fits[key] = curve
+            _warn_poor_fit(curve, repr(k), stacklevel=4)  # user -> fit/project -> here -> warn
+            out[k] = curve
+        return out
 
     def project(
         self, sizes: Any, *, metrics: str | Sequence[str] | None = None, level: float = 0.9
@@ -860,7 +941,7 @@ class SufficiencyResult(ResultBase):
         """
         n = check_sizes(sizes)
         columns: dict[str, Any] = {"size": n}
-        for k, curve in self.fit(metrics).items():
+        for k, curve in self._curves(self._names(metrics)).items():
             columns[k] = curve.project(n)
             if curve.bootstrap is not None:
                 with warnings.catch_warnings():
@@ -891,7 +972,7 @@ class SufficiencyResult(ResultBase):
             asked = dict.fromkeys(self.metrics, t)
         rows = np.unique(np.concatenate(list(asked.values())))
         columns: dict[str, Any] = {"target": rows}
-        curves = self.fit(list(asked))
+        curves = self._curves(self._names(list(asked)))
         for k, t in asked.items():
             sizes = curves[k].inv_project(t)
             lookup = dict(zip(t.tolist(), sizes.tolist(), strict=True))
@@ -900,6 +981,10 @@ class SufficiencyResult(ResultBase):
         for k in asked:
             frame[k] = frame[k].astype("Int64")
         return frame
+
+    def to_dict(self) -> dict[str, Any]:
+        """All fields as plain Python objects (the kept curves left out)."""
+        return {f.name: _plain(getattr(self, f.name)) for f in dataclasses.fields(self) if f.init}
 
     def to_dataframe(self) -> pd.DataFrame:
         """One row per run and step: run, step, then one column per metric."""
@@ -915,7 +1000,7 @@ class SufficiencyResult(ResultBase):
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> SufficiencyResult:
         """Rebuild a result from :meth:`to_dict` output (e.g. after ``json.loads``)."""
-        fields = {f.name for f in dataclasses.fields(cls)}
+        fields = {f.name for f in dataclasses.fields(cls) if f.init}
         unknown = set(data) - fields
         if unknown:
             raise ValueError(
@@ -961,7 +1046,7 @@ class SufficiencyResult(ResultBase):
             ) from exc
         names = self._names(metrics)
         proj = None if projection is None else check_sizes(projection, "projection")
-        curves = self.fit(names)
+        curves = self._curves(names)
         fig = Figure(figsize=(5.5 * len(names), 4.0), layout="constrained")
         axes = fig.subplots(1, len(names), squeeze=False)[0]
         top = float(self.steps.max()) if proj is None else max(float(proj.max()), self.steps.max())

@@ -299,3 +299,17 @@ def test_a_damaged_graph_is_refused_before_any_analysis(tmp_path):
 
     with pytest.raises(ValueError, match="not ascending"):
         as_graph(replace(graph, distances=swapped), 4)
+
+
+def test_atomic_files_get_the_usual_permissions(tmp_path):
+    import os
+
+    mask = os.umask(0o022)
+    try:
+        _atomic.write_text(tmp_path / "a.txt", "x")
+        with _atomic.atomic_dir(tmp_path / "d") as folder:
+            (folder / "f").write_text("y")
+    finally:
+        os.umask(mask)
+    assert (tmp_path / "a.txt").stat().st_mode & 0o777 == 0o644
+    assert (tmp_path / "d").stat().st_mode & 0o777 == 0o755

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import re
 import shutil
@@ -12,8 +13,20 @@ import numpy as np
 import pytest
 
 from datagauge.cli import main
+from datagauge.report import ReportInputs
 
-SECTIONS = ("overview", "coverage", "familiarity", "sufficiency", "bias", "saliency")
+SECTIONS = (
+    "overview",
+    "map",
+    "coverage",
+    "duplicates",
+    "outliers",
+    "label_errors",
+    "familiarity",
+    "sufficiency",
+    "bias",
+    "saliency",
+)
 
 _CHECKER = (
     "<script>window.__dgErrors=[];window.addEventListener('error',function(e){"
@@ -109,12 +122,13 @@ def test_report_from_embedding_files(embedding_files, tmp_path):
     assert main(argv) == 0
     result = json.loads((out / "report.json").read_text())
     html = (out / "report.html").read_text()
+    assert list(result) == list(SECTIONS)  # the map is drawn near the top
     for name in SECTIONS:
-        assert name in result
         assert f'<section id="{name}">' in html
     # Without images or a model, saliency says why it is skipped.
     assert "skipped" in result["saliency"]
     assert result["overview"]["n_samples"] == 1797
+    _check_graph_sections(result, np.load(p["x"]), np.load(p["y"]))
     assert result["overview"]["accuracy"] == pytest.approx(
         float((np.load(p["pred"]) == np.load(p["y"])).mean())
     )
@@ -134,6 +148,46 @@ def test_report_options_need_embeddings(tmp_path, capsys):
     assert "go with --embeddings" in capsys.readouterr().err
 
 
+def _check_graph_sections(result: dict, x: np.ndarray, y: np.ndarray) -> None:
+    """The map, duplicates, outliers and label errors in the JSON: every field, and the same
+    answers as the library on one graph of the embeddings."""
+    import datagauge
+    from datagauge.duplicates import duplicates
+    from datagauge.label_errors import label_errors
+    from datagauge.outliers import outliers
+
+    n = x.shape[0]
+    graph = datagauge.neighbor_graph(x, k=min(50, n - 1))
+    m = result["map"]
+    assert m["method"] in ("umap", "pca")
+    if importlib.util.find_spec("umap") is not None and n >= 100:
+        assert m["method"] == "umap"
+        assert m["n_neighbors"] == 15
+    else:
+        assert len(m["explained_variance_ratio"]) == 2
+        assert m["why_not_umap"]
+    coords = np.asarray(m["coordinates"])
+    assert coords.shape == (n, 2)
+    assert np.isfinite(coords).all()
+    out = outliers(graph, k=20)
+    assert result["outliers"]["result"]["indices"] == out.indices.tolist()
+    assert result["outliers"]["n_flagged"] == out.flagged.size
+    assert m["marked"]["outliers"] == out.flagged.tolist()
+    le = label_errors(graph, y, k=50, method="knn_vote")
+    assert result["label_errors"]["method"] == "knn_vote"
+    assert result["label_errors"]["k"] == 50
+    assert result["label_errors"]["result"]["flagged"] == le.flagged.tolist()
+    assert result["label_errors"]["result"]["suggested"] == le.suggested.tolist()
+    assert m["marked"]["label_errors"] == le.flagged.tolist()
+    dup = result["duplicates"]
+    assert dup["split"] == "train/test"
+    assert dup["threshold"] == pytest.approx(duplicates(graph, k=10).threshold)
+    assert dup["summary"]["n_exact_groups"] == len(dup["result"]["exact"])
+    assert dup["summary"]["n_leak_groups"] == len(dup["result"]["leaks"])
+    assert dup["group_sizes"]["near"] == [len(g) for g in dup["result"]["near"]]
+    assert isinstance(dup["result"]["leak_counts"], list)
+
+
 def _check_full_report(out: Path, tmp_path: Path) -> dict:
     """Every section ran (none skipped), the numbers agree with a recomputation, and the page
     renders in a real browser with every image decoded and no script error."""
@@ -149,6 +203,13 @@ def _check_full_report(out: Path, tmp_path: Path) -> dict:
     y = np.load(out / "labels.npy")
     cov = datagauge.coverage(x, result["coverage"]["k"], labels=y)
     assert result["coverage"]["result"]["uncovered_indices"] == cov.uncovered_indices.tolist()
+    _check_graph_sections(result, x, y)
+    for title in (
+        "2-D map of the embeddings",
+        "Most outlying images (highest LOF first)",
+        "Suspected label errors: given → suggested label",
+    ):
+        assert title in html
     # The bias table's subgroups hold the samples it says.
     assert 0.5 < result["overview"]["accuracy"] <= 1.0
     # Saliency maps exist for the images it names, as PNG files too.
@@ -270,3 +331,134 @@ def test_report_reads_categorical_tags_from_csv(embedding_files, tmp_path):
     names = result["bias"]["subgroups"]["tag_names"]
     assert "weather=rain" in names
     assert "time=night" in names
+
+
+def _digits_with_problems() -> ReportInputs:
+    """Real digits (pixels as embeddings) with planted problems: an exact copy of an image
+    across the split, a near copy inside the training split, a noise image, flipped labels."""
+    from datagauge.datasets import load_digits
+
+    ds = load_digits()
+    images = ds.images.astype(np.float32).copy()
+    y = ds.labels.copy()
+    is_train = np.arange(y.size) % 4 != 0
+    images[1] = images[4]  # 4 is in the test split (4 % 4 == 0), 1 in training
+    images[2] = np.clip(images[3] + 0.001, 0, 1)  # near copy, both in training
+    images[7] = np.random.default_rng(0).random((8, 8))  # noise
+    y[10] = (y[10] + 5) % 10  # flipped label
+    return ReportInputs(
+        name="digits with planted problems",
+        embeddings=np.ascontiguousarray(images.reshape(len(y), -1)),
+        labels=y,
+        images=images,
+        is_train=is_train,
+    )
+
+
+def test_graph_sections_show_planted_problems(tmp_path, monkeypatch):
+    """Duplicates (with the leaking pair), outliers and label errors on one graph, as tables,
+    side-by-side image pairs and the marked 2-D map; the page renders in a real browser."""
+    import datagauge.graph
+    from datagauge.report import build_report
+    from datagauge.report._sections import SECTIONS as STEPS
+
+    searches = []
+    search = datagauge.graph.neighbor_graph
+
+    def counted(*args, **kwargs):
+        searches.append(kwargs.get("k", args[1] if len(args) > 1 else None))
+        return search(*args, **kwargs)
+
+    monkeypatch.setattr(datagauge.graph, "neighbor_graph", counted)
+    inputs = _digits_with_problems()
+    out = tmp_path / "out"
+    keep = {"map", "coverage", "duplicates", "outliers", "label_errors"}
+    build_report(inputs, out, progress=False, sections=lambda: [s for s in STEPS if s[0] in keep])
+    assert searches == [50]  # one graph served every section
+    result = json.loads((out / "report.json").read_text())
+    html = (out / "report.html").read_text()
+    assert list(result) == ["overview", "map", "coverage", "duplicates", "outliers", "label_errors"]
+    dup = result["duplicates"]
+    assert [1, 4] in dup["result"]["exact"]
+    assert any({2, 3} <= set(g) for g in dup["result"]["near"])
+    assert [1, 4] in dup["result"]["leaks"]
+    assert dup["summary"]["n_leak_groups"] >= 1
+    assert "Duplicate pairs: the first two samples of each group, side by side" in html
+    assert "Leaking pairs: a training sample beside its copy in the rest" in html
+    assert 'alt="#1 train' in html
+    assert 'alt="#4 test' in html
+    assert 7 in result["outliers"]["result"]["flagged"]
+    assert 10 in result["label_errors"]["result"]["flagged"]
+    marked = result["map"]["marked"]
+    assert {1, 4, 2, 3} <= set(marked["duplicates"])
+    assert 7 in marked["outliers"]
+    assert 10 in marked["label_errors"]
+    assert result["map"]["seconds"] > 0
+    seen = render_in_browser(out / "report.html", tmp_path)
+    assert int(seen["images"]) >= 30
+    assert seen["broken"] == "0"
+    assert seen["errors"] == ""
+
+
+def test_map_falls_back_to_deterministic_pca(monkeypatch):
+    import sys
+
+    import datagauge
+    from datagauge.report._map import layout_2d, pca_2d
+
+    x = _digits_with_problems().embeddings[:300]
+    graph = datagauge.neighbor_graph(x, k=20)
+    monkeypatch.setitem(sys.modules, "umap", None)  # import umap now raises ImportError
+    coords, info = layout_2d(x, graph)
+    assert info["method"] == "pca"
+    assert "umap-learn is not installed" in info["why_not_umap"]
+    again, _ = layout_2d(x.copy(), graph)
+    np.testing.assert_array_equal(coords, again)
+    # The principal components, up to sign, with the shares of variance.
+    centred = x.astype(np.float64) - x.mean(axis=0)
+    _, s, vt = np.linalg.svd(centred, full_matrices=False)
+    np.testing.assert_allclose(np.abs(coords), np.abs(centred @ vt[:2].T), atol=1e-6)
+    np.testing.assert_allclose(info["explained_variance_ratio"], s[:2] ** 2 / (s**2).sum())
+    # Few samples: PCA, with the reason.
+    _, few = layout_2d(x[:50], datagauge.neighbor_graph(x[:50], k=10))
+    assert few["method"] == "pca"
+    assert "at least 100 samples" in few["why_not_umap"]
+    # One feature: the second coordinate is zero.
+    one, ratio = pca_2d(x[:, :1] + np.arange(300)[:, None])
+    assert (one[:, 1] == 0).all()
+    assert ratio[0] == pytest.approx(1.0)
+
+
+def test_graph_sections_without_labels(embedding_files, tmp_path):
+    from datagauge.report import build_report, from_embedding_files
+    from datagauge.report._sections import SECTIONS as STEPS
+
+    x = np.load(embedding_files["x"])[:90]
+    np.save(tmp_path / "x.npy", x)
+    inputs = from_embedding_files(tmp_path / "x.npy")
+    keep = {"map", "coverage", "duplicates", "outliers", "label_errors"}
+    out = tmp_path / "out"
+    build_report(inputs, out, progress=False, sections=lambda: [s for s in STEPS if s[0] in keep])
+    result = json.loads((out / "report.json").read_text())
+    html = (out / "report.html").read_text()
+    assert result["label_errors"]["skipped"] == "needs labels (pass --labels)."
+    assert "Skipped: needs labels (pass --labels)." in html
+    assert result["map"]["method"] == "pca"  # fewer than 100 samples
+    assert "label_errors" not in result["map"]["marked"]
+    assert result["map"]["marked"]["outliers"] == result["outliers"]["result"]["flagged"]
+    assert result["duplicates"]["split"] == "train/test"  # the seeded 75/25 split of the rows
+    assert len(result["map"]["coordinates"]) == 90
+
+
+def test_a_review_file_the_user_edited_is_kept(tmp_path):
+    from datagauge.report._sections import write_review_file
+
+    path = tmp_path / "concept_bias_query.json"
+    assert write_review_file(path, '{"a": 1}') == (path, None)
+    assert write_review_file(path, '{"a": 1}') == (path, None)  # unchanged: rewritten
+    path.write_text('{"a": 1, "relevant": true}')  # the user's marks
+    written, note = write_review_file(path, '{"a": 1}')
+    assert written == tmp_path / "concept_bias_query.new.json"
+    assert "kept as it is" in note
+    assert path.read_text() == '{"a": 1, "relevant": true}'
+    assert written.read_text() == '{"a": 1}'

@@ -26,7 +26,16 @@ from typing import IO, Any
 import numpy as np
 from numpy.typing import NDArray
 
-__all__ = ["atomic_dir", "atomic_open", "save_json", "save_npy", "write_bytes", "write_text"]
+__all__ = [
+    "atomic_dir",
+    "atomic_open",
+    "fsync_tree",
+    "save_figure",
+    "save_json",
+    "save_npy",
+    "write_bytes",
+    "write_text",
+]
 
 
 def _refuse_existing(path: Path, overwrite: bool) -> None:
@@ -34,6 +43,18 @@ def _refuse_existing(path: Path, overwrite: bool) -> None:
         raise FileExistsError(
             f"{path} already exists; pass overwrite=True to replace it (or choose another path)."
         )
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def _usual_mode(path: str | os.PathLike[str], *, folder: bool) -> None:
+    """Give a temporary file or folder (created 0600 / 0700) the mode a plain ``open`` or
+    ``mkdir`` would: 0666 or 0777 less the umask."""
+    os.chmod(path, (0o777 if folder else 0o666) & ~_umask())
 
 
 def _fsync_dir(folder: Path) -> None:
@@ -66,6 +87,7 @@ def atomic_open(path: str | os.PathLike[str], *, overwrite: bool = True) -> Iter
             f.flush()
             os.fsync(f.fileno())
         _refuse_existing(target, overwrite)
+        _usual_mode(tmp, folder=False)
         os.replace(tmp, target)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
@@ -121,6 +143,7 @@ def atomic_dir(path: str | os.PathLike[str], *, overwrite: bool = False) -> Iter
     try:
         yield tmp
         fsync_tree(tmp)
+        _usual_mode(tmp, folder=True)
         _refuse_existing(target, overwrite)
         old = None
         if target.exists() or target.is_symlink():

@@ -1,14 +1,15 @@
-"""Command-line entry point: ``datagauge report`` (the main job) and ``datagauge coverage``.
+"""Command-line entry point: ``datagauge report`` (the main job) and one command per analysis.
 
-With no data arguments both run on the embedded default dataset, scikit-learn's 1,797 real
-8x8 digits: ``report`` writes an HTML and a JSON report of every analysis, ``coverage``
-prints the least covered images as a table.
+``report`` writes an HTML and a JSON report of every analysis; ``coverage``, ``duplicates``,
+``outliers`` and ``label-errors`` print a short table (``--json`` writes every number);
+``graph`` searches the k-NN graph once and saves it for the analyses (``--graph DIR``). With
+no data arguments they run on the embedded default dataset, scikit-learn's 1,797 real 8x8
+digits.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -17,11 +18,33 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from ._atomic import save_json
+from ._validation import check_class_labels, check_embeddings
 from .coverage import coverage
 
 __all__ = ["main"]
 
 _SHADES = " .:-=+*#%@"
+_INDEXES = ["exact", "kdtree", "brute", "flat", "hnsw", "ivf"]
+_INDEX_HELP = "k-NN engine (default exact: kd-tree or brute force, chosen by a probe)"
+
+
+def _add_source(cmd: argparse.ArgumentParser, *, graph: bool = True) -> None:
+    """--dataset / --embeddings (/ --graph), one of them, and the options every analysis has."""
+    src = cmd.add_mutually_exclusive_group()
+    src.add_argument("--dataset", default="digits", choices=["digits"], help="embedded dataset")
+    src.add_argument("--embeddings", type=Path, help=".npy file of shape (n_samples, n_features)")
+    if graph:
+        src.add_argument(
+            "--graph", type=Path, help="a graph folder saved by `datagauge graph` (no search)"
+        )
+    cmd.add_argument("--index", default="exact", choices=_INDEXES, help=_INDEX_HELP)
+    cmd.add_argument("--n-jobs", type=int, default=None, help="threads (default: all CPUs)")
+
+
+def _add_output(cmd: argparse.ArgumentParser) -> None:
+    cmd.add_argument("--top", type=int, default=10, help="rows of the table (default 10)")
+    cmd.add_argument("--json", type=Path, help="also write every number to this JSON file")
 
 
 def _build_parser() -> argparse.ArgumentParser:
@@ -35,29 +58,98 @@ def _build_parser() -> argparse.ArgumentParser:
         description="k-NN coverage: the images farthest from their k-th nearest neighbour. "
         "Runs on scikit-learn's 8x8 digits unless --embeddings is given.",
     )
-    src = cov.add_mutually_exclusive_group()
-    src.add_argument("--dataset", default="digits", choices=["digits"], help="embedded dataset")
-    src.add_argument("--embeddings", type=Path, help=".npy file of shape (n_samples, n_features)")
+    _add_source(cov, graph=False)
     cov.add_argument("--labels", type=Path, help=".npy labels (n_samples,)")
     cov.add_argument("-k", "--k", type=int, default=20, help="neighbours needed (default 20)")
     cov.add_argument("--radius-type", default="adaptive", choices=["adaptive", "naive"])
     cov.add_argument("--percent", type=float, default=0.01, help="adaptive: fraction uncovered")
     cov.add_argument("--normalize", action="store_true", help="min-max scale features first")
-    cov.add_argument(
-        "--index",
-        default="exact",
-        choices=["exact", "kdtree", "brute", "flat", "hnsw", "ivf"],
-        help="k-NN engine (default exact: kd-tree or brute force, chosen by a probe)",
+    _add_output(cov)
+
+    dup = sub.add_parser(
+        "duplicates",
+        help="find exact and near-duplicate images, and leaks across splits",
+        description="Exact duplicates (identical embeddings, by hashing) and near duplicates "
+        "(groups linked by neighbour distances <= --threshold); with --splits, the groups "
+        "that cross splits (train/test leaks). Runs on scikit-learn's 8x8 digits unless "
+        "--embeddings or --graph is given.",
     )
-    cov.add_argument("--top", type=int, default=10, help="rows of the table (default 10)")
-    cov.add_argument("--json", type=Path, help="also write every number to this JSON file")
-    cov.add_argument("--n-jobs", type=int, default=None, help="threads (default: all CPUs)")
+    _add_source(dup)
+    dup.add_argument("--labels", type=Path, help=".npy labels (n_samples,), shown in the table")
+    dup.add_argument(
+        "--splits", type=Path, help='.npy split of every sample ("train", "test", ... or ints)'
+    )
+    dup.add_argument("-k", "--k", type=int, default=10, help="neighbours searched (default 10)")
+    dup.add_argument(
+        "--threshold",
+        type=float,
+        help="near-duplicate distance (default: 0.05 x the median nearest-distinct distance)",
+    )
+    _add_output(dup)
+
+    out = sub.add_parser(
+        "outliers",
+        help="score every image by how far it lies from its neighbours",
+        description="Outlier scores (local outlier factor, or the distance to the k-th "
+        "neighbour) and the flagged outliers. Runs on scikit-learn's 8x8 digits unless "
+        "--embeddings or --graph is given.",
+    )
+    _add_source(out)
+    out.add_argument("--labels", type=Path, help=".npy labels (n_samples,), shown in the table")
+    out.add_argument("-k", "--k", type=int, default=20, help="neighbours (default 20)")
+    out.add_argument("--method", default="lof", choices=["lof", "knn_distance"])
+    flag = out.add_mutually_exclusive_group()
+    flag.add_argument("--contamination", type=float, help="share to flag, in (0, 0.5]")
+    flag.add_argument(
+        "--threshold", type=float, help="flag scores above this (default: 1.5 for lof)"
+    )
+    _add_output(out)
+
+    lab = sub.add_parser(
+        "label-errors",
+        help="find images whose labels their neighbours contradict",
+        description="Suspected label errors and the label the neighbours suggest. Runs on "
+        "scikit-learn's 8x8 digits (with their labels) unless --embeddings or --graph is "
+        "given, which need --labels.",
+    )
+    _add_source(lab)
+    lab.add_argument("--labels", type=Path, help=".npy labels (n_samples,)")
+    lab.add_argument("-k", "--k", type=int, default=50, help="neighbours (default 50)")
+    lab.add_argument(
+        "--method",
+        choices=["distance_ratio", "knn_vote"],
+        help="default distance_ratio; knn_vote with --graph (the ratio needs the embeddings)",
+    )
+    _add_output(lab)
+
+    gra = sub.add_parser(
+        "graph",
+        help="search the k-NN graph once and save it for the analyses",
+        description="Search every image's k nearest neighbours once and save the graph in a "
+        "folder; pass it to duplicates, outliers and label-errors with --graph, or load it "
+        "with datagauge.NeighborGraph.load. Runs on scikit-learn's 8x8 digits unless "
+        "--embeddings is given.",
+    )
+    _add_source(gra, graph=False)
+    gra.add_argument(
+        "-k",
+        "--k",
+        type=int,
+        default=50,
+        help="neighbours per image (default 50: enough for every analysis's default)",
+    )
+    gra.add_argument("--out", type=Path, required=True, help="folder to create")
+    gra.add_argument(
+        "--overwrite", action="store_true", help="replace --out if it holds a saved graph"
+    )
+
     rep = sub.add_parser(
         "report",
         help="run every analysis and write report.html and report.json",
-        description="Run coverage, familiarity, sufficiency, bias and saliency on a dataset and "
-        "write a self-contained report.html plus report.json. With no data arguments it runs "
-        "on scikit-learn's 8x8 digits, training a small CNN on the CPU.",
+        description="Run every analysis (coverage, duplicates, outliers, label errors, "
+        "familiarity, sufficiency, bias, saliency) on a dataset and write a self-contained "
+        "report.html plus report.json. With no data arguments it runs on scikit-learn's 8x8 "
+        "digits, training a small CNN on the CPU.",
     )
     rsrc = rep.add_mutually_exclusive_group()
     rsrc.add_argument(
@@ -101,16 +193,35 @@ def _run_report(args: argparse.Namespace) -> int:
     return 0
 
 
+def _load_npy(path: Path, option: str) -> NDArray[Any]:
+    """An array from a ``.npy`` file, with errors that name the option."""
+    if not path.is_file():
+        raise FileNotFoundError(f"{option} {path}: no such file.")
+    try:
+        arr: NDArray[Any] = np.load(path, allow_pickle=False)
+    except ValueError as exc:
+        raise ValueError(
+            f"{option} {path} is not a plain .npy array ({exc}); save it with "
+            "np.save(path, array), strings as np.asarray(values, dtype=str), not as objects."
+        ) from exc
+    if not isinstance(arr, np.ndarray):  # an .npz archive
+        raise ValueError(f"{option} {path} is an .npz archive; pass one .npy array.")
+    return arr
+
+
 def _load(
     args: argparse.Namespace,
 ) -> tuple[str, NDArray[Any], NDArray[Any] | None, NDArray[Any] | None]:
     """(name, embeddings, labels, images or None)."""
     if args.embeddings is not None:
-        x = np.load(args.embeddings, allow_pickle=False)
-        y = None if args.labels is None else np.load(args.labels, allow_pickle=False)
+        x = _load_npy(args.embeddings, "--embeddings")
+        labels = getattr(args, "labels", None)  # `graph` takes none
+        y = None if labels is None else _load_npy(labels, "--labels")
         return str(args.embeddings), x, y, None
-    if args.labels is not None:
-        raise ValueError("--labels goes with --embeddings; the embedded dataset has labels.")
+    if getattr(args, "labels", None) is not None:
+        raise ValueError(
+            "--labels goes with --embeddings (or --graph); the embedded dataset has labels."
+        )
     from .datasets import load_digits
 
     ds = load_digits()
@@ -120,6 +231,32 @@ def _load(
         ds.labels,
         ds.images,
     )
+
+
+def _load_source(
+    args: argparse.Namespace,
+) -> tuple[str, Any, int, NDArray[Any] | None, NDArray[Any] | None]:
+    """(name, embeddings or NeighborGraph, n_samples, labels, images) of an analysis command.
+
+    Labels are checked for length here, so a wrong file is named in the error.
+    """
+    if args.graph is None:
+        name, x, y, images = _load(args)
+        if args.embeddings is not None:
+            x = check_embeddings(x, name=f"--embeddings {args.embeddings}")
+        n = int(x.shape[0])
+        data: Any = x
+    else:
+        from .graph import NeighborGraph
+
+        data = NeighborGraph.load(args.graph)
+        n = data.n_samples
+        name = f"{args.graph} (saved graph, k={data.k}, {n} samples)"
+        y = None if args.labels is None else _load_npy(args.labels, "--labels")
+        images = None
+    if y is not None:
+        check_class_labels(y, n, name=f"--labels {args.labels}" if args.labels else "labels")
+    return name, data, n, y, images
 
 
 def _thumbnails(images: NDArray[Any], indices: Sequence[int], width: int = 6) -> str:
@@ -134,6 +271,16 @@ def _thumbnails(images: NDArray[Any], indices: Sequence[int], width: int = 6) ->
         rows.append("  " + "   ".join(line))
     header = "  " + "   ".join(f"#{i:<{2 * picked[0].shape[1] - 1}}" for i in indices[:width])
     return "\n".join([header, *rows])
+
+
+def _label(y: NDArray[Any] | None, i: int) -> str:
+    return "-" if y is None else str(y[i])
+
+
+def _write_json(path: Path | None, obj: dict[str, Any]) -> None:
+    if path is not None:
+        save_json(path, obj)  # atomic: a temporary file renamed into place
+        print(f"\nwrote {path}")
 
 
 def _run_coverage(args: argparse.Namespace) -> int:
@@ -168,25 +315,170 @@ def _run_coverage(args: argparse.Namespace) -> int:
         print(f"{'label':>6}  {'count':>6}  {'uncovered':>9}  {'fraction':>8}  {'own radius':>10}")
         for lab, c, u, f, r in res.per_class.rows():
             print(f"{lab!s:>6}  {c:>6}  {u:>9}  {f:>8.3f}  {r:>10.4f}")
-    if args.json is not None:
-        args.json.write_text(json.dumps(res.to_dict()))
-        print(f"\nwrote {args.json}")
+    _write_json(args.json, res.to_dict())
     return 0
+
+
+def _run_duplicates(args: argparse.Namespace) -> int:
+    from .duplicates import duplicates
+
+    name, data, n, y, images = _load_source(args)
+    splits = None
+    if args.splits is not None:
+        splits = _load_npy(args.splits, "--splits")
+        check_class_labels(splits, n, name=f"--splits {args.splits}", what="split name")
+    res = duplicates(
+        data,
+        threshold=args.threshold,
+        splits=splits,
+        k=args.k,
+        index=args.index,
+        n_jobs=args.n_jobs,
+    )
+    groups = [*(("exact", g) for g in res.exact), *(("near", g) for g in res.near)]
+    print(f"datagauge duplicates: {name}")
+    print(
+        f"k={res.k}, threshold {res.threshold:.4g}: {len(res.exact)} exact groups "
+        f"({sum(g.size for g in res.exact)} images), {len(res.near)} near-duplicate groups "
+        f"({sum(g.size for g in res.near)} images)"
+    )
+    if splits is not None:
+        crossing = ", ".join(f"{a}/{b}: {c}" for (a, b), c in res.leak_counts.items())
+        print(f"leaks: {len(res.leaks)} groups cross splits ({crossing or 'one split only'})")
+    top = groups[: max(args.top, 0)]
+    if top:
+        print("\nGroups (exact first, then near; largest first):")
+        print(f"{'rank':>4}  {'kind':<5}  {'size':>5}  {'labels':<12}  members")
+        for rank, (kind, g) in enumerate(top, 1):
+            labels = ",".join(sorted({_label(y, int(i)) for i in g}))
+            members = " ".join(str(int(i)) for i in g[:10]) + (" ..." if g.size > 10 else "")
+            leak = ""
+            if splits is not None and np.unique(splits[g]).size > 1:
+                leak = "  (leak: " + ",".join(sorted(map(str, np.unique(splits[g])))) + ")"
+            print(f"{rank:>4}  {kind:<5}  {g.size:>5}  {labels:<12}  {members}{leak}")
+        if images is not None:
+            pair = [int(i) for _, g in top[:3] for i in g[:2]]
+            print("\nFirst two images of the first groups:\n" + _thumbnails(images, pair))
+    else:
+        print("\nNo duplicate groups.")
+    _write_json(args.json, res.to_dict())
+    return 0
+
+
+def _run_outliers(args: argparse.Namespace) -> int:
+    from .outliers import outliers
+
+    name, data, n, y, images = _load_source(args)
+    res = outliers(
+        data,
+        method=args.method,
+        k=args.k,
+        contamination=args.contamination,
+        threshold=args.threshold,
+        index=args.index,
+        n_jobs=args.n_jobs,
+    )
+    m = res.flagged.size
+    print(f"datagauge outliers: {name}")
+    print(
+        f"method {res.method}, k={res.k}, threshold {res.threshold:.4g}: {m} of {n} images "
+        f"flagged ({100 * m / n:.1f}%)"
+    )
+    top = res.indices[: max(args.top, 0)]
+    flagged = set(res.flagged.tolist())
+    print("\nMost outlying images:")
+    print(f"{'rank':>4}  {'index':>7}  {'label':>6}  {'score':>9}  flagged")
+    for rank, i in enumerate(top, 1):
+        mark = "yes" if int(i) in flagged else "no"
+        print(f"{rank:>4}  {i:>7}  {_label(y, int(i)):>6}  {res.scores[i]:>9.4f}  {mark}")
+    if images is not None and top.size:
+        print("\n" + _thumbnails(images, [int(i) for i in top]))
+    _write_json(args.json, res.to_dict())
+    return 0
+
+
+def _run_label_errors(args: argparse.Namespace) -> int:
+    from .label_errors import label_errors
+
+    name, data, n, y, images = _load_source(args)
+    if y is None:
+        raise ValueError(
+            "label-errors needs labels: pass --labels y.npy (one label per row of the "
+            "embeddings or graph)."
+        )
+    method = args.method
+    if method is None:  # the distance ratio needs the embeddings; a graph serves the vote
+        method = "knn_vote" if args.graph is not None else "distance_ratio"
+    res = label_errors(data, y, k=args.k, method=method, index=args.index, n_jobs=args.n_jobs)
+    m = res.flagged.size
+    print(f"datagauge label-errors: {name}")
+    print(f"method {res.method}, k={res.k}: {m} of {n} images flagged ({100 * m / n:.1f}%)")
+    print("(suggested: the label the neighbours point to; - where they suggest none)")
+    top = res.indices[: max(args.top, 0)]
+    flagged = set(res.flagged.tolist())
+    print("\nMost suspect labels:")
+    print(f"{'rank':>4}  {'index':>7}  {'label':>6}  {'suggested':>9}  {'score':>9}  flagged")
+    for rank, i in enumerate(top, 1):
+        mark = "yes" if int(i) in flagged else "no"
+        other = "-" if res.suggested[i] == res.labels[i] else str(res.suggested[i])
+        print(f"{rank:>4}  {i:>7}  {res.labels[i]!s:>6}  {other:>9}  {res.scores[i]:>9.4f}  {mark}")
+    if images is not None and top.size:
+        print("\n" + _thumbnails(images, [int(i) for i in top]))
+    _write_json(args.json, res.to_dict())
+    return 0
+
+
+def _run_graph(args: argparse.Namespace) -> int:
+    from .graph import neighbor_graph
+
+    target: Path = args.out
+    if target.exists() or target.is_symlink():
+        if not args.overwrite:
+            raise FileExistsError(
+                f"--out {target} already exists; pass --overwrite to replace a saved graph, "
+                "or choose another folder."
+            )
+        if not (target.is_dir() and (target / "graph.json").is_file()):
+            raise FileExistsError(
+                f"--out {target} exists and is not a saved graph (no graph.json inside); "
+                "--overwrite replaces only a saved graph: choose another folder."
+            )
+    name, x, _, _ = _load(args)
+    graph = neighbor_graph(x, args.k, index=args.index, n_jobs=args.n_jobs)
+    graph.save(target, overwrite=args.overwrite)
+    copies = int(np.count_nonzero(graph.duplicate_of != np.arange(graph.n_samples)))
+    recall = "" if graph.recall is None else f", recall@k {graph.recall:.3f}"
+    print(f"datagauge graph: {name}")
+    print(
+        f"wrote {target}: {graph.n_samples} samples, k={graph.k} neighbours "
+        f"({graph.engine}{recall}), {copies} rows exact copies of earlier ones"
+    )
+    print(f"use it with: datagauge outliers --graph {target}  (or duplicates, label-errors)")
+    return 0
+
+
+_COMMANDS = {
+    "coverage": _run_coverage,
+    "duplicates": _run_duplicates,
+    "outliers": _run_outliers,
+    "label-errors": _run_label_errors,
+    "graph": _run_graph,
+    "report": _run_report,
+}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit status."""
     parser = _build_parser()
     args = parser.parse_args(argv)
+    run = _COMMANDS.get(args.command)
+    if run is None:  # pragma: no cover - argparse checks the choices
+        parser.error(f"unknown command {args.command!r}")
     try:
-        if args.command == "coverage":
-            return _run_coverage(args)
-        if args.command == "report":
-            return _run_report(args)
+        return run(args)
     except (ValueError, TypeError, OSError) as exc:
         print(f"datagauge: error: {exc}", file=sys.stderr)
         return 2
-    parser.error(f"unknown command {args.command!r}")  # exits; argparse checks choices
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -10,11 +9,13 @@ from typing import Any
 
 import numpy as np
 
+from .._atomic import save_json, save_npy, write_text
 from .._progress import Progress
 from .._results import _plain
+from ._common import Shared
 from ._html import HtmlReport, Section
 from ._inputs import ReportInputs
-from ._sections import SECTIONS
+from ._sections import DEFERRED, SECTIONS
 
 __all__ = ["build_report"]
 
@@ -58,9 +59,14 @@ def build_report(
         Embeddings and what else is known; sections whose inputs are missing say so.
     out_dir : str or Path
         Created when missing. Besides the report it receives ``embeddings.npy`` (and
-        ``labels.npy``), the concept-bias query file and the saliency PNGs.
+        ``labels.npy``), the concept-bias query file and the saliency PNGs. Every file is
+        written atomically (a temporary file renamed into place).
     progress : bool
         Show a progress bar on stderr.
+    sections : callable, optional
+        Returns the ``(anchor, title, run)`` sections to run instead of the default ones.
+        They are drawn in that order; those whose anchor is in ``DEFERRED`` (the map) run
+        after the others, since they show what the others found.
 
     Returns
     -------
@@ -75,24 +81,29 @@ def build_report(
         f"datagauge report: {inputs.name}",
         f"{n:,} samples, {d} embedding dimensions; generated {time.strftime('%Y-%m-%d %H:%M')}",
     )
-    result: dict[str, Any] = {"overview": _overview(inputs, report.section("overview", "Data"))}
+    overview = _overview(inputs, report.section("overview", "Data"))
+    placed = [(anchor, run, report.section(anchor, title)) for anchor, title, run in steps]
+    order = [p for p in placed if p[0] not in DEFERRED] + [p for p in placed if p[0] in DEFERRED]
+    shared = Shared()
+    parts: dict[str, dict[str, Any]] = {}
     bar = Progress(progress, len(steps), desc="datagauge report", unit="step")
     try:
-        for anchor, title, run in steps:
-            sec = report.section(anchor, title)
+        for anchor, run, sec in order:
             t0 = time.perf_counter()
             bar.note(anchor)
-            part = run(inputs, sec, out)
+            part = run(inputs, sec, out, shared)
             bar.update()
             part["seconds"] = round(time.perf_counter() - t0, 3)
-            result[anchor] = part
+            parts[anchor] = part
     finally:
         bar.close()
+    result: dict[str, Any] = {"overview": overview}
+    result.update((anchor, parts[anchor]) for anchor, _, _ in placed)
     # The embeddings the numbers came from, so any result can be recomputed or explored.
-    np.save(out / "embeddings.npy", inputs.embeddings)
+    save_npy(out / "embeddings.npy", inputs.embeddings)
     if inputs.labels is not None:
-        np.save(out / "labels.npy", np.asarray(inputs.labels))
+        save_npy(out / "labels.npy", np.asarray(inputs.labels))
     html_path, json_path = out / "report.html", out / "report.json"
-    html_path.write_text(report.render(), encoding="utf-8")
-    json_path.write_text(json.dumps(_plain(result), allow_nan=False), encoding="utf-8")
+    write_text(html_path, report.render())
+    save_json(json_path, _plain(result))
     return html_path, json_path

@@ -1,75 +1,61 @@
 """The report's sections: each runs one analysis and writes its part of the page.
 
-A section is ``run(inputs, section, out_dir) -> dict``: it adds text, tables, images and plots
-to `section` and returns every number it showed (the JSON report). A section whose inputs are
-missing says what would switch it on instead of failing.
+A section is ``run(inputs, section, out_dir, shared) -> dict`` (see :mod:`._common`): it adds
+text, tables, images and plots to `section` and returns every number it showed (the JSON
+report). A section whose inputs are missing says what would switch it on instead of failing.
 """
 
 from __future__ import annotations
 
+import json
 import warnings
-from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
 
+from .._atomic import atomic_dir, write_text
 from ..coverage import coverage
+from ._common import (
+    COVERAGE_K,
+    SHOW,
+    SectionFn,
+    Shared,
+    grid,
+    neighbour_graph,
+    ordinal,
+    skipped,
+)
+from ._graph_sections import duplicates_section, label_errors_section, outliers_section
 from ._html import Section
 from ._inputs import ArrayRows, ReportInputs
+from ._map import map_section
 
-__all__ = ["SECTIONS"]
-
-SectionFn = Callable[[ReportInputs, Section, Path], dict[str, Any]]
-
-_K = 20
-_SHOW = 12
+__all__ = ["DEFERRED", "SECTIONS"]
 
 
-def _ordinal(k: int) -> str:
-    suffix = "th" if 10 <= k % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(k % 10, "th")
-    return f"{k}{suffix}"
-
-
-def _skipped(sec: Section, why: str) -> dict[str, Any]:
-    sec.paragraph(f"Skipped: {why}", css="note")
-    return {"skipped": why}
-
-
-def _grid(
-    inputs: ReportInputs,
-    sec: Section,
-    indices: Sequence[int] | NDArray[Any],
-    captions: Sequence[str],
-    title: str,
-) -> None:
-    """Thumbnails of these samples when images are known, else nothing."""
-    if inputs.images is None or len(indices) == 0:
-        return
-    sec.image_grid([inputs.images[int(i)] for i in indices], list(captions), title=title)
-
-
-def _coverage(inputs: ReportInputs, sec: Section, out: Path) -> dict[str, Any]:
+def _coverage(inputs: ReportInputs, sec: Section, out: Path, shared: Shared) -> dict[str, Any]:
     x = inputs.embeddings
-    k = min(_K, x.shape[0] - 1)
-    res = coverage(x, k, labels=inputs.labels)
+    graph = neighbour_graph(inputs, shared)  # the report's one search, reused by later sections
+    k = min(COVERAGE_K, graph.k)
+    res = coverage(x, k, labels=inputs.labels, graph=graph)
     n = x.shape[0]
     m = res.uncovered_indices.size
     sec.paragraph(
-        f"Each sample's critical radius is the distance to its {_ordinal(k)} nearest neighbour in "
+        f"Each sample's critical radius is the distance to its {ordinal(k)} nearest neighbour in "
         f"embedding space. The {m} samples ({100 * m / n:.1f}%) with the largest radii are "
         f"uncovered (adaptive radius {res.coverage_radius:.4g}): the data are thin around "
         "them, so a model sees little like them. Collect more of these, or check them for "
         "errors."
     )
-    top = res.uncovered_indices[:_SHOW]
+    top = res.uncovered_indices[:SHOW]
     rows = []
     for rank, i in enumerate(top, 1):
         label = "-" if inputs.labels is None else inputs.label_name(inputs.labels[i])
         rows.append([rank, str(int(i)), label, float(res.critical_value_radii[i])])
     sec.table(["rank", "index", "label", "radius"], rows, caption="Least covered samples")
-    _grid(
+    grid(
         inputs,
         sec,
         top,
@@ -85,13 +71,13 @@ def _coverage(inputs: ReportInputs, sec: Section, out: Path) -> dict[str, Any]:
     return {"k": k, "result": res.to_dict()}
 
 
-def _familiarity(inputs: ReportInputs, sec: Section, out: Path) -> dict[str, Any]:
+def _familiarity(inputs: ReportInputs, sec: Section, out: Path, shared: Shared) -> dict[str, Any]:
     from ..familiarity import compare_datasets, familiarity
 
     x, y = inputs.embeddings, inputs.labels
     reduce_dim = 40 if x.shape[1] > 40 else None
     opts: dict[str, Any] = {"covariance_type": "diag", "reduce_dim": reduce_dim}
-    fam = familiarity(x, y, n_components=5, n_extremes=_SHOW, random_state=0, **opts)
+    fam = familiarity(x, y, n_components=5, n_extremes=SHOW, random_state=0, **opts)
     pca = f", after PCA to {reduce_dim} dimensions" if reduce_dim else ""
     sec.paragraph(
         f"A Gaussian mixture (5 components, diagonal covariance{pca}) models the embeddings; "
@@ -114,7 +100,7 @@ def _familiarity(inputs: ReportInputs, sec: Section, out: Path) -> dict[str, Any
             ],
             caption=title,
         )
-        _grid(inputs, sec, idx, [f"#{int(i)}{lab(int(i))}" for i in idx], title)
+        grid(inputs, sec, idx, [f"#{int(i)}{lab(int(i))}" for i in idx], title)
     part: dict[str, Any] = {"options": opts, "result": fam.to_dict()}
     if fam.per_class is not None:
         pc = fam.per_class
@@ -138,7 +124,7 @@ def _familiarity(inputs: ReportInputs, sec: Section, out: Path) -> dict[str, Any
                 ]
             )
             if inputs.images is not None:
-                _grid(
+                grid(
                     inputs,
                     sec,
                     np.concatenate([least, most]),
@@ -240,9 +226,9 @@ def probe_sufficiency(inputs: ReportInputs, cap: int = 5000) -> tuple[Any, Any, 
     return Sufficiency(_probe(), config), train_ds, test_ds, note
 
 
-def _sufficiency(inputs: ReportInputs, sec: Section, out: Path) -> dict[str, Any]:
+def _sufficiency(inputs: ReportInputs, sec: Section, out: Path, shared: Shared) -> dict[str, Any]:
     if inputs.sufficiency is None and (inputs.labels is None or inputs.is_train is None):
-        return _skipped(sec, "needs labels (pass --labels) to measure accuracy.")
+        return skipped(sec, "needs labels (pass --labels) to measure accuracy.")
     build = inputs.sufficiency if inputs.sufficiency is not None else probe_sufficiency
     suff, train_ds, test_ds, note = build(inputs)
     with warnings.catch_warnings(record=True) as caught:
@@ -311,14 +297,37 @@ def _sufficiency(inputs: ReportInputs, sec: Section, out: Path) -> dict[str, Any
     }
 
 
-def _bias(inputs: ReportInputs, sec: Section, out: Path) -> dict[str, Any]:
+def write_review_file(path: Path, text: str) -> tuple[Path, str | None]:
+    """Write a file the user is asked to edit, never replacing one that holds their edits.
+
+    An existing `path` whose text differs from `text` (it may hold review marks) is kept as
+    it is, and `text` goes next to it as ``<stem>.new<suffix>``. Returns the path written
+    and, in that case, a sentence saying so.
+    """
+    if path.exists():
+        try:
+            before: str | None = path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError):
+            before = None
+        if before != text:
+            fresh = path.with_name(f"{path.stem}.new{path.suffix}")
+            write_text(fresh, text)
+            return fresh, (
+                f"{path.name} already exists and differs from this run's (it may hold your "
+                f"review marks): it was kept as it is, and this run's is {fresh.name}."
+            )
+    write_text(path, text)
+    return path, None
+
+
+def _bias(inputs: ReportInputs, sec: Section, out: Path, shared: Shared) -> dict[str, Any]:
     from ..bias import find_biases
 
     correct = inputs.correct
     if correct is None:
-        return _skipped(sec, "needs labels and the model's predictions (--predictions).")
+        return skipped(sec, "needs labels and the model's predictions (--predictions).")
     if correct.all() or not correct.any():
-        return _skipped(sec, "the model is right on every sample (or on none): no contrast.")
+        return skipped(sec, "the model is right on every sample (or on none): no contrast.")
     part: dict[str, Any] = {}
     if inputs.tags is not None:
         names = None if inputs.tag_names is None else list(inputs.tag_names)
@@ -347,7 +356,7 @@ def _bias(inputs: ReportInputs, sec: Section, out: Path) -> dict[str, Any]:
         )
         for i in range(min(top, 3)):
             ex = rep.examples(i, 8)
-            _grid(
+            grid(
                 inputs,
                 sec,
                 ex,
@@ -362,15 +371,21 @@ def _bias(inputs: ReportInputs, sec: Section, out: Path) -> dict[str, Any]:
 
         scores, names = inputs.concept_scores
         cb = ConceptBias().fit(inputs.labels, correct, scores=scores, concept_names=list(names))
-        query = cb.potential_biases(query_file=out / "concept_bias_query.json")
-        res = cb.final_results(output_file=out / "concept_bias_results.json")
+        query = cb.potential_biases()
+        query_file, kept = write_review_file(
+            out / "concept_bias_query.json", json.dumps(query, indent=2)
+        )
+        res = cb.final_results(output_file=out / "concept_bias_results.json", overwrite=True)
         sec.heading("Per-class concept bias")
         sec.paragraph(
             "Within each class, images are ranked by each concept (an image property); the gap "
-            "is the accuracy on the top 20% minus the bottom 20%. Review "
-            "concept_bias_query.json (mark each concept relevant or not) and rerun "
-            "ConceptBias.final_results with it to confirm."
+            f"is the accuracy on the top 20% minus the bottom 20%. Review {query_file.name} "
+            "(mark each concept relevant or not) and rerun ConceptBias.final_results with it "
+            "to confirm."
         )
+        if kept is not None:
+            sec.paragraph(kept, css="warn")
+            part["review_file_kept"] = kept
         m = min(len(res), 10)
         if m == 0:
             candidates = [
@@ -407,7 +422,7 @@ def _bias(inputs: ReportInputs, sec: Section, out: Path) -> dict[str, Any]:
         for i in range(min(m, 2)):
             top_ex = [int(j) for j in res.top_examples[i] if j >= 0][:4]
             bottom_ex = [int(j) for j in res.bottom_examples[i] if j >= 0][:4]
-            _grid(
+            grid(
                 inputs,
                 sec,
                 top_ex + bottom_ex,
@@ -432,9 +447,9 @@ def _overlay(image: NDArray[Any], heat: NDArray[Any]) -> NDArray[np.float32]:
     return out
 
 
-def _saliency(inputs: ReportInputs, sec: Section, out: Path) -> dict[str, Any]:
+def _saliency(inputs: ReportInputs, sec: Section, out: Path, shared: Shared) -> dict[str, Any]:
     if inputs.model is None or inputs.model_inputs is None or inputs.images is None:
-        return _skipped(sec, "needs images and a torch model (not with --embeddings).")
+        return skipped(sec, "needs images and a torch model (not with --embeddings).")
     from ..embeddings import saliency, save_saliency
 
     correct = inputs.correct
@@ -460,7 +475,9 @@ def _saliency(inputs: ReportInputs, sec: Section, out: Path) -> dict[str, Any]:
             kwargs["layer"] = layer
         maps = saliency(inputs.model, x, n_steps=32, internal_batch_size=16, **kwargs)
         folder = out / "saliency" / method
-        save_saliency(inputs.images[chosen], maps, folder)
+        folder.parent.mkdir(parents=True, exist_ok=True)
+        with atomic_dir(folder, overwrite=True) as tmp:  # whole folder or none
+            save_saliency(inputs.images[chosen], maps, tmp)
         captions = []
         for i in chosen:
             truth = "" if inputs.labels is None else inputs.label_name(inputs.labels[i])
@@ -480,9 +497,17 @@ def _saliency(inputs: ReportInputs, sec: Section, out: Path) -> dict[str, Any]:
 
 
 SECTIONS: list[tuple[str, str, SectionFn]] = [
+    ("map", "Map: the embeddings in two dimensions", map_section),
     ("coverage", "Coverage: where the data are thin", _coverage),
+    ("duplicates", "Duplicates: copies, near copies and split leaks", duplicates_section),
+    ("outliers", "Outliers: samples unlike their neighbours", outliers_section),
+    ("label_errors", "Label errors: samples whose neighbours disagree", label_errors_section),
     ("familiarity", "Familiarity: what is typical and what is unusual", _familiarity),
     ("sufficiency", "Sufficiency: would more data help?", _sufficiency),
     ("bias", "Bias: where the model fails", _bias),
     ("saliency", "Saliency: what the model looked at", _saliency),
 ]
+
+#: Sections drawn where they stand but run after the others: the map marks what the graph
+#: analyses flagged.
+DEFERRED = frozenset({"map"})

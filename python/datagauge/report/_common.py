@@ -1,0 +1,126 @@
+"""What the report's sections share: the section signature, the one k-NN graph, small helpers.
+
+A section is ``run(inputs, section, out_dir, shared) -> dict``: it adds text, tables, images
+and plots to `section` and returns every number it showed (the JSON report). `shared` carries
+what one section computes and a later one reuses: the k-NN graph (searched once, where
+coverage is computed) and the graph analyses the 2-D map marks.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from ._html import Section
+from ._inputs import ReportInputs
+
+if TYPE_CHECKING:
+    from .._results import DuplicateResult, LabelErrorResult, OutlierResult
+    from ..graph import NeighborGraph
+
+__all__ = [
+    "COVERAGE_K",
+    "DUPLICATES_K",
+    "GRAPH_K",
+    "LABEL_ERRORS_K",
+    "OUTLIERS_K",
+    "SHOW",
+    "SectionFn",
+    "Shared",
+    "grid",
+    "neighbour_graph",
+    "ordinal",
+    "skipped",
+    "split_names",
+    "warnings_on_page",
+]
+
+#: Neighbours of the coverage radius, the outlier scores, duplicates and the label vote.
+COVERAGE_K = 20
+OUTLIERS_K = 20
+DUPLICATES_K = 10
+LABEL_ERRORS_K = 50
+#: The one graph holds enough neighbours for every analysis.
+GRAPH_K = max(COVERAGE_K, OUTLIERS_K, DUPLICATES_K, LABEL_ERRORS_K)
+#: Rows of the tables and images of the grids.
+SHOW = 12
+
+
+@dataclass(slots=True)
+class Shared:
+    """Results computed by one section and reused by others (None until computed).
+
+    Attributes
+    ----------
+    graph : NeighborGraph or None
+        The k-NN graph of the embeddings, ``GRAPH_K`` neighbours (fewer on tiny data).
+    duplicates, outliers, label_errors : result or None
+        The graph analyses, for the map's markers.
+    """
+
+    graph: NeighborGraph | None = None
+    duplicates: DuplicateResult | None = None
+    outliers: OutlierResult | None = None
+    label_errors: LabelErrorResult | None = None
+
+
+SectionFn = Callable[[ReportInputs, Section, Path, Shared], dict[str, Any]]
+
+
+def neighbour_graph(inputs: ReportInputs, shared: Shared) -> NeighborGraph:
+    """The report's one k-NN graph, searched on first use (by coverage) and kept in `shared`."""
+    if shared.graph is None:
+        from ..graph import neighbor_graph
+
+        n = inputs.embeddings.shape[0]
+        shared.graph = neighbor_graph(inputs.embeddings, k=max(1, min(GRAPH_K, n - 1)))
+    return shared.graph
+
+
+def split_names(inputs: ReportInputs) -> NDArray[np.str_] | None:
+    """``"train"`` / ``"test"`` per sample from the report's split, or None without one."""
+    tr = inputs.is_train
+    if tr is None or not 0 < int(tr.sum()) < tr.shape[0]:
+        return None
+    names: NDArray[np.str_] = np.where(tr, "train", "test")
+    return names
+
+
+def ordinal(k: int) -> str:
+    suffix = "th" if 10 <= k % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(k % 10, "th")
+    return f"{k}{suffix}"
+
+
+def skipped(sec: Section, why: str) -> dict[str, Any]:
+    sec.paragraph(f"Skipped: {why}", css="note")
+    return {"skipped": why}
+
+
+def grid(
+    inputs: ReportInputs,
+    sec: Section,
+    indices: Sequence[int] | NDArray[Any],
+    captions: Sequence[str],
+    title: str,
+) -> None:
+    """Thumbnails of these samples when images are known, else nothing."""
+    if inputs.images is None or len(indices) == 0:
+        return
+    sec.image_grid([inputs.images[int(i)] for i in indices], list(captions), title=title)
+
+
+@contextmanager
+def warnings_on_page(sec: Section) -> Iterator[None]:
+    """Show the warnings raised inside the block on the page (as notes) instead of stderr."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        yield
+    for w in caught:
+        sec.paragraph(f"Note: {w.message}", css="warn")

@@ -59,5 +59,6 @@ void register_neighbors(py::module_& m);
 void register_coverage(py::module_& m);
 void register_gmm(py::module_& m);
 void register_bias(py::module_& m);
+void register_mst(py::module_& m);
 
 }  // namespace datagauge::bindings

@@ -6,4 +6,5 @@ PYBIND11_MODULE(_core, m) {
     datagauge::bindings::register_coverage(m);
     datagauge::bindings::register_gmm(m);
     datagauge::bindings::register_bias(m);
+    datagauge::bindings::register_mst(m);
 }

@@ -5,18 +5,25 @@ Importing datagauge loads neither torch nor FAISS; they load when an analysis ne
 
 from . import tagging
 from ._results import (
+    BayesErrorResult,
     ClassCoverage,
     CoverageResult,
+    DivergenceResult,
+    DriftResult,
     DuplicateResult,
     EmbeddingResult,
     LabelErrorResult,
     OutlierResult,
+    SpanningTree,
 )
 from ._validation import NotFittedError
 from ._warnings import DatagaugeWarning, ExtrapolationWarning, PoorFitWarning
+from .bayes_error import bayes_error
 from .bias import BiasReport, adjust_pvalues, find_biases
 from .concept_bias import ConceptBias, ConceptBiasResult
 from .coverage import coverage, naive_radius
+from .divergence import divergence
+from .drift import drift
 from .duplicates import duplicates
 from .embeddings import SALIENCY_METHODS, embed, saliency, save_saliency
 from .familiarity import (
@@ -32,6 +39,7 @@ from .familiarity import (
 )
 from .graph import NeighborGraph, neighbor_graph
 from .label_errors import label_errors
+from .mst import minimum_spanning_tree
 from .neighbors import HNSW, IVF, Exact, kneighbors, merge_neighbors, recall_at_k
 from .outliers import outliers
 from .sufficiency import (
@@ -51,6 +59,7 @@ __all__ = [
     "HNSW",
     "IVF",
     "SALIENCY_METHODS",
+    "BayesErrorResult",
     "BiasReport",
     "ClassComparison",
     "ClassCoverage",
@@ -62,6 +71,8 @@ __all__ = [
     "DatagaugeWarning",
     "DatasetComparison",
     "DensityStrategy",
+    "DivergenceResult",
+    "DriftResult",
     "DuplicateResult",
     "EmbeddingResult",
     "EvaluationStrategy",
@@ -76,13 +87,17 @@ __all__ = [
     "OutlierResult",
     "PoorFitWarning",
     "ResetStrategy",
+    "SpanningTree",
     "Sufficiency",
     "SufficiencyResult",
     "TrainingStrategy",
     "__version__",
     "adjust_pvalues",
+    "bayes_error",
     "compare_datasets",
     "coverage",
+    "divergence",
+    "drift",
     "duplicates",
     "embed",
     "familiarity",
@@ -92,6 +107,7 @@ __all__ = [
     "kneighbors",
     "label_errors",
     "merge_neighbors",
+    "minimum_spanning_tree",
     "naive_radius",
     "neighbor_graph",
     "outliers",

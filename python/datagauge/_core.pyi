@@ -224,3 +224,12 @@ def welch_ttest(
     n_threads: int = 0,
 ) -> tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.float64]]:
     """Welch's t-test from summary statistics: (t, df, two-sided p)."""
+
+def euclidean_mst(
+    data: NDArray[np.float32],
+    neighbors: NDArray[np.int64],
+    leaf_size: int = 16,
+    n_threads: int = 0,
+) -> tuple[NDArray[np.int64], NDArray[np.int64], NDArray[np.float32], dict[str, int]]:
+    """Exact Euclidean minimum spanning tree (Boruvka) from exact k-NN lists: (source, target,
+    squared lengths, stats), edges sorted by (squared length, source, target), source < target."""

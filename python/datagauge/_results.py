@@ -382,3 +382,201 @@ class DuplicateResult(ResultBase):
             columns["split"] = self.splits[index]
             columns["leak"] = np.repeat(np.asarray(leak, dtype=bool), sizes)
         return _frame(columns)
+
+
+# --------------------------------------------------------------- comparisons of distributions
+
+__all__ += ["BayesErrorResult", "DivergenceResult", "DriftResult", "SpanningTree"]
+
+
+@dataclass(frozen=True, slots=True, repr=False)
+class SpanningTree(ResultBase):
+    """Result of :func:`datagauge.mst.minimum_spanning_tree`.
+
+    Attributes
+    ----------
+    source, target : ndarray of int64, shape (n_samples - 1,)
+        Edge endpoints, ``source < target``.
+    distances : ndarray of float32, shape (n_samples - 1,)
+        Euclidean edge lengths. Edges are sorted by (length, source, target).
+    total_length : float
+        Sum of the edge lengths (float64).
+    method : str
+        ``"exact"`` (the Euclidean minimum spanning tree) or ``"knn"`` (DataEval 1.1.4's
+        spanning tree of a k-NN graph).
+    k : int
+        Neighbours per point in the k-NN lists the tree was built from.
+    n_searched : int or None
+        ``"exact"``: searches run for the nearest point outside a component, summed over the
+        Boruvka rounds, when the k-NN lists did not settle a point (0: the lists proved the
+        whole tree). None for ``"knn"``.
+    """
+
+    source: NDArray[np.int64]
+    target: NDArray[np.int64]
+    distances: NDArray[np.float32]
+    total_length: float
+    method: str
+    k: int
+    n_searched: int | None
+
+    def to_dataframe(self) -> pd.DataFrame:
+        """One row per edge, shortest first: source, target, distance."""
+        return _frame({"source": self.source, "target": self.target, "distance": self.distances})
+
+
+@dataclass(frozen=True, slots=True, repr=False)
+class BayesErrorResult(ResultBase):
+    """Result of :func:`datagauge.bayes_error`.
+
+    Attributes
+    ----------
+    upper, lower : float
+        Upper and lower bound of the Bayes error rate, in [0, 1].
+    method : str
+        ``"knn"`` or ``"mst"``.
+    k : int or None
+        Neighbours of the k-NN classifier (``"knn"``); None for ``"mst"``.
+    tree : str or None
+        The spanning tree (``"exact"`` or ``"knn"``) for ``"mst"``; None for ``"knn"``.
+    errors : int
+        ``"knn"``: samples whose neighbours' most common label differs from their own;
+        ``"mst"``: tree edges between different labels beyond the ``n_classes - 1`` any
+        spanning tree needs.
+    n_samples, n_classes : int
+        Samples and distinct labels.
+    """
+
+    upper: float
+    lower: float
+    method: str
+    k: int | None
+    tree: str | None
+    errors: int
+    n_samples: int
+    n_classes: int
+
+    def to_dataframe(self) -> pd.DataFrame:
+        """One row with every field."""
+        return _frame({k: [v] for k, v in self.to_dict().items()})
+
+
+@dataclass(frozen=True, slots=True, repr=False)
+class DivergenceResult(ResultBase):
+    """Result of :func:`datagauge.divergence`.
+
+    Attributes
+    ----------
+    divergence : float
+        Henze-Penrose divergence estimate in [0, 1]: 0 for samples of one distribution, 1 for
+        samples that do not overlap.
+    errors : int
+        ``"fnn"``: points whose nearest neighbour lies in the other sample; ``"mst"``: tree
+        edges between the samples, minus the one any spanning tree needs.
+    method : str
+        ``"fnn"`` or ``"mst"``.
+    tree : str or None
+        The spanning tree (``"exact"`` or ``"knn"``) for ``"mst"``; None for ``"fnn"``.
+    n_a, n_b : int
+        Sizes of the two samples.
+    """
+
+    divergence: float
+    errors: int
+    method: str
+    tree: str | None
+    n_a: int
+    n_b: int
+
+    def to_dataframe(self) -> pd.DataFrame:
+        """One row with every field."""
+        return _frame({k: [v] for k, v in self.to_dict().items()})
+
+
+@dataclass(frozen=True, slots=True, repr=False)
+class DriftResult(ResultBase):
+    """Result of :func:`datagauge.drift`.
+
+    Attributes
+    ----------
+    method : str
+        ``"knn"``, ``"mmd"`` or ``"ks"``.
+    drifted : bool
+        Whether the test sample differs from the reference at level `alpha`.
+    p_value : float
+        ``"knn"``, ``"mmd"``: the permutation p-value; ``"ks"``: the smallest per-feature
+        p-value after the correction across features.
+    statistic : float
+        ``"knn"``: the share of neighbour pairs within one sample; ``"mmd"``: the unbiased
+        squared maximum mean discrepancy; ``"ks"``: the mean Kolmogorov-Smirnov statistic
+        over features (DataEval's ``distance``).
+    alpha : float
+        Significance level.
+    threshold : float
+        ``"knn"``, ``"mmd"``: the statistic's ``1 - alpha`` quantile over the permutations
+        (DataEval's ``distance_threshold``); ``"ks"``: the per-feature p-value below which a
+        feature drifts after the correction (DataEval's ``threshold``).
+    n_permutations : int or None
+        Permutations of the test (None for ``"ks"``).
+    k : int or None
+        Neighbours per point (``"knn"``).
+    sigma : float or None
+        Gaussian kernel bandwidth (``"mmd"``).
+    correction : str or None
+        ``"bonferroni"`` or ``"fdr"`` (``"ks"``).
+    sample_scores : ndarray of float64, shape (n_test,), or None
+        How strongly every test sample sits where the reference is thin, larger = more
+        drifted (``"knn"``: share of its neighbours from the test sample minus the share
+        expected without drift; ``"mmd"``: the witness function, mean kernel value to the
+        other test samples minus mean kernel value to the reference samples).
+    reference_scores : ndarray of float64, shape (n_reference,), or None
+        The same for every reference sample, towards the reference: large where the test
+        sample is thin (regions the test data no longer cover).
+    samples : ndarray of int64, shape (n_test,), or None
+        Test samples, most drifted first (score descending; equal scores by index).
+    feature_statistics, feature_p_values : ndarray of float64, shape (n_features,), or None
+        Per-feature Kolmogorov-Smirnov statistic and (uncorrected) p-value (``"ks"``).
+    features : ndarray of int64, shape (n_drifted_features,), or None
+        The features that drift after the correction, smallest p-value first (``"ks"``).
+    """
+
+    method: str
+    drifted: bool
+    p_value: float
+    statistic: float
+    alpha: float
+    threshold: float
+    n_permutations: int | None
+    k: int | None
+    sigma: float | None
+    correction: str | None
+    sample_scores: NDArray[np.float64] | None
+    reference_scores: NDArray[np.float64] | None
+    samples: NDArray[np.int64] | None
+    feature_statistics: NDArray[np.float64] | None
+    feature_p_values: NDArray[np.float64] | None
+    features: NDArray[np.int64] | None
+
+    def to_dataframe(self) -> pd.DataFrame:
+        """``"ks"``: one row per feature, smallest p-value first: feature, statistic, p_value,
+        drifted. ``"knn"``, ``"mmd"``: one row per test sample, most drifted first: rank,
+        index, score."""
+        if self.feature_p_values is not None and self.feature_statistics is not None:
+            size = self.feature_p_values.size
+            order = np.lexsort((np.arange(size), -self.feature_statistics, self.feature_p_values))
+            drifted = np.zeros(size, dtype=bool)
+            if self.features is not None:
+                drifted[self.features] = True
+            return _frame(
+                {
+                    "feature": order.astype(np.int64),
+                    "statistic": self.feature_statistics[order],
+                    "p_value": self.feature_p_values[order],
+                    "drifted": drifted[order],
+                }
+            )
+        samples = self.samples if self.samples is not None else np.zeros(0, dtype=np.int64)
+        scores = self.sample_scores if self.sample_scores is not None else np.zeros(0)
+        return _frame(
+            {"rank": np.arange(1, samples.size + 1), "index": samples, "score": scores[samples]}
+        )

@@ -1194,3 +1194,51 @@ def check_pvalues(p: Any, name: str = "p") -> NDArray[np.float64]:
             "p-values."
         )
     return arr
+
+
+__all__ += [  # checks of the distribution comparisons: Bayes error, divergence, drift
+    "check_n_classes",
+    "check_positive",
+    "check_two_samples",
+]
+
+
+def check_two_samples(
+    a: Any, b: Any, *, names: tuple[str, str], min_samples: int = 1, why: str = ""
+) -> tuple[NDArray[np.float32], NDArray[np.float32]]:
+    """Two (n, d) matrices of one feature count, each validated as :func:`check_embeddings`
+    and with at least `min_samples` rows (`why` says what needs them)."""
+    first, second = names
+    x_a = check_embeddings(a, name=first)
+    x_b = check_embeddings(b, name=second)
+    if x_a.shape[1] != x_b.shape[1]:
+        raise ValueError(
+            f"{first} has {x_a.shape[1]} features but {second} has {x_b.shape[1]}; compare "
+            "embeddings from the same model and layer (the same number of columns)."
+        )
+    for name, x in ((first, x_a), (second, x_b)):
+        if x.shape[0] < min_samples:
+            raise ValueError(
+                f"{name} has {x.shape[0]} sample(s) but at least {min_samples} are needed"
+                f"{why}; add samples."
+            )
+    return x_a, x_b
+
+
+def check_n_classes(classes: NDArray[Any], what: str) -> None:
+    """At least two distinct labels."""
+    if classes.size < 2:
+        raise ValueError(
+            f"labels hold a single class ({classes.tolist()[0]!r}); {what} compares classes, so "
+            "it needs samples of at least two."
+        )
+
+
+def check_positive(value: Any, name: str) -> float:
+    """A finite real number > 0."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be a number > 0, got {value!r} ({_describe(value)}).")
+    out = float(value)
+    if not (out > 0.0 and np.isfinite(out)):
+        raise ValueError(f"{name} must be a finite number > 0, got {out}.")
+    return out

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import pickle
 import warnings
@@ -508,30 +509,78 @@ def test_compare_same_and_shifted_distributions():
     moved = datagauge.compare_datasets(
         train, rng.normal(size=(500, 3)) + 3, n_components=1, random_state=0
     )
-    assert moved.band == "gap"
-    assert moved.likelihood_ratio > 1.2
+    assert moved.band == "huge gap"
+    assert moved.likelihood_ratio < 0.6
     assert moved.fraction_below_p1 > 0.5
-    f_ff = moved.fit_scores.mean()
-    assert moved.likelihood_ratio == pytest.approx(moved.predict_scores.mean() / f_ff)
-    assert moved.loglik_difference_per_dim == pytest.approx(
-        (moved.predict_mean_loglik - moved.fit_mean_loglik) / 3
+    per_dim = (moved.predict_mean_loglik - moved.fit_mean_loglik) / 3
+    assert moved.loglik_difference_per_dim == pytest.approx(per_dim)
+    assert moved.likelihood_ratio == pytest.approx(np.exp(per_dim))
+    # DeepView's literal ratio of log-likelihoods, kept under its own name, reads backwards.
+    assert moved.loglik_ratio == pytest.approx(
+        moved.predict_scores.mean() / moved.fit_scores.mean()
     )
+    assert moved.loglik_ratio > 1.2
     assert moved.to_dataframe().shape[0] == 1
     json.dumps(moved.to_dict())
 
 
-def test_compare_units_change_the_ratio_but_not_the_other_measures():
-    rng = np.random.default_rng(20)
-    a, b = rng.normal(size=(600, 2)), rng.normal(size=(400, 2)) * 1.5
-    model = Familiarity(n_components=1, reg_covar=1e-15, random_state=0)
-    big = datagauge.compare_datasets(a, b, strategy=model)
+def test_likelihood_ratio_is_about_one_for_one_distribution():
+    rng = np.random.default_rng(30)
+    for d in (2, 8, 32):
+        res = datagauge.compare_datasets(
+            rng.normal(size=(4000, d)), rng.normal(size=(4000, d)), n_components=1, random_state=0
+        )
+        assert res.likelihood_ratio == pytest.approx(1.0, abs=0.03)
+        assert res.band == "no significant gap"
+
+
+def test_likelihood_ratio_falls_with_the_shift_into_a_huge_gap():
+    rng = np.random.default_rng(31)
+    d = 10
+    train, test = rng.normal(size=(3000, d)), rng.normal(size=(1000, d))
+    ratios, bands = [], []
+    for shift in (0.0, 1.0, 2.0, 3.0, 5.0, 10.0, 30.0):
+        res = datagauge.compare_datasets(train, test + shift, n_components=1, random_state=0)
+        ratios.append(res.likelihood_ratio)
+        bands.append(res.band)
+    assert all(a > b for a, b in itertools.pairwise(ratios))
+    assert bands[0] == "no significant gap"
+    assert bands[-1] == "huge gap"  # DeepView's formula read a 30-sigma shift as "gap" (322)
+    # For Gaussians a shift of s in every one of d dimensions gives L = exp(-s^2 / 2).
+    assert ratios[2] == pytest.approx(np.exp(-(2.0**2) / 2), rel=0.15)
+
+
+def test_likelihood_ratio_does_not_change_with_units():
+    rng = np.random.default_rng(32)
+    a, b = rng.normal(size=(800, 4)), rng.normal(size=(500, 4)) * 1.3 + 0.5
+    # reg_covar adds a constant to the variances: tiny, so that the model scales with the data.
+    model = Familiarity(n_components=2, reg_covar=1e-15, random_state=0)
+    base = datagauge.compare_datasets(a, b, strategy=model)
+    for scale in (1000.0, 1e-3):
+        scaled = datagauge.compare_datasets(a * scale, b * scale, strategy=model)
+        assert scaled.likelihood_ratio == pytest.approx(base.likelihood_ratio, rel=1e-4)
+        assert scaled.band == base.band
+        assert scaled.ratio_meaningful
+    # The literal ratio of log-likelihoods does change with units.
     small = datagauge.compare_datasets(a * 1e-3, b * 1e-3, strategy=model)
-    assert big.ratio_meaningful
-    assert not small.ratio_meaningful  # densities above 1: positive log-likelihoods
-    assert small.band == "not meaningful"
-    assert "use loglik_difference_per_dim" in small.note
-    assert small.loglik_difference_per_dim == pytest.approx(big.loglik_difference_per_dim, 1e-6)
-    assert small.fraction_below_p5 == big.fraction_below_p5
+    assert small.loglik_ratio != pytest.approx(base.loglik_ratio, rel=0.1)
+
+
+def test_likelihood_ratio_above_one_point_two_only_for_a_more_concentrated_set():
+    rng = np.random.default_rng(33)
+    train = rng.normal(size=(3000, 6))
+    readings = {}
+    for name, test in {
+        "concentrated": rng.normal(size=(1000, 6)) * 0.5,
+        "same": rng.normal(size=(1000, 6)),
+        "wider": rng.normal(size=(1000, 6)) * 2.0,
+        "shifted": rng.normal(size=(1000, 6)) + 1.5,
+    }.items():
+        readings[name] = datagauge.compare_datasets(train, test, n_components=1, random_state=0)
+    assert readings["concentrated"].likelihood_ratio > 1.2
+    assert readings["concentrated"].band == "gap"
+    for name in ("same", "wider", "shifted"):
+        assert readings[name].likelihood_ratio <= 1.2, name
 
 
 def test_compare_per_class():
@@ -554,7 +603,7 @@ def test_compare_per_class():
     assert pc.band.tolist()[2] == "not compared"
     assert np.isnan(pc.likelihood_ratio[2])
     assert pc.fraction_below_p5[1] > 0.9
-    assert pc.to_dataframe().shape == (3, 10)
+    assert pc.to_dataframe().shape == (3, 11)
 
 
 def test_user_strategy_kernel_density():

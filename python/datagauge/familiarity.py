@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
@@ -186,8 +187,8 @@ class ClassComparison(ResultBase):
     compared : ndarray of bool, shape (n_classes,)
         False where the fit set has fewer than ``min_class_size`` samples of the class or the
         predict set has none; the other columns are NaN (band "not compared") there.
-    likelihood_ratio, loglik_difference_per_dim, fraction_below_p1, fraction_below_p5 :
-        ndarray of float64, shape (n_classes,)
+    likelihood_ratio, loglik_ratio, loglik_difference_per_dim, fraction_below_p1, \
+fraction_below_p5 : ndarray of float64, shape (n_classes,)
         As in :class:`DatasetComparison`, within the class.
     band : ndarray of str, shape (n_classes,)
     ratio_meaningful : ndarray of bool, shape (n_classes,)
@@ -200,6 +201,7 @@ class ClassComparison(ResultBase):
     likelihood_ratio: NDArray[np.float64]
     band: NDArray[np.str_]
     ratio_meaningful: NDArray[np.bool_]
+    loglik_ratio: NDArray[np.float64]
     loglik_difference_per_dim: NDArray[np.float64]
     fraction_below_p1: NDArray[np.float64]
     fraction_below_p5: NDArray[np.float64]
@@ -220,20 +222,28 @@ class DatasetComparison(ResultBase):
     predict_mean_loglik : float
         F(Df, Dp): mean log-likelihood of Dp under the model of Df.
     likelihood_ratio : float
-        DeepView's L(f->p) = F(Df, Dp) / F(Df, Df).
+        L(f->p) = exp((F(Df, Dp) - F(Df, Df)) / d), d the model's dimension: how likely Dp is
+        under the model of Df relative to Df itself, as a ratio of likelihoods per dimension
+        (the geometric mean over dimensions of the likelihood ratio). About 1 without a gap,
+        falling towards 0 as Dp moves away, above 1 only when Dp sits where Df is denser
+        (Dp more concentrated than Df). The same in any units: scaling the embeddings by a
+        shifts both mean log-likelihoods by ``-d log(a)``, which cancels. See Notes of
+        :func:`compare_datasets` for why it replaces DeepView's literal formula.
     band : str
-        DeepView's reading of the ratio: "huge gap" (< 0.6), "small gap" (0.6 to 0.8),
-        "no significant gap" (0.8 to 1.2), "gap" (> 1.2); "not meaningful" when
-        ``ratio_meaningful`` is False.
+        DeepView's bands read on L: "huge gap" (< 0.6), "small gap" (0.6 to 0.8), "no
+        significant gap" (0.8 to 1.2), "gap" (> 1.2: Dp more concentrated than Df); "not
+        meaningful" when a mean log-likelihood is infinite.
     ratio_meaningful : bool
-        The ratio only reads as DeepView intends when both mean log-likelihoods are
-        negative: log-likelihoods shift by ``-d log(a)`` when the embeddings are scaled by a,
-        so the ratio changes with units and flips meaning when a mean is positive.
+        False only when a mean log-likelihood is infinite (a sample of zero density).
     note : str
-        Why the ratio is or is not meaningful, in words.
+        What the ratio means, in words.
+    loglik_ratio : float
+        DeepView's literal F(Df, Dp) / F(Df, Df), a ratio of mean log-likelihoods; it depends
+        on the units of the embeddings and reads backwards when they are negative (a less
+        familiar Dp gives a ratio above 1). Kept for comparison with DeepView's numbers.
     loglik_difference_per_dim : float
-        ``(F(Df, Dp) - F(Df, Df)) / d``, d the model's dimension: well defined in any units
-        (a scale change cancels); about 0 without a gap, negative when Dp is less familiar.
+        ``(F(Df, Dp) - F(Df, Df)) / d`` = ``log(likelihood_ratio)``: about 0 without a gap,
+        negative when Dp is less familiar.
     fraction_below_p1, fraction_below_p5 : float
         Fraction of Dp scoring below Df's own 1st / 5th percentile score; about 0.01 / 0.05
         without a gap, larger with one.
@@ -251,6 +261,7 @@ class DatasetComparison(ResultBase):
     band: str
     ratio_meaningful: bool
     note: str
+    loglik_ratio: float
     loglik_difference_per_dim: float
     fraction_below_p1: float
     fraction_below_p5: float
@@ -440,36 +451,38 @@ def familiarity(
     )
 
 
-def _gap(fit_scores: NDArray[np.float64], pred_scores: NDArray[np.float64]) -> dict[str, Any]:
+def _gap(
+    fit_scores: NDArray[np.float64], pred_scores: NDArray[np.float64], dim: int
+) -> dict[str, Any]:
+    """The gap measures of :func:`compare_datasets` from the two sets' scores under the model
+    of the fit set (dimension `dim`)."""
     f_ff = float(np.mean(fit_scores))
     f_fp = float(np.mean(pred_scores))
-    finite = np.isfinite(f_ff) and np.isfinite(f_fp)
-    if not finite:
-        ratio, meaningful = float("nan"), False
-        note = "a mean log-likelihood is infinite (some sample has zero density)"
-    elif f_ff < 0 and f_fp < 0:
-        ratio, meaningful = f_fp / f_ff, True
+    finite = bool(np.isfinite(f_ff) and np.isfinite(f_fp))
+    per_dim = (f_fp - f_ff) / dim if finite else float("nan")
+    if finite:
+        ratio = math.exp(min(per_dim, 700.0))  # exp(700) is still a float; beyond, a huge gap
         note = (
-            "both mean log-likelihoods are negative, so the ratio reads as DeepView intends; "
-            "it still depends on the units of the embeddings"
+            "L(f->p) = exp((F(Df, Dp) - F(Df, Df)) / d): the likelihood ratio of the two sets "
+            "per dimension (a geometric mean), the same in any units of the embeddings; below 1 "
+            "the predict set is less familiar than the fit set itself, above 1 it sits where "
+            "the fit set is denser"
         )
     else:
-        ratio = f_fp / f_ff if f_ff != 0 else float("nan")
-        meaningful = False
-        note = (
-            "a mean log-likelihood is >= 0 (densities above 1, e.g. embeddings on a small "
-            "scale), so the ratio does not read as DeepView intends; use "
-            "loglik_difference_per_dim and the percentile fractions"
-        )
+        ratio = float("nan")
+        note = "a mean log-likelihood is infinite (some sample has zero density)"
+    with np.errstate(divide="ignore", invalid="ignore"):
+        literal = f_fp / f_ff if f_ff != 0 else float("nan")
     p1, p5 = np.percentile(fit_scores, [1, 5])
     return {
         "f_ff": f_ff,
         "f_fp": f_fp,
         "ratio": float(ratio),
-        "meaningful": bool(meaningful),
-        "band": likelihood_ratio_band(ratio) if meaningful else "not meaningful",
+        "loglik_ratio": float(literal),
+        "meaningful": finite,
+        "band": likelihood_ratio_band(ratio) if finite else "not meaningful",
         "note": note,
-        "diff": (f_fp - f_ff) if finite else float("nan"),
+        "diff": per_dim,
         "below_p1": float(np.mean(pred_scores < p1)),
         "below_p5": float(np.mean(pred_scores < p5)),
     }
@@ -491,10 +504,10 @@ def compare_datasets(
 ) -> DatasetComparison:
     """How familiar dataset Dp is to a density model of dataset Df (a distribution gap).
 
-    Fits the model on Df, scores both, and reports DeepView's likelihood ratio
-    L(f->p) = F(Df, Dp) / F(Df, Df) with its bands, beside measures that do not depend on the
-    embeddings' units: the mean log-likelihood difference per dimension and the fraction of
-    Dp below Df's 1st / 5th percentile score.
+    Fits the model on Df, scores both, and reports the likelihood ratio
+    L(f->p) = exp((F(Df, Dp) - F(Df, Df)) / d) with DeepView's bands, the mean log-likelihood
+    difference per dimension and the fraction of Dp below Df's 1st / 5th percentile score;
+    F(Df, D) is the mean log-likelihood of D under the model of Df, d the model's dimension.
 
     Parameters
     ----------
@@ -515,6 +528,22 @@ def compare_datasets(
     Returns
     -------
     DatasetComparison
+
+    Notes
+    -----
+    DeepView divides the two mean log-likelihoods, L = F(Df, Dp) / F(Df, Df), and reads it
+    with bands that suppose a value that shrinks as the model of Df explains Dp worse. A ratio
+    of log-likelihoods does not behave so: when both are negative (the usual case) a less
+    familiar Dp makes the numerator more negative and the ratio larger (a 30-sigma shift of
+    10-d Gaussians gave 322, read "gap"; a denser Dp 0.68, "small gap"), and the value changes
+    with the units of the embeddings, since scaling them by a adds ``-d log(a)`` to every
+    log-likelihood. Here L is a ratio of likelihoods instead: the exponential of the mean
+    log-likelihood difference, divided by d so that a band means the same at d = 8 and
+    d = 512 (for Gaussians, a shift of s standard deviations in one direction gives
+    L = exp(-s^2 / (2 d))). It is about 1 for two samples of one distribution (slightly
+    below, since F(Df, Df) is measured in-sample), falls monotonically as Dp moves away,
+    does not change with the units, and exceeds 1 only where Dp is more concentrated than Df.
+    DeepView's literal number stays available as ``loglik_ratio``.
     """
     xf = check_samples(fit_embeddings, name="fit_embeddings")
     xp = check_samples(predict_embeddings, name="predict_embeddings")
@@ -538,7 +567,7 @@ def compare_datasets(
     min_size = _min_class_size(min_class_size, proto)
 
     fit_scores, pred_scores = _fit_score(proto, xf, xf, xp)
-    g = _gap(fit_scores, pred_scores)
+    g = _gap(fit_scores, pred_scores, dim)
 
     per_class = None
     if yf is not None and yp is not None:
@@ -552,18 +581,17 @@ def compare_datasets(
         n_fit = np.array([(yf == lab).sum() for lab in classes], dtype=np.int64)
         n_pred = np.array([(yp == lab).sum() for lab in classes], dtype=np.int64)
         compared = (n_fit >= min_size) & (n_pred > 0)
-        cols = {k: np.full(c, np.nan) for k in ("ratio", "diff", "below_p1", "below_p5")}
+        names = ("ratio", "loglik_ratio", "diff", "below_p1", "below_p5")
+        cols = {k: np.full(c, np.nan) for k in names}
         band = np.full(c, "not compared", dtype=object)
         meaningful = np.zeros(c, dtype=bool)
         for i in np.flatnonzero(compared):
             f_x = np.ascontiguousarray(xf[yf == classes[i]])
             p_x = np.ascontiguousarray(xp[yp == classes[i]])
             fs, ps = _fit_score(proto, f_x, f_x, p_x)
-            gi = _gap(fs, ps)
-            cols["ratio"][i] = gi["ratio"]
-            cols["diff"][i] = gi["diff"] / dim
-            cols["below_p1"][i] = gi["below_p1"]
-            cols["below_p5"][i] = gi["below_p5"]
+            gi = _gap(fs, ps, dim)
+            for name in names:
+                cols[name][i] = gi[name]
             band[i] = gi["band"]
             meaningful[i] = gi["meaningful"]
         per_class = ClassComparison(
@@ -574,6 +602,7 @@ def compare_datasets(
             likelihood_ratio=cols["ratio"],
             band=band.astype(str),
             ratio_meaningful=meaningful,
+            loglik_ratio=cols["loglik_ratio"],
             loglik_difference_per_dim=cols["diff"],
             fraction_below_p1=cols["below_p1"],
             fraction_below_p5=cols["below_p5"],
@@ -585,7 +614,8 @@ def compare_datasets(
         band=g["band"],
         ratio_meaningful=g["meaningful"],
         note=g["note"],
-        loglik_difference_per_dim=g["diff"] / dim,
+        loglik_ratio=g["loglik_ratio"],
+        loglik_difference_per_dim=g["diff"],
         fraction_below_p1=g["below_p1"],
         fraction_below_p5=g["below_p5"],
         n_fit=int(xf.shape[0]),

@@ -155,7 +155,7 @@ def _familiarity(inputs: ReportInputs, sec: Section, out: Path, shared: Shared) 
             [
                 ["mean log-likelihood, training (in-sample)", cmp.fit_mean_loglik],
                 ["mean log-likelihood, rest", cmp.predict_mean_loglik],
-                ["DeepView likelihood ratio", cmp.likelihood_ratio],
+                ["likelihood ratio L per dimension", cmp.likelihood_ratio],
                 ["reading", cmp.band],
                 ["log-likelihood difference per dimension", cmp.loglik_difference_per_dim],
                 ["share of the rest below training's 1st percentile", cmp.fraction_below_p1],

@@ -535,3 +535,20 @@ def test_huge_and_tiny_scales_match_in_memory(exponent):
     np.testing.assert_array_equal(dist, ref_dist)
     res = dgd.coverage(da.from_array(x, chunks=(70, -1)), 5)
     np.testing.assert_array_equal(res.critical_value_radii, ref_dist[:, -1])
+
+
+def test_bayes_error_and_divergence_on_dask_equal_in_memory():
+    rng = np.random.default_rng(40)
+    x = np.concatenate([rng.normal(0, 1, (700, 6)), rng.normal(1.5, 1, (500, 6))])
+    y = np.repeat([0, 1], [700, 500])
+    xd = da.from_array(x, chunks=(300, -1))
+    for k in (1, 3):
+        got = datagauge.dask.bayes_error(xd, y, k=k)
+        want = datagauge.bayes_error(x, y, k=k)
+        assert (got.upper, got.lower, got.errors) == (want.upper, want.lower, want.errors)
+    a, b = x[:700], x[700:]
+    got_div = datagauge.dask.divergence(da.from_array(a, chunks=250), da.from_array(b, chunks=200))
+    want_div = datagauge.divergence(a, b)
+    assert (got_div.divergence, got_div.errors) == (want_div.divergence, want_div.errors)
+    with pytest.raises(ValueError, match="features"):
+        datagauge.dask.divergence(da.from_array(a, chunks=250), da.from_array(b[:, :3], chunks=200))

@@ -12,6 +12,8 @@ so the answers are those of the in-memory functions:
 - :func:`neighbor_graph`: a :class:`datagauge.NeighborGraph` whose k-NN arrays stay lazy;
   every analysis that takes a graph takes it.
 - :func:`coverage`: equal to :func:`datagauge.coverage`.
+- :func:`bayes_error` (k-NN bounds) and :func:`divergence` (nearest-neighbour count): equal
+  to the in-memory functions, from :func:`neighbor_graph`.
 - :func:`fit_familiarity` (and :func:`score_samples`): EM with one Dask pass over the data
   per iteration; the parameters match :meth:`datagauge.Familiarity.fit` with the same seed
   (the initialisation samples the same rows) up to floating-point summation order.
@@ -46,7 +48,7 @@ except ImportError as exc:  # pragma: no cover - depends on the environment
 
 from . import _core
 from ._gmm import Familiarity, _Source
-from ._results import CoverageResult
+from ._results import BayesErrorResult, CoverageResult, DivergenceResult
 from ._threads import resolve_n_jobs, thread_limits
 from ._validation import (
     check_choice,
@@ -63,6 +65,7 @@ from ._validation import (
     check_tags,
     check_unit_fraction,
 )
+from .bayes_error import bayes_error as _bayes_error
 from .bias import (
     _METRICS,
     MAX_TAG_COLUMNS,
@@ -74,6 +77,7 @@ from .bias import (
     pack_bits,
 )
 from .coverage import coverage_from_radii, unit_cube_scale
+from .divergence import fnn_divergence
 from .graph import NeighborGraph, fingerprint_from_hashes, hash_groups, row_hashes
 from .neighbors import (
     KDTREE_MAX_DIM,
@@ -91,7 +95,9 @@ from .neighbors import (
 )
 
 __all__ = [
+    "bayes_error",
     "coverage",
+    "divergence",
     "find_biases",
     "fit_familiarity",
     "kneighbors",
@@ -470,6 +476,66 @@ def neighbor_graph(x: Any, k: int = 20, *, index: Any = "exact", n_jobs: int | N
         dtype=str(x.dtype),
         checksum=fingerprint_from_hashes((n, d), h1),
     )
+
+
+# --------------------------------------------------------------------------- comparisons
+
+
+def bayes_error(
+    x: Any, labels: Any, *, k: int = 1, index: Any = "exact", n_jobs: int | None = 1
+) -> BayesErrorResult:
+    """:func:`datagauge.bayes_error` with ``method="knn"`` on a Dask array.
+
+    The k-NN graph comes from :func:`neighbor_graph` (chunk against chunk), the count from
+    the in-memory function; the answer equals ``datagauge.bayes_error(x.compute(), labels,
+    k=k)``. ``method="mst"`` needs the points where the k-NN lists prove no edge: compute the
+    array and use the in-memory function.
+
+    Parameters
+    ----------
+    x : dask.array.Array of shape (n_samples, n_features)
+    labels : array-like or dask array of shape (n_samples,)
+        Computed into memory.
+    k : int, default 1
+    index : {"exact", "kdtree", "flat"} or datagauge.Exact
+    n_jobs : int or None, default 1
+        Threads inside each Dask task.
+
+    Returns
+    -------
+    BayesErrorResult
+    """
+    graph = neighbor_graph(x, k, index=index, n_jobs=n_jobs)
+    return _bayes_error(graph, _local(labels), method="knn", k=k)
+
+
+def divergence(a: Any, b: Any, *, index: Any = "exact", n_jobs: int | None = 1) -> DivergenceResult:
+    """:func:`datagauge.divergence` with ``method="fnn"`` on two Dask arrays.
+
+    The nearest neighbour of every pooled point comes from :func:`neighbor_graph` of the
+    pooled array (`a`'s rows first); the answer equals ``datagauge.divergence(a.compute(),
+    b.compute())``. ``method="mst"``: compute the arrays and use the in-memory function.
+
+    Parameters
+    ----------
+    a, b : dask.array.Array of shape (n_a, n_features) and (n_b, n_features)
+    index : {"exact", "kdtree", "flat"} or datagauge.Exact
+    n_jobs : int or None, default 1
+        Threads inside each Dask task.
+
+    Returns
+    -------
+    DivergenceResult
+    """
+    a = check_dask_matrix(a, name="a", in_memory="datagauge.divergence")
+    b = check_dask_matrix(b, name="b", in_memory="datagauge.divergence")
+    if a.shape[1] != b.shape[1]:
+        raise ValueError(
+            f"a has {a.shape[1]} features but b has {b.shape[1]}; compare embeddings from the "
+            "same model and layer."
+        )
+    graph = neighbor_graph(da.concatenate([a, b]), 1, index=index, n_jobs=n_jobs).compute()
+    return fnn_divergence(graph.indices[:, 0], int(a.shape[0]), int(b.shape[0]))
 
 
 # --------------------------------------------------------------------------- coverage

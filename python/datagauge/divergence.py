@@ -13,13 +13,14 @@ from __future__ import annotations
 from typing import Any, Literal
 
 import numpy as np
+from numpy.typing import NDArray
 
 from ._results import DivergenceResult
 from ._validation import check_choice, check_two_samples
 from .graph import neighbor_graph
 from .mst import minimum_spanning_tree
 
-__all__ = ["divergence"]
+__all__ = ["divergence", "fnn_divergence"]
 
 
 def divergence(
@@ -95,13 +96,22 @@ def divergence(
     origin[n_a:] = 1
     if method == "fnn":
         graph = neighbor_graph(x, 1, index=index, n_jobs=n_jobs)
-        errors = int(np.count_nonzero(origin[graph.indices[:, 0]] != origin))
-        used: str | None = None
-    else:
-        spanning = minimum_spanning_tree(x, method=tree, index=index, n_jobs=n_jobs)
-        errors = int(np.count_nonzero(origin[spanning.source] != origin[spanning.target])) - 1
-        used = tree
+        return fnn_divergence(graph.indices[:, 0], n_a, n_b)
+    spanning = minimum_spanning_tree(x, method=tree, index=index, n_jobs=n_jobs)
+    errors = int(np.count_nonzero(origin[spanning.source] != origin[spanning.target])) - 1
+    return _result(errors, "mst", tree, n_a, n_b)
+
+
+def fnn_divergence(nearest: NDArray[np.int64], n_a: int, n_b: int) -> DivergenceResult:
+    """The ``"fnn"`` divergence from the nearest other point (int64 (n_a + n_b,)) of every
+    point of the pooled samples, `a`'s n_a rows first."""
+    origin = np.arange(n_a + n_b) >= n_a
+    errors = int(np.count_nonzero(origin[nearest] != origin))
+    return _result(errors, "fnn", None, n_a, n_b)
+
+
+def _result(errors: int, method: str, tree: str | None, n_a: int, n_b: int) -> DivergenceResult:
     value = max(0.0, 1 - ((n_a + n_b) / (2 * n_a * n_b)) * errors)
     return DivergenceResult(
-        divergence=float(value), errors=errors, method=method, tree=used, n_a=n_a, n_b=n_b
+        divergence=float(value), errors=errors, method=method, tree=tree, n_a=n_a, n_b=n_b
     )

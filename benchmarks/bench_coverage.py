@@ -182,7 +182,7 @@ def _index_spec(spec: dict[str, Any]) -> Any:
             ef_construction=spec.get("ef_construction", 64),
         )
     if kind == "ivf":
-        return datagauge.IVF(nlist=spec.get("nlist"), nprobe=spec.get("nprobe"), seed=0)
+        return datagauge.IVF(nlist=spec.get("nlist"), nprobe=spec.get("nprobe"), random_state=0)
     return kind  # "exact", "kdtree", "flat"
 
 

@@ -214,13 +214,31 @@ def test_small_cnn_seeded_init_and_training_are_deterministic():
     y = np.arange(32) % 3
     state = torch.random.get_rng_state()
     a = train_classifier(
-        SmallCNN(n_classes=3, seed=1), x, y, epochs=2, batch_size=16, seed=5, device="cpu"
+        SmallCNN(n_classes=3, random_state=1),
+        x,
+        y,
+        epochs=2,
+        batch_size=16,
+        random_state=5,
+        device="cpu",
     )
     b = train_classifier(
-        SmallCNN(n_classes=3, seed=1), x, y, epochs=2, batch_size=16, seed=5, device="cpu"
+        SmallCNN(n_classes=3, random_state=1),
+        x,
+        y,
+        epochs=2,
+        batch_size=16,
+        random_state=5,
+        device="cpu",
     )
     c = train_classifier(
-        SmallCNN(n_classes=3, seed=1), x, y, epochs=2, batch_size=16, seed=6, device="cpu"
+        SmallCNN(n_classes=3, random_state=1),
+        x,
+        y,
+        epochs=2,
+        batch_size=16,
+        random_state=6,
+        device="cpu",
     )
     assert torch.equal(torch.random.get_rng_state(), state), "global RNG was changed"
     for (name, pa), pb in zip(a.state_dict().items(), b.state_dict().values(), strict=True):
@@ -239,13 +257,13 @@ def test_small_cnn_learns_digits():
     idx = rng.permutation(len(d.images))
     train, test = idx[:800], idx[1000:1400]
     model = train_classifier(
-        SmallCNN(seed=0, width=8, embedding_dim=32),
+        SmallCNN(random_state=0, width=8, embedding_dim=32),
         d.images[train],
         d.labels[train],
         epochs=3,
         batch_size=64,
         lr=2e-2,
-        seed=0,
+        random_state=0,
         device="cpu",
     )
     pred = datagauge.embed(d.images[test], model, progress=False).argmax(axis=1)
@@ -253,7 +271,7 @@ def test_small_cnn_learns_digits():
 
 
 def test_small_cnn_takes_28x28():
-    model = SmallCNN(seed=0)
+    model = SmallCNN(random_state=0)
     assert datagauge.embed(images(2, 28, 28), model, layer="hidden", progress=False).shape == (
         2,
         64,

@@ -593,7 +593,7 @@ def clustered_data():
         "hnsw",
         "ivf",
         pytest.param(datagauge.HNSW(m=16, ef_search=32), id="hnsw-m16-ef32"),
-        pytest.param(datagauge.IVF(nlist=50, nprobe=4, seed=3), id="ivf-nlist50-nprobe4"),
+        pytest.param(datagauge.IVF(nlist=50, nprobe=4, random_state=3), id="ivf-nlist50-nprobe4"),
     ],
 )
 def test_approximate_recall_and_radius(clustered_data, index):

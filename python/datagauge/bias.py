@@ -232,8 +232,8 @@ class BiasReport(ResultBase):
         bits = np.unpackbits(words.astype("<u8").view(np.uint8), bitorder="little")
         return np.flatnonzero(bits[: self.n_samples]).astype(np.int64)
 
-    def examples(self, i: int, k: int = 8) -> NDArray[np.int64]:
-        """Up to ``k`` sample indices of subgroup ``i`` to show.
+    def examples(self, i: int, n: int = 8) -> NDArray[np.int64]:
+        """Up to ``n`` sample indices of subgroup ``i`` to show.
 
         Samples that show the bias come first: where the subgroup does worse than the rest
         (negative effect), wrong (or least confident) samples first; where it does better,
@@ -241,14 +241,14 @@ class BiasReport(ResultBase):
 
         Returns
         -------
-        ndarray of int64, shape (min(k, support[i]),)
+        ndarray of int64, shape (min(n, support[i]),)
         """
         i = self._row(i)
-        k = check_int(k, "k", minimum=1)
+        n = check_int(n, "n", minimum=1)
         idx = self.members(i)
         value = self._outcome[idx]
         key = value if self.effect[i] < 0 else -value
-        return idx[np.argsort(key, kind="stable")[:k]]
+        return idx[np.argsort(key, kind="stable")[:n]]
 
     def _row(self, i: int) -> int:
         i = check_int(i, "i")

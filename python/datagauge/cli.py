@@ -164,7 +164,14 @@ def _build_parser() -> argparse.ArgumentParser:
     rep.add_argument("--tags", type=Path, help="with --embeddings: .npy 0/1 tags or a .csv")
     rep.add_argument("--out", type=Path, default=Path("report-out"), help="output folder")
     rep.add_argument("--limit", type=int, help="use only this many samples (a quick look)")
-    rep.add_argument("--seed", type=int, default=0, help="seed of splits and training")
+    rep.add_argument(
+        "--random-state",
+        "--seed",
+        dest="random_state",
+        type=int,
+        default=0,
+        help="seed of the slice, splits and training (--seed is the old name)",
+    )
     rep.add_argument("--no-progress", action="store_true", help="no progress bar")
     return parser
 
@@ -185,7 +192,7 @@ def _run_report(args: argparse.Namespace) -> int:
         predictions=args.predictions,
         tags=args.tags,
         limit=args.limit,
-        seed=args.seed,
+        seed=args.random_state,
         progress=not args.no_progress,
     )
     html_path, json_path = build_report(inputs, args.out, progress=not args.no_progress)

@@ -471,7 +471,7 @@ def sample_recall(x: NDArray[np.float32], dist: NDArray[np.float32], k: int, spe
     """Recall@k of k-NN lists with exact distances `dist` (float32 (n, k)), measured on a
     fixed sample of at most 512 rows against exact search. A listed neighbour counts as
     found when it is no farther than the exact k-th neighbour (ties cannot look wrong)."""
-    seed = spec.seed if isinstance(spec, IVF) else 0
+    seed = spec.random_state if isinstance(spec, IVF) else 0
     ids = sample_rows(x.shape[0], seed)
     exponent = scale_exponent(x.min(axis=0), x.max(axis=0))
     scaled = scale_down(x, exponent)

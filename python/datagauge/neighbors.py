@@ -148,7 +148,7 @@ class IVF:
         smallest count (doubling from 1, then bisected) whose recall@k on a sample of 512
         points, checked against exact search, reaches `target_recall`. Clustered data (real
         embeddings) need few cells; uniform high-dimensional data need many.
-    seed : int
+    random_state : int
         Seed of the k-means training sample, its initialisation and the tuning sample.
     target_recall : float
         Recall@k the tuning aims for, in (0, 1]; ignored when `nprobe` is given.
@@ -156,7 +156,7 @@ class IVF:
 
     nlist: int | None = None
     nprobe: int | None = None
-    seed: int = 0
+    random_state: int = 0
     target_recall: float = 0.95
 
 
@@ -578,8 +578,8 @@ def _build_approximate(x: NDArray[np.float32], k: int, spec: HNSW | IVF, gpu: An
         nprobe = min(check_int(spec.nprobe, "IVF.nprobe", minimum=1), nlist)
     quantizer = faiss.IndexFlatL2(d)
     index = faiss.IndexIVFFlat(quantizer, d, nlist)
-    index.cp.seed = int(spec.seed)
-    rng = np.random.default_rng(spec.seed)
+    index.cp.seed = check_int(spec.random_state, "IVF.random_state", minimum=0)
+    rng = np.random.default_rng(spec.random_state)
     n_train = min(n, 64 * nlist)
     train = x if n_train == n else x[np.sort(rng.choice(n, n_train, replace=False))]
     if gpu is not None:
@@ -591,7 +591,7 @@ def _build_approximate(x: NDArray[np.float32], k: int, spec: HNSW | IVF, gpu: An
         index.nprobe = value
 
     if spec.nprobe is None:
-        _tune(x, k, index, set_nprobe, 1, nlist, target, spec.seed)
+        _tune(x, k, index, set_nprobe, 1, nlist, target, spec.random_state)
     else:
         set_nprobe(nprobe)
     return index

@@ -175,7 +175,7 @@ def saliency(
     stdevs: float = 1e-4,
     neuron_index: int | Sequence[int] | None = None,
     layer: str | None = None,
-    seed: int = 0,
+    random_state: int = 0,
 ) -> NDArray[np.float32]:
     """Saliency maps of a classifier's decision, one (H, W) map per image, with captum.
 
@@ -212,7 +212,7 @@ def saliency(
         Module name (from ``model.named_modules()``) for ``layer_conductance``,
         ``neuron_conductance`` and ``layer_grad_cam``; for the two layer methods its output must
         be a feature map ``(n, C', h, w)``.
-    seed : int, default 0
+    random_state : int, default 0
         Seed of the random draws (noise, SHAP baselines); torch's and numpy's global RNG states
         (captum draws from both) are restored afterwards.
 
@@ -251,7 +251,7 @@ def saliency(
         internal_batch_size = check_int(internal_batch_size, "internal_batch_size", minimum=1)
     if not isinstance(stdevs, (int, float, np.integer, np.floating)) or not float(stdevs) >= 0:
         raise ValueError(f"stdevs must be a number >= 0 (a noise level), got {stdevs!r}.")
-    seed = check_int(seed, "seed", minimum=0)
+    seed = check_int(random_state, "random_state", minimum=0)
     if method in _NEEDS_LAYER and layer is None:
         raise ValueError(
             f"method {method!r} needs layer=, the name of a module (from "

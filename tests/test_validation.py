@@ -579,3 +579,31 @@ def test_huge_n_jobs_is_a_clear_error():
     x = np.random.default_rng(0).random((50, 3))
     with pytest.raises(ValueError, match="more than datagauge runs"):
         datagauge.kneighbors(x, 3, n_jobs=2**31)
+
+
+@pytest.mark.parametrize("kind", ["category", "object-series", "object-array", "int-category"])
+def test_pandas_and_object_labels_are_accepted_with_their_names(kind):
+    pd = pytest.importorskip("pandas")
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(300, 4))
+    names = rng.choice(["cat", "dog"], 300)
+    labels = {
+        "category": pd.Series(names).astype("category"),
+        "object-series": pd.Series(names.astype(object)),
+        "object-array": names.astype(object),
+        "int-category": pd.Categorical(rng.integers(0, 3, 300)),
+    }[kind]
+    plain = np.asarray(labels).astype(str if kind != "int-category" else np.int64)
+    got = datagauge.coverage(x, k=5, labels=labels).per_class
+    want = datagauge.coverage(x, k=5, labels=plain).per_class
+    np.testing.assert_array_equal(got.labels, want.labels)
+    np.testing.assert_array_equal(got.count, want.count)
+    fam = datagauge.familiarity(x, labels, n_components=1, random_state=0)
+    np.testing.assert_array_equal(fam.per_class.labels, want.labels)
+
+
+def test_missing_pandas_labels_are_a_clear_error():
+    pd = pytest.importorskip("pandas")
+    x = np.random.default_rng(0).normal(size=(300, 4))
+    with pytest.raises(ValueError, match="150 missing values"):
+        datagauge.coverage(x, k=5, labels=pd.Series(["a", None] * 150))

@@ -239,7 +239,32 @@ def check_choice(value: Any, name: str, choices: Collection[str]) -> str:
 
 
 def check_labels(labels: Any, n_samples: int, *, name: str = "labels") -> NDArray[Any]:
-    """Per-sample labels: a 1-D array of length n_samples, no missing values."""
+    """Per-sample labels: a 1-D array of length n_samples, no missing values.
+
+    Object arrays, pandas Series and Categoricals (of strings, as users have them) are
+    accepted and returned as a plain NumPy array of their values (str when they are all
+    strings), so the label names are kept in the results.
+    """
+    if _is_object_like(labels):
+        values = np.asarray(labels, dtype=object).ravel().tolist()
+        odd = next(
+            (v for v in values if not (_is_missing(v) or isinstance(v, (str, numbers.Real)))),
+            None,
+        )
+        if odd is not None:
+            raise TypeError(
+                f"{name} must be integers, strings or floats, got a {type(odd).__name__}; "
+                f"convert them, e.g. np.asarray({name}, dtype=str)."
+            )
+        classes, codes = check_class_labels(labels, n_samples, name=name)
+        if classes.dtype == object and all(isinstance(c, str) for c in classes.tolist()):
+            classes = classes.astype(str)
+        elif classes.dtype == object and all(
+            isinstance(c, (int, np.integer)) and not isinstance(c, bool) for c in classes.tolist()
+        ):
+            classes = classes.astype(np.int64)
+        out: NDArray[Any] = classes[codes]
+        return out
     arr = np.asarray(labels)
     if arr.ndim != 1:
         raise ValueError(
@@ -264,6 +289,17 @@ def check_labels(labels: Any, n_samples: int, *, name: str = "labels") -> NDArra
     if np.issubdtype(arr.dtype, np.floating) and not np.isfinite(arr).all():
         raise ValueError(f"{name} contains NaN or infinite values; every sample needs a label.")
     return arr
+
+
+def _is_object_like(labels: Any) -> bool:
+    """An object array, or a pandas Categorical / Series / Index of one kind or another."""
+    dtype = getattr(labels, "dtype", None)
+    if dtype is None:
+        try:
+            dtype = np.asarray(labels).dtype
+        except (TypeError, ValueError):
+            return False
+    return str(dtype) == "category" or getattr(dtype, "kind", "") == "O"
 
 
 def check_real(value: Any, name: str, *, minimum: float | None = None) -> float:

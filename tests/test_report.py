@@ -11,6 +11,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from datagauge.cli import main
 from datagauge.report import ReportInputs
@@ -462,3 +464,57 @@ def test_a_review_file_the_user_edited_is_kept(tmp_path):
     assert "kept as it is" in note
     assert path.read_text() == '{"a": 1, "relevant": true}'
     assert written.read_text() == '{"a": 1}'
+
+
+def test_limit_on_class_sorted_embeddings_keeps_every_class(tmp_path):
+    from datagauge.report._sources import load_inputs
+
+    rng = np.random.default_rng(0)
+    y = np.repeat([0, 1, 2, 3], [250, 100, 40, 10])  # sorted by class, as files often are
+    np.save(tmp_path / "x.npy", rng.normal(size=(400, 6)).astype(np.float32))
+    np.save(tmp_path / "y.npy", y)
+    inputs = load_inputs(
+        embeddings=tmp_path / "x.npy", labels=tmp_path / "y.npy", limit=100, progress=False
+    )
+    assert inputs.embeddings.shape[0] == 100
+    counts = np.bincount(inputs.labels, minlength=4)
+    np.testing.assert_array_equal(counts, [63, 25, 10, 2])  # shares 62.5, 25, 10, 2.5
+    again = load_inputs(
+        embeddings=tmp_path / "x.npy", labels=tmp_path / "y.npy", limit=100, progress=False
+    )
+    np.testing.assert_array_equal(again.embeddings, inputs.embeddings)  # seeded
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    counts=st.lists(st.integers(1, 30), min_size=1, max_size=8),
+    share=st.floats(0.05, 0.99),
+    seed=st.integers(0, 100),
+)
+def test_stratified_rows_property(counts, share, seed):
+    from datagauge.report._sources import stratified_rows
+
+    labels = np.repeat(np.arange(len(counts)), counts)
+    n = labels.size
+    limit = max(1, int(n * share))
+    rows = stratified_rows(labels, n, limit, seed)
+    assert rows.size == limit
+    assert np.unique(rows).size == limit
+    assert (np.diff(rows) > 0).all()
+    got = np.bincount(labels[rows], minlength=len(counts))
+    assert (got <= np.asarray(counts)).all()
+    if len(counts) <= limit:
+        assert (got >= 1).all()
+        assert (np.abs(got - np.asarray(counts) * limit / n) < len(counts) + 1).all()
+
+
+def test_report_on_too_few_rows_says_so(tmp_path, capsys):
+    np.save(tmp_path / "x.npy", np.random.default_rng(0).normal(size=(5, 8)).astype(np.float32))
+    assert main(["report", "--embeddings", str(tmp_path / "x.npy"), "--out", str(tmp_path)]) == 2
+    assert "has 5 rows; the report needs at least 20 samples" in capsys.readouterr().err
+
+
+def test_an_empty_npy_file_is_a_clear_error(tmp_path, capsys):
+    (tmp_path / "empty.npy").write_bytes(b"")
+    assert main(["coverage", "--embeddings", str(tmp_path / "empty.npy")]) == 2
+    assert "is empty" in capsys.readouterr().err

@@ -1121,6 +1121,7 @@ def check_random_state(value: Any, name: str = "random_state") -> int | np.rando
 # --------------------------------------------------------------- familiarity and bias
 
 
+__all__ += ["read_npy"]  # a user's .npy file, read with clear errors
 __all__ += [  # mixture parameters, thread counts and p-values
     "check_n_threads",
     "check_positive_diagonal",
@@ -1278,3 +1279,28 @@ def check_positive(value: Any, name: str) -> float:
     if not (out > 0.0 and np.isfinite(out)):
         raise ValueError(f"{name} must be a finite number > 0, got {out}.")
     return out
+
+
+def read_npy(path: Any, option: str) -> NDArray[Any]:
+    """An array from a ``.npy`` file a user named (`option`: how they named it, e.g.
+    ``"--embeddings"``), with errors that say what is wrong with the file."""
+    from pathlib import Path
+
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{option} {path}: no such file.")
+    try:
+        arr = np.load(path, allow_pickle=False)
+    except EOFError as exc:
+        raise ValueError(
+            f"{option} {path} is empty (0 bytes of array data); write it with np.save(path, array)."
+        ) from exc
+    except (ValueError, OSError) as exc:
+        raise ValueError(
+            f"{option} {path} is not a plain .npy array ({exc}); save it with "
+            "np.save(path, array), strings as np.asarray(values, dtype=str), not as objects."
+        ) from exc
+    if not isinstance(arr, np.ndarray):  # an .npz archive
+        arr.close()
+        raise ValueError(f"{option} {path} is an .npz archive; pass one .npy array.")
+    return arr

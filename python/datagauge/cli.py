@@ -19,7 +19,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from ._atomic import save_json
-from ._validation import check_class_labels, check_embeddings
+from ._validation import check_class_labels, check_embeddings, read_npy
 from .coverage import coverage
 
 __all__ = ["main"]
@@ -200,30 +200,14 @@ def _run_report(args: argparse.Namespace) -> int:
     return 0
 
 
-def _load_npy(path: Path, option: str) -> NDArray[Any]:
-    """An array from a ``.npy`` file, with errors that name the option."""
-    if not path.is_file():
-        raise FileNotFoundError(f"{option} {path}: no such file.")
-    try:
-        arr: NDArray[Any] = np.load(path, allow_pickle=False)
-    except ValueError as exc:
-        raise ValueError(
-            f"{option} {path} is not a plain .npy array ({exc}); save it with "
-            "np.save(path, array), strings as np.asarray(values, dtype=str), not as objects."
-        ) from exc
-    if not isinstance(arr, np.ndarray):  # an .npz archive
-        raise ValueError(f"{option} {path} is an .npz archive; pass one .npy array.")
-    return arr
-
-
 def _load(
     args: argparse.Namespace,
 ) -> tuple[str, NDArray[Any], NDArray[Any] | None, NDArray[Any] | None]:
     """(name, embeddings, labels, images or None)."""
     if args.embeddings is not None:
-        x = _load_npy(args.embeddings, "--embeddings")
+        x = read_npy(args.embeddings, "--embeddings")
         labels = getattr(args, "labels", None)  # `graph` takes none
-        y = None if labels is None else _load_npy(labels, "--labels")
+        y = None if labels is None else read_npy(labels, "--labels")
         return str(args.embeddings), x, y, None
     if getattr(args, "labels", None) is not None:
         raise ValueError(
@@ -259,7 +243,7 @@ def _load_source(
         data = NeighborGraph.load(args.graph)
         n = data.n_samples
         name = f"{args.graph} (saved graph, k={data.k}, {n} samples)"
-        y = None if args.labels is None else _load_npy(args.labels, "--labels")
+        y = None if args.labels is None else read_npy(args.labels, "--labels")
         images = None
     if y is not None:
         check_class_labels(y, n, name=f"--labels {args.labels}" if args.labels else "labels")
@@ -332,7 +316,7 @@ def _run_duplicates(args: argparse.Namespace) -> int:
     name, data, n, y, images = _load_source(args)
     splits = None
     if args.splits is not None:
-        splits = _load_npy(args.splits, "--splits")
+        splits = read_npy(args.splits, "--splits")
         check_class_labels(splits, n, name=f"--splits {args.splits}", what="split name")
     res = duplicates(
         data,

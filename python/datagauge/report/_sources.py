@@ -9,7 +9,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from .._threads import thread_limits
-from .._validation import check_embeddings, check_labels
+from .._validation import check_embeddings, check_labels, read_npy
 from ._inputs import ArrayRows, ReportInputs
 
 __all__ = ["from_embedding_files", "load_inputs", "split_mask"]
@@ -42,7 +42,7 @@ def _load_tags(path: Path, n: int) -> tuple[Any, list[str] | None]:
         if len(frame) != n:
             raise ValueError(f"--tags {path} has {len(frame)} rows but there are {n} samples.")
         return frame, None  # find_biases one-hot encodes a DataFrame itself
-    tags = np.load(path, allow_pickle=False)
+    tags = read_npy(path, "--tags")
     if tags.ndim != 2 or tags.shape[0] != n:
         raise ValueError(f"--tags {path} must have shape ({n}, n_tags), got {tags.shape}.")
     if not np.isin(tags, (0, 1)).all():
@@ -69,17 +69,17 @@ def from_embedding_files(
     tags : Path or None
         ``.npy`` (n, t) of 0/1, or a ``.csv`` of categorical metadata (one row per sample).
     """
-    x = check_embeddings(np.load(embeddings, allow_pickle=False), name=f"--embeddings {embeddings}")
+    x = check_embeddings(read_npy(embeddings, "--embeddings"), name=f"--embeddings {embeddings}")
     n = x.shape[0]
     y = None
     if labels is not None:
-        y = check_labels(np.load(labels, allow_pickle=False), n, name=f"--labels {labels}")
+        y = check_labels(read_npy(labels, "--labels"), n, name=f"--labels {labels}")
     pred = None
     if predictions is not None:
         if y is None:
             raise ValueError("--predictions needs --labels to tell right from wrong.")
         pred = check_labels(
-            np.load(predictions, allow_pickle=False), n, name=f"--predictions {predictions}"
+            read_npy(predictions, "--predictions"), n, name=f"--predictions {predictions}"
         )
     inputs = ReportInputs(
         name=embeddings.name,
@@ -110,12 +110,18 @@ def load_inputs(
     progress: bool = True,
 ) -> ReportInputs:
     """The report's inputs from one source (the command line's options)."""
-    if limit is not None and (isinstance(limit, bool) or limit < 20):
-        raise ValueError(f"--limit must be at least 20 samples, got {limit}.")
+    if limit is not None and (isinstance(limit, bool) or limit < MIN_SAMPLES):
+        raise ValueError(f"--limit must be at least {MIN_SAMPLES} samples, got {limit}.")
     if embeddings is not None:
         inputs = from_embedding_files(embeddings, labels, predictions, tags, seed=seed)
-        if limit is not None and limit < inputs.embeddings.shape[0]:
-            inputs = _take(inputs, np.arange(limit))
+        n = inputs.embeddings.shape[0]
+        if n < MIN_SAMPLES:
+            raise ValueError(
+                f"--embeddings {embeddings} has {n} rows; the report needs at least "
+                f"{MIN_SAMPLES} samples (a train/test split, neighbours and mixtures need data)."
+            )
+        if limit is not None and limit < n:
+            inputs = _take(inputs, stratified_rows(inputs.labels, n, limit, seed))
         return inputs
     from .. import datasets
 
@@ -133,6 +139,35 @@ def load_inputs(
     raise ValueError(f"unknown dataset {name!r}; use digits, mnist-5k or fashion-mnist.")
 
 
+#: The fewest samples a report is made of.
+MIN_SAMPLES = 20
+
+
+def stratified_rows(labels: Any, n: int, limit: int, seed: int) -> NDArray[np.int64]:
+    """`limit` of n rows (ascending), seeded; with labels, each class keeps its share (largest
+    remainders, at least one row per class while there is room), so a file sorted by class
+    still gives every class."""
+    rng = np.random.default_rng([seed, 1])
+    if labels is None:
+        return np.sort(rng.permutation(n)[:limit]).astype(np.int64)
+    _, codes = np.unique(np.asarray(labels), return_inverse=True)
+    counts = np.bincount(codes)
+    quota = counts * (limit / n)
+    take = np.floor(quota).astype(np.int64)
+    if counts.size <= limit:
+        take = np.maximum(take, 1)
+    short = limit - int(take.sum())
+    if short > 0:  # largest remainders first (ties: smaller class code)
+        order = np.lexsort((np.arange(counts.size), -(quota - np.floor(quota))))
+        room = order[take[order] < counts[order]]
+        take[room[:short]] += 1
+    elif short < 0:  # the one-per-class floor overshot: trim the largest classes
+        for c in np.argsort(-take, kind="stable")[:-short]:
+            take[c] -= 1
+    rows = [rng.permutation(np.flatnonzero(codes == c))[: take[c]] for c in range(counts.size)]
+    return np.sort(np.concatenate(rows)).astype(np.int64)
+
+
 def _subsample(ds: Any, limit: int | None, seed: int) -> Any:
     """A seeded, label-stratified subset of `limit` images (all when None or larger)."""
     n = len(ds.labels)
@@ -140,8 +175,7 @@ def _subsample(ds: Any, limit: int | None, seed: int) -> Any:
         return ds
     from dataclasses import replace
 
-    rng = np.random.default_rng([seed, 1])
-    keep = np.sort(rng.permutation(n)[:limit])
+    keep = stratified_rows(ds.labels, n, limit, seed)
     return replace(ds, images=ds.images[keep], labels=ds.labels[keep])
 
 

@@ -607,3 +607,16 @@ def test_missing_pandas_labels_are_a_clear_error():
     x = np.random.default_rng(0).normal(size=(300, 4))
     with pytest.raises(ValueError, match="150 missing values"):
         datagauge.coverage(x, k=5, labels=pd.Series(["a", None] * 150))
+
+
+def test_random_state_accepts_a_generator_everywhere():
+    x = np.random.default_rng(0).normal(size=(2000, 8)).astype(np.float32)
+    a = datagauge.neighbor_graph(x, k=5, index=datagauge.IVF(random_state=np.random.default_rng(3)))
+    assert a.recall is not None
+    with pytest.raises(TypeError, match="random_state must be None, an int >= 0 or a numpy"):
+        datagauge.neighbor_graph(x, k=5, index=datagauge.IVF(random_state=1.5))
+    from datagauge._validation import seed_from
+
+    assert seed_from(7) == 7
+    assert seed_from(np.random.default_rng(1)) == seed_from(np.random.default_rng(1))
+    assert 0 <= seed_from(None) < 2**31

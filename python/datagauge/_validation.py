@@ -988,6 +988,7 @@ __all__ += [  # files, renamed parameters and seeds of concept bias and sufficie
     "check_new_file",
     "check_random_state",
     "check_renamed",
+    "seed_from",
 ]
 
 
@@ -1116,6 +1117,17 @@ def check_random_state(value: Any, name: str = "random_state") -> int | np.rando
     if out < 0:
         raise ValueError(f"{name} must be >= 0 (a numpy seed), got {out}.")
     return out
+
+
+def seed_from(value: Any, name: str = "random_state") -> int:
+    """An int seed (for torch and FAISS, which take ints) from a `random_state` as
+    scikit-learn takes it: an int is used as it is, a Generator gives a draw, None a fresh
+    seed from the operating system's entropy."""
+    state = check_random_state(value, name)
+    if isinstance(state, int):
+        return state
+    rng = state if state is not None else np.random.default_rng()
+    return int(rng.integers(0, 2**31 - 1))
 
 
 # --------------------------------------------------------------- familiarity and bias

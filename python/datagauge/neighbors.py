@@ -53,6 +53,7 @@ from ._validation import (
     check_int,
     check_k,
     check_unit_fraction,
+    seed_from,
 )
 
 __all__ = [
@@ -148,15 +149,16 @@ class IVF:
         smallest count (doubling from 1, then bisected) whose recall@k on a sample of 512
         points, checked against exact search, reaches `target_recall`. Clustered data (real
         embeddings) need few cells; uniform high-dimensional data need many.
-    random_state : int
-        Seed of the k-means training sample, its initialisation and the tuning sample.
+    random_state : int or numpy Generator
+        Seed of the k-means training sample, its initialisation and the tuning sample (a
+        Generator gives one draw).
     target_recall : float
         Recall@k the tuning aims for, in (0, 1]; ignored when `nprobe` is given.
     """
 
     nlist: int | None = None
     nprobe: int | None = None
-    random_state: int = 0
+    random_state: int | np.random.Generator = 0
     target_recall: float = 0.95
 
 
@@ -578,8 +580,9 @@ def _build_approximate(x: NDArray[np.float32], k: int, spec: HNSW | IVF, gpu: An
         nprobe = min(check_int(spec.nprobe, "IVF.nprobe", minimum=1), nlist)
     quantizer = faiss.IndexFlatL2(d)
     index = faiss.IndexIVFFlat(quantizer, d, nlist)
-    index.cp.seed = check_int(spec.random_state, "IVF.random_state", minimum=0)
-    rng = np.random.default_rng(spec.random_state)
+    seed = seed_from(spec.random_state, "IVF.random_state")
+    index.cp.seed = seed
+    rng = np.random.default_rng(seed)
     n_train = min(n, 64 * nlist)
     train = x if n_train == n else x[np.sort(rng.choice(n, n_train, replace=False))]
     if gpu is not None:
@@ -591,7 +594,7 @@ def _build_approximate(x: NDArray[np.float32], k: int, spec: HNSW | IVF, gpu: An
         index.nprobe = value
 
     if spec.nprobe is None:
-        _tune(x, k, index, set_nprobe, 1, nlist, target, spec.random_state)
+        _tune(x, k, index, set_nprobe, 1, nlist, target, seed)
     else:
         set_nprobe(nprobe)
     return index

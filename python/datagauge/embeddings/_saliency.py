@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import math
 import sys
 import warnings
@@ -12,7 +13,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from numpy.typing import NDArray
 
-from .._validation import check_choice, check_image_array, check_int, images_to_nchw
+from .._atomic import write_bytes
+from .._validation import check_choice, check_image_array, check_int, images_to_nchw, seed_from
 from ._deps import require_captum, require_torch
 from ._embed import find_layer
 
@@ -175,7 +177,7 @@ def saliency(
     stdevs: float = 1e-4,
     neuron_index: int | Sequence[int] | None = None,
     layer: str | None = None,
-    random_state: int = 0,
+    random_state: int | np.random.Generator | None = 0,
 ) -> NDArray[np.float32]:
     """Saliency maps of a classifier's decision, one (H, W) map per image, with captum.
 
@@ -212,7 +214,7 @@ def saliency(
         Module name (from ``model.named_modules()``) for ``layer_conductance``,
         ``neuron_conductance`` and ``layer_grad_cam``; for the two layer methods its output must
         be a feature map ``(n, C', h, w)``.
-    random_state : int, default 0
+    random_state : int, numpy Generator or None, default 0
         Seed of the random draws (noise, SHAP baselines); torch's and numpy's global RNG states
         (captum draws from both) are restored afterwards.
 
@@ -251,7 +253,7 @@ def saliency(
         internal_batch_size = check_int(internal_batch_size, "internal_batch_size", minimum=1)
     if not isinstance(stdevs, (int, float, np.integer, np.floating)) or not float(stdevs) >= 0:
         raise ValueError(f"stdevs must be a number >= 0 (a noise level), got {stdevs!r}.")
-    seed = check_int(random_state, "random_state", minimum=0)
+    seed = seed_from(random_state)
     if method in _NEEDS_LAYER and layer is None:
         raise ValueError(
             f"method {method!r} needs layer=, the name of a module (from "
@@ -489,6 +491,8 @@ def save_saliency(
         if scale > 1:
             img = img.resize((img.width * scale, img.height * scale), Image.Resampling.NEAREST)
         target = folder / f"{prefix}_{i:04d}.png"
-        img.save(target)
+        buffer = io.BytesIO()
+        img.save(buffer, format="PNG")
+        write_bytes(target, buffer.getvalue())
         written.append(target)
     return written

@@ -22,7 +22,7 @@ import torch
 from numpy.typing import NDArray
 from torch import nn
 
-from .._validation import check_image_array, check_int, check_labels, images_to_nchw
+from .._validation import check_image_array, check_int, check_labels, images_to_nchw, seed_from
 from ..datasets import _package_dir
 from ._embed import resolve_device
 
@@ -67,7 +67,7 @@ class SmallCNN(nn.Module):
         Channels of the first convolution (the second has twice as many).
     embedding_dim : int, default 64
         Size of the hidden layer, the embedding.
-    random_state : int, optional
+    random_state : int, numpy Generator or None
         Seed of the initial weights; torch's global RNG is left unchanged. None draws them from
         the global RNG as torch modules do.
 
@@ -89,7 +89,7 @@ class SmallCNN(nn.Module):
         *,
         width: int = 16,
         embedding_dim: int = 64,
-        random_state: int | None = None,
+        random_state: int | np.random.Generator | None = None,
     ) -> None:
         super().__init__()
         in_channels = check_int(in_channels, "in_channels", minimum=1)
@@ -98,7 +98,7 @@ class SmallCNN(nn.Module):
         embedding_dim = check_int(embedding_dim, "embedding_dim", minimum=1)
         with torch.random.fork_rng(devices=[]):
             if random_state is not None:
-                torch.manual_seed(check_int(random_state, "random_state", minimum=0))
+                torch.manual_seed(seed_from(random_state))
             self.conv1 = nn.Conv2d(in_channels, width, 3, padding=1)
             self.act1 = nn.ReLU()
             self.pool1 = nn.AdaptiveAvgPool2d(8)
@@ -123,7 +123,7 @@ def train_classifier(
     epochs: int = 10,
     batch_size: int = 64,
     lr: float = 3e-3,
-    random_state: int = 0,
+    random_state: int | np.random.Generator | None = 0,
     device: Any = None,
     weight_decay: float = 0.0,
 ) -> nn.Module:
@@ -142,7 +142,7 @@ def train_classifier(
     batch_size : int, default 64
     lr : float, default 3e-3
         Adam's learning rate.
-    random_state : int, default 0
+    random_state : int, numpy Generator or None, default 0
         Seeds the shuffling (a private ``torch.Generator``) and anything the model draws
         (dropout) inside a forked RNG: torch's global RNG state is restored afterwards.
     device : str or torch.device, optional
@@ -167,7 +167,7 @@ def train_classifier(
         )
     epochs = check_int(epochs, "epochs", minimum=1)
     batch_size = check_int(batch_size, "batch_size", minimum=1)
-    seed = check_int(random_state, "random_state", minimum=0)
+    seed = seed_from(random_state)
     if not (isinstance(lr, (int, float)) and lr > 0):
         raise ValueError(f"lr must be a positive number, got {lr!r}.")
     dev = resolve_device(device)

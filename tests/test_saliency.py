@@ -117,9 +117,9 @@ def test_random_methods_are_seeded_and_leave_global_rng_alone():
     x = images(2)
     state = torch.random.get_rng_state()
     np_state = np.random.get_state()  # noqa: NPY002
-    a = datagauge.saliency(model, x, method="gradient_shap", stdevs=0.1, seed=3)
-    b = datagauge.saliency(model, x, method="gradient_shap", stdevs=0.1, seed=3)
-    c = datagauge.saliency(model, x, method="gradient_shap", stdevs=0.1, seed=4)
+    a = datagauge.saliency(model, x, method="gradient_shap", stdevs=0.1, random_state=3)
+    b = datagauge.saliency(model, x, method="gradient_shap", stdevs=0.1, random_state=3)
+    c = datagauge.saliency(model, x, method="gradient_shap", stdevs=0.1, random_state=4)
     assert torch.equal(torch.random.get_rng_state(), state)
     assert np.array_equal(np.random.get_state()[1], np_state[1])  # noqa: NPY002
     np.testing.assert_array_equal(a, b)
@@ -134,6 +134,188 @@ def test_model_state_restored_even_after_an_error():
     with pytest.raises(ValueError, match="target values"):
         datagauge.saliency(model, images(2), target=7)
     assert all(m.training for m in model.modules())
+
+
+# --------------------------------------------------------------------------- agreement with captum
+# Each method against a direct captum call with the arguments saliency() documents (baselines,
+# targets, steps, layer, noise and seeds), and its post-processing redone here: sum over the
+# channels, bilinear upsampling of layer maps to the image size. Same float32 model and inputs
+# on both sides (saliency() converts images to float32), so the maps agree to rounding.
+
+SIDE = 16
+RGB_TARGETS = np.array([0, 2, 1])
+STEPS, SAMPLES, NOISE = 8, 4, 0.1
+RGB_ARGS = {"n_steps": STEPS, "n_samples": SAMPLES, "stdevs": NOISE, "internal_batch_size": None}
+SEED = 7
+NEURON = (2, 3, 5)  # (channel, y, x) in conv2's 8x8 output
+# DeepLift's note on every call (saliency() silences it for its own call, not for ours).
+CAPTUM_NOTE = pytest.mark.filterwarnings(
+    "ignore:Setting forward, backward hooks and attributes on non-linear:UserWarning"
+)
+
+
+class RGBCNN(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv1 = nn.Conv2d(3, 4, 3, padding=1)
+        self.act1 = nn.ReLU()
+        self.conv2 = nn.Conv2d(4, 5, 3, padding=1, stride=2)  # 16x16 -> 8x8
+        self.act2 = nn.ReLU()
+        self.pool = nn.AdaptiveAvgPool2d(2)
+        self.fc = nn.Linear(20, 3)
+
+    def forward(self, x):
+        x = self.pool(self.act2(self.conv2(self.act1(self.conv1(x)))))
+        return self.fc(torch.flatten(x, 1))
+
+
+def rgb_model(seed: int = 5) -> RGBCNN:
+    torch.manual_seed(seed)
+    return RGBCNN().eval()
+
+
+def rgb_images(n=3, seed=11):
+    return np.random.default_rng(seed).normal(0.5, 0.3, (n, 3, SIDE, SIDE)).astype(np.float32)
+
+
+def zeros_baseline(x):
+    return torch.zeros((1, *x.shape[1:]))
+
+
+def shap_baselines(x):
+    """saliency()'s default for the SHAP methods: a black and a per-channel mean-grey image."""
+    mean = x.mean(dim=(0, 2, 3), keepdim=True).expand(1, *x.shape[1:])
+    return torch.cat([zeros_baseline(x), mean])
+
+
+def _integrated_gradients(attr, model, x, t):
+    return attr.IntegratedGradients(model).attribute(
+        x, baselines=zeros_baseline(x), target=t, n_steps=STEPS, internal_batch_size=None
+    )
+
+
+def _gradient_shap(attr, model, x, t):
+    return attr.GradientShap(model).attribute(
+        x, baselines=shap_baselines(x), target=t, n_samples=SAMPLES, stdevs=NOISE
+    )
+
+
+def _deep_lift(attr, model, x, t):
+    return attr.DeepLift(model).attribute(x, baselines=zeros_baseline(x), target=t)
+
+
+def _deep_lift_shap(attr, model, x, t):
+    return attr.DeepLiftShap(model).attribute(x, baselines=shap_baselines(x), target=t)
+
+
+def _layer_conductance(attr, model, x, t):
+    return attr.LayerConductance(model, model.conv2).attribute(
+        x, baselines=zeros_baseline(x), target=t, n_steps=STEPS, internal_batch_size=None
+    )
+
+
+def _neuron_conductance(attr, model, x, t):
+    return attr.NeuronConductance(model, model.conv2).attribute(
+        x,
+        neuron_selector=NEURON,
+        baselines=zeros_baseline(x),
+        target=t,
+        n_steps=STEPS,
+        internal_batch_size=None,
+    )
+
+
+def _noise_tunnel(attr, model, x, t):
+    return attr.NoiseTunnel(attr.IntegratedGradients(model)).attribute(
+        x,
+        nt_type="smoothgrad",
+        nt_samples=SAMPLES,
+        stdevs=NOISE,
+        baselines=zeros_baseline(x),
+        target=t,
+        n_steps=STEPS,
+        internal_batch_size=None,
+    )
+
+
+def _layer_grad_cam(attr, model, x, t):
+    return attr.LayerGradCam(model, model.conv2).attribute(x, target=t, relu_attributions=True)
+
+
+CAPTUM_CALLS = {
+    "integrated_gradients": _integrated_gradients,
+    "gradient_shap": _gradient_shap,
+    "deep_lift": _deep_lift,
+    "deep_lift_shap": _deep_lift_shap,
+    "layer_conductance": _layer_conductance,
+    "neuron_conductance": _neuron_conductance,
+    "noise_tunnel": _noise_tunnel,
+    "layer_grad_cam": _layer_grad_cam,
+}
+
+
+def captum_maps(method, model, x, target, seed=SEED):
+    """captum's raw attributions for ``method``, reduced to (n, H, W) as saliency() documents."""
+    import captum.attr
+
+    inputs = torch.from_numpy(x).requires_grad_(True)
+    t = torch.as_tensor(target, dtype=torch.int64)
+    numpy_state = np.random.get_state()  # noqa: NPY002 - captum draws from numpy too
+    try:
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            np.random.seed(seed)  # noqa: NPY002
+            raw = CAPTUM_CALLS[method](captum.attr, model, inputs, t).detach()
+    finally:
+        np.random.set_state(numpy_state)  # noqa: NPY002
+    summed = raw.sum(dim=1, keepdim=True)
+    if summed.shape[-2:] != x.shape[-2:]:
+        summed = nn.functional.interpolate(
+            summed, size=x.shape[-2:], mode="bilinear", align_corners=False
+        )
+    return summed[:, 0].numpy()
+
+
+def test_every_method_has_a_captum_reference():
+    assert set(CAPTUM_CALLS) == set(SALIENCY_METHODS)
+
+
+@CAPTUM_NOTE
+@pytest.mark.parametrize("method", SALIENCY_METHODS)
+def test_maps_equal_a_direct_captum_call(method):
+    model = rgb_model()
+    x = rgb_images()
+    maps = datagauge.saliency(
+        model,
+        x,
+        method=method,
+        target=RGB_TARGETS,
+        layer="conv2",
+        neuron_index=NEURON,
+        random_state=SEED,
+        **RGB_ARGS,
+    )
+    expected = captum_maps(method, model, x, RGB_TARGETS)
+    assert maps.shape == expected.shape == (3, SIDE, SIDE)
+    scale = float(np.abs(expected).max())
+    assert scale > 0
+    np.testing.assert_allclose(maps, expected, rtol=1e-6, atol=1e-6 * scale)
+    if method in ("gradient_shap", "noise_tunnel"):  # the seed decides the noise drawn
+        other = captum_maps(method, model, x, RGB_TARGETS, seed=SEED + 1)
+        assert not np.allclose(maps, other, rtol=1e-3, atol=1e-3 * scale)
+
+
+def test_generator_random_state_is_reproducible():
+    model = rgb_model()
+    x = rgb_images(2)
+
+    def run(seed):
+        rng = np.random.default_rng(seed)
+        return datagauge.saliency(model, x, method="gradient_shap", random_state=rng, **RGB_ARGS)
+
+    a = run(SEED)
+    np.testing.assert_array_equal(a, run(SEED))
+    assert not np.allclose(a, run(SEED + 1))
 
 
 # --------------------------------------------------------------------------- overlays
@@ -227,3 +409,31 @@ def test_missing_torch_names_the_package_and_extra(monkeypatch):
     monkeypatch.setitem(sys.modules, "torch", None)
     with pytest.raises(ImportError, match=r"pip install torch==2\.13\.0.*datagauge\[torch\]"):
         require_torch()
+
+
+class _TinyNet(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv = torch.nn.Conv2d(1, 2, 3, padding=1)
+        self.fc = torch.nn.Linear(2 * 8 * 8, 3)
+
+    def forward(self, x):
+        return self.fc(torch.flatten(torch.relu(self.conv(x)), 1))
+
+
+@pytest.mark.parametrize(
+    ("method", "n"),
+    [("integrated_gradients", 2), ("noise_tunnel", 1), ("layer_conductance", 1)],
+)
+def test_default_internal_batch_size_raises_no_captum_warning(method, n):
+    # captum counts internal_batch_size in examples (images x steps); warnings are errors here.
+    torch.manual_seed(0)
+    x = np.random.default_rng(0).random((n, 8, 8)).astype(np.float32)
+    datagauge.saliency(_TinyNet(), x, method=method, layer="conv", n_steps=4)
+
+
+def test_random_state_beyond_numpy_seeds_is_a_clear_error():
+    torch.manual_seed(0)
+    x = np.random.default_rng(0).random((1, 8, 8)).astype(np.float32)
+    with pytest.raises(ValueError, match=r"random_state must be from 0 to 2\*\*32 - 1"):
+        datagauge.saliency(_TinyNet(), x, method="gradient_shap", random_state=2**32)

@@ -1125,6 +1125,11 @@ def seed_from(value: Any, name: str = "random_state") -> int:
     seed from the operating system's entropy."""
     state = check_random_state(value, name)
     if isinstance(state, int):
+        if state >= 2**32:
+            raise ValueError(
+                f"{name} must be from 0 to 2**32 - 1 here (torch, captum and FAISS take 32-bit "
+                f"seeds), got {state}; pass a smaller int or a numpy Generator."
+            )
         return state
     rng = state if state is not None else np.random.default_rng()
     return int(rng.integers(0, 2**31 - 1))

@@ -203,8 +203,9 @@ def saliency(
     n_steps : int, default 50
         Integration steps for the integrated-gradients family (incl. conductances, noise tunnel).
     internal_batch_size : int or None, default 1
-        Integration steps evaluated per forward pass (None: all at once; larger is faster and
-        uses more memory).
+        Integration steps evaluated per forward pass, for all images (and noise samples) at
+        once (None: all steps at once; larger is faster and uses more memory). At least 2 for
+        ``layer_conductance``, which differences consecutive steps.
     stdevs : float, default 1e-4
         Standard deviation of the Gaussian noise of ``gradient_shap`` and ``noise_tunnel``.
     neuron_index : int or tuple of int, optional
@@ -343,6 +344,13 @@ def _attribute(
     stdevs: float,
 ) -> torch.Tensor:
     result: torch.Tensor
+    if internal_batch_size is not None:
+        # captum's internal_batch_size counts examples (inputs x steps) per forward pass.
+        steps = (
+            max(internal_batch_size, 2) if method == "layer_conductance" else internal_batch_size
+        )
+        examples = len(inputs) * (n_samples if method == "noise_tunnel" else 1)
+        internal_batch_size = steps * examples
     if method == "integrated_gradients":
         result = attr.IntegratedGradients(model).attribute(
             inputs,

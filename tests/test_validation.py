@@ -620,3 +620,25 @@ def test_random_state_accepts_a_generator_everywhere():
     assert seed_from(7) == 7
     assert seed_from(np.random.default_rng(1)) == seed_from(np.random.default_rng(1))
     assert 0 <= seed_from(None) < 2**31
+
+
+@pytest.mark.parametrize(
+    "spec",
+    [
+        lambda v: datagauge.Exact(engine="kdtree", leaf_size=v),
+        lambda v: datagauge.Exact(engine="brute", block_size=v),
+        lambda v: datagauge.Exact(engine="kdtree", block_size=v),
+        lambda v: datagauge.HNSW(ef_search=v),
+    ],
+)
+@pytest.mark.parametrize("value", [2**31, 2**63])
+def test_huge_engine_knobs_mean_everything_at_once(spec, value):
+    x = np.random.default_rng(0).normal(size=(200, 5)).astype(np.float32)
+    got = datagauge.neighbor_graph(x, 3, index=spec(value))
+    np.testing.assert_array_equal(got.distances, datagauge.neighbor_graph(x, 3).distances)
+
+
+def test_huge_hnsw_degree_is_a_clear_error():
+    x = np.random.default_rng(0).normal(size=(200, 5)).astype(np.float32)
+    with pytest.raises(ValueError, match=r"HNSW\.m=2147483648 links per point"):
+        datagauge.neighbor_graph(x, 3, index=datagauge.HNSW(m=2**31))

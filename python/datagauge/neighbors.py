@@ -80,6 +80,7 @@ KDTREE_MAX_SHARE = 0.2
 #: brute force.
 _PROBE_MAX_BYTES = 2 << 30
 _PROBE_QUERIES = 200
+_INT32_MAX = 2**31 - 1
 _QUERY_CHUNK = 1 << 14
 
 
@@ -326,7 +327,8 @@ def _self_knn(
 def resolve_leaf_size(spec: Exact, d: int) -> int:
     if spec.leaf_size is None:
         return 256 if 6 < d <= KDTREE_MAX_DIM else 128
-    return check_int(spec.leaf_size, "leaf_size", minimum=1)
+    # Larger than any dataset the core indexes (an int32): one leaf holds everything anyway.
+    return min(check_int(spec.leaf_size, "leaf_size", minimum=1), _INT32_MAX)
 
 
 def _auto_engine(
@@ -388,7 +390,7 @@ def _brute_knn(
         # and at least 4 blocks per thread keep the threads busy.
         block = min(max(96, min(1536, (1 << 18) // d)), max(48, n // (4 * n_threads)))
     else:
-        block = check_int(spec.block_size, "block_size", minimum=1)
+        block = min(check_int(spec.block_size, "block_size", minimum=1), n)
     n_cand = min(n - 1, k + _margin(k))
     sqdist, idx, _ = _core.brute_self_knn(x, k, n_cand, block, n_threads)
     return sqdist, idx
@@ -556,12 +558,18 @@ def _build_approximate(x: NDArray[np.float32], k: int, spec: HNSW | IVF, gpu: An
     floor = min(n - 1, k + 1 + _margin(k))  # candidates asked of the index per query
     if isinstance(spec, HNSW):
         m = check_int(spec.m, "HNSW.m", minimum=2)
+        if m > _HNSW_MAX_M:
+            raise ValueError(
+                f"HNSW.m={m} links per point would need {m * 8} bytes per point for the graph "
+                f"alone; use at most {_HNSW_MAX_M} (16 to 64 is usual: more is slower to build "
+                "and barely more accurate)."
+            )
         index = faiss.IndexHNSWFlat(d, m)
         index.hnsw.efConstruction = check_int(
             spec.ef_construction, "HNSW.ef_construction", minimum=1
         )
         if spec.ef_search is not None:
-            ef = check_int(spec.ef_search, "HNSW.ef_search", minimum=1)
+            ef = min(check_int(spec.ef_search, "HNSW.ef_search", minimum=1), n)
         index.add(x)
 
         def set_ef(value: int) -> None:
@@ -601,6 +609,7 @@ def _build_approximate(x: NDArray[np.float32], k: int, spec: HNSW | IVF, gpu: An
 
 
 _HNSW_MAX_EF = 4096
+_HNSW_MAX_M = 512
 _TUNE_SAMPLE = 512
 
 

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import math
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -15,18 +13,10 @@ from scipy.sparse.csgraph import minimum_spanning_tree as scipy_mst
 from scipy.spatial.distance import pdist, squareform
 from scipy.stats import mode
 
+from _comparison_reference import REFERENCE, make_ref
 from datagauge.bayes_error import bayes_error, knn_lower_bound
 from datagauge.graph import neighbor_graph
 
-DATA = Path(__file__).parent / "data"
-REFERENCE = json.loads((DATA / "comparison_dataeval.json").read_text())
-_spec = importlib.util.spec_from_file_location(
-    "make_comparison_reference", DATA / "make_comparison_reference.py"
-)
-assert _spec is not None
-assert _spec.loader is not None
-make_ref = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(make_ref)
 CASES = {c["name"]: c for c in make_ref.ber_cases()}
 
 

@@ -3,26 +3,16 @@ oracles of the k-NN and MMD permutation tests, calibration under the null and po
 
 from __future__ import annotations
 
-import importlib.util
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest
 from scipy.spatial.distance import cdist, pdist, squareform
 from scipy.stats import ks_2samp
 
+from _comparison_reference import REFERENCE, make_ref
 from datagauge.drift import drift, median_bandwidth
 
-DATA = Path(__file__).parent / "data"
-REFERENCE = json.loads((DATA / "comparison_dataeval.json").read_text())
-_spec = importlib.util.spec_from_file_location(
-    "make_comparison_reference", DATA / "make_comparison_reference.py"
-)
-assert _spec is not None
-assert _spec.loader is not None
-make_ref = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(make_ref)
 CASES = {c["name"]: c for c in make_ref.drift_cases()}
 
 #: DataEval's torch sums the kernel in float32: its MMD^2 is within this of the float64 value.

@@ -3,9 +3,7 @@ DataEval 1.1.4's k-NN-graph tree against its recorded edges, and the core's inpu
 
 from __future__ import annotations
 
-import importlib.util
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -13,21 +11,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy.sparse.csgraph import minimum_spanning_tree as scipy_mst
 
+from _comparison_reference import REFERENCE, make_ref
 from datagauge import _core
 from datagauge.graph import neighbor_graph
 from datagauge.mst import minimum_spanning_tree
 from datagauge.neighbors import Exact, self_knn_distances
-
-DATA = Path(__file__).parent / "data"
-REFERENCE = json.loads((DATA / "comparison_dataeval.json").read_text())
-_spec = importlib.util.spec_from_file_location(
-    "make_comparison_reference", DATA / "make_comparison_reference.py"
-)
-assert _spec is not None
-assert _spec.loader is not None
-make_ref = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(make_ref)
-
 
 # --------------------------------------------------------------------------- the oracle
 

@@ -78,3 +78,69 @@ def test_index_choice_gives_the_same_table(tmp_path, capsys, index):
     got = json.loads(out.read_text())
     assert got["uncovered_indices"] == expected.uncovered_indices.tolist()
     assert "4 of 400 images uncovered" in capsys.readouterr().out
+
+
+def test_compare_default_digits_halves_read_no_gap(tmp_path, capsys):
+    out_json = tmp_path / "cmp.json"
+    assert main(["compare", "--json", str(out_json)]) == 0
+    text = capsys.readouterr().out
+    assert "two random halves of digits (seed 0)" in text
+    assert "(no significant gap)" in text
+    saved = json.loads(out_json.read_text())
+    assert saved["gap"]["band"] == "no significant gap"
+    assert saved["divergence"]["divergence"] < 0.1
+    assert saved["drift"]["method"] == "knn"
+    assert not saved["drift"]["drifted"]
+    assert len(saved["gap"]["per_class"]["labels"]) == 10  # the digits have labels
+
+
+@pytest.mark.parametrize("test_method", ["knn", "mmd", "ks"])
+def test_compare_files_finds_a_shift(tmp_path, capsys, test_method):
+    rng = np.random.default_rng(4)
+    a, b = rng.normal(size=(300, 4)), rng.normal(size=(200, 4))
+    b[:, 2] += 3.0
+    np.save(tmp_path / "a.npy", a.astype(np.float32))
+    np.save(tmp_path / "b.npy", b.astype(np.float32))
+    out_json = tmp_path / "cmp.json"
+    argv = ["compare", str(tmp_path / "a.npy"), str(tmp_path / "b.npy"), "--drift", test_method]
+    assert main([*argv, "--json", str(out_json)]) == 0
+    text = capsys.readouterr().out
+    assert "(huge gap)" in text
+    assert "drift test (" + test_method + "): drift at alpha 0.05" in text
+    saved = json.loads(out_json.read_text())
+    # the numbers printed are those of the library
+    want = datagauge.divergence(a, b)
+    assert saved["divergence"]["errors"] == want.errors
+    if test_method == "ks":
+        assert "features that drift (p): 2 (" in text
+        assert saved["drift"]["features"][0] == 2
+    else:
+        assert "rows of B most unlike A" in text
+
+
+def test_compare_bad_input(tmp_path, capsys):
+    np.save(tmp_path / "a.npy", np.zeros((20, 3), dtype=np.float32))
+    np.save(tmp_path / "b.npy", np.zeros((20, 4), dtype=np.float32))
+    np.save(tmp_path / "ya.npy", np.arange(19))
+    a, b = str(tmp_path / "a.npy"), str(tmp_path / "b.npy")
+    cases = [
+        (["compare", a], "two .npy files"),
+        (["compare", a, b], "has 3 features but B"),
+        (["compare", a, a, "--labels-a", str(tmp_path / "ya.npy")], "go together"),
+        (
+            [
+                "compare",
+                a,
+                a,
+                "--labels-a",
+                str(tmp_path / "ya.npy"),
+                "--labels-b",
+                str(tmp_path / "ya.npy"),
+            ],
+            "--labels-a",
+        ),
+    ]
+    for argv, message in cases:
+        assert main(argv) == 2
+        err = capsys.readouterr().err
+        assert "datagauge: error:" in err and message in err, (argv, err)

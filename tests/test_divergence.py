@@ -169,3 +169,44 @@ def test_unknown_options():
         divergence(A, A, method="knn")  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="tree must be one of 'exact', 'knn'"):
         divergence(A, A, method="mst", tree="approx")  # type: ignore[arg-type]
+
+
+@settings(max_examples=20, deadline=None)
+@given(st.integers(0, 2**31), st.integers(2, 40), st.integers(2, 40))
+def test_graph_of_the_pooled_samples_gives_the_same_answer(seed, n_a, n_b):
+    """divergence(graph, in_b) equals divergence(a, b) whatever the order of the pooled rows."""
+    from datagauge import neighbor_graph
+
+    rng = np.random.default_rng(seed)
+    a, b = rng.normal(0, 1, (n_a, 3)), rng.normal(0.5, 1, (n_b, 3))
+    order = rng.permutation(n_a + n_b)
+    pooled = np.concatenate([a, b])[order]
+    in_b = (order >= n_a)
+    graph = neighbor_graph(pooled, 2)
+    got = divergence(graph, in_b)
+    want = divergence(a, b)
+    assert (got.errors, got.divergence, got.n_a, got.n_b) == (
+        want.errors,
+        want.divergence,
+        want.n_a,
+        want.n_b,
+    )
+    assert divergence(graph, in_b.astype(np.int64)) == got
+
+
+def test_graph_input_errors():
+    from datagauge import neighbor_graph
+
+    x = np.random.default_rng(0).normal(size=(20, 3))
+    graph = neighbor_graph(x, 3)
+    in_b = np.arange(20) >= 10
+    with pytest.raises(ValueError, match="method='mst' needs the embeddings"):
+        divergence(graph, in_b, method="mst")
+    with pytest.raises(ValueError, match="one entry per row of the graph"):
+        divergence(graph, in_b[:-1])
+    with pytest.raises(ValueError, match="boolean"):
+        divergence(graph, np.where(in_b, 2, 0))
+    with pytest.raises(ValueError, match="b is empty"):
+        divergence(graph, np.zeros(20, dtype=bool))
+    with pytest.raises(ValueError, match="a is empty"):
+        divergence(graph, np.ones(20, dtype=bool))

@@ -302,3 +302,39 @@ def test_too_few_samples():
         drift(REF, REF[:0])
     assert drift(REF, REF[:1], method="ks").feature_p_values.shape == (3,)
     assert drift(REF[:1], REF[1:2], k=1, n_permutations=5).p_value == 1.0
+
+
+def test_knn_from_a_graph_of_the_pooled_samples():
+    """drift(graph, is_test) equals drift(reference, test) with the rows pooled in any order."""
+    from datagauge import neighbor_graph
+
+    rng = np.random.default_rng(3)
+    ref, tst = rng.normal(0, 1, (60, 4)), rng.normal(0.4, 1, (40, 4))
+    order = rng.permutation(100)
+    pooled = np.concatenate([ref, tst])[order]
+    is_test = order >= 60
+    graph = neighbor_graph(pooled, 12)
+    got = drift(graph, is_test, k=5, n_permutations=200, random_state=1)
+    want = drift(ref, tst, k=5, n_permutations=200, random_state=1)
+    assert got.statistic == want.statistic
+    assert got.k == 5
+    # the scores are the same per sample, listed in each one's own order
+    test_rows = order[is_test] - 60
+    ref_rows = order[~is_test]
+    np.testing.assert_array_equal(got.sample_scores, want.sample_scores[test_rows])
+    np.testing.assert_array_equal(got.reference_scores, want.reference_scores[ref_rows])
+    assert 0 < got.p_value <= 1
+
+
+def test_knn_graph_input_errors():
+    from datagauge import neighbor_graph
+
+    x = np.random.default_rng(0).normal(size=(30, 3))
+    graph = neighbor_graph(x, 4)
+    is_test = np.arange(30) >= 15
+    with pytest.raises(ValueError, match="needs the embeddings"):
+        drift(graph, is_test, method="mmd")
+    with pytest.raises(ValueError, match="holds 4 neighbours"):
+        drift(graph, is_test, k=10)
+    with pytest.raises(ValueError, match="test is empty"):
+        drift(graph, np.zeros(30, dtype=bool), k=3)

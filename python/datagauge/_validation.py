@@ -1321,3 +1321,32 @@ def read_npy(path: Any, option: str) -> NDArray[Any]:
         arr.close()
         raise ValueError(f"{option} {path} is an .npz archive; pass one .npy array.")
     return arr
+
+
+def check_membership(
+    values: Any, n: int, *, name: str, first: str, second: str
+) -> NDArray[np.bool_]:
+    """Which rows of a pooled graph belong to the second sample: a boolean (or 0/1) array of
+    length `n` with both values present (True or 1 marks `second`)."""
+    arr = np.asarray(values)
+    if arr.ndim != 1 or arr.shape[0] != n:
+        raise ValueError(
+            f"{name} must be a 1-D array with one entry per row of the graph ({n}); got shape "
+            f"{arr.shape}. Pass True (or 1) for the rows of {second} and False (or 0) for "
+            f"those of {first}."
+        )
+    if arr.dtype != np.bool_:
+        if arr.dtype.kind not in "iu" or not np.isin(arr, (0, 1)).all():
+            raise ValueError(
+                f"{name} must be boolean (or 0/1): True marks the rows of {second}, False "
+                f"those of {first}; got dtype {arr.dtype} with values other than 0 and 1."
+            )
+        arr = arr.astype(bool)
+    m = int(np.count_nonzero(arr))
+    if m == 0 or m == n:
+        empty = second if m == 0 else first
+        raise ValueError(
+            f"{name} puts every row of the graph in one sample, so {empty} is empty; mark the "
+            f"rows of {second} True and those of {first} False."
+        )
+    return np.ascontiguousarray(arr)

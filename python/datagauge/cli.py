@@ -2,7 +2,8 @@
 
 ``report`` writes an HTML and a JSON report of every analysis; ``coverage``, ``duplicates``,
 ``outliers`` and ``label-errors`` print a short table (``--json`` writes every number);
-``graph`` searches the k-NN graph once and saves it for the analyses (``--graph DIR``). With
+``graph`` searches the k-NN graph once and saves it for the analyses (``--graph DIR``);
+``compare`` compares two sets of embeddings (familiarity gap, divergence, drift test). With
 no data arguments they run on the embedded default dataset, scikit-learn's 1,797 real 8x8
 digits.
 """
@@ -142,6 +143,38 @@ def _build_parser() -> argparse.ArgumentParser:
     gra.add_argument(
         "--overwrite", action="store_true", help="replace --out if it holds a saved graph"
     )
+
+    cmp = sub.add_parser(
+        "compare",
+        help="compare two sets of embeddings: familiarity gap, divergence and a drift test",
+        description="How far dataset B is from dataset A (e.g. train vs test, last month vs "
+        "this month, real vs synthetic): the familiarity gap of B under a density model of A "
+        "(likelihood ratio and DeepView's band), the Henze-Penrose divergence and a "
+        "two-sample drift test with the samples (or features) that drift most. With no files "
+        "it compares two seeded random halves of scikit-learn's 8x8 digits (no gap expected).",
+    )
+    cmp.add_argument("a", type=Path, nargs="?", help=".npy embeddings of A (the reference)")
+    cmp.add_argument("b", type=Path, nargs="?", help=".npy embeddings of B (the one compared)")
+    cmp.add_argument("--labels-a", type=Path, help=".npy labels of A (with --labels-b: per class)")
+    cmp.add_argument("--labels-b", type=Path, help=".npy labels of B")
+    cmp.add_argument(
+        "--drift", default="knn", choices=["knn", "mmd", "ks"], help="drift test (default knn)"
+    )
+    cmp.add_argument(
+        "--divergence",
+        default="fnn",
+        choices=["fnn", "mst"],
+        help="divergence estimate: nearest neighbour (default) or spanning tree",
+    )
+    cmp.add_argument("--alpha", type=float, default=0.05, help="drift test level (default 0.05)")
+    cmp.add_argument("-k", "--k", type=int, default=10, help="knn drift: neighbours (default 10)")
+    cmp.add_argument(
+        "--n-components", type=int, default=5, help="density model components (default 5)"
+    )
+    cmp.add_argument("--random-state", type=int, default=0, help="seed (default 0)")
+    cmp.add_argument("--index", default="exact", choices=_INDEXES, help=_INDEX_HELP)
+    cmp.add_argument("--n-jobs", type=int, default=None, help="threads (default: all CPUs)")
+    _add_output(cmp)
 
     rep = sub.add_parser(
         "report",
@@ -448,12 +481,119 @@ def _run_graph(args: argparse.Namespace) -> int:
     return 0
 
 
+def _compare_inputs(
+    args: argparse.Namespace,
+) -> tuple[str, NDArray[Any], NDArray[Any], NDArray[Any] | None, NDArray[Any] | None]:
+    """(description, A, B, labels of A, labels of B) of ``datagauge compare``."""
+    if (args.a is None) != (args.b is None):
+        raise ValueError("compare takes two .npy files, A and B (or none for the digits demo).")
+    if (args.labels_a is None) != (args.labels_b is None):
+        raise ValueError(
+            "--labels-a and --labels-b go together (the per-class gap needs both datasets' "
+            "labels); pass both or neither."
+        )
+    if args.a is None:
+        if args.labels_a is not None:
+            raise ValueError("--labels-a/--labels-b go with the files A and B.")
+        from .datasets import load_digits
+
+        ds = load_digits()
+        x, y = ds.flat(), ds.labels
+        half = np.random.default_rng(args.random_state).permutation(x.shape[0])
+        first, second = np.sort(half[: x.shape[0] // 2]), np.sort(half[x.shape[0] // 2 :])
+        name = f"two random halves of {ds.name} (seed {args.random_state})"
+        return name, x[first], x[second], y[first], y[second]
+    a = check_embeddings(read_npy(args.a, "A"), name=f"A {args.a}")
+    b = check_embeddings(read_npy(args.b, "B"), name=f"B {args.b}")
+    if a.shape[1] != b.shape[1]:
+        raise ValueError(
+            f"A {args.a} has {a.shape[1]} features but B {args.b} has {b.shape[1]}; compare "
+            "embeddings from the same model and layer (the same number of columns)."
+        )
+    ya = yb = None
+    if args.labels_a is not None:
+        ya, yb = read_npy(args.labels_a, "--labels-a"), read_npy(args.labels_b, "--labels-b")
+        check_class_labels(ya, a.shape[0], name=f"--labels-a {args.labels_a}")
+        check_class_labels(yb, b.shape[0], name=f"--labels-b {args.labels_b}")
+    return f"A {args.a} vs B {args.b}", a, b, ya, yb
+
+
+def _run_compare(args: argparse.Namespace) -> int:
+    from .divergence import divergence
+    from .drift import drift
+    from .familiarity import compare_datasets
+
+    name, a, b, ya, yb = _compare_inputs(args)
+    gap = compare_datasets(
+        a,
+        b,
+        fit_labels=ya,
+        predict_labels=yb,
+        n_components=args.n_components,
+        random_state=args.random_state,
+        n_jobs=args.n_jobs,
+    )
+    div = divergence(a, b, method=args.divergence, index=args.index, n_jobs=args.n_jobs)
+    test = drift(
+        a,
+        b,
+        method=args.drift,
+        alpha=args.alpha,
+        k=args.k,
+        random_state=args.random_state,
+        index=args.index,
+        n_jobs=args.n_jobs,
+    )
+    print(f"datagauge compare: {name}")
+    print(f"A: {a.shape[0]} samples, B: {b.shape[0]} samples, {a.shape[1]} features")
+    print(
+        f"\nfamiliarity gap: likelihood ratio L(A->B) = {gap.likelihood_ratio:.4g} "
+        f"({gap.band}); {100 * gap.fraction_below_p5:.1f}% of B below A's 5th percentile"
+    )
+    print(f"  {gap.note}")
+    print(
+        f"divergence ({div.method}): {div.divergence:.4f} (0: same distribution, 1: separate); "
+        f"{div.errors} cross-sample {'neighbours' if div.method == 'fnn' else 'edges'}"
+    )
+    verdict = "drift" if test.drifted else "no drift"
+    print(
+        f"drift test ({test.method}): {verdict} at alpha {test.alpha:g}, p = {test.p_value:.4g}, "
+        f"statistic {test.statistic:.4g}"
+    )
+    top = max(args.top, 0)
+    if test.samples is not None and top:
+        assert test.sample_scores is not None
+        shown = ", ".join(
+            f"{int(i)} ({test.sample_scores[i]:+.3f})" for i in test.samples[:top].tolist()
+        )
+        print(f"  rows of B most unlike A (score): {shown}")
+    if test.features is not None and top:
+        assert test.feature_p_values is not None
+        shown = ", ".join(
+            f"{int(j)} (p {test.feature_p_values[j]:.2g})" for j in test.features[:top].tolist()
+        )
+        print(f"  features that drift (p): {shown if shown else 'none'}")
+    if gap.per_class is not None:
+        pc = gap.per_class
+        print("\nper class (class c of B against a model of class c of A):")
+        print(f"{'class':>8}  {'n A':>6}  {'n B':>6}  {'L(A->B)':>9}  band")
+        for i, label in enumerate(pc.labels.tolist()):
+            ratio = f"{pc.likelihood_ratio[i]:.4g}" if pc.compared[i] else "-"
+            print(f"{label!s:>8}  {pc.n_fit[i]:>6}  {pc.n_predict[i]:>6}  {ratio:>9}  {pc.band[i]}")
+    _write_json(
+        args.json,
+        {"data": name, "gap": gap.to_dict(), "divergence": div.to_dict(), "drift": test.to_dict()},
+    )
+    return 0
+
+
 _COMMANDS = {
     "coverage": _run_coverage,
     "duplicates": _run_duplicates,
     "outliers": _run_outliers,
     "label-errors": _run_label_errors,
     "graph": _run_graph,
+    "compare": _run_compare,
     "report": _run_report,
 }
 

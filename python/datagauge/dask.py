@@ -535,7 +535,7 @@ def divergence(a: Any, b: Any, *, index: Any = "exact", n_jobs: int | None = 1) 
             "same model and layer."
         )
     graph = neighbor_graph(da.concatenate([a, b]), 1, index=index, n_jobs=n_jobs).compute()
-    return fnn_divergence(graph.indices[:, 0], int(a.shape[0]), int(b.shape[0]))
+    return fnn_divergence(graph.indices[:, 0], np.arange(graph.n_samples) >= int(a.shape[0]))
 
 
 # --------------------------------------------------------------------------- coverage

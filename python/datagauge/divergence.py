@@ -16,8 +16,8 @@ import numpy as np
 from numpy.typing import NDArray
 
 from ._results import DivergenceResult
-from ._validation import check_choice, check_two_samples
-from .graph import neighbor_graph
+from ._validation import check_choice, check_membership, check_two_samples
+from .graph import NeighborGraph, as_graph, neighbor_graph
 from .mst import minimum_spanning_tree
 
 __all__ = ["divergence", "fnn_divergence"]
@@ -38,7 +38,9 @@ def divergence(
     ----------
     a, b : array-like of shape (n_a, n_features) and (n_b, n_features)
         Finite real numbers, at least one row each, the same number of features; converted
-        once to float32.
+        once to float32. Or, for ``method="fnn"``, `a` a :class:`~datagauge.graph.NeighborGraph`
+        of the two samples pooled (in any order) and `b` a boolean array of shape
+        (n_samples,) marking the graph's rows that belong to the second sample (no search).
     method : {"fnn", "mst"}, default "fnn"
         ``"fnn"``: nearest-neighbour count (DataEval's ``divergence_fnn``); ``"mst"``:
         spanning-tree count (DataEval's ``divergence_mst``).
@@ -58,8 +60,8 @@ def divergence(
     Raises
     ------
     TypeError, ValueError
-        On invalid input (NaN, different feature counts, an empty sample, an unknown method),
-        with a message that says how to fix it.
+        On invalid input (NaN, different feature counts, an empty sample, an unknown method,
+        a graph for ``"mst"``), with a message that says how to fix it.
 
     Notes
     -----
@@ -86,9 +88,25 @@ def divergence(
     True
     >>> datagauge.divergence(a, b + 10).divergence
     1.0
+
+    From a graph of the pooled samples, the same number without a search:
+
+    >>> g = datagauge.neighbor_graph(np.concatenate([a, b]), 5)
+    >>> in_b = np.arange(600) >= 300
+    >>> datagauge.divergence(g, in_b) == datagauge.divergence(a, b)
+    True
     """
     method = check_choice(method, "method", ("fnn", "mst"))  # type: ignore[assignment]
     tree = check_choice(tree, "tree", ("exact", "knn"))  # type: ignore[assignment]
+    if isinstance(a, NeighborGraph):
+        if method != "fnn":
+            raise ValueError(
+                "method='mst' needs the embeddings (a spanning tree is not in a k-NN graph); "
+                "pass the two samples, or use method='fnn' with the graph."
+            )
+        graph = as_graph(a, 1)
+        in_b = check_membership(b, graph.n_samples, name="b", first="a", second="b")
+        return fnn_divergence(graph.indices[:, 0], in_b)
     x_a, x_b = check_two_samples(a, b, names=("a", "b"))
     n_a, n_b = x_a.shape[0], x_b.shape[0]
     x = np.ascontiguousarray(np.concatenate([x_a, x_b]))
@@ -96,18 +114,18 @@ def divergence(
     origin[n_a:] = 1
     if method == "fnn":
         graph = neighbor_graph(x, 1, index=index, n_jobs=n_jobs)
-        return fnn_divergence(graph.indices[:, 0], n_a, n_b)
+        return fnn_divergence(graph.indices[:, 0], origin.astype(bool))
     spanning = minimum_spanning_tree(x, method=tree, index=index, n_jobs=n_jobs)
     errors = int(np.count_nonzero(origin[spanning.source] != origin[spanning.target])) - 1
     return _result(errors, "mst", tree, n_a, n_b)
 
 
-def fnn_divergence(nearest: NDArray[np.int64], n_a: int, n_b: int) -> DivergenceResult:
-    """The ``"fnn"`` divergence from the nearest other point (int64 (n_a + n_b,)) of every
-    point of the pooled samples, `a`'s n_a rows first."""
-    origin = np.arange(n_a + n_b) >= n_a
-    errors = int(np.count_nonzero(origin[nearest] != origin))
-    return _result(errors, "fnn", None, n_a, n_b)
+def fnn_divergence(nearest: NDArray[np.int64], in_b: NDArray[np.bool_]) -> DivergenceResult:
+    """The ``"fnn"`` divergence from the nearest other point (int64 (n,)) of every point of
+    the pooled samples, `in_b` (bool (n,)) marking the second sample's points."""
+    n_b = int(np.count_nonzero(in_b))
+    errors = int(np.count_nonzero(in_b[nearest] != in_b))
+    return _result(errors, "fnn", None, in_b.size - n_b, n_b)
 
 
 def _result(errors: int, method: str, tree: str | None, n_a: int, n_b: int) -> DivergenceResult:

@@ -24,12 +24,13 @@ from ._validation import (
     check_choice,
     check_int,
     check_k,
+    check_membership,
     check_positive,
     check_random_state,
     check_two_samples,
     check_unit_fraction,
 )
-from .graph import neighbor_graph
+from .graph import NeighborGraph, as_graph, neighbor_graph
 from .outliers import worst_first
 
 __all__ = ["DEFAULT_PERMUTATIONS", "drift", "median_bandwidth"]
@@ -65,7 +66,11 @@ def drift(
     ----------
     reference, test : array-like of shape (n_reference, n_features) and (n_test, n_features)
         Finite real numbers, the same number of features; converted once to float32. At least
-        one row each (``"mmd"``: two).
+        one row each (``"mmd"``: two). Or, for ``method="knn"``, `reference` a
+        :class:`~datagauge.graph.NeighborGraph` of the two samples pooled (in any order, at
+        least `k` neighbours per point) and `test` a boolean array of shape (n_samples,)
+        marking the graph's test rows (no search; ``samples`` then counts the test rows in
+        graph order).
     method : {"knn", "mmd", "ks"}, default "knn"
         The test (see Notes).
     alpha : float, default 0.05
@@ -159,6 +164,18 @@ def drift(
     alpha = check_unit_fraction(alpha, "alpha")
     seed = check_random_state(random_state)
     correction = check_choice(correction, "correction", ("bonferroni", "fdr"))  # type: ignore[assignment]
+    if isinstance(reference, NeighborGraph):
+        if method != "knn":
+            raise ValueError(
+                f"method={method!r} needs the embeddings (a k-NN graph holds only neighbours); "
+                "pass the two samples, or use method='knn' with the graph."
+            )
+        graph = as_graph(reference, check_int(k, "k", minimum=1), name="reference")
+        is_test = check_membership(
+            test, graph.n_samples, name="test", first="reference", second="test"
+        )
+        n_perm = _permutations(method, n_permutations)
+        return _knn_test(graph.indices, is_test, n_perm, np.random.default_rng(seed), alpha)
     ref, tst = check_two_samples(
         reference,
         test,
@@ -168,17 +185,21 @@ def drift(
     )
     if method == "ks":
         return _ks_test(ref, tst, alpha, correction)
-    if n_permutations is None:
-        n_perm = DEFAULT_PERMUTATIONS[method]
-    else:
-        n_perm = check_int(n_permutations, "n_permutations", minimum=1)
+    n_perm = _permutations(method, n_permutations)
     if method == "knn":
         k = check_k(k, ref.shape[0] + tst.shape[0])
-        rng = np.random.default_rng(seed)
-        return _knn_test(ref, tst, k, n_perm, rng, alpha, index, n_jobs)
+        pooled = neighbor_graph(np.concatenate([ref, tst]), k, index=index, n_jobs=n_jobs)
+        is_test = np.arange(pooled.n_samples) >= ref.shape[0]
+        return _knn_test(pooled.indices, is_test, n_perm, np.random.default_rng(seed), alpha)
     bandwidth = None if sigma is None else check_positive(sigma, "sigma")
     rng = np.random.default_rng(seed)
     return _mmd_test(ref, tst, bandwidth, n_perm, rng, alpha)
+
+
+def _permutations(method: str, n_permutations: int | None) -> int:
+    if n_permutations is None:
+        return DEFAULT_PERMUTATIONS[method]
+    return check_int(n_permutations, "n_permutations", minimum=1)
 
 
 def _threshold(permuted: NDArray[Any], alpha: float) -> float:
@@ -193,21 +214,17 @@ def _p_value(permuted: NDArray[Any], observed: Any) -> float:
 
 
 def _knn_test(
-    ref: NDArray[np.float32],
-    tst: NDArray[np.float32],
-    k: int,
+    nbr: NDArray[np.int64],
+    is_test: NDArray[np.bool_],
     n_perm: int,
     rng: np.random.Generator,
     alpha: float,
-    index: Any,
-    n_jobs: int | None,
 ) -> DriftResult:
-    n, m = ref.shape[0], tst.shape[0]
-    total = n + m
-    graph = neighbor_graph(np.concatenate([ref, tst]), k, index=index, n_jobs=n_jobs)
-    nbr = graph.indices
-    is_test = np.zeros(total, dtype=bool)
-    is_test[n:] = True
+    """The k-NN test on the neighbour lists `nbr` (int64 (N, k)) of the pooled samples,
+    `is_test` (bool (N,)) marking the test sample's points."""
+    total, k = nbr.shape
+    m = int(np.count_nonzero(is_test))
+    n = total - m
     observed = int(np.count_nonzero(is_test[nbr] == is_test[:, None]))
     counts = np.empty(n_perm, dtype=np.int64)
     chunk = max(1, _LABEL_BLOCK // (total * k))
@@ -217,8 +234,8 @@ def _knn_test(
         counts[s : s + c] = np.count_nonzero(z[:, nbr] == z[:, :, None], axis=(1, 2))
     pairs = total * k
     from_test = is_test[nbr].mean(axis=1)
-    sample_scores = from_test[n:] - (m - 1) / (total - 1)
-    reference_scores = (1.0 - from_test[:n]) - (n - 1) / (total - 1)
+    sample_scores = from_test[is_test] - (m - 1) / (total - 1)
+    reference_scores = (1.0 - from_test[~is_test]) - (n - 1) / (total - 1)
     p = _p_value(counts, observed)
     return DriftResult(
         method="knn",

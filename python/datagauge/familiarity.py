@@ -21,7 +21,13 @@ from numpy.typing import NDArray
 
 from ._gmm import COVARIANCE_TYPES, ConvergenceWarning, Familiarity
 from ._results import ResultBase, _frame
-from ._validation import check_choice, check_int, check_labels, check_samples
+from ._validation import (
+    check_choice,
+    check_int,
+    check_labels,
+    check_random_state,
+    check_samples,
+)
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -218,23 +224,25 @@ class DatasetComparison(ResultBase):
     Attributes
     ----------
     fit_mean_loglik : float
-        F(Df, Df): mean log-likelihood of Df under its own model (in-sample).
+        F(Df, Df): mean log-likelihood of Df out of sample (each sample under the model of the
+        folds without it).
     predict_mean_loglik : float
-        F(Df, Dp): mean log-likelihood of Dp under the model of Df.
+        F(Df, Dp): mean log-likelihood of Dp under the models of Df (averaged over the folds).
     likelihood_ratio : float
-        L(f->p) = exp((F(Df, Dp) - F(Df, Df)) / d), d the model's dimension: how likely Dp is
-        under the model of Df relative to Df itself, as a ratio of likelihoods per dimension
-        (the geometric mean over dimensions of the likelihood ratio). About 1 without a gap,
-        falling towards 0 as Dp moves away, above 1 only when Dp sits where Df is denser
-        (Dp more concentrated than Df). The same in any units: scaling the embeddings by a
-        shifts both mean log-likelihoods by ``-d log(a)``, which cancels. See Notes of
-        :func:`compare_datasets` for why it replaces DeepView's literal formula.
+        L(f->p) = exp((med F(Df, Dp) - med F(Df, Df)) / d), d the model's dimension, medians of
+        the out-of-sample log-likelihoods: how likely Dp is under the model of Df relative to
+        Df itself, as a ratio of likelihoods per dimension (the geometric mean over
+        dimensions). About 1 without a gap, falling towards 0 as Dp moves away, above 1 only
+        when Dp sits where Df is denser (Dp more concentrated than Df). The same in any
+        units: scaling the embeddings by a shifts every log-likelihood by ``-d log(a)``, which
+        cancels. See Notes of :func:`compare_datasets` for why it replaces DeepView's literal
+        formula, and why medians.
     band : str
         DeepView's bands read on L: "huge gap" (< 0.6), "small gap" (0.6 to 0.8), "no
         significant gap" (0.8 to 1.2), "gap" (> 1.2: Dp more concentrated than Df); "not
-        meaningful" when a mean log-likelihood is infinite.
+        meaningful" when a median log-likelihood is infinite.
     ratio_meaningful : bool
-        False only when a mean log-likelihood is infinite (a sample of zero density).
+        False only when a median log-likelihood is infinite (many samples of zero density).
     note : str
         What the ratio means, in words.
     loglik_ratio : float
@@ -242,15 +250,17 @@ class DatasetComparison(ResultBase):
         on the units of the embeddings and reads backwards when they are negative (a less
         familiar Dp gives a ratio above 1). Kept for comparison with DeepView's numbers.
     loglik_difference_per_dim : float
-        ``(F(Df, Dp) - F(Df, Df)) / d`` = ``log(likelihood_ratio)``: about 0 without a gap,
-        negative when Dp is less familiar.
+        ``(med F(Df, Dp) - med F(Df, Df)) / d`` = ``log(likelihood_ratio)``: about 0 without a
+        gap, negative when Dp is less familiar.
     fraction_below_p1, fraction_below_p5 : float
         Fraction of Dp scoring below Df's own 1st / 5th percentile score; about 0.01 / 0.05
         without a gap, larger with one.
     n_fit, n_predict, n_features_model : int
         Rows of Df and Dp; the dimension the log-likelihoods are densities in.
     fit_scores : ndarray of float64, shape (n_fit,)
+        Out-of-sample log-likelihoods of Df.
     predict_scores : ndarray of float64, shape (n_predict,)
+        Log-likelihoods of Dp, the mean over the fold models.
     per_class : ClassComparison or None
         Per class when both datasets have labels.
     """
@@ -347,17 +357,45 @@ def _model_dim(proto: Any, d: int) -> int:
     return d
 
 
-def _min_class_size(value: Any, proto: Any) -> int:
+def _fold_minimum(proto: Any, n_folds: int | None) -> int:
+    """The fewest samples a fit set may have: the mixture's components, in the other folds
+    of every fold when the fit is cross-fitted over `n_folds`."""
     k = int(getattr(proto, "n_components", 1)) if isinstance(proto, Familiarity) else 1
+    if n_folds is None:
+        return k
+    return max(n_folds, math.ceil(k * n_folds / (n_folds - 1)))
+
+
+def _min_class_size(value: Any, proto: Any, n_folds: int | None = None) -> int:
+    need = _fold_minimum(proto, n_folds)
     if value is None:
-        return max(10, k)
+        return max(10, need)
     out = check_int(value, "min_class_size", minimum=1)
-    if out < k:
+    if out < need:
+        k = getattr(proto, "n_components", 1)
+        where = "" if n_folds is None else f" in the other folds of each of the {n_folds} folds"
         raise ValueError(
-            f"min_class_size={out} is smaller than n_components={k}; a mixture of {k} "
-            f"components needs at least {k} samples. Use min_class_size >= {k}."
+            f"min_class_size={out} is too small: a mixture of {k} components needs at least "
+            f"{k} samples{where}. Use min_class_size >= {need}."
         )
     return out
+
+
+def _cross_fit_score(
+    proto: Any, fit_x: NDArray[Any], pred_x: NDArray[Any], n_folds: int, seed: Any
+) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    """Held-out scores of the fit set (each row scored by the model of the folds without it)
+    and the predict set's scores averaged over the same fold models."""
+    n = fit_x.shape[0]
+    folds = np.random.default_rng(seed).permutation(n) % n_folds
+    fit_scores = np.empty(n, dtype=np.float64)
+    pred_scores = np.zeros(pred_x.shape[0], dtype=np.float64)
+    for j in range(n_folds):
+        out = folds == j
+        held, pred = _fit_score(proto, np.ascontiguousarray(fit_x[~out]), fit_x[out], pred_x)
+        fit_scores[out] = held
+        pred_scores += pred
+    return fit_scores, pred_scores / n_folds
 
 
 def _name(proto: Any) -> str:
@@ -458,19 +496,20 @@ def _gap(
     of the fit set (dimension `dim`)."""
     f_ff = float(np.mean(fit_scores))
     f_fp = float(np.mean(pred_scores))
-    finite = bool(np.isfinite(f_ff) and np.isfinite(f_fp))
-    per_dim = (f_fp - f_ff) / dim if finite else float("nan")
+    med_f, med_p = float(np.median(fit_scores)), float(np.median(pred_scores))
+    finite = bool(np.isfinite(med_f) and np.isfinite(med_p))
+    per_dim = (med_p - med_f) / dim if finite else float("nan")
     if finite:
         ratio = math.exp(min(per_dim, 700.0))  # exp(700) is still a float; beyond, a huge gap
         note = (
-            "L(f->p) = exp((F(Df, Dp) - F(Df, Df)) / d): the likelihood ratio of the two sets "
-            "per dimension (a geometric mean), the same in any units of the embeddings; below 1 "
-            "the predict set is less familiar than the fit set itself, above 1 it sits where "
-            "the fit set is denser"
+            "L(f->p) = exp((med F(Df, Dp) - med F(Df, Df)) / d), log-likelihoods out of sample: "
+            "the likelihood ratio of the two sets per dimension (a geometric mean), the same in "
+            "any units of the embeddings; below 1 the predict set is less familiar than the fit "
+            "set itself, above 1 it sits where the fit set is denser"
         )
     else:
         ratio = float("nan")
-        note = "a mean log-likelihood is infinite (some sample has zero density)"
+        note = "a median log-likelihood is infinite (many samples have zero density)"
     with np.errstate(divide="ignore", invalid="ignore"):
         literal = f_fp / f_ff if f_ff != 0 else float("nan")
     p1, p5 = np.percentile(fit_scores, [1, 5])
@@ -499,15 +538,18 @@ def compare_datasets(
     covariance_type: str = "diag",
     reduce_dim: int | None = None,
     min_class_size: int | None = None,
+    n_folds: int = 5,
     random_state: Any = None,
     n_jobs: int | None = None,
 ) -> DatasetComparison:
     """How familiar dataset Dp is to a density model of dataset Df (a distribution gap).
 
-    Fits the model on Df, scores both, and reports the likelihood ratio
-    L(f->p) = exp((F(Df, Dp) - F(Df, Df)) / d) with DeepView's bands, the mean log-likelihood
-    difference per dimension and the fraction of Dp below Df's 1st / 5th percentile score;
-    F(Df, D) is the mean log-likelihood of D under the model of Df, d the model's dimension.
+    Fits the model on Df (cross-fitted: one model per fold of Df, fitted on the other folds),
+    scores both sets out of sample, and reports the likelihood ratio
+    L(f->p) = exp((med F(Df, Dp) - med F(Df, Df)) / d) with DeepView's bands, the median
+    log-likelihood difference per dimension and the fraction of Dp below Df's 1st / 5th
+    percentile score; F(Df, D) are the log-likelihoods of the samples of D under the models
+    of Df, d the model's dimension.
 
     Parameters
     ----------
@@ -523,7 +565,12 @@ def compare_datasets(
     n_components, covariance_type, reduce_dim, random_state, n_jobs
         Parameters of the default :class:`Familiarity`.
     min_class_size : int, optional
-        Classes of Df with fewer samples are not compared; default ``max(10, n_components)``.
+        Classes of Df with fewer samples are not compared; default ``max(10, ceil(n_components
+        * n_folds / (n_folds - 1)))``, so that every fold's model has its components.
+    n_folds : int, default 5
+        Folds of Df (at least 2, at most n_fit). Each sample of Df is scored by the model fitted
+        without it, and each sample of Dp by every fold's model (the mean of the
+        log-likelihoods), so the two sets are judged alike; folds drawn with `random_state`.
 
     Returns
     -------
@@ -537,13 +584,25 @@ def compare_datasets(
     familiar Dp makes the numerator more negative and the ratio larger (a 30-sigma shift of
     10-d Gaussians gave 322, read "gap"; a denser Dp 0.68, "small gap"), and the value changes
     with the units of the embeddings, since scaling them by a adds ``-d log(a)`` to every
-    log-likelihood. Here L is a ratio of likelihoods instead: the exponential of the mean
+    log-likelihood. Here L is a ratio of likelihoods instead: the exponential of the
     log-likelihood difference, divided by d so that a band means the same at d = 8 and
-    d = 512 (for Gaussians, a shift of s standard deviations in one direction gives
-    L = exp(-s^2 / (2 d))). It is about 1 for two samples of one distribution (slightly
-    below, since F(Df, Df) is measured in-sample), falls monotonically as Dp moves away,
-    does not change with the units, and exceeds 1 only where Dp is more concentrated than Df.
-    DeepView's literal number stays available as ``loglik_ratio``.
+    d = 512 (for Gaussians, a shift of s standard deviations in one direction gives about
+    L = exp(-s^2 / (2 d))). It is about 1 for two samples of one distribution, falls
+    monotonically as Dp moves away, does not change with the units, and exceeds 1 only where
+    Dp is more concentrated than Df. DeepView's literal number stays available as
+    ``loglik_ratio`` (of the out-of-sample means).
+
+    Two choices keep L about 1 for one distribution on real embeddings:
+
+    - Df is scored out of sample (cross-fitting). In-sample log-likelihoods are higher than
+      out-of-sample ones by the model's overfit, which made two random halves of the 8x8
+      digits read L = 0.6 to 0.8, a "huge" or "small gap".
+    - L compares medians, not means. Embeddings with nearly constant features (pixels that
+      are always 0 in Df) give the rare sample off such a feature a log-likelihood of -1e5
+      or less, and one such sample moves a mean by orders of magnitude: on the digits the
+      ratio of means swung from 1e-44 to 1e4 between random halves of one class. The fraction
+      of Dp below Df's 1st / 5th percentile reports the tail the median ignores (a gap in a
+      small part of Dp).
     """
     xf = check_samples(fit_embeddings, name="fit_embeddings")
     xp = check_samples(predict_embeddings, name="predict_embeddings")
@@ -564,9 +623,20 @@ def compare_datasets(
     )
     proto = _strategy(strategy, n_components, covariance_type, reduce_dim, random_state, n_jobs)
     dim = _model_dim(proto, xf.shape[1])
-    min_size = _min_class_size(min_class_size, proto)
+    n_folds = check_int(n_folds, "n_folds", minimum=2)
+    min_size = _min_class_size(min_class_size, proto, n_folds)
+    need = _fold_minimum(proto, n_folds)
+    if xf.shape[0] < need:
+        k = getattr(proto, "n_components", 1)
+        raise ValueError(
+            f"n_components={k} needs at least {k} samples in the other folds of each of the "
+            f"{n_folds} folds (each fold's model is fitted on them), so {need} in "
+            f"fit_embeddings, which has {xf.shape[0]}; add samples, or lower n_folds or "
+            "n_components."
+        )
+    seed = check_random_state(random_state)
 
-    fit_scores, pred_scores = _fit_score(proto, xf, xf, xp)
+    fit_scores, pred_scores = _cross_fit_score(proto, xf, xp, n_folds, seed)
     g = _gap(fit_scores, pred_scores, dim)
 
     per_class = None
@@ -588,7 +658,7 @@ def compare_datasets(
         for i in np.flatnonzero(compared):
             f_x = np.ascontiguousarray(xf[yf == classes[i]])
             p_x = np.ascontiguousarray(xp[yp == classes[i]])
-            fs, ps = _fit_score(proto, f_x, f_x, p_x)
+            fs, ps = _cross_fit_score(proto, f_x, p_x, n_folds, seed)
             gi = _gap(fs, ps, dim)
             for name in names:
                 cols[name][i] = gi[name]

@@ -25,6 +25,7 @@ SECTIONS = (
     "outliers",
     "label_errors",
     "familiarity",
+    "compare",
     "sufficiency",
     "bias",
     "saliency",
@@ -400,6 +401,50 @@ def test_graph_sections_show_planted_problems(tmp_path, monkeypatch):
     assert int(seen["images"]) >= 30
     assert seen["broken"] == "0"
     assert seen["errors"] == ""
+
+
+def test_compare_block_reads_the_split_from_the_one_graph(tmp_path, monkeypatch):
+    """Bayes error, divergence and the drift test of the training split vs the rest equal the
+    library's answers on the embeddings, and take no search of their own."""
+    import datagauge
+    import datagauge.graph
+    from datagauge.report import build_report
+    from datagauge.report._sections import SECTIONS as STEPS
+
+    searches = []
+    search = datagauge.graph.neighbor_graph
+
+    def counted(*args, **kwargs):
+        searches.append(1)
+        return search(*args, **kwargs)
+
+    monkeypatch.setattr(datagauge.graph, "neighbor_graph", counted)
+    inputs = _digits_with_problems()
+    # Pixels are discrete: break the ties in distance, which the pooled order resolves
+    # differently from the report's order.
+    rng = np.random.default_rng(1)
+    inputs.embeddings = inputs.embeddings + rng.normal(0, 1e-3, inputs.embeddings.shape).astype(
+        np.float32
+    )
+    keep = {"coverage", "compare"}
+    out = tmp_path / "out"
+    build_report(inputs, out, progress=False, sections=lambda: [s for s in STEPS if s[0] in keep])
+    assert len(searches) == 1
+    part = json.loads((out / "report.json").read_text())["compare"]
+    x, y, tr = inputs.embeddings, inputs.labels, inputs.is_train
+    ber = datagauge.bayes_error(x, y)
+    assert part["bayes_error"]["upper"] == ber.upper
+    assert part["bayes_error"]["lower"] == ber.lower
+    div = datagauge.divergence(x[tr], x[~tr])
+    assert (part["divergence"]["errors"], part["divergence"]["divergence"]) == (
+        div.errors,
+        div.divergence,
+    )
+    test = datagauge.drift(x[tr], x[~tr], k=10)
+    assert part["drift"]["statistic"] == test.statistic
+    html = (out / "report.html").read_text()
+    assert "Henze-Penrose divergence" in html
+    assert "Bayes error" in html
 
 
 def test_map_falls_back_to_deterministic_pca(monkeypatch):

@@ -27,6 +27,7 @@ from ._common import (
     ordinal,
     skipped,
 )
+from ._compare_section import compare_section
 from ._graph_sections import duplicates_section, label_errors_section, outliers_section
 from ._html import Section
 from ._inputs import ArrayRows, ReportInputs
@@ -503,6 +504,7 @@ SECTIONS: list[tuple[str, str, SectionFn]] = [
     ("outliers", "Outliers: samples unlike their neighbours", outliers_section),
     ("label_errors", "Label errors: samples whose neighbours disagree", label_errors_section),
     ("familiarity", "Familiarity: what is typical and what is unusual", _familiarity),
+    ("compare", "Separability, and the training split vs the rest", compare_section),
     ("sufficiency", "Sufficiency: would more data help?", _sufficiency),
     ("bias", "Bias: where the model fails", _bias),
     ("saliency", "Saliency: what the model looked at", _saliency),

@@ -154,11 +154,11 @@ def _familiarity(inputs: ReportInputs, sec: Section, out: Path, shared: Shared) 
         sec.table(
             ["measure", "value"],
             [
-                ["mean log-likelihood, training (in-sample)", cmp.fit_mean_loglik],
+                ["mean log-likelihood, training (out of sample, 5 folds)", cmp.fit_mean_loglik],
                 ["mean log-likelihood, rest", cmp.predict_mean_loglik],
                 ["likelihood ratio L per dimension", cmp.likelihood_ratio],
                 ["reading", cmp.band],
-                ["log-likelihood difference per dimension", cmp.loglik_difference_per_dim],
+                ["median log-likelihood difference per dimension", cmp.loglik_difference_per_dim],
                 ["share of the rest below training's 1st percentile", cmp.fraction_below_p1],
                 ["share of the rest below training's 5th percentile", cmp.fraction_below_p5],
             ],

@@ -143,4 +143,5 @@ def test_compare_bad_input(tmp_path, capsys):
     for argv, message in cases:
         assert main(argv) == 2
         err = capsys.readouterr().err
-        assert "datagauge: error:" in err and message in err, (argv, err)
+        assert "datagauge: error:" in err, (argv, err)
+        assert message in err, (argv, err)

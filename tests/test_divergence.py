@@ -181,7 +181,7 @@ def test_graph_of_the_pooled_samples_gives_the_same_answer(seed, n_a, n_b):
     a, b = rng.normal(0, 1, (n_a, 3)), rng.normal(0.5, 1, (n_b, 3))
     order = rng.permutation(n_a + n_b)
     pooled = np.concatenate([a, b])[order]
-    in_b = (order >= n_a)
+    in_b = order >= n_a
     graph = neighbor_graph(pooled, 2)
     got = divergence(graph, in_b)
     want = divergence(a, b)

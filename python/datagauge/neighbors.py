@@ -37,7 +37,9 @@ and :mod:`datagauge.dask`; not part of the public API, whose names are in ``__al
 
 from __future__ import annotations
 
+import glob
 import math
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -46,6 +48,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from . import _core
+from ._memory import FAISS_LOAD_BYTES, FAISS_WORK_BYTES, THREAD_BYTES, check_memory
 from ._threads import resolve_n_jobs, thread_limits
 from ._validation import (
     check_choice,
@@ -167,6 +170,12 @@ IndexSpec = Exact | HNSW | IVF
 
 
 def import_faiss() -> Any:
+    if "faiss" not in sys.modules:
+        check_memory(
+            FAISS_LOAD_BYTES,
+            "loading FAISS",
+            "use index='exact' (the compiled kd-tree and brute force, which do not load FAISS)",
+        )
     try:
         import faiss
     except ImportError as exc:  # pragma: no cover - faiss-cpu is a dependency
@@ -178,7 +187,15 @@ def import_faiss() -> Any:
 
 
 def gpu_available() -> bool:
-    """Whether the installed FAISS has GPU support and sees at least one GPU."""
+    """Whether the installed FAISS has GPU support and sees at least one GPU.
+
+    FAISS is imported only where a GPU may be present: on Linux without NVIDIA device files
+    (``/dev/nvidia0``, ...) no CUDA GPU is visible, and the exact CPU engines never import
+    FAISS (the import costs time and address space, and crashes under a tight memory limit).
+    """
+    if "faiss" not in sys.modules and sys.platform.startswith("linux"):
+        if not glob.glob("/dev/nvidia[0-9]*"):
+            return False
     faiss = import_faiss()
     return hasattr(faiss, "StandardGpuResources") and faiss.get_num_gpus() > 0
 
@@ -516,11 +533,53 @@ def _margin(k: int) -> int:
     return max(4, k // 4)
 
 
+def faiss_bytes(n: int, d: int, k: int, spec: Any, n_threads: int) -> int:
+    """Bytes a FAISS search of n x d rows for k neighbours will allocate (an estimate from
+    above: the shifted copy of the data, the index, the candidate lists and the neighbour
+    lists, and the OpenMP threads' stacks and arenas)."""
+    n_cand = min(n, k + 1 + _margin(k))
+    lists = 12 * n * k + 12 * min(n, _QUERY_CHUNK) * n_cand * 2
+    threads = FAISS_WORK_BYTES + THREAD_BYTES * (max(1, n_threads) - 1)
+    if isinstance(spec, HNSW):
+        m = min(max(int(spec.m), 2), _HNSW_MAX_M)
+        index = n * (4 * d + 8 * m + 64)  # vectors, level-0 links (2m), upper levels, locks
+        return 4 * n * d + index + lists + threads
+    if isinstance(spec, IVF):
+        nlist = (
+            spec.nlist if spec.nlist is not None else max(1, min(int(4 * math.sqrt(n)), n // 39))
+        )
+        nlist = min(max(int(nlist), 1), n)
+        train = 4 * min(n, 64 * nlist) * d
+        index = n * (4 * d + 8) + 4 * nlist * d
+        return 4 * n * d + train + index + lists + threads
+    if isinstance(spec, Exact):  # FAISS flat over database blocks
+        block = min(n, spec.block_size if spec.block_size is not None else 1 << 16)
+        return 4 * n * d + 8 * block * d + lists + threads
+    return lists + threads  # a user's index: already built
+
+
+def _check_faiss_memory(n: int, d: int, k: int, spec: Any, n_threads: int) -> None:
+    name = type(spec).__name__ if isinstance(spec, (HNSW, IVF)) else "FAISS flat"
+    if isinstance(spec, Exact):
+        instead = "use a smaller block_size, or index='brute' (no FAISS)"
+    elif isinstance(spec, (HNSW, IVF)):
+        instead = (
+            "use index='exact' (the compiled engines keep no index), or fewer threads (n_jobs=1)"
+        )
+    else:
+        instead = "use fewer threads (n_jobs=1), or index='exact'"
+    needed = faiss_bytes(n, d, k, spec, n_threads)
+    if "faiss" not in sys.modules:
+        needed += FAISS_LOAD_BYTES
+    check_memory(needed, f"the {name} search", instead)
+
+
 def _flat_knn(
     x: NDArray[np.float32], k: int, spec: Exact, n_threads: int, device: str
 ) -> tuple[NDArray[np.float32], NDArray[np.int64]]:
     n, d = x.shape
     all_rows = np.arange(n, dtype=np.int64)
+    _check_faiss_memory(n, d, k, spec, n_threads)
     with thread_limits(n_threads):
         gpu = _use_gpu(device)
         searcher = Searcher(x, column_means(x), n_threads)
@@ -687,6 +746,7 @@ def _faiss_index_knn(
     x: NDArray[np.float32], k: int, spec: Any, n_threads: int, device: str
 ) -> tuple[NDArray[np.float32], NDArray[np.int64]]:
     n, d = x.shape
+    _check_faiss_memory(n, d, k, spec, n_threads)
     with thread_limits(n_threads):
         if isinstance(spec, (HNSW, IVF)):
             searcher = Searcher(x, column_means(x), n_threads)

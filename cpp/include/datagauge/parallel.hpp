@@ -3,6 +3,8 @@
 // parallel_for(n, n_threads, chunk, fn) calls fn(begin, end) over [0, n) in chunks that
 // threads take dynamically. The first exception thrown by any worker stops the others from
 // taking new chunks and is rethrown on the calling thread after every worker has joined.
+// When a thread cannot be started (a memory limit leaves no room for its stack), the work
+// runs on the threads that did start and the calling thread: the same answer, more slowly.
 #pragma once
 
 #include <algorithm>
@@ -10,6 +12,7 @@
 #include <cstddef>
 #include <exception>
 #include <mutex>
+#include <system_error>
 #include <thread>
 #include <vector>
 
@@ -56,11 +59,9 @@ void parallel_for(std::size_t n, int n_threads, std::size_t chunk, Fn&& fn) {
     threads.reserve(workers - 1);
     try {
         for (std::size_t t = 0; t + 1 < workers; ++t) threads.emplace_back(worker);
-    } catch (...) {
-        // Could not start a thread: let the started ones finish, then report.
-        stop.store(true);
-        for (auto& th : threads) th.join();
-        throw;
+    } catch (const std::system_error&) {
+        // Could not start another thread: the chunks are taken dynamically, so the started
+        // threads and this one do all the work.
     }
     worker();
     for (auto& th : threads) th.join();

@@ -552,3 +552,17 @@ def test_bayes_error_and_divergence_on_dask_equal_in_memory():
     assert (got_div.divergence, got_div.errors) == (want_div.divergence, want_div.errors)
     with pytest.raises(ValueError, match="features"):
         datagauge.dask.divergence(da.from_array(a, chunks=250), da.from_array(b[:, :3], chunks=200))
+
+
+def test_knn_drift_on_dask_equals_in_memory():
+    rng = np.random.default_rng(41)
+    ref, tst = rng.normal(0, 1, (600, 5)), rng.normal(0.3, 1, (400, 5))
+    got = datagauge.dask.drift(
+        da.from_array(ref, chunks=(250, -1)), da.from_array(tst, chunks=(150, -1)), k=7
+    )
+    want = datagauge.drift(ref, tst, k=7)
+    assert (got.statistic, got.p_value, got.drifted) == (want.statistic, want.p_value, want.drifted)
+    np.testing.assert_array_equal(got.sample_scores, want.sample_scores)
+    np.testing.assert_array_equal(got.samples, want.samples)
+    with pytest.raises(ValueError, match="features"):
+        datagauge.dask.drift(da.from_array(ref), da.from_array(tst[:, :2]))

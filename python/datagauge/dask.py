@@ -48,7 +48,7 @@ except ImportError as exc:  # pragma: no cover - depends on the environment
 
 from . import _core
 from ._gmm import Familiarity, _Source
-from ._results import BayesErrorResult, CoverageResult, DivergenceResult
+from ._results import BayesErrorResult, CoverageResult, DivergenceResult, DriftResult
 from ._threads import resolve_n_jobs, thread_limits
 from ._validation import (
     check_choice,
@@ -98,6 +98,7 @@ __all__ = [
     "bayes_error",
     "coverage",
     "divergence",
+    "drift",
     "find_biases",
     "fit_familiarity",
     "kneighbors",
@@ -539,6 +540,60 @@ def divergence(a: Any, b: Any, *, index: Any = "exact", n_jobs: int | None = 1) 
 
 
 # --------------------------------------------------------------------------- coverage
+
+
+def drift(
+    reference: Any,
+    test: Any,
+    *,
+    k: int = 10,
+    alpha: float = 0.05,
+    n_permutations: int | None = None,
+    random_state: int | np.random.Generator | None = 0,
+    index: Any = "exact",
+    n_jobs: int | None = 1,
+) -> DriftResult:
+    """:func:`datagauge.drift` with ``method="knn"`` on two Dask arrays.
+
+    The k-NN lists of the pooled points come from :func:`neighbor_graph` of the pooled array
+    (`reference`'s rows first, merged partial lists); the permutation test then runs on the
+    lists in memory (O(n k) per permutation). The answer equals ``datagauge.drift(
+    reference.compute(), test.compute(), k=k, ...)``. ``"mmd"`` and ``"ks"``: compute the
+    arrays and use the in-memory function.
+
+    Parameters
+    ----------
+    reference, test : dask.array.Array of shape (n_reference, n_features), (n_test, n_features)
+    k, alpha, n_permutations, random_state
+        As :func:`datagauge.drift`.
+    index : {"exact", "kdtree", "flat"} or datagauge.Exact
+    n_jobs : int or None, default 1
+        Threads inside each Dask task.
+
+    Returns
+    -------
+    DriftResult
+    """
+    from .drift import drift as _drift
+
+    reference = check_dask_matrix(reference, name="reference", in_memory="datagauge.drift")
+    test = check_dask_matrix(test, name="test", in_memory="datagauge.drift")
+    if reference.shape[1] != test.shape[1]:
+        raise ValueError(
+            f"reference has {reference.shape[1]} features but test has {test.shape[1]}; "
+            "compare embeddings from the same model and layer."
+        )
+    graph = neighbor_graph(da.concatenate([reference, test]), k, index=index, n_jobs=n_jobs)
+    is_test = np.arange(graph.n_samples) >= int(reference.shape[0])
+    return _drift(
+        graph.compute(),
+        is_test,
+        method="knn",
+        k=k,
+        alpha=alpha,
+        n_permutations=n_permutations,
+        random_state=random_state,
+    )
 
 
 def _kth_radius(lists: tuple[NDArray[np.float32], NDArray[np.int64]], k: int, exponent: int) -> Any:

@@ -55,6 +55,7 @@ from ._validation import (
     check_dask_matrix,
     check_embeddings,
     check_features,
+    check_int,
     check_is_fitted,
     check_k,
     check_labels,
@@ -528,15 +529,24 @@ def divergence(a: Any, b: Any, *, index: Any = "exact", n_jobs: int | None = 1) 
     -------
     DivergenceResult
     """
-    a = check_dask_matrix(a, name="a", in_memory="datagauge.divergence")
-    b = check_dask_matrix(b, name="b", in_memory="datagauge.divergence")
+    graph, in_b = _pooled_graph(a, b, ("a", "b"), "divergence", 1, index, n_jobs)
+    return fnn_divergence(graph.indices[:, 0], in_b)
+
+
+def _pooled_graph(
+    a: Any, b: Any, names: tuple[str, str], what: str, k: int, index: Any, n_jobs: int | None
+) -> tuple[NeighborGraph, NDArray[np.bool_]]:
+    """The graph of two Dask samples pooled (computed), and which rows are the second's."""
+    first, second = names
+    a = check_dask_matrix(a, name=first, in_memory=f"datagauge.{what}")
+    b = check_dask_matrix(b, name=second, in_memory=f"datagauge.{what}")
     if a.shape[1] != b.shape[1]:
         raise ValueError(
-            f"a has {a.shape[1]} features but b has {b.shape[1]}; compare embeddings from the "
-            "same model and layer."
+            f"{first} has {a.shape[1]} features but {second} has {b.shape[1]}; compare "
+            "embeddings from the same model and layer."
         )
-    graph = neighbor_graph(da.concatenate([a, b]), 1, index=index, n_jobs=n_jobs).compute()
-    return fnn_divergence(graph.indices[:, 0], np.arange(graph.n_samples) >= int(a.shape[0]))
+    graph = neighbor_graph(da.concatenate([a, b]), k, index=index, n_jobs=n_jobs).compute()
+    return graph, np.arange(graph.n_samples) >= int(a.shape[0])
 
 
 # --------------------------------------------------------------------------- coverage
@@ -576,17 +586,11 @@ def drift(
     """
     from .drift import drift as _drift
 
-    reference = check_dask_matrix(reference, name="reference", in_memory="datagauge.drift")
-    test = check_dask_matrix(test, name="test", in_memory="datagauge.drift")
-    if reference.shape[1] != test.shape[1]:
-        raise ValueError(
-            f"reference has {reference.shape[1]} features but test has {test.shape[1]}; "
-            "compare embeddings from the same model and layer."
-        )
-    graph = neighbor_graph(da.concatenate([reference, test]), k, index=index, n_jobs=n_jobs)
-    is_test = np.arange(graph.n_samples) >= int(reference.shape[0])
+    check_int(k, "k", minimum=1)
+    names = ("reference", "test")
+    graph, is_test = _pooled_graph(reference, test, names, "drift", k, index, n_jobs)
     return _drift(
-        graph.compute(),
+        graph,
         is_test,
         method="knn",
         k=k,

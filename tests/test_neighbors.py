@@ -988,3 +988,32 @@ def test_merge_rejects_unsorted_or_invalid_lists():
     dist, idx = datagauge.merge_neighbors(good, missing, 2)
     np.testing.assert_array_equal(idx, [[2, 0]])
     np.testing.assert_array_equal(dist, [[0.5, 1.0]])
+
+
+@pytest.mark.parametrize("codes", ["sq8", "pq4"])
+def test_compressed_ivf_codes_give_exact_distances_at_the_target_recall(codes):
+    """IVF-SQ8 / IVF-PQ propose candidates; the lists hold exact distances, and the tuned
+    nprobe reaches the target recall on the tuning sample."""
+    from datagauge.neighbors import IVF
+
+    rng = np.random.default_rng(5)
+    centres = rng.normal(0, 3, (20, 16))
+    x = (centres[rng.integers(0, 20, 3000)] + rng.normal(size=(3000, 16))).astype(np.float32)
+    dist, idx = datagauge.kneighbors(x, 10, index=IVF(codes=codes, target_recall=0.9))
+    exact = np.sqrt(((x[idx].astype(np.float64) - x[:, None, :].astype(np.float64)) ** 2).sum(-1))
+    np.testing.assert_allclose(dist, exact, rtol=1e-6, atol=1e-6)
+    assert (idx != np.arange(3000)[:, None]).all()
+    assert np.all(np.diff(dist, axis=1) >= 0)
+    true_dist, _ = datagauge.kneighbors(x, 10)
+    found = (dist <= true_dist[:, -1:] * (1 + 1e-6)).sum(axis=1)
+    assert np.minimum(found, 10).mean() / 10 >= 0.85
+
+
+def test_ivf_codes_errors():
+    from datagauge.neighbors import IVF
+
+    x = np.random.default_rng(0).normal(size=(500, 12)).astype(np.float32)
+    with pytest.raises(ValueError, match="must be 'flat', 'sq8' or 'pq<m>'"):
+        datagauge.kneighbors(x, 3, index=IVF(codes="pq"))
+    with pytest.raises(ValueError, match=r"m=5 must divide the number of features \(12\)"):
+        datagauge.kneighbors(x, 3, index=IVF(codes="pq5"))

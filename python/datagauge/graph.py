@@ -474,8 +474,7 @@ def sample_recall(x: NDArray[np.float32], dist: NDArray[np.float32], k: int) -> 
     ids = sample_rows(x.shape[0], 0)
     exponent = scale_exponent(x.min(axis=0), x.max(axis=0))
     scaled = scale_down(x, exponent)
-    centred = np.ascontiguousarray(scaled - column_means(scaled))
-    kth = exact_kth(centred, ids, k)
+    kth = exact_kth(scaled, ids, k, column_means(scaled))
     found = np.ldexp(dist[ids].astype(np.float64), -exponent) ** 2
     hits = (found <= (kth * (1 + 1e-6) + 1e-30)[:, None]).sum(axis=1)
     return float(np.minimum(hits, k).sum() / (k * ids.size))

@@ -158,12 +158,22 @@ class IVF:
         Generator gives one draw).
     target_recall : float
         Recall@k the tuning aims for, in (0, 1]; ignored when `nprobe` is given.
+    codes : str
+        How the index stores each vector. ``"flat"``: as it is (4 bytes a feature, IVF-Flat).
+        ``"sq8"``: one byte a feature (8-bit scalar quantisation, IVF-SQ8): a quarter of the
+        memory, for wide embeddings at scale. ``"pq<m>"``, e.g. ``"pq64"``: m bytes a vector
+        (product quantisation with 8-bit codes, IVF-PQ; m must divide the number of
+        features): the least memory, but its training is slow and its distances coarse. The
+        index only proposes candidates (``k + 1`` and a margin; ``4 k + 8`` with PQ); they are
+        re-ranked with exact distances from the embeddings, so compression costs recall,
+        which the tuning of `nprobe` measures.
     """
 
     nlist: int | None = None
     nprobe: int | None = None
     random_state: int | np.random.Generator = 0
     target_recall: float = 0.95
+    codes: str = "flat"
 
 
 IndexSpec = Exact | HNSW | IVF
@@ -434,14 +444,21 @@ class Searcher:
         return np.ascontiguousarray(rows - self.shift)
 
     def search(
-        self, index: Any, start: int, stop: int, query_ids: NDArray[np.int64], k: int
+        self,
+        index: Any,
+        start: int,
+        stop: int,
+        query_ids: NDArray[np.int64],
+        k: int,
+        n_cand: int | None = None,
     ) -> tuple[NDArray[np.float32], NDArray[np.int64]]:
-        """Partial k-NN lists of rows `query_ids` against rows [start, stop) held by `index`.
+        """Partial k-NN lists of rows `query_ids` against rows [start, stop) held by `index`,
+        from `n_cand` candidates per query (default ``k + 1`` and a margin).
 
         Each query's own row is excluded; returned indices are rows of x.
         """
         block = self.x[start:stop]
-        n_cand = min(k + 1 + _margin(k), stop - start)
+        n_cand = min(k + 1 + _margin(k) if n_cand is None else n_cand, stop - start)
         m = query_ids.shape[0]
         dist = np.empty((m, k), dtype=np.float32)
         idx = np.empty((m, k), dtype=np.int64)
@@ -537,21 +554,22 @@ def faiss_bytes(n: int, d: int, k: int, spec: Any, n_threads: int) -> int:
     """Bytes a FAISS search of n x d rows for k neighbours will allocate (an estimate from
     above: the shifted copy of the data, the index, the candidate lists and the neighbour
     lists, and the OpenMP threads' stacks and arenas)."""
-    n_cand = min(n, k + 1 + _margin(k))
+    n_cand = min(n, 4 * k + 8)  # at most candidates(k, n, spec)
     lists = 12 * n * k + 12 * min(n, _QUERY_CHUNK) * n_cand * 2
     threads = FAISS_WORK_BYTES + THREAD_BYTES * (max(1, n_threads) - 1)
     if isinstance(spec, HNSW):
         m = min(max(int(spec.m), 2), _HNSW_MAX_M)
         index = n * (4 * d + 8 * m + 64)  # vectors, level-0 links (2m), upper levels, locks
-        return 4 * n * d + index + lists + threads
+        return 4 * min(n, _ADD_BLOCK) * d + index + lists + threads
     if isinstance(spec, IVF):
         nlist = (
             spec.nlist if spec.nlist is not None else max(1, min(int(4 * math.sqrt(n)), n // 39))
         )
         nlist = min(max(int(nlist), 1), n)
-        train = 4 * min(n, 64 * nlist) * d
-        index = n * (4 * d + 8) + 4 * nlist * d
-        return 4 * n * d + train + index + lists + threads
+        train = 4 * min(n, max(64 * nlist, 39 * 256)) * d
+        index = n * (ivf_code_bytes(spec, d) + 8) + 4 * nlist * d
+        blocks = 4 * min(n, _ADD_BLOCK) * d  # rows shifted a block at a time
+        return blocks + train + index + lists + threads
     if isinstance(spec, Exact):  # FAISS flat over database blocks
         block = min(n, spec.block_size if spec.block_size is not None else 1 << 16)
         return 4 * n * d + 8 * block * d + lists + threads
@@ -606,15 +624,56 @@ def _use_gpu(device: str) -> Any:
     return import_faiss().StandardGpuResources() if available else None
 
 
-def _build_approximate(x: NDArray[np.float32], k: int, spec: HNSW | IVF, gpu: Any) -> Any:
-    """An approximate index over x (already shifted), trained, filled and tuned."""
+def candidates(k: int, n: int, spec: Any) -> int:
+    """Candidates asked of an index per query: ``k + 1`` and a rounding margin, more (``4 k +
+    8``) for compressed (PQ) codes, whose distances are coarser."""
+    if isinstance(spec, IVF) and str(spec.codes).startswith("pq"):
+        return min(n - 1, 4 * k + 8)
+    return min(n - 1, k + 1 + _margin(k))
+
+
+def _add_rows(index: Any, searcher: Searcher) -> None:
+    """Add every row, shifted, a block at a time (no shifted copy of the whole data)."""
+    n = searcher.x.shape[0]
+    for start in range(0, n, _ADD_BLOCK):
+        index.add(searcher.shifted(searcher.x[start : start + _ADD_BLOCK]))
+
+
+def ivf_code_bytes(spec: IVF, d: int) -> int:
+    """Bytes a vector takes in the IVF index (``codes`` validated): 4 d, d or m."""
+    codes = spec.codes
+    if codes == "flat":
+        return 4 * d
+    if codes == "sq8":
+        return d
+    m = None
+    if isinstance(codes, str) and codes.startswith("pq") and codes[2:].isdigit():
+        m = int(codes[2:])
+    if m is None or m < 1:
+        raise ValueError(
+            f"IVF.codes must be 'flat', 'sq8' or 'pq<m>' with m bytes a vector (e.g. 'pq64'), "
+            f"got {codes!r}."
+        )
+    if d % m != 0:
+        divisors = [q for q in (8, 16, 32, 48, 64, 96, 128) if d % q == 0 and q <= d]
+        hint = f" (e.g. {', '.join(f'pq{q}' for q in divisors)})" if divisors else ""
+        raise ValueError(
+            f"IVF.codes={codes!r}: m={m} must divide the number of features ({d}), each byte "
+            f"coding d / m features. Use a divisor of {d}{hint}, or codes='sq8'."
+        )
+    return m
+
+
+def _build_approximate(searcher: Searcher, k: int, spec: HNSW | IVF, gpu: Any) -> Any:
+    """An approximate index over the searcher's rows (shifted), trained, filled and tuned."""
     faiss = import_faiss()
+    x = searcher.x
     n, d = x.shape
     # Validated even when the knob is given: a wrong value should not pass unnoticed.
     target = check_unit_fraction(
         spec.target_recall, f"{type(spec).__name__}.target_recall", allow_one=True
     )
-    floor = min(n - 1, k + 1 + _margin(k))  # candidates asked of the index per query
+    floor = candidates(k, n, spec)  # candidates asked of the index per query
     if isinstance(spec, HNSW):
         m = check_int(spec.m, "HNSW.m", minimum=2)
         if m > _HNSW_MAX_M:
@@ -629,13 +688,13 @@ def _build_approximate(x: NDArray[np.float32], k: int, spec: HNSW | IVF, gpu: An
         )
         if spec.ef_search is not None:
             ef = min(check_int(spec.ef_search, "HNSW.ef_search", minimum=1), n)
-        index.add(x)
+        _add_rows(index, searcher)
 
         def set_ef(value: int) -> None:
             index.hnsw.efSearch = max(value, floor)
 
         if spec.ef_search is None:
-            _tune(x, k, index, set_ef, floor, max(floor, _HNSW_MAX_EF), target, 0)
+            _tune(searcher, k, index, set_ef, floor, max(floor, _HNSW_MAX_EF), target, 0, floor)
         else:
             set_ef(ef)
         return index
@@ -646,22 +705,32 @@ def _build_approximate(x: NDArray[np.float32], k: int, spec: HNSW | IVF, gpu: An
     if spec.nprobe is not None:
         nprobe = min(check_int(spec.nprobe, "IVF.nprobe", minimum=1), nlist)
     quantizer = faiss.IndexFlatL2(d)
-    index = faiss.IndexIVFFlat(quantizer, d, nlist)
+    n_train = min(n, 64 * nlist)
+    code = ivf_code_bytes(spec, d)
+    if spec.codes == "flat":
+        index = faiss.IndexIVFFlat(quantizer, d, nlist)
+    elif spec.codes == "sq8":
+        index = faiss.IndexIVFScalarQuantizer(quantizer, d, nlist, faiss.ScalarQuantizer.QT_8bit)
+    else:
+        index = faiss.IndexIVFPQ(quantizer, d, nlist, code, 8)
+        # 256 centroids per code book: FAISS wants about 39 training points per centroid
+        n_train = min(n, max(n_train, 39 * 256))
     seed = seed_from(spec.random_state, "IVF.random_state")
     index.cp.seed = seed
     rng = np.random.default_rng(seed)
-    n_train = min(n, 64 * nlist)
-    train = x if n_train == n else x[np.sort(rng.choice(n, n_train, replace=False))]
+    rows = slice(None) if n_train == n else np.sort(rng.choice(n, n_train, replace=False))
+    train = searcher.shifted(x[rows])
     if gpu is not None:
         index = faiss.index_cpu_to_gpu(gpu, 0, index)
     index.train(train)
-    index.add(x)
+    del train
+    _add_rows(index, searcher)
 
     def set_nprobe(value: int) -> None:
         index.nprobe = value
 
     if spec.nprobe is None:
-        _tune(x, k, index, set_nprobe, 1, nlist, target, seed)
+        _tune(searcher, k, index, set_nprobe, 1, nlist, target, seed, floor)
     else:
         set_nprobe(nprobe)
     return index
@@ -670,6 +739,7 @@ def _build_approximate(x: NDArray[np.float32], k: int, spec: HNSW | IVF, gpu: An
 _HNSW_MAX_EF = 4096
 _HNSW_MAX_M = 512
 _TUNE_SAMPLE = 512
+_ADD_BLOCK = 1 << 16  # rows shifted and added to an index at a time
 
 
 def sample_rows(n: int, seed: int) -> NDArray[np.int64]:
@@ -678,14 +748,36 @@ def sample_rows(n: int, seed: int) -> NDArray[np.int64]:
     return np.sort(rng.choice(n, min(n, _TUNE_SAMPLE), replace=False)).astype(np.int64)
 
 
-def exact_kth(x: NDArray[np.float32], ids: NDArray[np.int64], k: int) -> NDArray[np.float64]:
-    """Exact squared distance (float64, shape (len(ids),)) of rows `ids` of `x` (centred data:
-    FAISS's arithmetic) to their k-th nearest other row."""
+def exact_kth(
+    x: NDArray[np.float32],
+    ids: NDArray[np.int64],
+    k: int,
+    shift: NDArray[np.float32] | None = None,
+) -> NDArray[np.float64]:
+    """Exact squared distance (float64, shape (len(ids),)) of rows `ids` of `x` to their k-th
+    nearest other row. FAISS proposes candidates from `x - shift` (centred data: FAISS's
+    arithmetic), a block of rows at a time (no centred copy of the whole data); they are
+    re-ranked in float64."""
     faiss = import_faiss()
     n = x.shape[0]
-    _, cand_ids = faiss.knn(np.ascontiguousarray(x[ids]), x, min(n, k + 1 + _margin(k)))
+    n_cand = min(n, k + 1 + _margin(k))
+
+    def centre(rows: NDArray[np.float32]) -> NDArray[np.float32]:
+        return rows if shift is None else rows - shift
+
+    q = np.ascontiguousarray(centre(x[ids]), dtype=np.float32)
+    best_d = np.full((ids.size, 0), np.inf, dtype=np.float32)
+    best_i = np.empty((ids.size, 0), dtype=np.int64)
+    for start in range(0, n, _ADD_BLOCK):
+        block = np.ascontiguousarray(centre(x[start : start + _ADD_BLOCK]), dtype=np.float32)
+        bd, bi = faiss.knn(q, block, min(n_cand, block.shape[0]))
+        best_d = np.concatenate([best_d, bd], axis=1)
+        best_i = np.concatenate([best_i, np.where(bi >= 0, bi + start, -1)], axis=1)
+        keep = np.argsort(best_d, axis=1, kind="stable")[:, :n_cand]
+        best_d = np.take_along_axis(best_d, keep, axis=1)
+        best_i = np.take_along_axis(best_i, keep, axis=1)
     kth = np.empty(ids.size)
-    for row, (i, cand) in enumerate(zip(ids, cand_ids, strict=True)):
+    for row, (i, cand) in enumerate(zip(ids, best_i, strict=True)):
         cand = cand[(cand >= 0) & (cand != i)]
         dist = ((x[cand].astype(np.float64) - x[i].astype(np.float64)) ** 2).sum(axis=1)
         kth[row] = np.sort(dist)[k - 1]
@@ -693,7 +785,7 @@ def exact_kth(x: NDArray[np.float32], ids: NDArray[np.int64], k: int) -> NDArray
 
 
 def _tune(
-    x: NDArray[np.float32],
+    searcher: Searcher,
     k: int,
     index: Any,
     setter: Any,
@@ -701,6 +793,7 @@ def _tune(
     high: int,
     target: float,
     seed: int,
+    n_cand: int,
 ) -> int:
     """Set the smallest knob value in [low, high] whose sample recall@k reaches `target`.
 
@@ -710,11 +803,11 @@ def _tune(
     point, the candidates (self excluded) no farther than its exact k-th neighbour: ties and
     duplicate points cannot make a correct answer look wrong.
     """
+    x = searcher.x
     n = x.shape[0]
     ids = sample_rows(n, seed)
-    q = np.ascontiguousarray(x[ids])
-    kth = exact_kth(x, ids, k)
-    n_cand = min(n - 1, k + 1 + _margin(k))
+    q = searcher.shifted(np.ascontiguousarray(x[ids]))
+    kth = exact_kth(x, ids, k, searcher.shift)
 
     def recall(value: int) -> float:
         setter(value)
@@ -751,7 +844,7 @@ def _faiss_index_knn(
         if isinstance(spec, (HNSW, IVF)):
             searcher = Searcher(x, column_means(x), n_threads)
             gpu = _use_gpu(device) if isinstance(spec, IVF) else None
-            index = _build_approximate(searcher.shifted(x), k, spec, gpu)
+            index = _build_approximate(searcher, k, spec, gpu)
         else:
             index = spec
             metric = getattr(index, "metric_type", None)
@@ -780,7 +873,8 @@ def _faiss_index_knn(
                     "embeddings; pass an empty index (it is filled here) or one holding exactly "
                     "these embeddings in this order."
                 )
-        return searcher.search(index, 0, n, np.arange(n, dtype=np.int64), k)
+        n_cand = candidates(k, n, spec)
+        return searcher.search(index, 0, n, np.arange(n, dtype=np.int64), k, n_cand)
 
 
 def _check_finite_lists(dist: NDArray[np.float32], idx: NDArray[np.int64]) -> None:

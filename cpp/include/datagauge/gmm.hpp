@@ -27,10 +27,21 @@
 
 #include "parallel.hpp"
 
+#if defined(__x86_64__) || defined(_M_X64)
+#include <xmmintrin.h>
+#endif
+
 #if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__)
 #define DATAGAUGE_GMM_CLONES __attribute__((target_clones("arch=x86-64-v3", "default")))
 #else
 #define DATAGAUGE_GMM_CLONES
+#endif
+
+// Helpers of cloned functions must be inlined into them to get the clone's instruction set.
+#if defined(__GNUC__)
+#define DATAGAUGE_GMM_INLINE __attribute__((always_inline)) inline
+#else
+#define DATAGAUGE_GMM_INLINE inline
 #endif
 
 #if defined(__GNUC__)
@@ -39,6 +50,21 @@
 #endif
 
 namespace datagauge::gmm {
+
+// Flushes subnormal results and inputs to zero on this thread while alive (x86 MXCSR FTZ and
+// DAZ bits), restoring the caller's mode after. Responsibilities of far components reach
+// 1e-300 and below; products with them are subnormal, which costs ~100 cycles each on x86
+// (an EM step on well-separated data ran 10x slower). Values below 2.2e-308 (double) /
+// 1.2e-38 (float) then count as 0: far below anything the statistics can resolve.
+struct FlushSubnormals {
+#if defined(__x86_64__) || defined(_M_X64)
+    unsigned int saved;
+    FlushSubnormals() : saved(_mm_getcsr()) { _mm_setcsr(saved | 0x8040u); }
+    ~FlushSubnormals() { _mm_setcsr(saved); }
+#endif
+    FlushSubnormals(const FlushSubnormals&) = delete;
+    FlushSubnormals& operator=(const FlushSubnormals&) = delete;
+};
 
 enum class Cov { full, tied, diag, spherical };
 
@@ -140,6 +166,22 @@ struct Prepared {
     std::int64_t Kp = 0;            // K padded to the SIMD width (diag, spherical)
     std::vector<T> means_t;         // dp x Kp: means transposed (diag, spherical)
     std::vector<T> prec_t;          // dp x Kp: squared precision per feature (spherical: repeated)
+    // Hard assignment (set_nearest): every row's responsibility is 1 for its nearest centre
+    // (squared Euclidean distance, first on ties), 0 elsewhere; no log-likelihood.
+    bool nearest = false;
+    std::int64_t Kn = 0;            // K padded to the SIMD width
+    std::vector<T> near_t, ones_t;  // dp x Kn: centres transposed; unit weights
+
+    void set_nearest(const double* centres) {
+        constexpr std::int64_t L = 32 / static_cast<std::int64_t>(sizeof(T));
+        nearest = true;
+        Kn = (K + L - 1) / L * L;
+        near_t.assign(static_cast<std::size_t>(dp * Kn), T(0));
+        ones_t.assign(near_t.size(), T(1));
+        for (std::int64_t k = 0; k < K; ++k)
+            for (std::int64_t j = 0; j < d; ++j)
+                near_t[static_cast<std::size_t>(j * Kn + k)] = static_cast<T>(centres[k * d + j]);
+    }
 
     Prepared(Cov c, std::int64_t K_, std::int64_t d_, const double* w, const double* mu, const double* pc,
              const double* shift_in)
@@ -274,7 +316,7 @@ inline V dg_mul(T a, const V& v) {
 constexpr std::int64_t kRB = 8;
 
 template <class T, bool kSquare>
-inline void dp_tiles(const T* D, const T* P, std::int64_t dp, double* maha, T* Z) {
+DATAGAUGE_GMM_INLINE void dp_tiles(const T* D, const T* P, std::int64_t dp, double* maha, T* Z) {
     using V = typename Simd<T>::type;
     constexpr std::int64_t CW = Simd<T>::kLanes;
     for (std::int64_t b0 = 0; b0 < kBlock; b0 += kRB) {
@@ -304,14 +346,14 @@ inline void dp_tiles(const T* D, const T* P, std::int64_t dp, double* maha, T* Z
 // Q (dp x dp, double, upper tiles) += sum_b W_b^T D_b over a block; W = r * D. dp is a
 // multiple of kRB, so every tile is full.
 template <class T>
-inline void outer_tiles(const T* W, const T* D, std::int64_t dp, double* Q) {
+DATAGAUGE_GMM_INLINE void outer_tiles(const T* W, const T* D, std::int64_t dp, double* Q, std::int64_t rows = kBlock) {
     using V = typename Simd<T>::type;
     constexpr std::int64_t CW = Simd<T>::kLanes;
     for (std::int64_t i0 = 0; i0 < dp; i0 += kRB) {
         for (std::int64_t j0 = i0; j0 < dp; j0 += CW) {
             V acc[kRB];
             for (std::int64_t r = 0; r < kRB; ++r) acc[r] = DG_SPLAT(V, T, 0);
-            for (std::int64_t b = 0; b < kBlock; ++b) {
+            for (std::int64_t b = 0; b < rows; ++b) {
                 V dj;
                 std::memcpy(&dj, D + b * dp + j0, sizeof(dj));
                 const T* wi = W + b * dp + i0;
@@ -327,9 +369,9 @@ inline void outer_tiles(const T* W, const T* D, std::int64_t dp, double* Q) {
 
 // maha[b * Kp + k] = sum_j (x_bj - mu_kj)^2 p_kj for a block, vectorised over components:
 // a register tile of kRB rows x one vector of components accumulates over the features.
-template <class T>
-inline void diag_tiles(const T* xb, const T* means_t, const T* prec_t, std::int64_t dp, std::int64_t d,
-                       std::int64_t Kp, double* maha) {
+template <class T, bool kUnit = false>
+DATAGAUGE_GMM_INLINE void diag_tiles(const T* xb, const T* means_t, const T* prec_t, std::int64_t dp,
+                                     std::int64_t d, std::int64_t Kp, double* maha) {
     using V = typename Simd<T>::type;
     constexpr std::int64_t CW = Simd<T>::kLanes;
     for (std::int64_t b0 = 0; b0 < kBlock; b0 += kRB) {
@@ -344,7 +386,11 @@ inline void diag_tiles(const T* xb, const T* means_t, const T* prec_t, std::int6
                 for (std::int64_t r = 0; r < kRB; ++r) {
                     V t = DG_SPLAT(V, T, xr[r * dp + j]);
                     t -= mu;
-                    acc[r] += t * t * p;
+                    if constexpr (kUnit) {
+                        acc[r] += t * t;
+                    } else {
+                        acc[r] += t * t * p;
+                    }
                 }
             }
             for (std::int64_t r = 0; r < kRB; ++r)
@@ -356,7 +402,7 @@ inline void diag_tiles(const T* xb, const T* means_t, const T* prec_t, std::int6
 // s[j] += sum_b r_b (x_bj - c_j) and (kQ) q[j] += sum_b r_b (x_bj - c_j)^2 over the nb rows of a
 // block; r_b = resp[b * K]. Sums run in T over the block, then go into the double totals.
 template <class T, bool kQ>
-inline void moment_sums(const T* xb, std::int64_t nb, std::int64_t dp, std::int64_t d, const T* c,
+DATAGAUGE_GMM_INLINE void moment_sums(const T* xb, std::int64_t nb, std::int64_t dp, std::int64_t d, const T* c,
                         const double* resp, std::int64_t K, double* s, double* q) {
     using V = typename Simd<T>::type;
     constexpr std::int64_t CW = Simd<T>::kLanes;
@@ -385,7 +431,7 @@ inline void moment_sums(const T* xb, std::int64_t nb, std::int64_t dp, std::int6
 // ln 2, a degree-13 Taylor polynomial on |r| <= ln(2)/2 (relative error ~1e-16), and 2^n built
 // in the exponent bits. Inputs below -708 give exp(-708) ~ 3e-308 instead of 0.
 #if defined(__GNUC__)
-inline void exp_nonpositive(double* v, std::int64_t n) {
+DATAGAUGE_GMM_INLINE void exp_nonpositive(double* v, std::int64_t n) {
     typedef double V __attribute__((vector_size(32)));
     typedef std::int64_t VI __attribute__((vector_size(32)));
     constexpr double kLog2e = 1.4426950408889634;
@@ -449,14 +495,17 @@ template <class T>
 DATAGAUGE_GMM_CLONES void process_rows(const T* X, std::int64_t r0, std::int64_t r1, const Prepared<T>& m,
                                        const double* resp_in, double* loglik_out, double* resp_out,
                                        std::int64_t* label_out, Stats* stats) {
+    const FlushSubnormals ftz;
     const std::int64_t K = m.K, d = m.d, dp = m.dp;
     Scratch<T> sc(K, dp);
+    if (m.nearest) sc.maha.assign(static_cast<std::size_t>(kBlock * m.Kn), 0.0);
     if (stats && (m.cov == Cov::full || m.cov == Cov::tied))
         sc.qpad.assign(static_cast<std::size_t>((m.cov == Cov::full ? K : 1) * dp * dp), 0.0);
     T* xb = sc.x.data();
     T* D = sc.D.data();
     T* W = sc.W.data();
     double* logp = sc.logp.data();
+    std::int64_t near_arg[kBlock] = {};
     for (std::int64_t b0 = r0; b0 < r1; b0 += kBlock) {
         const std::int64_t nb = std::min<std::int64_t>(kBlock, r1 - b0);
         for (std::int64_t b = 0; b < nb; ++b) {
@@ -471,6 +520,18 @@ DATAGAUGE_GMM_CLONES void process_rows(const T* X, std::int64_t r0, std::int64_t
         if (resp_in) {
             for (std::int64_t b = 0; b < nb; ++b)
                 for (std::int64_t k = 0; k < K; ++k) logp[b * K + k] = resp_in[(b0 + b) * K + k];
+        } else if (m.nearest) {
+            const std::int64_t Kn = m.Kn;
+            diag_tiles<T, true>(xb, m.near_t.data(), m.ones_t.data(), dp, d, Kn, sc.maha.data());
+            for (std::int64_t b = 0; b < nb; ++b) {
+                const double* dist = sc.maha.data() + b * Kn;
+                std::int64_t arg = 0;
+                for (std::int64_t k = 1; k < K; ++k)
+                    if (dist[k] < dist[arg]) arg = k;
+                for (std::int64_t k = 0; k < K; ++k) logp[b * K + k] = k == arg ? 1.0 : 0.0;
+                near_arg[b] = arg;
+                if (label_out) label_out[b0 + b] = arg;
+            }
         } else {
             if (m.cov == Cov::full) {
                 for (std::int64_t k = 0; k < K; ++k) {
@@ -507,7 +568,9 @@ DATAGAUGE_GMM_CLONES void process_rows(const T* X, std::int64_t r0, std::int64_t
                     for (std::int64_t k = 0; k < K; ++k)
                         logp[b * K + k] = m.log_const[k] - 0.5 * sc.maha[b * m.Kp + k];
             }
-            // log-sum-exp -> log-likelihood, responsibilities in place
+            // log-sum-exp -> log-likelihood, responsibilities in place; one exp pass over the block
+            double mxs[kBlock];
+            std::int64_t args[kBlock];
             for (std::int64_t b = 0; b < nb; ++b) {
                 double* lp = logp + b * K;
                 double mx = lp[0];
@@ -518,7 +581,14 @@ DATAGAUGE_GMM_CLONES void process_rows(const T* X, std::int64_t r0, std::int64_t
                         arg = k;
                     }
                 for (std::int64_t k = 0; k < K; ++k) lp[k] -= mx;
-                exp_nonpositive(lp, K);
+                mxs[b] = mx;
+                args[b] = arg;
+            }
+            exp_nonpositive(logp, nb * K);
+            for (std::int64_t b = 0; b < nb; ++b) {
+                double* lp = logp + b * K;
+                const double mx = mxs[b];
+                const std::int64_t arg = args[b];
                 double sum = 0;
                 for (std::int64_t k = 0; k < K; ++k) sum += lp[k];
                 const double lse = mx + std::log(sum);
@@ -535,6 +605,32 @@ DATAGAUGE_GMM_CLONES void process_rows(const T* X, std::int64_t r0, std::int64_t
 
         // ---- statistics
         stats->n += static_cast<double>(nb);
+        if (m.nearest && m.cov != Cov::tied) {  // hard assignment: each component's own rows only
+            for (std::int64_t k = 0; k < K; ++k) {
+                const T* c = m.shift.data() + k * dp;
+                std::int64_t cnt = 0;
+                for (std::int64_t b = 0; b < nb; ++b) {
+                    if (near_arg[b] != k) continue;
+                    for (std::int64_t j = 0; j < dp; ++j) D[cnt * dp + j] = xb[b * dp + j] - c[j];
+                    ++cnt;
+                }
+                if (cnt == 0) continue;
+                stats->nk[k] += static_cast<double>(cnt);
+                double* s = stats->s.data() + k * d;
+                if (m.cov == Cov::full) outer_tiles(D, D, dp, sc.qpad.data() + k * dp * dp, cnt);
+                for (std::int64_t j = 0; j < d; ++j) {
+                    T sj = 0, qj = 0;
+                    for (std::int64_t b = 0; b < cnt; ++b) {
+                        const T t = D[b * dp + j];
+                        sj += t;
+                        qj += t * t;
+                    }
+                    s[j] += static_cast<double>(sj);
+                    if (m.cov != Cov::full) stats->q[static_cast<std::size_t>(k * d + j)] += static_cast<double>(qj);
+                }
+            }
+            continue;
+        }
         for (std::int64_t b = 0; b < nb; ++b)
             for (std::int64_t k = 0; k < K; ++k) stats->nk[k] += logp[b * K + k];
         if (m.cov == Cov::tied) {

@@ -38,7 +38,7 @@ struct Centres {
     std::int64_t m, d, dp, mp;
     std::vector<double> t, ones;
     Centres(const double* c, std::int64_t m_, std::int64_t d_)
-        : m(m_), d(d_), dp(gmm::padded(d_)), mp((m_ + 3) / 4 * 4) {
+        : m(m_), d(d_), dp(gmm::padded(d_)), mp(m_ <= 4 ? 4 : (m_ + 7) / 8 * 8) {  // lanes: 4 (AVX2) or 8 (AVX-512)
         t.assign(static_cast<std::size_t>(dp * mp), 0.0);
         ones.assign(t.size(), 1.0);
         for (std::int64_t k = 0; k < m; ++k)
@@ -47,8 +47,9 @@ struct Centres {
 };
 
 // out[(i - r0) * C.m + c] = ||x_i - centre_c||^2 (double) for the rows [r0, r1) of X (n x d).
-template <class T>
-DATAGAUGE_GMM_CLONES void sqdist_rows(const T* X, std::int64_t r0, std::int64_t r1, const Centres& C, double* out) {
+template <class T, int VW>
+DATAGAUGE_GMM_INLINE void sqdist_rows_body(const T* X, std::int64_t r0, std::int64_t r1, const Centres& C,
+                                           double* out) {
     const gmm::FlushSubnormals ftz;
     const std::int64_t d = C.d, dp = C.dp, mp = C.mp, m = C.m;
     std::vector<double> xb(static_cast<std::size_t>(gmm::kBlock * dp), 0.0);
@@ -59,10 +60,35 @@ DATAGAUGE_GMM_CLONES void sqdist_rows(const T* X, std::int64_t r0, std::int64_t 
             for (std::int64_t j = 0; j < d; ++j) xb[static_cast<std::size_t>(b * dp + j)] = static_cast<double>(X[(b0 + b) * d + j]);
         for (std::int64_t b = nb; b < gmm::kBlock; ++b)
             for (std::int64_t j = 0; j < d; ++j) xb[static_cast<std::size_t>(b * dp + j)] = 0.0;
-        gmm::diag_tiles<double, true>(xb.data(), C.t.data(), C.ones.data(), dp, d, mp, dist.data());
+        gmm::diag_tiles<double, true, VW>(xb.data(), C.t.data(), C.ones.data(), dp, d, mp, dist.data());
         for (std::int64_t b = 0; b < nb; ++b)
             for (std::int64_t k = 0; k < m; ++k) out[(b0 - r0 + b) * m + k] = dist[static_cast<std::size_t>(b * mp + k)];
     }
+}
+
+template <class T>
+DATAGAUGE_GMM_CLONES void sqdist_rows_v3(const T* X, std::int64_t r0, std::int64_t r1, const Centres& C, double* out) {
+    sqdist_rows_body<T, 32>(X, r0, r1, C, out);
+}
+
+#if defined(DATAGAUGE_GMM_V4)
+template <class T>
+__attribute__((target("arch=x86-64-v4"))) void sqdist_rows_v4(const T* X, std::int64_t r0, std::int64_t r1,
+                                                               const Centres& C, double* out) {
+    sqdist_rows_body<T, 64>(X, r0, r1, C, out);
+}
+#endif
+
+// The widest kernel the CPU runs (as gmm::process_rows).
+template <class T>
+void sqdist_rows(const T* X, std::int64_t r0, std::int64_t r1, const Centres& C, double* out) {
+#if defined(DATAGAUGE_GMM_V4)
+    if (C.mp % 8 == 0 && gmm::cpu_has_v4()) {  // up to 4 centres fill one AVX2 vector already
+        sqdist_rows_v4<T>(X, r0, r1, C, out);
+        return;
+    }
+#endif
+    sqdist_rows_v3<T>(X, r0, r1, C, out);
 }
 
 template <class T>

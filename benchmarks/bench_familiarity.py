@@ -193,10 +193,17 @@ def worker_whole(job: dict[str, Any]) -> dict[str, Any]:
                 max_iter=max_iter,
             )
 
-    with warnings.catch_warnings():
+    limits: Any = contextlib.nullcontext()
+    if job.get("threads"):  # both libraries on this many threads (BLAS, OpenMP, n_jobs)
+        from threadpoolctl import threadpool_limits
+
+        limits = threadpool_limits(job["threads"])
+    with warnings.catch_warnings(), limits:
         warnings.simplefilter("ignore")  # a warm-up fit of 2 iterations does not converge
         make(2).fit(x[: min(len(x), 2000)])  # imports, thread pools, first-call costs
         model = make(job["max_iter"])
+        if job["lib"] != "sklearn" and job.get("threads"):
+            model.set_params(n_jobs=job["threads"])
         _, fit = _timed(lambda: model.fit(x))
     return {
         "fit": fit,
@@ -311,6 +318,7 @@ def run_whole(
             "cov": cov,
             "init": args.init,
             "max_iter": 100 if lib == "sklearn" else 200,  # each library's default
+            "threads": args.threads,
         }
         print(f"  whole fit n={n:,} K={k} {cov}: {lib} ...", flush=True)
         row[lib] = run_worker("whole", job, tmp, args.timeout)
@@ -344,7 +352,12 @@ def markdown_whole(result: dict[str, Any]) -> str:
         "(lower_bound_), EM iterations in parentheses; LL diff = |datagauge's - sklearn's| / "
         "|sklearn's|. The data: n rows of a K-component mixture (``mixture_data(n, 40, seed=n "
         "+ K, components=K)``), so both can find the same optimum from their own random "
-        "k-means starts.",
+        "k-means starts."
+        + (
+            f" Both libraries limited to {result['args']['threads']} thread(s)."
+            if result["args"].get("threads")
+            else ""
+        ),
         "",
         "| n | K | cov | sklearn wall s (CPU) | dg f64 wall s (CPU) | dg f32 wall s (CPU) "
         "| wall ratio f64 / f32 | CPU ratio f64 / f32 | sklearn LL (iter) | dg f64 LL (iter) "
@@ -472,6 +485,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     p.add_argument(
         "--init", default="k-means++", choices=["k-means++", "kmeans"], help="datagauge's init"
+    )
+    p.add_argument(
+        "--threads",
+        type=int,
+        help="whole fits: limit both libraries to this many threads (default: all CPUs)",
     )
     p.add_argument("--skip-sklearn", action="store_true")
     p.add_argument("--timeout", type=float, default=3600.0, help="per worker, s")

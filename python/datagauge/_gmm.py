@@ -331,7 +331,11 @@ class Familiarity:
         (as scikit-learn's "random"). scikit-learn's "k-means++" differs: it assigns only the
         k seed points, one to each component. The seeds come from at most 100,000 rows (a
         seeded random subset of an array; the first rows of batches), Lloyd's iterations from
-        at most 50,000 of them; every row then takes part in the first assignment.
+        at most 50,000 of them; every row then takes part in the first assignment. Seeding
+        (greedy, ``2 + int(log K)`` candidates per centre, as scikit-learn's
+        ``kmeans_plusplus``), Lloyd's iterations (scikit-learn's tolerance and empty-cluster
+        relocation) and the assignment run in the compiled core with float64 distances; the
+        random draws come from `random_state`, so the result does not depend on ``n_jobs``.
     reduce_dim : int or None, default None
         When the data have more features than this, project onto this many principal
         components first (PCA fitted on the training data, deterministic signs). DeepView

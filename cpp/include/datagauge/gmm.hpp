@@ -13,7 +13,11 @@
 //
 // Hot loops work on blocks of rows with zero-padded feature dimensions and register tiles
 // (a fixed RB x CB accumulator), written so that GCC vectorises them; float input is computed
-// in float and summed into double statistics, double input is computed in double.
+// in float and summed into double statistics, double input is computed in double. One pass
+// over a block does the E-step (log-densities, log-sum-exp, responsibilities) and adds the
+// block's statistics while its rows are in L1. process_rows() picks at run time the AVX-512
+// kernels (64-byte vectors of double), the AVX2+FMA clone or the baseline one (no
+// -march=native), and flushes subnormals (see FlushSubnormals) while it runs.
 #pragma once
 
 #include <algorithm>

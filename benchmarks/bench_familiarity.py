@@ -2,7 +2,14 @@
 
 Measures, in one run, for every (n, K, covariance type) at d = 40:
 
-* fit: ``datagauge.Familiarity`` and ``sklearn.mixture.GaussianMixture`` from the same initial
+* whole fit (``--mode whole``, the default with ``iter``): ``GaussianMixture(n_components=K,
+  covariance_type=cov, random_state=0).fit(X)`` (its default k-means initialisation, tol 1e-3)
+  against ``Familiarity(..., init=..., random_state=0).fit(X)`` (initialisation included: what
+  users time), wall and CPU seconds, iterations and the final mean log-likelihood of each (the
+  two start from different random k-means runs, so they may end in different local optima:
+  both numbers are shown);
+* per EM iteration (``--mode iter``): ``datagauge.Familiarity`` and
+  ``sklearn.mixture.GaussianMixture`` from the same initial
   parameters (``weights_init``, ``means_init``, ``precisions_init``), a fixed number of EM
   iterations (``tol=0``), so the time per EM iteration and the final log-likelihood
   (``lower_bound_``) compare like for like;
@@ -161,6 +168,53 @@ def worker_fit(job: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def worker_whole(job: dict[str, Any]) -> dict[str, Any]:
+    """One whole fit (initialisation + EM to convergence) with one library."""
+    x = np.load(job["data"])
+    if job["lib"] == "sklearn":
+        from sklearn.mixture import GaussianMixture
+
+        def make(max_iter: int) -> Any:
+            return GaussianMixture(
+                n_components=job["k"],
+                covariance_type=job["cov"],
+                random_state=0,
+                max_iter=max_iter,
+            )
+    else:
+        import datagauge
+
+        def make(max_iter: int) -> Any:
+            return datagauge.Familiarity(
+                n_components=job["k"],
+                covariance_type=job["cov"],
+                init=job["init"],
+                random_state=0,
+                max_iter=max_iter,
+            )
+
+    limits: Any = contextlib.nullcontext()
+    if job.get("threads"):  # both libraries on this many threads (BLAS, OpenMP, n_jobs)
+        from threadpoolctl import threadpool_limits
+
+        limits = threadpool_limits(job["threads"])
+    with warnings.catch_warnings(), limits:
+        warnings.simplefilter("ignore")  # a warm-up fit of 2 iterations does not converge
+        make(2).fit(x[: min(len(x), 2000)])  # imports, thread pools, first-call costs
+        model = make(job["max_iter"])
+        if job["lib"] != "sklearn" and job.get("threads"):
+            model.set_params(n_jobs=job["threads"])
+        _, fit = _timed(lambda: model.fit(x))
+    return {
+        "fit": fit,
+        "n_iter": int(model.n_iter_),
+        "converged": bool(model.converged_),
+        "lower_bound": float(model.lower_bound_),
+        "dtype": str(x.dtype),
+        "worker_peak_rss_mib": peak_rss() / MIB,
+    }
+
+
 def worker_versions(job: dict[str, Any]) -> dict[str, Any]:
     import importlib.metadata as md
 
@@ -171,7 +225,7 @@ def worker_versions(job: dict[str, Any]) -> dict[str, Any]:
     return {"python": platform.python_version(), "packages": found}
 
 
-WORKERS = {"fit": worker_fit, "versions": worker_versions}
+WORKERS = {"fit": worker_fit, "whole": worker_whole, "versions": worker_versions}
 
 
 def run_worker(kind: str, job: dict[str, Any], tmp: Path, timeout: float) -> dict[str, Any] | None:
@@ -250,6 +304,81 @@ def run_config(
     return row
 
 
+def run_whole(
+    args: argparse.Namespace, tmp: Path, files: dict[str, str], n: int, k: int, cov: str
+) -> dict[str, Any]:
+    row: dict[str, Any] = {"n": n, "d": D, "k": k, "cov": cov, "init": args.init}
+    for lib in LIBS:
+        if lib == "sklearn" and args.skip_sklearn:
+            continue
+        job = {
+            "lib": "sklearn" if lib == "sklearn" else "datagauge",
+            "data": files["f32" if lib == "datagauge_f32" else "f64"],
+            "k": k,
+            "cov": cov,
+            "init": args.init,
+            "max_iter": 100 if lib == "sklearn" else 200,  # each library's default
+            "threads": args.threads,
+        }
+        print(f"  whole fit n={n:,} K={k} {cov}: {lib} ...", flush=True)
+        row[lib] = run_worker("whole", job, tmp, args.timeout)
+    return row
+
+
+def _wall(s: dict[str, Any] | None) -> float | None:
+    return None if not s or "error" in s else float(s["fit"]["time_s"])
+
+
+def _cpu(s: dict[str, Any] | None) -> float | None:
+    return None if not s or "error" in s else float(s["fit"]["cpu_s"])
+
+
+def _ll(s: dict[str, Any] | None) -> str:
+    if not s or "error" in s:
+        return "-"
+    return f"{s['lower_bound']:.4f} ({s['n_iter']}{'' if s['converged'] else ', not conv.'})"
+
+
+def markdown_whole(result: dict[str, Any]) -> str:
+    rows = result.get("whole_rows", [])
+    if not rows:
+        return ""
+    lines = [
+        "Whole fit: `GaussianMixture(n_components=K, covariance_type=cov, random_state=0).fit(X)`"
+        " (k-means initialisation, tol 1e-3, max_iter 100) against `Familiarity(n_components=K, "
+        f"covariance_type=cov, init={rows[0]['init']!r}, random_state=0).fit(X)` (tol 1e-3, "
+        "max_iter 200), initialisation included, after a warm-up fit on 2,000 rows. Wall and "
+        "CPU seconds of the fit; ratio = sklearn / datagauge. LL = final mean log-likelihood "
+        "(lower_bound_), EM iterations in parentheses; LL diff = |datagauge's - sklearn's| / "
+        "|sklearn's|. The data: n rows of a K-component mixture (``mixture_data(n, 40, seed=n "
+        "+ K, components=K)``), so both can find the same optimum from their own random "
+        "k-means starts."
+        + (
+            f" Both libraries limited to {result['args']['threads']} thread(s)."
+            if result["args"].get("threads")
+            else ""
+        ),
+        "",
+        "| n | K | cov | sklearn wall s (CPU) | dg f64 wall s (CPU) | dg f32 wall s (CPU) "
+        "| wall ratio f64 / f32 | CPU ratio f64 / f32 | sklearn LL (iter) | dg f64 LL (iter) "
+        "| dg f32 LL (iter) | LL diff f64 / f32 |",
+        "|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for r in rows:
+        sk, a, b = r.get("sklearn"), r.get("datagauge_f64"), r.get("datagauge_f32")
+
+        def wc(s: dict[str, Any] | None) -> str:
+            return f"{_fmt(_wall(s))} ({_fmt(_cpu(s))})"
+
+        lines.append(
+            f"| {r['n']:,} | {r['k']} | {r['cov']} | {wc(sk)} | {wc(a)} | {wc(b)} "
+            f"| {_ratio(_wall(sk), _wall(a))} / {_ratio(_wall(sk), _wall(b))} "
+            f"| {_ratio(_cpu(sk), _cpu(a))} / {_ratio(_cpu(sk), _cpu(b))} "
+            f"| {_ll(sk)} | {_ll(a)} | {_ll(b)} | {_rel(a, sk)} / {_rel(b, sk)} |"
+        )
+    return "\n".join(lines)
+
+
 def _per_iter(s: dict[str, Any] | None) -> float | None:
     if not s or "error" in s:
         return None
@@ -281,6 +410,18 @@ def _rel(s: dict[str, Any] | None, ref: dict[str, Any] | None) -> str:
 def markdown(result: dict[str, Any]) -> str:
     m = result["machine"]
     v = result["versions"].get("packages", {})
+    head = [
+        f"Machine: {m['cpu']}, {m['usable_cpus']} usable CPUs ({m['logical_cpus']} logical), "
+        f"{m['ram_gib']} GiB RAM, {m['os']}, Python {m['python']}.",
+        "Versions: " + ", ".join(f"{a} {b}" for a, b in v.items()) + ".",
+        f"Commit: {result['source']['commit'][:7]}"
+        + (" (modified)" if result["source"]["modified"] else "")
+        + f"; load average at start {result['loadavg_start'][0]:.2f}.",
+        "",
+    ]
+    whole = markdown_whole(result)
+    if not result["rows"]:
+        return "\n".join(head) + whole
     lines = [
         f"Machine: {m['cpu']}, {m['usable_cpus']} usable CPUs ({m['logical_cpus']} logical), "
         f"{m['ram_gib']} GiB RAM, {m['os']}, Python {m['python']}.",
@@ -323,7 +464,7 @@ def markdown(result: dict[str, Any]) -> str:
         "Noise check: CPU time other processes used during a measurement, as a share of one "
         f"CPU: at most {worst:.2f}" + (" (numbers may be inflated)." if worst > 0.1 else "."),
     ]
-    return "\n".join(lines)
+    return "\n".join(head) + (whole + "\n\n" if whole else "") + "\n".join(lines[2:])
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -335,6 +476,21 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--covs", nargs="+", default=["diag", "full"], choices=["full", "tied", "diag", "spherical"]
     )
     p.add_argument("--iters", type=int, help="EM iterations per fit (default 5; quick 3)")
+    p.add_argument(
+        "--mode",
+        nargs="+",
+        default=["whole", "iter"],
+        choices=["whole", "iter"],
+        help="whole fits (initialisation included) and/or EM iterations from the same start",
+    )
+    p.add_argument(
+        "--init", default="k-means++", choices=["k-means++", "kmeans"], help="datagauge's init"
+    )
+    p.add_argument(
+        "--threads",
+        type=int,
+        help="whole fits: limit both libraries to this many threads (default: all CPUs)",
+    )
     p.add_argument("--skip-sklearn", action="store_true")
     p.add_argument("--timeout", type=float, default=3600.0, help="per worker, s")
     p.add_argument("--out", type=Path, help="JSON result path")
@@ -372,6 +528,7 @@ def main(argv: list[str] | None = None) -> int:
             "source": source_state(),
             "loadavg_start": os.getloadavg(),
             "rows": [],
+            "whole_rows": [],
         }
         print(json.dumps(result["machine"]), flush=True)
 
@@ -384,9 +541,22 @@ def main(argv: list[str] | None = None) -> int:
             np.save(files["f64"], x)
             np.save(files["f32"], x.astype(np.float32))
             for k in args.components:
+                if "whole" in args.mode:  # data of K components: both fits can find the optimum
+                    xk = mixture_data(n, D, seed=n + k, components=k)
+                    kfiles = {
+                        "f64": str(tmp / f"xk-{n}-f64.npy"),
+                        "f32": str(tmp / f"xk-{n}-f32.npy"),
+                    }
+                    np.save(kfiles["f64"], xk)
+                    np.save(kfiles["f32"], xk.astype(np.float32))
+                    del xk
                 for cov in args.covs:
-                    result["rows"].append(run_config(args, tmp, files, x, n, k, cov))
-                    save()
+                    if "whole" in args.mode:
+                        result["whole_rows"].append(run_whole(args, tmp, kfiles, n, k, cov))
+                        save()
+                    if "iter" in args.mode:
+                        result["rows"].append(run_config(args, tmp, files, x, n, k, cov))
+                        save()
             del x
         result["loadavg_end"] = os.getloadavg()
         result["finished"] = time.strftime("%Y%m%d-%H%M%S")

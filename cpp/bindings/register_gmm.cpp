@@ -3,6 +3,7 @@
 
 #include "common.hpp"
 #include "datagauge/gmm.hpp"
+#include "datagauge/kmeans.hpp"
 
 namespace datagauge::bindings {
 
@@ -173,6 +174,101 @@ py::tuple score(const py::array_t<T, py::array::c_style>& X, const DoubleArray& 
     return py::make_tuple(loglik, py::none());
 }
 
+// Statistics of a hard assignment: every row to its nearest centre (squared Euclidean).
+template <class T>
+Stats accumulate_nearest(const py::array_t<T, py::array::c_style>& X, const DoubleArray& centres,
+                         const std::string& cov_type, const DoubleArray& shift, int n_threads) {
+    const std::int64_t d = check_x(X);
+    const Cov cov = gmm::parse_cov(cov_type);
+    require_ndim(centres, 2, "centres");
+    const std::int64_t K = centres.shape(0);
+    if (K < 1) throw std::invalid_argument("centres needs at least one row");
+    require_shape(centres, {K, d}, "centres");
+    require_finite(centres.data(), K * d, "centres");
+    require_shape(shift, {K, d}, "shift");
+    require_finite(shift.data(), K * d, "shift");
+    std::vector<double> w(static_cast<std::size_t>(K), 1.0 / static_cast<double>(K));
+    std::vector<double> pc(static_cast<std::size_t>(gmm::prec_size(cov, K, d)), 0.0);
+    if (cov == Cov::full || cov == Cov::tied) {
+        const std::int64_t nm = cov == Cov::full ? K : 1;
+        for (std::int64_t k = 0; k < nm; ++k)
+            for (std::int64_t i = 0; i < d; ++i) pc[static_cast<std::size_t>((k * d + i) * d + i)] = 1.0;
+    } else {
+        std::fill(pc.begin(), pc.end(), 1.0);
+    }
+    gmm::Prepared<T> prep(cov, K, d, w.data(), shift.data(), pc.data(), shift.data());
+    prep.set_nearest(centres.data());
+    Stats init(cov, K, d, to_vector(shift));
+    return accumulate_impl<T>(X.data(), X.shape(0), prep, nullptr, std::move(init), n_threads);
+}
+
+struct Interrupted {};
+
+// Called between steps of the k-means loops (GIL released): Ctrl-C stops them.
+inline void check_signals() {
+    py::gil_scoped_acquire gil;
+    if (PyErr_CheckSignals() != 0) throw Interrupted{};
+}
+
+template <class T>
+py::tuple kmeans_plusplus(const py::array_t<T, py::array::c_style>& X, std::int64_t first, const DoubleArray& draws,
+                          int n_threads) {
+    const std::int64_t d = check_x(X);
+    const std::int64_t n = X.shape(0);
+    require_ndim(draws, 2, "draws");
+    const std::int64_t K = draws.shape(0) + 1, trials = draws.shape(1);
+    if (trials < 1) throw std::invalid_argument("draws needs at least one column (one candidate per centre)");
+    if (K > n)
+        throw std::invalid_argument("k-means++ needs at most n_samples centres: draws has " + std::to_string(K - 1) +
+                                    " rows for " + std::to_string(K) + " centres but X has " + std::to_string(n) +
+                                    " rows");
+    if (first < 0 || first >= n)
+        throw std::invalid_argument("first must index a row of X (0 <= first < " + std::to_string(n) + ")");
+    const double* u = draws.data();
+    for (py::ssize_t i = 0; i < draws.size(); ++i)
+        if (!(u[i] >= 0.0 && u[i] < 1.0)) throw std::invalid_argument("draws must be uniform numbers in [0, 1)");
+    DoubleArray centres({K, d});
+    py::array_t<std::int64_t> idx(K);
+    double* c = centres.mutable_data();
+    std::int64_t* ix = idx.mutable_data();
+    const T* x = X.data();
+    try {
+        py::gil_scoped_release nogil;
+        kmeans::plusplus<T>(x, n, d, K, first, u, trials, n_threads, c, ix, check_signals);
+    } catch (const Interrupted&) {
+        throw py::error_already_set();
+    }
+    return py::make_tuple(centres, idx);
+}
+
+template <class T>
+py::tuple kmeans_lloyd(const py::array_t<T, py::array::c_style>& X, const DoubleArray& centres, std::int64_t max_iter,
+                       double tol, int n_threads) {
+    const std::int64_t d = check_x(X);
+    const std::int64_t n = X.shape(0);
+    require_ndim(centres, 2, "centres");
+    const std::int64_t K = centres.shape(0);
+    if (K < 1 || K > n)
+        throw std::invalid_argument("k-means needs 1 to n_samples centres, got " + std::to_string(K) + " for " +
+                                    std::to_string(n) + " rows");
+    require_shape(centres, {K, d}, "centres");
+    require_finite(centres.data(), K * d, "centres");
+    if (max_iter < 1) throw std::invalid_argument("max_iter must be >= 1");
+    if (!(tol >= 0) || !std::isfinite(tol)) throw std::invalid_argument("tol must be a finite number >= 0");
+    DoubleArray out({K, d});
+    double* c = out.mutable_data();
+    std::copy(centres.data(), centres.data() + K * d, c);
+    const T* x = X.data();
+    std::int64_t it = 0;
+    try {
+        py::gil_scoped_release nogil;
+        it = kmeans::lloyd<T>(x, n, d, K, c, max_iter, tol, n_threads, check_signals);
+    } catch (const Interrupted&) {
+        throw py::error_already_set();
+    }
+    return py::make_tuple(out, it);
+}
+
 py::tuple m_step(const Stats& st, double reg_covar) {
     if (!(reg_covar >= 0) || !std::isfinite(reg_covar))
         throw std::invalid_argument("reg_covar must be a finite number >= 0");
@@ -293,6 +389,79 @@ GmmStats
           py::arg("covariance_type"), py::arg("shift").noconvert(), py::arg("n_threads") = 0, resp_doc);
     m.def("gmm_accumulate_resp", &accumulate_resp<double>, py::arg("X").noconvert(), py::arg("resp").noconvert(),
           py::arg("covariance_type"), py::arg("shift").noconvert(), py::arg("n_threads") = 0);
+    const char* near_doc = R"doc(
+Sufficient statistics of the hard assignment of every row to its nearest centre.
+
+Parameters
+----------
+X : ndarray of float32 or float64, shape (n, d)
+centres : ndarray of float64, shape (K, d)
+    Each row goes to its nearest centre (squared Euclidean distance, computed in X's dtype;
+    the first centre on ties).
+covariance_type : str
+shift : ndarray of float64, shape (K, d)
+n_threads : int
+
+Returns
+-------
+GmmStats
+    ``loglik`` is 0 (no model was evaluated).
+)doc";
+    m.def("gmm_accumulate_nearest", &accumulate_nearest<float>, py::arg("X").noconvert(),
+          py::arg("centres").noconvert(), py::arg("covariance_type"), py::arg("shift").noconvert(),
+          py::arg("n_threads") = 0, near_doc);
+    m.def("gmm_accumulate_nearest", &accumulate_nearest<double>, py::arg("X").noconvert(),
+          py::arg("centres").noconvert(), py::arg("covariance_type"), py::arg("shift").noconvert(),
+          py::arg("n_threads") = 0);
+    const char* pp_doc = R"doc(
+Greedy k-means++ seeding (scikit-learn's kmeans_plusplus) from given random draws.
+
+Parameters
+----------
+X : ndarray of float32 or float64, shape (n, d)
+first : int
+    Row of the first centre.
+draws : ndarray of float64, shape (K - 1, trials)
+    Uniform numbers in [0, 1): row c - 1 draws the candidates of centre c (each with
+    probability proportional to its squared distance to the nearest centre so far); the
+    candidate leaving the smallest total squared distance wins.
+n_threads : int
+    0 for every hardware thread; the result does not depend on it.
+
+Returns
+-------
+centres : ndarray of float64, shape (K, d)
+indices : ndarray of int64, shape (K,)
+    Rows of X the centres are.
+)doc";
+    m.def("kmeans_plusplus", &kmeans_plusplus<float>, py::arg("X").noconvert(), py::arg("first"),
+          py::arg("draws").noconvert(), py::arg("n_threads") = 0, pp_doc);
+    m.def("kmeans_plusplus", &kmeans_plusplus<double>, py::arg("X").noconvert(), py::arg("first"),
+          py::arg("draws").noconvert(), py::arg("n_threads") = 0);
+    const char* lloyd_doc = R"doc(
+Lloyd (k-means) iterations from the given centres, as scikit-learn's KMeans runs them.
+
+Parameters
+----------
+X : ndarray of float32 or float64, shape (n, d)
+centres : ndarray of float64, shape (K, d)
+    Starting centres.
+max_iter : int
+tol : float
+    Stop once the squared moves of the centres sum to at most tol times the mean of the
+    features' variances (scikit-learn's tolerance).
+n_threads : int
+    0 for every hardware thread; the result does not depend on it.
+
+Returns
+-------
+centres : ndarray of float64, shape (K, d)
+n_iter : int
+)doc";
+    m.def("kmeans_lloyd", &kmeans_lloyd<float>, py::arg("X").noconvert(), py::arg("centres").noconvert(),
+          py::arg("max_iter"), py::arg("tol") = 1e-4, py::arg("n_threads") = 0, lloyd_doc);
+    m.def("kmeans_lloyd", &kmeans_lloyd<double>, py::arg("X").noconvert(), py::arg("centres").noconvert(),
+          py::arg("max_iter"), py::arg("tol") = 1e-4, py::arg("n_threads") = 0);
     const char* score_doc = R"doc(
 Per-sample log-likelihood under a Gaussian mixture, and optionally the responsibilities.
 

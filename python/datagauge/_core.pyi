@@ -143,6 +143,32 @@ def gmm_accumulate_resp(
 ) -> GmmStats:
     """Sufficient statistics for given responsibilities."""
 
+def gmm_accumulate_nearest(
+    X: NDArray[np.float32] | NDArray[np.float64],
+    centres: NDArray[np.float64],
+    covariance_type: str,
+    shift: NDArray[np.float64],
+    n_threads: int = 0,
+) -> GmmStats:
+    """Sufficient statistics of the hard assignment of every row to its nearest centre."""
+
+def kmeans_plusplus(
+    X: NDArray[np.float32] | NDArray[np.float64],
+    first: int,
+    draws: NDArray[np.float64],
+    n_threads: int = 0,
+) -> tuple[NDArray[np.float64], NDArray[np.int64]]:
+    """Greedy k-means++ seeding (scikit-learn's kmeans_plusplus) from given random draws."""
+
+def kmeans_lloyd(
+    X: NDArray[np.float32] | NDArray[np.float64],
+    centres: NDArray[np.float64],
+    max_iter: int,
+    tol: float = 1e-4,
+    n_threads: int = 0,
+) -> tuple[NDArray[np.float64], int]:
+    """Lloyd (k-means) iterations from the given centres, as scikit-learn's KMeans runs them."""
+
 def gmm_score(
     X: NDArray[np.float32] | NDArray[np.float64],
     weights: NDArray[np.float64],

@@ -154,6 +154,8 @@ class _Source:
         n = self.n_rows
         if n is not None:
             if n <= rows:
+                if self._array is not None:  # validated already: no copy
+                    return self._array
                 return np.concatenate(list(self.blocks()))
             return self._take(np.sort(rng.choice(n, size=rows, replace=False)))
         out, have = [], 0
@@ -240,6 +242,14 @@ def _f32_gain(prec_chol: NDArray[np.float64], cov: str) -> float:
     return max(1.0, float(g))
 
 
+def _for_kmeans(x: NDArray[Any]) -> NDArray[Any]:
+    """Rows for the core's k-means: float32/float64 as they are (C-contiguous), other
+    dtypes as float64."""
+    if x.dtype in (np.float32, np.float64):
+        return np.ascontiguousarray(x)
+    return np.ascontiguousarray(x, dtype=np.float64)
+
+
 def _for_core(
     blk: NDArray[Any], centre: float, gain: float, x_max: float | None = None
 ) -> NDArray[Any]:
@@ -264,63 +274,29 @@ def _for_core(
 # --------------------------------------------------------------------------- k-means init
 
 
-def _sqdist(x: NDArray[np.float64], x_sq: NDArray[np.float64], c: NDArray[np.float64]) -> Any:
-    d = x_sq[:, None] - 2.0 * (x @ c.T) + np.einsum("ij,ij->i", c, c)[None, :]
-    return np.maximum(d, 0.0)
-
-
 def _kmeans_plusplus(
-    x: NDArray[np.float64], k: int, rng: np.random.Generator
+    x: NDArray[Any], k: int, rng: np.random.Generator, threads: int
 ) -> NDArray[np.float64]:
-    """Greedy k-means++ seeds (2 + log k trials per centre), on centred float64 data."""
-    n = x.shape[0]
-    x_sq = np.einsum("ij,ij->i", x, x)
-    centers = np.empty((k, x.shape[1]))
-    centers[0] = x[rng.integers(n)]
-    closest = _sqdist(x, x_sq, centers[:1])[:, 0]
-    pot = float(closest.sum())
-    trials = 2 + int(math.log(k)) if k > 1 else 1
-    for c in range(1, k):
-        if pot > 0:
-            cum = np.cumsum(closest)
-            idx = np.minimum(np.searchsorted(cum, rng.random(trials) * cum[-1]), n - 1)
-        else:  # every point coincides with a centre already
-            idx = rng.integers(n, size=trials)
-        dist = np.minimum(closest[:, None], _sqdist(x, x_sq, x[idx]))
-        pots = dist.sum(axis=0)
-        best = int(np.argmin(pots))
-        closest, pot = dist[:, best], float(pots[best])
-        centers[c] = x[idx[best]]
-    return centers
+    """Greedy k-means++ seeds (scikit-learn's ``kmeans_plusplus``: 2 + int(log k) candidates
+    per centre) in the core; the random draws come from `rng`, so the seeds depend only on
+    them and the data (not on the thread count)."""
+    trials = 2 + int(math.log(k))
+    first = int(rng.integers(x.shape[0]))
+    draws = rng.random((k - 1, trials))
+    centers, _ = _core.kmeans_plusplus(x, first, draws, threads)
+    out: NDArray[np.float64] = centers
+    return out
 
 
 def _lloyd(
-    x: NDArray[np.float64], centers: NDArray[np.float64], max_iter: int
+    x: NDArray[Any], centers: NDArray[np.float64], max_iter: int, threads: int
 ) -> NDArray[np.float64]:
-    """Lloyd iterations until the centres move less than scikit-learn's default tolerance
-    (1e-4 of the mean feature variance); an empty cluster takes the point farthest from its
+    """Lloyd iterations in the core, as scikit-learn's KMeans: until the centres move less than
+    1e-4 of the mean feature variance; an empty cluster takes the row farthest from its
     centre."""
-    x_sq = np.einsum("ij,ij->i", x, x)
-    k = centers.shape[0]
-    tol = 1e-4 * float(np.mean(np.var(x, axis=0)))
-    for _ in range(max_iter):
-        dist = _sqdist(x, x_sq, centers)
-        labels = np.argmin(dist, axis=1)
-        counts = np.bincount(labels, minlength=k).astype(np.float64)
-        sums = np.stack(
-            [np.bincount(labels, weights=x[:, j], minlength=k) for j in range(x.shape[1])],
-            axis=1,
-        )
-        own = dist[np.arange(x.shape[0]), labels]
-        for j in np.flatnonzero(counts == 0):
-            far = int(np.argmax(own))
-            sums[j], counts[j], own[far] = x[far], 1.0, -1.0
-        new = sums / counts[:, None]
-        shift = float(np.sum((new - centers) ** 2))
-        centers = new
-        if shift <= tol:
-            break
-    return centers
+    out, _ = _core.kmeans_lloyd(x, centers, max_iter, 1e-4, threads)
+    result: NDArray[np.float64] = out
+    return result
 
 
 # --------------------------------------------------------------------------- estimator
@@ -355,7 +331,11 @@ class Familiarity:
         (as scikit-learn's "random"). scikit-learn's "k-means++" differs: it assigns only the
         k seed points, one to each component. The seeds come from at most 100,000 rows (a
         seeded random subset of an array; the first rows of batches), Lloyd's iterations from
-        at most 50,000 of them; every row then takes part in the first assignment.
+        at most 50,000 of them; every row then takes part in the first assignment. Seeding
+        (greedy, ``2 + int(log K)`` candidates per centre, as scikit-learn's
+        ``kmeans_plusplus``), Lloyd's iterations (scikit-learn's tolerance and empty-cluster
+        relocation) and the assignment run in the compiled core with float64 distances; the
+        random draws come from `random_state`, so the result does not depend on ``n_jobs``.
     reduce_dim : int or None, default None
         When the data have more features than this, project onto this many principal
         components first (PCA fitted on the training data, deterministic signs). DeepView
@@ -840,23 +820,23 @@ class Familiarity:
         if weights_init is not None and means_init is not None and prec_init is not None:
             return _Params(weights_init, means_init, None, _checked_prec_chol(prec_init, cov))
 
-        offset = sample.astype(np.float64).mean(axis=0)
-        xs = sample.astype(np.float64) - offset
         init = p["init"]
         centers: NDArray[np.float64] | None = None
         # As scikit-learn: the assignment comes from `init` even when means_init is given;
         # the given parameters replace the estimated ones after the M-step below.
         if init in ("k-means++", "kmeans"):
-            centers = _kmeans_plusplus(xs, k, rng)
+            xs = _for_kmeans(sample)
+            centers = _kmeans_plusplus(xs, k, rng, threads)
             if init == "kmeans":
                 sub = (
                     xs
                     if xs.shape[0] <= _LLOYD_ROWS
                     else xs[rng.choice(xs.shape[0], _LLOYD_ROWS, replace=False)]
                 )
-                centers = _lloyd(sub, centers, _LLOYD_ITER)
+                centers = _lloyd(sub, centers, _LLOYD_ITER, threads)
         total = None
         if centers is None:  # random responsibilities, drawn in the order of the rows
+            offset = sample.astype(np.float64).mean(axis=0)
             shift = _shift(np.ascontiguousarray(np.repeat(offset[None, :], k, axis=0)), cov)
             reach = float(np.abs(shift).max())
             for blk in self._blocks(source):
@@ -871,18 +851,14 @@ class Familiarity:
                     total.merge(st)
             if total is None:  # pragma: no cover - internal invariant
                 raise RuntimeError("internal error: total is unset")
-        else:  # every row to its nearest centre
+        else:  # every row to its nearest centre, in the core
             seeds = centers
-            c_sq = np.einsum("ij,ij->i", seeds, seeds)
-            shift = _shift(np.ascontiguousarray(seeds + offset), cov)
+            shift = _shift(seeds, cov)
             reach = float(np.abs(shift).max())
 
             def assign(blk: NDArray[Any]) -> _core.GmmStats:
-                dist = c_sq[None, :] - 2.0 * ((blk.astype(np.float64) - offset) @ seeds.T)
-                resp = np.zeros((blk.shape[0], k))
-                resp[np.arange(blk.shape[0]), np.argmin(dist, axis=1)] = 1.0
-                return _core.gmm_accumulate_resp(
-                    _for_core(blk, reach, 1.0, x_max), resp, cov, shift, threads
+                return _core.gmm_accumulate_nearest(
+                    _for_core(blk, reach, 1.0, x_max), seeds, cov, shift, threads
                 )
 
             total = self._merged(source, assign)

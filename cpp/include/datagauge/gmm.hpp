@@ -13,7 +13,11 @@
 //
 // Hot loops work on blocks of rows with zero-padded feature dimensions and register tiles
 // (a fixed RB x CB accumulator), written so that GCC vectorises them; float input is computed
-// in float and summed into double statistics, double input is computed in double.
+// in float and summed into double statistics, double input is computed in double. One pass
+// over a block does the E-step (log-densities, log-sum-exp, responsibilities) and adds the
+// block's statistics while its rows are in L1. process_rows() picks at run time the AVX-512
+// kernels (64-byte vectors of double), the AVX2+FMA clone or the baseline one (no
+// -march=native), and flushes subnormals (see FlushSubnormals) while it runs.
 #pragma once
 
 #include <algorithm>
@@ -27,10 +31,21 @@
 
 #include "parallel.hpp"
 
+#if defined(__x86_64__) || defined(_M_X64)
+#include <xmmintrin.h>
+#endif
+
 #if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__)
 #define DATAGAUGE_GMM_CLONES __attribute__((target_clones("arch=x86-64-v3", "default")))
 #else
 #define DATAGAUGE_GMM_CLONES
+#endif
+
+// Helpers of cloned functions must be inlined into them to get the clone's instruction set.
+#if defined(__GNUC__)
+#define DATAGAUGE_GMM_INLINE __attribute__((always_inline)) inline
+#else
+#define DATAGAUGE_GMM_INLINE inline
 #endif
 
 #if defined(__GNUC__)
@@ -39,6 +54,21 @@
 #endif
 
 namespace datagauge::gmm {
+
+// Flushes subnormal results and inputs to zero on this thread while alive (x86 MXCSR FTZ and
+// DAZ bits), restoring the caller's mode after. Responsibilities of far components reach
+// 1e-300 and below; products with them are subnormal, which costs ~100 cycles each on x86
+// (an EM step on well-separated data ran 10x slower). Values below 2.2e-308 (double) /
+// 1.2e-38 (float) then count as 0: far below anything the statistics can resolve.
+struct FlushSubnormals {
+#if defined(__x86_64__) || defined(_M_X64)
+    unsigned int saved;
+    FlushSubnormals() : saved(_mm_getcsr()) { _mm_setcsr(saved | 0x8040u); }
+    ~FlushSubnormals() { _mm_setcsr(saved); }
+#endif
+    FlushSubnormals(const FlushSubnormals&) = delete;
+    FlushSubnormals& operator=(const FlushSubnormals&) = delete;
+};
 
 enum class Cov { full, tied, diag, spherical };
 
@@ -140,6 +170,22 @@ struct Prepared {
     std::int64_t Kp = 0;            // K padded to the SIMD width (diag, spherical)
     std::vector<T> means_t;         // dp x Kp: means transposed (diag, spherical)
     std::vector<T> prec_t;          // dp x Kp: squared precision per feature (spherical: repeated)
+    // Hard assignment (set_nearest): every row's responsibility is 1 for its nearest centre
+    // (squared Euclidean distance, first on ties), 0 elsewhere; no log-likelihood.
+    bool nearest = false;
+    std::int64_t Kn = 0;            // K padded to the SIMD width
+    std::vector<T> near_t, ones_t;  // dp x Kn: centres transposed; unit weights
+
+    void set_nearest(const double* centres) {
+        constexpr std::int64_t L = 8;
+        nearest = true;
+        Kn = (K + L - 1) / L * L;
+        near_t.assign(static_cast<std::size_t>(dp * Kn), T(0));
+        ones_t.assign(near_t.size(), T(1));
+        for (std::int64_t k = 0; k < K; ++k)
+            for (std::int64_t j = 0; j < d; ++j)
+                near_t[static_cast<std::size_t>(j * Kn + k)] = static_cast<T>(centres[k * d + j]);
+    }
 
     Prepared(Cov c, std::int64_t K_, std::int64_t d_, const double* w, const double* mu, const double* pc,
              const double* shift_in)
@@ -206,7 +252,7 @@ struct Prepared {
                 break;
         }
         if (cov == Cov::diag || cov == Cov::spherical) {
-            constexpr std::int64_t L = 32 / static_cast<std::int64_t>(sizeof(T));
+            constexpr std::int64_t L = 8;  // lanes of the widest vector used (8 doubles, 8 floats)
             Kp = (K + L - 1) / L * L;
             means_t.assign(static_cast<std::size_t>(dp * Kp), T(0));
             prec_t.assign(means_t.size(), T(0));
@@ -226,25 +272,26 @@ struct Prepared {
 // A 32-byte SIMD vector of T (GCC/Clang vector extension: one AVX register in the AVX2 clone,
 // two SSE registers otherwise); kNV of them span a tile's kCB columns. Vectors are only ever
 // local variables (never passed to or returned from functions), so no ABI question arises.
+// The AVX-512 kernels (process_rows_v4) use 64-byte vectors of double (8 lanes = kCB).
 #if defined(__GNUC__)
-template <class T>
+template <class T, int VW = 32>
 struct Simd {
-    typedef T type __attribute__((vector_size(32)));
-    static constexpr std::int64_t kLanes = 32 / static_cast<std::int64_t>(sizeof(T));
+    typedef T type __attribute__((vector_size(VW)));
+    static constexpr std::int64_t kLanes = VW / static_cast<std::int64_t>(sizeof(T));
 };
 #else
-template <class T>
+template <class T, int VW = 32>
 struct Simd {
     struct type {
-        T v[32 / sizeof(T)];
+        T v[VW / sizeof(T)];
         T operator[](std::int64_t i) const { return v[i]; }
         T& operator[](std::int64_t i) { return v[i]; }
         type& operator+=(const type& o) {
-            for (std::size_t c = 0; c < 32 / sizeof(T); ++c) v[c] += o.v[c];
+            for (std::size_t c = 0; c < VW / sizeof(T); ++c) v[c] += o.v[c];
             return *this;
         }
     };
-    static constexpr std::int64_t kLanes = 32 / static_cast<std::int64_t>(sizeof(T));
+    static constexpr std::int64_t kLanes = VW / static_cast<std::int64_t>(sizeof(T));
 };
 #endif
 
@@ -257,13 +304,13 @@ struct Simd {
 template <class V, class T>
 inline V dg_splat(T a) {
     V r;
-    for (std::int64_t c = 0; c < Simd<T>::kLanes; ++c) r[c] = a;
+    for (std::size_t c = 0; c < sizeof(V) / sizeof(T); ++c) r[c] = a;
     return r;
 }
 template <class V, class T>
 inline V dg_mul(T a, const V& v) {
     V r;
-    for (std::int64_t c = 0; c < Simd<T>::kLanes; ++c) r[c] = a * v[c];
+    for (std::size_t c = 0; c < sizeof(V) / sizeof(T); ++c) r[c] = a * v[c];
     return r;
 }
 #endif
@@ -273,10 +320,10 @@ inline V dg_mul(T a, const V& v) {
 // over i; only rows i < j0 + CW of P are non-zero in the tile's columns.
 constexpr std::int64_t kRB = 8;
 
-template <class T, bool kSquare>
-inline void dp_tiles(const T* D, const T* P, std::int64_t dp, double* maha, T* Z) {
-    using V = typename Simd<T>::type;
-    constexpr std::int64_t CW = Simd<T>::kLanes;
+template <class T, bool kSquare, int VW = 32>
+DATAGAUGE_GMM_INLINE void dp_tiles(const T* D, const T* P, std::int64_t dp, double* maha, T* Z) {
+    using V = typename Simd<T, VW>::type;
+    constexpr std::int64_t CW = Simd<T, VW>::kLanes;
     for (std::int64_t b0 = 0; b0 < kBlock; b0 += kRB) {
         const T* drow = D + b0 * dp;
         for (std::int64_t j0 = 0; j0 < dp; j0 += CW) {
@@ -303,15 +350,15 @@ inline void dp_tiles(const T* D, const T* P, std::int64_t dp, double* maha, T* Z
 
 // Q (dp x dp, double, upper tiles) += sum_b W_b^T D_b over a block; W = r * D. dp is a
 // multiple of kRB, so every tile is full.
-template <class T>
-inline void outer_tiles(const T* W, const T* D, std::int64_t dp, double* Q) {
-    using V = typename Simd<T>::type;
-    constexpr std::int64_t CW = Simd<T>::kLanes;
+template <class T, int VW = 32>
+DATAGAUGE_GMM_INLINE void outer_tiles(const T* W, const T* D, std::int64_t dp, double* Q, std::int64_t rows = kBlock) {
+    using V = typename Simd<T, VW>::type;
+    constexpr std::int64_t CW = Simd<T, VW>::kLanes;
     for (std::int64_t i0 = 0; i0 < dp; i0 += kRB) {
         for (std::int64_t j0 = i0; j0 < dp; j0 += CW) {
             V acc[kRB];
             for (std::int64_t r = 0; r < kRB; ++r) acc[r] = DG_SPLAT(V, T, 0);
-            for (std::int64_t b = 0; b < kBlock; ++b) {
+            for (std::int64_t b = 0; b < rows; ++b) {
                 V dj;
                 std::memcpy(&dj, D + b * dp + j0, sizeof(dj));
                 const T* wi = W + b * dp + i0;
@@ -327,11 +374,11 @@ inline void outer_tiles(const T* W, const T* D, std::int64_t dp, double* Q) {
 
 // maha[b * Kp + k] = sum_j (x_bj - mu_kj)^2 p_kj for a block, vectorised over components:
 // a register tile of kRB rows x one vector of components accumulates over the features.
-template <class T>
-inline void diag_tiles(const T* xb, const T* means_t, const T* prec_t, std::int64_t dp, std::int64_t d,
-                       std::int64_t Kp, double* maha) {
-    using V = typename Simd<T>::type;
-    constexpr std::int64_t CW = Simd<T>::kLanes;
+template <class T, bool kUnit = false, int VW = 32>
+DATAGAUGE_GMM_INLINE void diag_tiles(const T* xb, const T* means_t, const T* prec_t, std::int64_t dp,
+                                     std::int64_t d, std::int64_t Kp, double* maha) {
+    using V = typename Simd<T, VW>::type;
+    constexpr std::int64_t CW = Simd<T, VW>::kLanes;
     for (std::int64_t b0 = 0; b0 < kBlock; b0 += kRB) {
         const T* xr = xb + b0 * dp;
         for (std::int64_t k0 = 0; k0 < Kp; k0 += CW) {
@@ -344,7 +391,11 @@ inline void diag_tiles(const T* xb, const T* means_t, const T* prec_t, std::int6
                 for (std::int64_t r = 0; r < kRB; ++r) {
                     V t = DG_SPLAT(V, T, xr[r * dp + j]);
                     t -= mu;
-                    acc[r] += t * t * p;
+                    if constexpr (kUnit) {
+                        acc[r] += t * t;
+                    } else {
+                        acc[r] += t * t * p;
+                    }
                 }
             }
             for (std::int64_t r = 0; r < kRB; ++r)
@@ -355,28 +406,38 @@ inline void diag_tiles(const T* xb, const T* means_t, const T* prec_t, std::int6
 
 // s[j] += sum_b r_b (x_bj - c_j) and (kQ) q[j] += sum_b r_b (x_bj - c_j)^2 over the nb rows of a
 // block; r_b = resp[b * K]. Sums run in T over the block, then go into the double totals.
-template <class T, bool kQ>
-inline void moment_sums(const T* xb, std::int64_t nb, std::int64_t dp, std::int64_t d, const T* c,
+template <class T, bool kQ, int VW = 32>
+DATAGAUGE_GMM_INLINE void moment_sums(const T* xb, std::int64_t nb, std::int64_t dp, std::int64_t d, const T* c,
                         const double* resp, std::int64_t K, double* s, double* q) {
-    using V = typename Simd<T>::type;
-    constexpr std::int64_t CW = Simd<T>::kLanes;
+    using V = typename Simd<T, VW>::type;
+    constexpr std::int64_t CW = Simd<T, VW>::kLanes;
+    // Four interleaved partial sums per vector (rows b = 0, 1, 2, 3 mod 4): independent add
+    // chains, so the loop runs at the adders' throughput, not their latency. Rows past nb
+    // (zero padded) get r = 0.
     T r[kBlock];
     for (std::int64_t b = 0; b < nb; ++b) r[b] = static_cast<T>(resp[b * K]);
+    for (std::int64_t b = nb; b < kBlock; ++b) r[b] = T(0);
     for (std::int64_t j0 = 0; j0 < dp; j0 += CW) {
-        V cs, sacc = DG_SPLAT(V, T, 0), qacc = DG_SPLAT(V, T, 0);
+        V cs;
         std::memcpy(&cs, c + j0, sizeof(V));
-        for (std::int64_t b = 0; b < nb; ++b) {
-            V t;
-            std::memcpy(&t, xb + b * dp + j0, sizeof(V));
-            t -= cs;
-            const V rt = DG_MUL(r[b], t);
-            sacc += rt;
-            if constexpr (kQ) qacc += rt * t;
+        V sacc[4], qacc[4];
+        for (int u = 0; u < 4; ++u) sacc[u] = qacc[u] = DG_SPLAT(V, T, 0);
+        for (std::int64_t b = 0; b < kBlock; b += 4) {
+            for (int u = 0; u < 4; ++u) {
+                V t;
+                std::memcpy(&t, xb + (b + u) * dp + j0, sizeof(V));
+                t -= cs;
+                const V rt = DG_MUL(r[b + u], t);
+                sacc[u] += rt;
+                if constexpr (kQ) qacc[u] += rt * t;
+            }
         }
+        const V ssum = (sacc[0] + sacc[1]) + (sacc[2] + sacc[3]);
+        const V qsum = (qacc[0] + qacc[1]) + (qacc[2] + qacc[3]);
         const std::int64_t lim = std::min<std::int64_t>(CW, d - j0);
         for (std::int64_t cc = 0; cc < lim; ++cc) {
-            s[j0 + cc] += static_cast<double>(sacc[cc]);
-            if constexpr (kQ) q[j0 + cc] += static_cast<double>(qacc[cc]);
+            s[j0 + cc] += static_cast<double>(ssum[cc]);
+            if constexpr (kQ) q[j0 + cc] += static_cast<double>(qsum[cc]);
         }
     }
 }
@@ -385,7 +446,7 @@ inline void moment_sums(const T* xb, std::int64_t nb, std::int64_t dp, std::int6
 // ln 2, a degree-13 Taylor polynomial on |r| <= ln(2)/2 (relative error ~1e-16), and 2^n built
 // in the exponent bits. Inputs below -708 give exp(-708) ~ 3e-308 instead of 0.
 #if defined(__GNUC__)
-inline void exp_nonpositive(double* v, std::int64_t n) {
+DATAGAUGE_GMM_INLINE void exp_nonpositive(double* v, std::int64_t n) {
     typedef double V __attribute__((vector_size(32)));
     typedef std::int64_t VI __attribute__((vector_size(32)));
     constexpr double kLog2e = 1.4426950408889634;
@@ -396,7 +457,11 @@ inline void exp_nonpositive(double* v, std::int64_t n) {
     for (std::int64_t i = 0; i < n; i += 4) {
         const std::int64_t m = std::min<std::int64_t>(4, n - i);
         V x = lo;
-        std::memcpy(&x, v + i, static_cast<std::size_t>(m) * sizeof(double));
+        if (m == 4) {  // a constant size: one vector load (a variable memcpy is a library call)
+            std::memcpy(&x, v + i, sizeof(x));
+        } else {
+            for (std::int64_t c = 0; c < m; ++c) x[c] = v[i + c];
+        }
         x = x < lo ? lo : x;
         const V y = x * kLog2e + kMagic;
         const V kf = y - kMagic;
@@ -421,7 +486,11 @@ inline void exp_nonpositive(double* v, std::int64_t n) {
         V scale;
         std::memcpy(&scale, &bits, sizeof(scale));
         p *= scale;
-        std::memcpy(v + i, &p, static_cast<std::size_t>(m) * sizeof(double));
+        if (m == 4) {
+            std::memcpy(v + i, &p, sizeof(p));
+        } else {
+            for (std::int64_t c = 0; c < m; ++c) v[i + c] = p[c];
+        }
     }
 }
 #else
@@ -445,18 +514,21 @@ struct Scratch {
 //   loglik_out: per-row log-likelihood (may be null); resp_out: n x K responsibilities (may be null)
 //   resp_in: given responsibilities n x K (skip the E-step; may be null)
 //   stats: accumulate into (may be null)
-template <class T>
-DATAGAUGE_GMM_CLONES void process_rows(const T* X, std::int64_t r0, std::int64_t r1, const Prepared<T>& m,
-                                       const double* resp_in, double* loglik_out, double* resp_out,
-                                       std::int64_t* label_out, Stats* stats) {
+template <class T, int VW>
+DATAGAUGE_GMM_INLINE void process_rows_body(const T* X, std::int64_t r0, std::int64_t r1, const Prepared<T>& m,
+                                            const double* resp_in, double* loglik_out, double* resp_out,
+                                            std::int64_t* label_out, Stats* stats) {
+    const FlushSubnormals ftz;
     const std::int64_t K = m.K, d = m.d, dp = m.dp;
     Scratch<T> sc(K, dp);
+    if (m.nearest) sc.maha.assign(static_cast<std::size_t>(kBlock * m.Kn), 0.0);
     if (stats && (m.cov == Cov::full || m.cov == Cov::tied))
         sc.qpad.assign(static_cast<std::size_t>((m.cov == Cov::full ? K : 1) * dp * dp), 0.0);
     T* xb = sc.x.data();
     T* D = sc.D.data();
     T* W = sc.W.data();
     double* logp = sc.logp.data();
+    std::int64_t near_arg[kBlock] = {};
     for (std::int64_t b0 = r0; b0 < r1; b0 += kBlock) {
         const std::int64_t nb = std::min<std::int64_t>(kBlock, r1 - b0);
         for (std::int64_t b = 0; b < nb; ++b) {
@@ -471,6 +543,18 @@ DATAGAUGE_GMM_CLONES void process_rows(const T* X, std::int64_t r0, std::int64_t
         if (resp_in) {
             for (std::int64_t b = 0; b < nb; ++b)
                 for (std::int64_t k = 0; k < K; ++k) logp[b * K + k] = resp_in[(b0 + b) * K + k];
+        } else if (m.nearest) {
+            const std::int64_t Kn = m.Kn;
+            diag_tiles<T, true, VW>(xb, m.near_t.data(), m.ones_t.data(), dp, d, Kn, sc.maha.data());
+            for (std::int64_t b = 0; b < nb; ++b) {
+                const double* dist = sc.maha.data() + b * Kn;
+                std::int64_t arg = 0;
+                for (std::int64_t k = 1; k < K; ++k)
+                    if (dist[k] < dist[arg]) arg = k;
+                for (std::int64_t k = 0; k < K; ++k) logp[b * K + k] = k == arg ? 1.0 : 0.0;
+                near_arg[b] = arg;
+                if (label_out) label_out[b0 + b] = arg;
+            }
         } else {
             if (m.cov == Cov::full) {
                 for (std::int64_t k = 0; k < K; ++k) {
@@ -478,7 +562,7 @@ DATAGAUGE_GMM_CLONES void process_rows(const T* X, std::int64_t r0, std::int64_t
                     for (std::int64_t b = 0; b < kBlock; ++b)
                         for (std::int64_t j = 0; j < dp; ++j) D[b * dp + j] = xb[b * dp + j] - mu[j];
                     std::fill(sc.maha.begin(), sc.maha.end(), 0.0);
-                    dp_tiles<T, true>(D, m.prec.data() + k * dp * dp, dp, sc.maha.data(), nullptr);
+                    dp_tiles<T, true, VW>(D, m.prec.data() + k * dp * dp, dp, sc.maha.data(), nullptr);
                     for (std::int64_t b = 0; b < nb; ++b) logp[b * K + k] = m.log_const[k] - 0.5 * sc.maha[b];
                 }
             } else if (m.cov == Cov::tied) {
@@ -486,7 +570,7 @@ DATAGAUGE_GMM_CLONES void process_rows(const T* X, std::int64_t r0, std::int64_t
                 const T* c = m.tied_c.data();
                 for (std::int64_t b = 0; b < kBlock; ++b)
                     for (std::int64_t j = 0; j < dp; ++j) D[b * dp + j] = xb[b * dp + j] - c[j];
-                dp_tiles<T, false>(D, m.prec.data(), dp, nullptr, Z);
+                dp_tiles<T, false, VW>(D, m.prec.data(), dp, nullptr, Z);
                 for (std::int64_t b = 0; b < nb; ++b)
                     for (std::int64_t k = 0; k < K; ++k) {
                         const T* mk = m.tied_m.data() + k * dp;
@@ -502,12 +586,14 @@ DATAGAUGE_GMM_CLONES void process_rows(const T* X, std::int64_t r0, std::int64_t
                         logp[b * K + k] = m.log_const[k] - 0.5 * s;
                     }
             } else {
-                diag_tiles(xb, m.means_t.data(), m.prec_t.data(), dp, d, m.Kp, sc.maha.data());
+                diag_tiles<T, false, VW>(xb, m.means_t.data(), m.prec_t.data(), dp, d, m.Kp, sc.maha.data());
                 for (std::int64_t b = 0; b < nb; ++b)
                     for (std::int64_t k = 0; k < K; ++k)
                         logp[b * K + k] = m.log_const[k] - 0.5 * sc.maha[b * m.Kp + k];
             }
-            // log-sum-exp -> log-likelihood, responsibilities in place
+            // log-sum-exp -> log-likelihood, responsibilities in place; one exp pass over the block
+            double mxs[kBlock];
+            std::int64_t args[kBlock];
             for (std::int64_t b = 0; b < nb; ++b) {
                 double* lp = logp + b * K;
                 double mx = lp[0];
@@ -518,7 +604,14 @@ DATAGAUGE_GMM_CLONES void process_rows(const T* X, std::int64_t r0, std::int64_t
                         arg = k;
                     }
                 for (std::int64_t k = 0; k < K; ++k) lp[k] -= mx;
-                exp_nonpositive(lp, K);
+                mxs[b] = mx;
+                args[b] = arg;
+            }
+            exp_nonpositive(logp, nb * K);
+            for (std::int64_t b = 0; b < nb; ++b) {
+                double* lp = logp + b * K;
+                const double mx = mxs[b];
+                const std::int64_t arg = args[b];
                 double sum = 0;
                 for (std::int64_t k = 0; k < K; ++k) sum += lp[k];
                 const double lse = mx + std::log(sum);
@@ -535,6 +628,32 @@ DATAGAUGE_GMM_CLONES void process_rows(const T* X, std::int64_t r0, std::int64_t
 
         // ---- statistics
         stats->n += static_cast<double>(nb);
+        if (m.nearest && m.cov != Cov::tied) {  // hard assignment: each component's own rows only
+            for (std::int64_t k = 0; k < K; ++k) {
+                const T* c = m.shift.data() + k * dp;
+                std::int64_t cnt = 0;
+                for (std::int64_t b = 0; b < nb; ++b) {
+                    if (near_arg[b] != k) continue;
+                    for (std::int64_t j = 0; j < dp; ++j) D[cnt * dp + j] = xb[b * dp + j] - c[j];
+                    ++cnt;
+                }
+                if (cnt == 0) continue;
+                stats->nk[k] += static_cast<double>(cnt);
+                double* s = stats->s.data() + k * d;
+                if (m.cov == Cov::full) outer_tiles<T, VW>(D, D, dp, sc.qpad.data() + k * dp * dp, cnt);
+                for (std::int64_t j = 0; j < d; ++j) {
+                    T sj = 0, qj = 0;
+                    for (std::int64_t b = 0; b < cnt; ++b) {
+                        const T t = D[b * dp + j];
+                        sj += t;
+                        qj += t * t;
+                    }
+                    s[j] += static_cast<double>(sj);
+                    if (m.cov != Cov::full) stats->q[static_cast<std::size_t>(k * d + j)] += static_cast<double>(qj);
+                }
+            }
+            continue;
+        }
         for (std::int64_t b = 0; b < nb; ++b)
             for (std::int64_t k = 0; k < K; ++k) stats->nk[k] += logp[b * K + k];
         if (m.cov == Cov::tied) {
@@ -547,9 +666,9 @@ DATAGAUGE_GMM_CLONES void process_rows(const T* X, std::int64_t r0, std::int64_t
                     W[b * dp + j] = w * t;
                 }
             }
-            outer_tiles(W, D, dp, sc.qpad.data());
+            outer_tiles<T, VW>(W, D, dp, sc.qpad.data());
             for (std::int64_t k = 0; k < K; ++k)
-                moment_sums<T, false>(xb, nb, dp, d, c, logp + k, K, stats->s.data() + k * d, nullptr);
+                moment_sums<T, false, VW>(xb, nb, dp, d, c, logp + k, K, stats->s.data() + k * d, nullptr);
             continue;
         }
         for (std::int64_t k = 0; k < K; ++k) {
@@ -564,10 +683,10 @@ DATAGAUGE_GMM_CLONES void process_rows(const T* X, std::int64_t r0, std::int64_t
                         W[b * dp + j] = r * t;
                     }
                 }
-                outer_tiles(W, D, dp, sc.qpad.data() + k * dp * dp);
-                moment_sums<T, false>(xb, nb, dp, d, c, logp + k, K, s, nullptr);
+                outer_tiles<T, VW>(W, D, dp, sc.qpad.data() + k * dp * dp);
+                moment_sums<T, false, VW>(xb, nb, dp, d, c, logp + k, K, s, nullptr);
             } else {
-                moment_sums<T, true>(xb, nb, dp, d, c, logp + k, K, s, stats->q.data() + k * d);
+                moment_sums<T, true, VW>(xb, nb, dp, d, c, logp + k, K, s, stats->q.data() + k * d);
             }
         }
     }
@@ -579,6 +698,46 @@ DATAGAUGE_GMM_CLONES void process_rows(const T* X, std::int64_t r0, std::int64_t
                     stats->q[static_cast<std::size_t>((k * d + i) * d + j)] +=
                         sc.qpad[static_cast<std::size_t>((k * dp + i) * dp + j)];
     }
+}
+
+// E-step (and optionally statistics) on rows [r0, r1): the widest kernels the CPU runs. AVX-512
+// CPUs (x86-64-v4) get 64-byte vectors of double (32-byte ones of float: the padded width is a
+// multiple of 8), others the AVX2+FMA or baseline clone. Chosen at run time, never -march=native.
+template <class T>
+DATAGAUGE_GMM_CLONES void process_rows_v3(const T* X, std::int64_t r0, std::int64_t r1, const Prepared<T>& m,
+                                          const double* resp_in, double* loglik_out, double* resp_out,
+                                          std::int64_t* label_out, Stats* stats) {
+    process_rows_body<T, 32>(X, r0, r1, m, resp_in, loglik_out, resp_out, label_out, stats);
+}
+
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__)
+#define DATAGAUGE_GMM_V4 1
+template <class T>
+__attribute__((target("arch=x86-64-v4"))) void process_rows_v4(const T* X, std::int64_t r0, std::int64_t r1,
+                                                                const Prepared<T>& m, const double* resp_in,
+                                                                double* loglik_out, double* resp_out,
+                                                                std::int64_t* label_out, Stats* stats) {
+    process_rows_body<T, sizeof(T) == 8 ? 64 : 32>(X, r0, r1, m, resp_in, loglik_out, resp_out, label_out, stats);
+}
+
+inline bool cpu_has_v4() {
+    static const bool yes = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+                            __builtin_cpu_supports("avx512cd") && __builtin_cpu_supports("avx512dq") &&
+                            __builtin_cpu_supports("avx512vl");
+    return yes;
+}
+#endif
+
+template <class T>
+void process_rows(const T* X, std::int64_t r0, std::int64_t r1, const Prepared<T>& m, const double* resp_in,
+                  double* loglik_out, double* resp_out, std::int64_t* label_out, Stats* stats) {
+#if defined(DATAGAUGE_GMM_V4)
+    if (cpu_has_v4()) {
+        process_rows_v4<T>(X, r0, r1, m, resp_in, loglik_out, resp_out, label_out, stats);
+        return;
+    }
+#endif
+    process_rows_v3<T>(X, r0, r1, m, resp_in, loglik_out, resp_out, label_out, stats);
 }
 
 // Cholesky of a d x d SPD matrix (row-major, in place: lower triangle L). false if not PD.

@@ -8,6 +8,11 @@ Engines:
 - ``Exact(engine="brute")``: compiled brute force (``datagauge._core.brute_self_knn``) for
   higher dimension: every pair once (the distance matrix is symmetric), GEMM-style FMA tiles
   that keep only entries beating a list's bound, candidates re-ranked and verified exactly.
+- ``Exact(engine="screen")``: the brute-force engine screened in int8 (AVX-512 VNNI,
+  ``datagauge._core.screen_self_knn``): candidates from exact integer distances of quantised
+  points (lossless for integer data spanning at most 255, such as pixels), re-ranked and
+  proven complete from a rigorous quantisation-error bound; where the CPU lacks VNNI (or
+  ``DATAGAUGE_SIMD=avx2``) or the data defeat 8 bits it is ``"brute"``. Same answers.
 - ``Exact(engine="flat")``: FAISS brute force (BLAS) over database blocks; on a GPU, or to
   compare.
 - ``HNSW`` and ``IVF``: FAISS approximate indexes for scale, with their recall/speed knob
@@ -76,6 +81,9 @@ KDTREE_MAX_DIM = 12
 #: 2.9 s at 20k); clustered 64-d data of latent dimension 8-24: 0.10-0.13 (1.0-1.4 s / 2.0-2.2
 #: s); uniform 64-d: 1.0.
 KDTREE_MAX_SHARE = 0.2
+#: The same break-even against the int8 screening engine (about 3x faster than the float32
+#: tiles on 2 cores; see benchmarks/README.md): the tree must scan at most this share.
+KDTREE_MAX_SHARE_SCREEN = 0.07
 #: The probe builds the tree (two copies of the data); above this size "auto" goes straight to
 #: brute force.
 _PROBE_MAX_BYTES = 2 << 30
@@ -90,11 +98,13 @@ class Exact:
 
     Parameters
     ----------
-    engine : {"auto", "kdtree", "brute", "flat"}
+    engine : {"auto", "kdtree", "brute", "screen", "flat"}
         ``"auto"`` picks the kd-tree for ``n_features <= 12``. Above, on the CPU, it builds the
         tree and self-queries 200 sample points: when a query scans at most 20% of the data
         (data of low intrinsic dimension, as real embeddings often are) the tree is used,
-        otherwise ``"brute"``; on a GPU it uses ``"flat"``. All are exact: bit-identical
+        otherwise ``"screen"`` where the int8 screening runs and is predicted to prove at
+        least 90% of the points from a sample of 64 (integer data spanning at most 255
+        always are), else ``"brute"``; on a GPU it uses ``"flat"``. All are exact: bit-identical
         distances, and the same indices unless several points tie exactly at the k-th
         distance (each engine then picks deterministically among them).
     block_size : int or None
@@ -107,7 +117,7 @@ class Exact:
         (measured fastest on 2 cores).
     """
 
-    engine: Literal["auto", "kdtree", "brute", "flat"] = "auto"
+    engine: Literal["auto", "kdtree", "brute", "screen", "flat"] = "auto"
     block_size: int | None = None
     leaf_size: int | None = None
 
@@ -188,11 +198,14 @@ def resolve_index(index: Any) -> IndexSpec | Any:
     if isinstance(index, (Exact, HNSW, IVF)):
         return index
     if isinstance(index, str):
-        name = check_choice(index, "index", ("exact", "kdtree", "brute", "flat", "hnsw", "ivf"))
+        name = check_choice(
+            index, "index", ("exact", "kdtree", "brute", "screen", "flat", "hnsw", "ivf")
+        )
         return {
             "exact": Exact(),
             "kdtree": Exact(engine="kdtree"),
             "brute": Exact(engine="brute"),
+            "screen": Exact(engine="screen"),
             "flat": Exact(engine="flat"),
             "hnsw": HNSW(),
             "ivf": IVF(),
@@ -200,7 +213,8 @@ def resolve_index(index: Any) -> IndexSpec | Any:
     if hasattr(index, "ntotal") and hasattr(index, "search") and hasattr(index, "d"):
         return index
     raise TypeError(
-        "index must be 'exact', 'kdtree', 'brute', 'flat', 'hnsw', 'ivf', a datagauge.neighbors "
+        "index must be 'exact', 'kdtree', 'brute', 'screen', 'flat', 'hnsw', 'ivf', a "
+        "datagauge.neighbors "
         f"spec (Exact, HNSW, IVF) or a FAISS index; got {type(index).__name__}."
     )
 
@@ -305,7 +319,9 @@ def _self_knn(
 ) -> tuple[NDArray[np.float32], NDArray[np.int64]]:
     """Squared distances and indices of the k nearest other points (x already validated)."""
     if isinstance(spec, Exact):
-        engine = check_choice(spec.engine, "Exact.engine", ("auto", "kdtree", "brute", "flat"))
+        engine = check_choice(
+            spec.engine, "Exact.engine", ("auto", "kdtree", "brute", "screen", "flat")
+        )
         if engine == "auto":
             chosen = _auto_engine(x, k, spec, n_threads, device)
             if not isinstance(chosen, str):  # the probe's tree paid: its answer
@@ -313,8 +329,8 @@ def _self_knn(
             engine = chosen
         if engine == "kdtree":
             return _kdtree_knn(x, k, spec, n_threads)
-        if engine == "brute":
-            return _brute_knn(x, k, spec, n_threads)
+        if engine in ("brute", "screen"):
+            return _brute_knn(x, k, spec, n_threads, screen=engine == "screen")
         return _flat_knn(x, k, spec, n_threads, device)
     result = _complete_rows(
         x, k, _faiss_index_knn(x, k, spec, n_threads, device), n_threads, device
@@ -341,15 +357,60 @@ def _auto_engine(
     # A GPU runs brute force fast; the tree is for the CPU, and must fit in memory twice.
     if not (device == "cpu" or (device == "auto" and not gpu_available())):
         return "flat"
+    brute = "screen" if screen_pays(x, k) else "brute"
     if spec.block_size is not None or 8 * n * d > _PROBE_MAX_BYTES:
-        return "brute"
+        return brute
     # Higher dimension: the tree wins only on data of low intrinsic dimension (real
-    # embeddings often are). Measure what a query would touch, not guess from d.
+    # embeddings often are). Measure what a query would touch, not guess from d. The int8
+    # screening is about 3x faster than the float32 tiles, so the tree must prune more to win.
     tree = _core.KDTree(x, resolve_leaf_size(spec, d), 0)
-    if tree_share(tree, k, n) <= KDTREE_MAX_SHARE:
+    limit = KDTREE_MAX_SHARE_SCREEN if brute == "screen" else KDTREE_MAX_SHARE
+    if tree_share(tree, k, n) <= limit:
         result: tuple[NDArray[np.float32], NDArray[np.int64]] = tree.self_query(k, n_threads)
         return result
-    return "brute"
+    return brute
+
+
+def _screen_candidates(n: int, k: int) -> int:
+    """Candidates kept per point by the int8 screening: twice k plus a margin."""
+    return min(n - 1, 2 * k + 8)
+
+
+def screen_pays(x: NDArray[np.float32], k: int) -> bool:
+    """Whether ``Exact(engine="auto")`` should screen in int8: the kernel runs here and is
+    expected to prove at least 90% of the points (else the float32 tiles are cheaper).
+
+    Integer data whose features each span at most 255 are quantised losslessly: always. For
+    other data, 64 sample points' exact k-th and candidate-bound distances (float32 BLAS) are
+    compared with the quantisation error bound the core uses (a residual of about
+    sqrt(d / 12) quantisation steps per point).
+    """
+    n, d = x.shape
+    if _core.simd_level() != "avx512" or n < 2:
+        return False
+    lo, hi = x.min(axis=0).astype(np.float64), x.max(axis=0).astype(np.float64)
+    if np.all(hi - lo <= 255) and np.array_equal(x, np.round(x)):
+        return True
+    mean = x.mean(axis=0, dtype=np.float64)
+    amax = float(np.max(np.maximum(hi - mean, mean - lo)))
+    if amax <= 0:
+        return False
+    err = 2.2 * math.sqrt(d / 12.0) * amax / 127.0  # E_a + E_max, with a little headroom
+    kc = _screen_candidates(n, k)
+    rows = np.linspace(0, n - 1, min(n, 64)).astype(np.int64)
+    q = x[rows] - mean
+    sq = np.empty((n, rows.size))
+    for start in range(0, n, 8192):  # centred float64 in chunks: no cancellation, little memory
+        c = x[start : start + 8192] - mean
+        sq[start : start + 8192] = (
+            np.einsum("ij,ij->i", c, c)[:, None] - 2.0 * (c @ q.T) + np.einsum("ij,ij->i", q, q)
+        )
+    sq[rows, np.arange(rows.size)] = np.inf
+    sq = np.maximum(sq, 0.0)
+    part = np.partition(sq, (k - 1, kc - 1), axis=0)
+    kth, bound = np.sqrt(part[k - 1]), np.sqrt(part[kc - 1])
+    proven = bound - err > kth * (1.0 + 1e-4)
+    return bool(np.mean(proven) >= 0.9)
 
 
 def query_knn(
@@ -381,7 +442,7 @@ def query_knn(
 
 
 def _brute_knn(
-    x: NDArray[np.float32], k: int, spec: Exact, n_threads: int
+    x: NDArray[np.float32], k: int, spec: Exact, n_threads: int, screen: bool = False
 ) -> tuple[NDArray[np.float32], NDArray[np.int64]]:
     n, d = x.shape
     if spec.block_size is None:
@@ -391,6 +452,9 @@ def _brute_knn(
         block = min(max(96, min(1536, (1 << 18) // d)), max(48, n // (4 * n_threads)))
     else:
         block = min(check_int(spec.block_size, "block_size", minimum=1), n)
+    if screen:
+        sqdist, idx, _, _ = _core.screen_self_knn(x, k, _screen_candidates(n, k), block, n_threads)
+        return sqdist, idx
     n_cand = min(n - 1, k + _margin(k))
     sqdist, idx, _ = _core.brute_self_knn(x, k, n_cand, block, n_threads)
     return sqdist, idx

@@ -365,7 +365,7 @@ def _auto_engine(
     # screening is about 3x faster than the float32 tiles, so the tree must prune more to win.
     tree = _core.KDTree(x, resolve_leaf_size(spec, d), 0)
     limit = KDTREE_MAX_SHARE_SCREEN if brute == "screen" else KDTREE_MAX_SHARE
-    if tree_share(tree, k, n) <= limit:
+    if tree_share(tree, k, n, limit) <= limit:
         result: tuple[NDArray[np.float32], NDArray[np.int64]] = tree.self_query(k, n_threads)
         return result
     return brute
@@ -376,11 +376,21 @@ def _screen_candidates(n: int, k: int) -> int:
     return min(n - 1, 2 * k + 8)
 
 
+def _on_grid(x: NDArray[np.float32], grid: float) -> bool:
+    """Whether every x * grid lies within 1e-3 of an integer (the core's pixel grids)."""
+    for start in range(0, x.shape[0], 8192):
+        v = x[start : start + 8192].astype(np.float64) * grid
+        if np.max(np.abs(v - np.round(v)), initial=0.0) > 1e-3:
+            return False
+    return True
+
+
 def screen_pays(x: NDArray[np.float32], k: int) -> bool:
     """Whether ``Exact(engine="auto")`` should screen in int8: the kernel runs here and is
     expected to prove at least 90% of the points (else the float32 tiles are cheaper).
 
-    Integer data whose features each span at most 255 are quantised losslessly: always. For
+    Pixel data (integers, or integers / 255, each feature spanning at most 255 steps) are
+    quantised on their grid, losslessly or nearly: always. For
     other data, 64 sample points' exact k-th and candidate-bound distances (float32 BLAS) are
     compared with the quantisation error bound the core uses (a residual of about
     sqrt(d / 12) quantisation steps per point).
@@ -389,7 +399,7 @@ def screen_pays(x: NDArray[np.float32], k: int) -> bool:
     if _core.simd_level() != "avx512" or n < 2:
         return False
     lo, hi = x.min(axis=0).astype(np.float64), x.max(axis=0).astype(np.float64)
-    if np.all(hi - lo <= 255) and np.array_equal(x, np.round(x)):
+    if any(np.all((hi - lo) * g <= 255) and _on_grid(x, g) for g in (1.0, 255.0)):
         return True
     mean = x.mean(axis=0, dtype=np.float64)
     amax = float(np.max(np.maximum(hi - mean, mean - lo)))
@@ -427,7 +437,11 @@ def query_knn(
     n, d = base.shape
     k = min(k, n)
     tree = _core.KDTree(base, resolve_leaf_size(Exact(), d), 0)
-    if d <= KDTREE_MAX_DIM or n <= k or tree_share(tree, k, n) <= KDTREE_MAX_SHARE:
+    if (
+        d <= KDTREE_MAX_DIM
+        or n <= k
+        or tree_share(tree, k, n, KDTREE_MAX_SHARE) <= KDTREE_MAX_SHARE
+    ):
         result: tuple[NDArray[np.float32], NDArray[np.int64]] = tree.query(
             np.ascontiguousarray(queries), k, None, n_threads
         )
@@ -541,10 +555,20 @@ def _db_blocks(n: int, block_size: int | None, default: int) -> list[tuple[int, 
     return [(s, min(n, s + size)) for s in range(0, n, size)]
 
 
-def tree_share(tree: Any, k: int, n: int) -> float:
-    """Mean share of the n points a kd-tree self-query scans, from a fixed sample of queries."""
+def tree_share(tree: Any, k: int, n: int, limit: float | None = None) -> float:
+    """Mean share of the n points a kd-tree self-query scans, from a fixed sample of queries.
+
+    With a `limit`, 16 of the queries run first, and when they scan over twice the limit
+    (the tree cannot win) that share is returned without the rest: on wide data that no tree
+    prunes (raw pixels) the full probe would cost a large part of the brute-force search.
+    """
     m = min(n, _PROBE_QUERIES)
     positions = np.linspace(0, n - 1, m).astype(np.int64)  # spread over the tree's leaves
+    if limit is not None and m > 32:
+        first = np.ascontiguousarray(positions[:: m // 16])
+        share = float(tree.probe(first, k)) / (first.size * n)
+        if share > 2 * limit:
+            return share
     return float(tree.probe(positions, k)) / (m * n)
 
 

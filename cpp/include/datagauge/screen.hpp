@@ -7,10 +7,13 @@
 // times the float32 FMA tile's), so the screening distances are exact integers
 // D(a, b) = |qa - qb|^2 of quantised points:
 //
-// - integer data whose every feature spans at most 255 (pixels): q = x - min of the feature,
-//   which is lossless, so D is the exact squared distance;
-// - otherwise q = round((x - mean) * s) with one scale s = 127 / max |x - mean|, and the
-//   quantisation residual r = (x - mean) - q / s is kept per point as its norm E = |r|.
+// - pixel data, whose every value is within 1e-3 of a grid k / G (G = 1: integers, or
+//   G = 255: pixels / 255 as image loaders give them) and whose every feature spans at most
+//   255 grid steps: q = round(x G) - min of the feature, s = G; lossless for integers (D is
+//   then the exact squared distance), a residual of rounding size for pixels / 255;
+// - otherwise q = round((x - mean) * s) with one scale s = 127 / max |x - mean|.
+//
+// The quantisation residual r = x - (q + shift) / s is kept per point as its norm E = |r|.
 //
 // Either way |a - b| >= sqrt(D) / s - E_a - E_b (triangle inequality), a rigorous bound
 // (the residual norms are computed in double and padded for their own rounding). Each point
@@ -89,8 +92,8 @@ class Int8SelfKnn {
     }
 
     std::int64_t n_rounds() const { return tournament_rounds(n_blocks_); }
-    // True when the data were quantised losslessly (integer features spanning <= 255).
-    bool lossless() const { return lossless_; }
+    // True when the data were quantised on a pixel grid (see find_grid).
+    bool on_grid() const { return grid_; }
 
     void run_round(std::int64_t round, int n_threads) {
         const auto pairs = tournament_pairs(n_blocks_, round);
@@ -118,7 +121,7 @@ class Int8SelfKnn {
     std::int64_t n_, d_;
     int kc_;
     std::int64_t block_ = 0, n_blocks_ = 0, n_pad_ = 0, d4_ = 0;
-    bool lossless_ = false;
+    bool grid_ = false;
     double inv_scale_ = 1.0;  // 1 / s
     double err_max_ = 0.0;    // max over points of E
     std::vector<std::uint8_t> apack_;  // row panels: [group of 4 features][row of 8][4 bytes] u8
@@ -130,10 +133,37 @@ class Int8SelfKnn {
     std::vector<int> count_;
     std::vector<std::int32_t> bound_;  // kc-th D once a list is full, else kNoBound
 
+    // The grid of a "pixel" quantisation: all x G within kGridTol of an integer and every
+    // feature spanning at most 255 grid steps (G = 1: integer pixels; G = 255: pixels / 255,
+    // as image loaders give them). 0 when no grid fits.
+    static constexpr double kGrids[2] = {1.0, 255.0};
+    static constexpr double kGridTol = 1e-3;
+
+    double find_grid() const {
+        const std::size_t dd = static_cast<std::size_t>(d_);
+        for (const double g : kGrids) {
+            std::vector<double> lo(dd, std::numeric_limits<double>::infinity()), hi(dd, -lo[0]);
+            bool ok = true;
+            for (std::int64_t i = 0; i < n_ && ok; ++i)
+                for (std::size_t j = 0; j < dd; ++j) {
+                    const double v = static_cast<double>(x_[static_cast<std::size_t>(i) * dd + j]) * g;
+                    const double q = std::nearbyint(v);
+                    if (!(std::fabs(v - q) <= kGridTol)) {
+                        ok = false;
+                        break;
+                    }
+                    lo[j] = std::min(lo[j], q);
+                    hi[j] = std::max(hi[j], q);
+                }
+            for (std::size_t j = 0; j < dd && ok; ++j) ok = hi[j] - lo[j] <= 255.0;
+            if (ok) return g;
+        }
+        return 0.0;
+    }
+
     void pack() {
         const std::size_t dd = static_cast<std::size_t>(d_);
         std::vector<double> lo(dd, std::numeric_limits<double>::infinity()), hi(dd, -lo[0]), mean(dd, 0.0);
-        bool integral = true;
         for (std::int64_t i = 0; i < n_; ++i)
             for (std::size_t j = 0; j < dd; ++j) {
                 const double v = x_[static_cast<std::size_t>(i) * dd + j];
@@ -141,14 +171,20 @@ class Int8SelfKnn {
                 lo[j] = std::min(lo[j], v);
                 hi[j] = std::max(hi[j], v);
                 mean[j] += v;
-                integral = integral && v == std::nearbyint(v);
             }
-        for (std::size_t j = 0; j < dd && integral; ++j) integral = hi[j] - lo[j] <= 255.0;
-        lossless_ = integral;
-        // q = x - shift, then: lossless, q = x - min in [0, 255], u = q, v = q - 128;
-        // otherwise q = round((x - mean) s) in [-127, 127], u = q + 128, v = q.
-        double s = 1.0;
-        if (!lossless_) {
+        const double grid = find_grid();
+        grid_ = grid > 0.0;
+        // Grid: q = round(x G) - min of the feature, in [0, 255]; u = q, v = q - 128.
+        // Otherwise q = round((x - mean) s) in [-127, 127], u = q + 128, v = q.
+        // Either way x = (q + shift) / s + r with r the residual, shift a per-feature constant.
+        double s = grid;
+        std::vector<double> qmin(dd, 0.0);
+        if (grid_) {
+            for (std::size_t j = 0; j < dd; ++j) {
+                qmin[j] = std::nearbyint(lo[j] * grid);
+                mean[j] = 0.0;
+            }
+        } else {
             double amax = 0.0;
             for (std::size_t j = 0; j < dd; ++j) {
                 mean[j] /= static_cast<double>(n_);
@@ -157,7 +193,7 @@ class Int8SelfKnn {
             s = amax > 0.0 ? 127.0 / amax : 1.0;
         }
         inv_scale_ = 1.0 / s;
-        const std::int64_t oa = lossless_ ? 0 : 128, ob = lossless_ ? 128 : 0;
+        const std::int64_t oa = grid_ ? 0 : 128, ob = grid_ ? 128 : 0;
         apack_.assign(static_cast<std::size_t>(n_pad_ * d4_ * 4), 0);
         bpack_.assign(static_cast<std::size_t>(n_pad_ * d4_ * 4), 0);
         rconst_.assign(static_cast<std::size_t>(n_pad_), 0);
@@ -172,16 +208,19 @@ class Int8SelfKnn {
             for (std::int64_t j = 0; j < d_; ++j) {
                 const std::size_t jj = static_cast<std::size_t>(j);
                 const double v = x_[static_cast<std::size_t>(i) * dd + jj];
+                const double c = v - mean[jj];
+                double qd;
                 std::int64_t q;
-                if (lossless_) {
-                    q = static_cast<std::int64_t>(v - lo[jj]);
+                if (grid_) {
+                    qd = std::nearbyint(v * s);
+                    q = std::clamp<std::int64_t>(static_cast<std::int64_t>(qd - qmin[jj]), 0, 255);
                 } else {
-                    const double c = v - mean[jj];
                     q = std::clamp<std::int64_t>(static_cast<std::int64_t>(std::nearbyint(c * s)), -127, 127);
-                    const double r = c - static_cast<double>(q) * inv_scale_;
-                    res += r * r;
-                    mag += c * c;
+                    qd = static_cast<double>(q);
                 }
+                const double r = c - qd * inv_scale_;
+                res += r * r;
+                mag += c * c;
                 norm += q * q;
                 sum += q;
                 const std::int64_t g = j / 4, lane = j % 4;
@@ -195,13 +234,12 @@ class Int8SelfKnn {
             const std::int64_t cc = norm + 2 * oa * sum - oa * ob * d_;
             rconst_[static_cast<std::size_t>(i)] = static_cast<std::int32_t>(static_cast<std::uint32_t>(rc));
             cconst_[static_cast<std::size_t>(i)] = static_cast<std::int32_t>(static_cast<std::uint32_t>(cc));
-            if (!lossless_) {
-                // Residual norm, padded for the rounding of c, r and the sums (all in double,
-                // relative error far below 1e-12 of |c|).
-                const double e = std::sqrt(res) * (1.0 + 1e-12) + 1e-12 * std::sqrt(mag);
-                err_[static_cast<std::size_t>(i)] = e;
-                err_max_ = std::max(err_max_, e);
-            }
+            // Residual norm E, padded for the rounding of c, q / s, r and the sums (all in
+            // double: relative error far below 1e-12 of |c|). Exactly 0 for integer data on
+            // the grid G = 1 (every step exact).
+            const double e = res == 0.0 ? 0.0 : std::sqrt(res) * (1.0 + 1e-12) + 1e-12 * std::sqrt(mag);
+            err_[static_cast<std::size_t>(i)] = e;
+            err_max_ = std::max(err_max_, e);
         }
     }
 

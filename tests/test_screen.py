@@ -246,15 +246,26 @@ def test_auto_screens_pixels_and_predicts_continuous_data(monkeypatch):
     ref = datagauge.kneighbors(x, 10, index="brute")
     np.testing.assert_array_equal(dist, ref[0])
     np.testing.assert_array_equal(idx, ref[1])
-    assert calls[0] is True
-    assert neighbors.screen_pays(x, 10)
-    # Concentrated clusters in 512-d: distances within a cluster differ by less than the
-    # 8-bit error bound, so the screening would not prove them; predicted so.
+    assert calls[0] == 28  # screened, with 2k + 8 candidates (pixels: no error to cover)
+    assert neighbors.screen_plan(x, 10) == 28
+    # Concentrated clusters in 512-d: distances within a cluster differ by about the 8-bit
+    # error bound, so 2k + 8 candidates do not prove the lists; the plan asks for more, and
+    # the plan is right both ways: with it the int8 screening proves (almost) every list,
+    # without it the float32 tiles had to redo the search.
     rng = np.random.default_rng(11)
     centres = rng.normal(size=(30, 512))
     c = (centres[rng.integers(0, 30, 1500)] + 0.3 * rng.normal(size=(1500, 512))).astype(np.float32)
-    assert not neighbors.screen_pays(c, 20)
-    assert screen(c, 20)[3].startswith("int8-vnni>fp32")  # the prediction was right
+    plan = neighbors.screen_plan(c, 20)
+    assert plan is not None and plan > 48
+    assert screen(c, 20)[3].startswith("int8-vnni>fp32")
+    dist, idx, redone, kernel = screen(c, 20, plan)
+    assert kernel == "int8-vnni"
+    assert redone < 0.05 * c.shape[0]
+    np.testing.assert_array_equal(idx, _core.brute_self_knn(c, 20, 25, 48, 2)[1])
+    # Uniform data spread over 8 bits with a wide range: no plan covers the error.
+    w = np.random.default_rng(12).random((1500, 64)).astype(np.float32)
+    w[0] = 1e4
+    assert neighbors.screen_plan(w, 20) is None
 
 
 # --------------------------------------------------------------------------- dispatch

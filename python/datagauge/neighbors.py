@@ -324,13 +324,19 @@ def _self_knn(
         )
         if engine == "auto":
             chosen = _auto_engine(x, k, spec, n_threads, device)
+            if isinstance(chosen, _Screen):
+                return _brute_knn(x, k, spec, n_threads, screen=chosen.n_candidates)
             if not isinstance(chosen, str):  # the probe's tree paid: its answer
                 return chosen
             engine = chosen
         if engine == "kdtree":
             return _kdtree_knn(x, k, spec, n_threads)
-        if engine in ("brute", "screen"):
-            return _brute_knn(x, k, spec, n_threads, screen=engine == "screen")
+        if engine == "screen":
+            plan = screen_plan(x, k)
+            n_cand = _screen_candidates(x.shape[0], k) if plan is None else plan
+            return _brute_knn(x, k, spec, n_threads, screen=n_cand)
+        if engine == "brute":
+            return _brute_knn(x, k, spec, n_threads)
         return _flat_knn(x, k, spec, n_threads, device)
     result = _complete_rows(
         x, k, _faiss_index_knn(x, k, spec, n_threads, device), n_threads, device
@@ -347,9 +353,16 @@ def resolve_leaf_size(spec: Exact, d: int) -> int:
     return min(check_int(spec.leaf_size, "leaf_size", minimum=1), _INT32_MAX)
 
 
+@dataclass(frozen=True, slots=True)
+class _Screen:
+    """The int8 screening engine with this many candidates per point (an "auto" choice)."""
+
+    n_candidates: int
+
+
 def _auto_engine(
     x: NDArray[np.float32], k: int, spec: Exact, n_threads: int, device: str
-) -> str | tuple[NDArray[np.float32], NDArray[np.int64]]:
+) -> str | _Screen | tuple[NDArray[np.float32], NDArray[np.int64]]:
     """The exact engine for this data, or the answer itself when the probed tree is kept."""
     n, d = x.shape
     if d <= KDTREE_MAX_DIM:
@@ -357,14 +370,15 @@ def _auto_engine(
     # A GPU runs brute force fast; the tree is for the CPU, and must fit in memory twice.
     if not (device == "cpu" or (device == "auto" and not gpu_available())):
         return "flat"
-    brute = "screen" if screen_pays(x, k) else "brute"
+    plan = screen_plan(x, k)
+    brute: str | _Screen = "brute" if plan is None else _Screen(plan)
     if spec.block_size is not None or 8 * n * d > _PROBE_MAX_BYTES:
         return brute
     # Higher dimension: the tree wins only on data of low intrinsic dimension (real
     # embeddings often are). Measure what a query would touch, not guess from d. The int8
     # screening is about 3x faster than the float32 tiles, so the tree must prune more to win.
     tree = _core.KDTree(x, resolve_leaf_size(spec, d), 0)
-    limit = KDTREE_MAX_SHARE_SCREEN if brute == "screen" else KDTREE_MAX_SHARE
+    limit = KDTREE_MAX_SHARE if plan is None else KDTREE_MAX_SHARE_SCREEN
     if tree_share(tree, k, n, limit) <= limit:
         result: tuple[NDArray[np.float32], NDArray[np.int64]] = tree.self_query(k, n_threads)
         return result
@@ -372,41 +386,49 @@ def _auto_engine(
 
 
 def _screen_candidates(n: int, k: int) -> int:
-    """Candidates kept per point by the int8 screening: twice k plus a margin."""
+    """Candidates kept per point by the int8 screening at least: twice k plus a margin."""
     return min(n - 1, 2 * k + 8)
 
 
 def _on_grid(x: NDArray[np.float32], grid: float) -> bool:
     """Whether every x * grid lies within 1e-3 of an integer (the core's pixel grids)."""
-    for start in range(0, x.shape[0], 8192):
-        v = x[start : start + 8192].astype(np.float64) * grid
+    for start, stop in [(0, 64)] + [(s, s + 4096) for s in range(0, x.shape[0], 4096)]:
+        v = x[start:stop].astype(np.float64) * grid  # the first 64 rows alone first: fast no
         if np.max(np.abs(v - np.round(v)), initial=0.0) > 1e-3:
             return False
     return True
 
 
-def screen_pays(x: NDArray[np.float32], k: int) -> bool:
-    """Whether ``Exact(engine="auto")`` should screen in int8: the kernel runs here and is
-    expected to prove at least 90% of the points (else the float32 tiles are cheaper).
+#: Most candidates per point the int8 screening may keep (its lists are sorted by insertion).
+SCREEN_MAX_CANDIDATES = 384
+
+
+def screen_plan(x: NDArray[np.float32], k: int) -> int | None:
+    """Candidates per point for the int8 screening of validated `x`, or None where it does
+    not pay (no AVX-512 VNNI, or data whose 8-bit error bound would leave too many points
+    unproven: the float32 tiles are then cheaper).
 
     Pixel data (integers, or integers / 255, each feature spanning at most 255 steps) are
-    quantised on their grid, losslessly or nearly: always. For
-    other data, 64 sample points' exact k-th and candidate-bound distances (float32 BLAS) are
-    compared with the quantisation error bound the core uses (a residual of about
-    sqrt(d / 12) quantisation steps per point).
+    quantised on their grid, losslessly or nearly: ``2k + 8``. For other data the plan is
+    measured on 64 sample points: their exact distances to all points (float64 BLAS on
+    centred data) give each one's k-th distance r_k and the number of points within
+    ``r_k + err``, where err is the quantisation error bound the core uses (a residual of
+    about sqrt(d / 12) quantisation steps per point, for both points); a list must hold all
+    of those to be proven. The plan is that count's 90th percentile with a 25% margin, at
+    least ``2k + 8``; None above ``SCREEN_MAX_CANDIDATES``.
     """
     n, d = x.shape
     if _core.simd_level() != "avx512" or n < 2:
-        return False
+        return None
+    base = _screen_candidates(n, k)
     lo, hi = x.min(axis=0).astype(np.float64), x.max(axis=0).astype(np.float64)
     if any(np.all((hi - lo) * g <= 255) and _on_grid(x, g) for g in (1.0, 255.0)):
-        return True
+        return base
     mean = x.mean(axis=0, dtype=np.float64)
     amax = float(np.max(np.maximum(hi - mean, mean - lo)))
     if amax <= 0:
-        return False
+        return base
     err = 2.2 * math.sqrt(d / 12.0) * amax / 127.0  # E_a + E_max, with a little headroom
-    kc = _screen_candidates(n, k)
     rows = np.linspace(0, n - 1, min(n, 64)).astype(np.int64)
     q = x[rows] - mean
     sq = np.empty((n, rows.size))
@@ -416,11 +438,18 @@ def screen_pays(x: NDArray[np.float32], k: int) -> bool:
             np.einsum("ij,ij->i", c, c)[:, None] - 2.0 * (c @ q.T) + np.einsum("ij,ij->i", q, q)
         )
     sq[rows, np.arange(rows.size)] = np.inf
-    sq = np.maximum(sq, 0.0)
-    part = np.partition(sq, (k - 1, kc - 1), axis=0)
-    kth, bound = np.sqrt(part[k - 1]), np.sqrt(part[kc - 1])
-    proven = bound - err > kth * (1.0 + 1e-4)
-    return bool(np.mean(proven) >= 0.9)
+    dist = np.sqrt(np.maximum(sq, 0.0))
+    kth = np.partition(dist, k - 1, axis=0)[k - 1]
+    needed = np.count_nonzero(dist <= kth * (1.0 + 1e-4) + err, axis=0) + 1
+    kc = max(base, math.ceil(1.25 * float(np.quantile(needed, 0.9))))
+    if kc > SCREEN_MAX_CANDIDATES:
+        return None
+    return int(min(n - 1, kc))
+
+
+def screen_pays(x: NDArray[np.float32], k: int) -> bool:
+    """Whether ``Exact(engine="auto")`` screens in int8 (see :func:`screen_plan`)."""
+    return screen_plan(x, k) is not None
 
 
 def query_knn(
@@ -456,8 +485,10 @@ def query_knn(
 
 
 def _brute_knn(
-    x: NDArray[np.float32], k: int, spec: Exact, n_threads: int, screen: bool = False
+    x: NDArray[np.float32], k: int, spec: Exact, n_threads: int, screen: int = 0
 ) -> tuple[NDArray[np.float32], NDArray[np.int64]]:
+    """The brute-force engine: float32 tiles, or (screen > 0) the int8 screening keeping
+    `screen` candidates per point."""
     n, d = x.shape
     if spec.block_size is None:
         # A block pair loads 2 blocks and does block^2 * d FMAs: large blocks amortise the
@@ -467,7 +498,8 @@ def _brute_knn(
     else:
         block = min(check_int(spec.block_size, "block_size", minimum=1), n)
     if screen:
-        sqdist, idx, _, _ = _core.screen_self_knn(x, k, _screen_candidates(n, k), block, n_threads)
+        n_cand = max(k, min(n - 1, screen))
+        sqdist, idx, _, _ = _core.screen_self_knn(x, k, n_cand, block, n_threads)
         return sqdist, idx
     n_cand = min(n - 1, k + _margin(k))
     sqdist, idx, _ = _core.brute_self_knn(x, k, n_cand, block, n_threads)

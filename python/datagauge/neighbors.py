@@ -81,9 +81,13 @@ KDTREE_MAX_DIM = 12
 #: 2.9 s at 20k); clustered 64-d data of latent dimension 8-24: 0.10-0.13 (1.0-1.4 s / 2.0-2.2
 #: s); uniform 64-d: 1.0.
 KDTREE_MAX_SHARE = 0.2
-#: The same break-even against the int8 screening engine (about 3x faster than the float32
-#: tiles on 2 cores; see benchmarks/README.md): the tree must scan at most this share.
-KDTREE_MAX_SHARE_SCREEN = 0.07
+#: The same break-even against the int8 screening engine: the tree must scan at most this
+#: share. Measured on 2 cores at 30k clustered 512-d points (latent dimension 6): share 0.142,
+#: tree self-query 6.6 s, int8 screening 5.45 s, float32 tiles 10.8 s (tree time grows about
+#: in proportion to the share: break-even near 0.12).
+KDTREE_MAX_SHARE_SCREEN = 0.1
+#: Below this dimension "auto" screens in int8 only when 2k + 8 candidates suffice.
+SCREEN_MIN_DIM = 128
 #: The probe builds the tree (two copies of the data); above this size "auto" goes straight to
 #: brute force.
 _PROBE_MAX_BYTES = 2 << 30
@@ -371,6 +375,11 @@ def _auto_engine(
     if not (device == "cpu" or (device == "auto" and not gpu_available())):
         return "flat"
     plan = screen_plan(x, k)
+    # The int8 screening pays where distances are costly (d >= 128) or its lists stay short
+    # (2k + 8): on narrower data its longer candidate lists cost more than the 4x cheaper
+    # distances save (measured, benchmarks/README.md).
+    if plan is not None and d < SCREEN_MIN_DIM and plan > _screen_candidates(n, k):
+        plan = None
     brute: str | _Screen = "brute" if plan is None else _Screen(plan)
     if spec.block_size is not None or 8 * n * d > _PROBE_MAX_BYTES:
         return brute
@@ -413,11 +422,11 @@ def screen_plan(x: NDArray[np.float32], k: int) -> int | None:
     measured on 64 sample points: their exact distances to all points (float64 BLAS on
     centred data) give each one's k-th distance r_k and the number of points within
     ``r_k + err``, where err is the quantisation error bound the core uses (a residual of
-    about sqrt(d / 12) quantisation steps per point, for both points); a list must hold all
-    of those to be proven. The plan is that count's 90th percentile with a 25% margin, at
-    least ``2k + 8``; None above ``SCREEN_MAX_CANDIDATES``.
+    computed per point as the core does: the sample point's and the largest); a list must hold all
+    of those to be proven. The plan is the largest count with a 20% margin, at least
+    ``2k + 8``; None above ``SCREEN_MAX_CANDIDATES``.
     """
-    n, d = x.shape
+    n = x.shape[0]
     if _core.simd_level() != "avx512" or n < 2:
         return None
     base = _screen_candidates(n, k)
@@ -428,8 +437,15 @@ def screen_plan(x: NDArray[np.float32], k: int) -> int | None:
     amax = float(np.max(np.maximum(hi - mean, mean - lo)))
     if amax <= 0:
         return base
-    err = 2.2 * math.sqrt(d / 12.0) * amax / 127.0  # E_a + E_max, with a little headroom
+    # The core's quantisation and residual norms E (computed the same way, in chunks).
+    scale = 127.0 / amax
+    resid = np.empty(n)
+    for start in range(0, n, 4096):
+        c = x[start : start + 4096] - mean
+        r = c - np.clip(np.rint(c * scale), -127, 127) / scale
+        resid[start : start + 4096] = np.sqrt(np.einsum("ij,ij->i", r, r))
     rows = np.linspace(0, n - 1, min(n, 64)).astype(np.int64)
+    err = resid[rows] + resid.max()  # E_a + E_max: the bound's slack for each sample row
     q = x[rows] - mean
     sq = np.empty((n, rows.size))
     for start in range(0, n, 8192):  # centred float64 in chunks: no cancellation, little memory
@@ -440,8 +456,8 @@ def screen_plan(x: NDArray[np.float32], k: int) -> int | None:
     sq[rows, np.arange(rows.size)] = np.inf
     dist = np.sqrt(np.maximum(sq, 0.0))
     kth = np.partition(dist, k - 1, axis=0)[k - 1]
-    needed = np.count_nonzero(dist <= kth * (1.0 + 1e-4) + err, axis=0) + 1
-    kc = max(base, math.ceil(1.25 * float(np.quantile(needed, 0.9))))
+    needed = np.count_nonzero(dist <= kth * (1.0 + 1e-4) + 1.1 * err, axis=0) + 1
+    kc = max(base, math.ceil(1.2 * float(needed.max())))
     if kc > SCREEN_MAX_CANDIDATES:
         return None
     return int(min(n - 1, kc))

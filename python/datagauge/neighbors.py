@@ -106,11 +106,13 @@ class Exact:
         ``"auto"`` picks the kd-tree for ``n_features <= 12``. Above, on the CPU, it builds the
         tree and self-queries 200 sample points: when a query scans at most 20% of the data
         (data of low intrinsic dimension, as real embeddings often are) the tree is used,
-        otherwise ``"screen"`` where the int8 screening runs and is predicted to prove at
-        least 90% of the points from a sample of 64 (integer data spanning at most 255
-        always are), else ``"brute"``; on a GPU it uses ``"flat"``. All are exact: bit-identical
-        distances, and the same indices unless several points tie exactly at the k-th
-        distance (each engine then picks deterministically among them).
+        otherwise ``"screen"`` where the int8 screening runs and :func:`screen_plan` finds
+        that at most 384 candidates per point prove the lists (pixel data always) and either
+        ``n_features >= 128`` or ``2k + 8`` candidates suffice, else ``"brute"``; against
+        ``"screen"`` the tree is kept only up to a 10% share. On a GPU it uses ``"flat"``.
+        All are exact: bit-identical distances, and the same indices unless several points
+        tie exactly at the k-th distance (each engine then picks deterministically among
+        them).
     block_size : int or None
         kd-tree and FAISS flat: rows of the database searched at a time, partial results
         merged; ``None`` is one block for the kd-tree and 65,536 rows for FAISS flat. Brute

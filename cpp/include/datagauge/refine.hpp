@@ -43,6 +43,8 @@ DATAGAUGE_INLINE void squared_distance8(const float* q, const float* const* rows
 }
 
 // The k best of one query's candidates (valid, not excluded) by exact distance into `top`.
+// Candidates must lie in [0, n) or be negative (checked by the caller: no exception may
+// leave a function with target clones).
 DATAGAUGE_SIMD_CLONES inline void refine_one(const float* data, std::int64_t n, std::int64_t d, const float* query,
                                              const std::int64_t* cand, std::int64_t c, std::int64_t ex, TopK& top) {
     const float* rows[8];
@@ -51,8 +53,7 @@ DATAGAUGE_SIMD_CLONES inline void refine_one(const float* data, std::int64_t n, 
     int m = 0;
     for (std::int64_t j = 0; j < c; ++j) {
         const std::int64_t i = cand[j];
-        if (i < 0 || i == ex) continue;
-        if (i >= n) throw std::out_of_range("candidate index out of range of the data");
+        if (i < 0 || i == ex || i >= n) continue;
         rows[m] = data + i * d;
         ids[m++] = i;
         if (m == 8) {
@@ -73,6 +74,8 @@ inline void refine_rows(const float* data, std::int64_t n, std::int64_t d, const
     for (std::int64_t q = begin; q < end; ++q) {
         top.reset();
         const std::int64_t ex = exclude ? exclude[q] : kMissingIndex;
+        for (std::int64_t j = 0; j < c; ++j)
+            if (candidates[q * c + j] >= n) throw std::out_of_range("candidate index out of range of the data");
         refine_one(data, n, d, queries + q * d, candidates + q * c, c, ex, top);
         top.write(dist_out + q * k, idx_out + q * k);
     }

@@ -157,13 +157,13 @@ def test_unknown_radius_type(x):
 
 
 def test_unknown_index_name(x):
-    match = r"index must be one of 'exact', 'kdtree', 'brute', 'flat'"
+    match = r"index must be one of 'exact', 'kdtree', 'brute', 'screen', 'flat'"
     with pytest.raises(ValueError, match=match):
         datagauge.coverage(x, 5, index="annoy")
 
 
 def test_unknown_exact_engine(x):
-    match = r"Exact.engine must be one of 'auto', 'kdtree', 'brute', 'flat'"
+    match = r"Exact.engine must be one of 'auto', 'kdtree', 'brute', 'screen', 'flat'"
     with pytest.raises(ValueError, match=match):
         datagauge.kneighbors(x, 5, index=datagauge.Exact(engine="ball_tree"))
 

@@ -1,11 +1,14 @@
 #include <cmath>
 #include <memory>
+#include <string>
 #include <vector>
 
 #include "common.hpp"
 #include "datagauge/brute.hpp"
 #include "datagauge/kdtree.hpp"
 #include "datagauge/refine.hpp"
+#include "datagauge/screen.hpp"
+#include "datagauge/simd.hpp"
 #include "datagauge/topk.hpp"
 
 namespace datagauge::bindings {
@@ -181,7 +184,7 @@ py::tuple refine(const FloatArray& data, const FloatArray& queries, const IndexA
     return py::make_tuple(dist, idx);
 }
 
-py::tuple brute_self_knn(const FloatArray& data, int k, int n_candidates, std::int64_t block, int n_threads) {
+void check_self_knn_args(const FloatArray& data, int k, int n_candidates) {
     require_k(k);
     require_ndim(data, 2, "data");
     const std::int64_t n = data.shape(0), d = data.shape(1);
@@ -189,29 +192,33 @@ py::tuple brute_self_knn(const FloatArray& data, int k, int n_candidates, std::i
     if (k >= n) throw std::invalid_argument("k must be < the number of points, got k=" + std::to_string(k));
     if (n_candidates < k || n_candidates > n - 1)
         throw std::invalid_argument("n_candidates must lie in [k, n - 1], got " + std::to_string(n_candidates));
-    const float* xp = data.data();
-    std::unique_ptr<BruteSelfKnn> search;
-    {
-        py::gil_scoped_release nogil;
-        search = std::make_unique<BruteSelfKnn>(xp, n, d, n_candidates, block);
-    }
-    for (std::int64_t r = 0; r < search->n_rounds(); ++r) {
+}
+
+// Screening (every round of the schedule, Ctrl-C checked between rounds), exact re-ranking
+// into the (n, k) outputs; returns the rows whose candidates could not be proven complete.
+template <class Search>
+std::vector<std::int64_t> screen_and_refine(Search& search, std::int64_t n, int k, float* dp, std::int64_t* ip,
+                                            int n_threads) {
+    for (std::int64_t r = 0; r < search.n_rounds(); ++r) {
         {
             py::gil_scoped_release nogil;
-            search->run_round(r, n_threads);
+            search.run_round(r, n_threads);
         }
         if (PyErr_CheckSignals() != 0) throw py::error_already_set();
     }
-    auto [dist, idx] = alloc_lists(n, k);
-    float* dp = dist.mutable_data();
-    std::int64_t* ip = idx.mutable_data();
     std::vector<std::uint8_t> proven(static_cast<std::size_t>(n));
     run_blocks_nogil(n, n_threads, kBlockRows, kChunkRows, [&](std::int64_t b, std::int64_t e) {
-        search->finish_rows(b, e, k, dp, ip, proven.data());
+        search.finish_rows(b, e, k, dp, ip, proven.data());
     });
     std::vector<std::int64_t> redo;
     for (std::int64_t i = 0; i < n; ++i)
         if (!proven[static_cast<std::size_t>(i)]) redo.push_back(i);
+    return redo;
+}
+
+// Rows `redo` of the (n, k) outputs searched again exactly over all points.
+void redo_rows(const float* xp, std::int64_t n, std::int64_t d, int k, std::vector<std::int64_t>& redo, float* dp,
+               std::int64_t* ip, int n_threads) {
     const std::int64_t m = static_cast<std::int64_t>(redo.size());
     if (m > kTreeRedoRows) {
         // Many unproven rows (large groups of duplicates): a kd-tree prunes identical points
@@ -237,11 +244,63 @@ py::tuple brute_self_knn(const FloatArray& data, int k, int n_candidates, std::i
         }
     } else {
         run_blocks_nogil(m, n_threads, kBlockRows, 1, [&](std::int64_t b, std::int64_t e) {
-            for (std::int64_t t = b; t < e; ++t) search->exact_row(redo[static_cast<std::size_t>(t)], k, dp, ip);
+            for (std::int64_t t = b; t < e; ++t) exact_self_row(xp, n, d, redo[static_cast<std::size_t>(t)], k, dp, ip);
         });
     }
-    const std::int64_t redone = m;
-    return py::make_tuple(dist, idx, redone);
+}
+
+// The float32 tile engine: (dist, idx, rows redone, kernel name).
+py::tuple fp32_self_knn(const FloatArray& data, int k, int n_candidates, std::int64_t block, int n_threads,
+                        const std::string& prefix) {
+    const std::int64_t n = data.shape(0), d = data.shape(1);
+    const float* xp = data.data();
+    std::unique_ptr<BruteSelfKnn> search;
+    {
+        py::gil_scoped_release nogil;
+        search = std::make_unique<BruteSelfKnn>(xp, n, d, n_candidates, block);
+    }
+    auto [dist, idx] = alloc_lists(n, k);
+    float* dp = dist.mutable_data();
+    std::int64_t* ip = idx.mutable_data();
+    std::vector<std::int64_t> redo = screen_and_refine(*search, n, k, dp, ip, n_threads);
+    redo_rows(xp, n, d, k, redo, dp, ip, n_threads);
+    return py::make_tuple(dist, idx, static_cast<std::int64_t>(redo.size()), prefix + search->kernel());
+}
+
+py::tuple brute_self_knn(const FloatArray& data, int k, int n_candidates, std::int64_t block, int n_threads) {
+    check_self_knn_args(data, k, n_candidates);
+    py::tuple r = fp32_self_knn(data, k, n_candidates, block, n_threads, "");
+    return py::make_tuple(r[0], r[1], r[2]);
+}
+
+// Unproven int8 rows above this share of the points (and above kTreeRedoRows): the data
+// defeat 8 bits (huge dynamic range, many ties), and the float32 tiles redo everything,
+// cheaper than an exact scan per row.
+constexpr std::int64_t kInt8GiveUpShare = 32;
+
+py::tuple screen_self_knn(const FloatArray& data, int k, int n_candidates, std::int64_t block, int n_threads) {
+    check_self_knn_args(data, k, n_candidates);
+    if (block < 1) throw std::invalid_argument("block must be >= 1");
+    const std::int64_t n = data.shape(0), d = data.shape(1);
+    if (!Int8SelfKnn::available(d)) return fp32_self_knn(data, k, n_candidates, block, n_threads, "");
+    const float* xp = data.data();
+    std::unique_ptr<Int8SelfKnn> search;
+    {
+        py::gil_scoped_release nogil;
+        search = std::make_unique<Int8SelfKnn>(xp, n, d, n_candidates, block);
+    }
+    auto [dist, idx] = alloc_lists(n, k);
+    float* dp = dist.mutable_data();
+    std::int64_t* ip = idx.mutable_data();
+    std::vector<std::int64_t> redo = screen_and_refine(*search, n, k, dp, ip, n_threads);
+    const std::int64_t m = static_cast<std::int64_t>(redo.size());
+    if (m > kTreeRedoRows && m * kInt8GiveUpShare > n) {
+        search.reset();
+        return fp32_self_knn(data, k, n_candidates, block, n_threads, "int8-vnni>");
+    }
+    search.reset();
+    redo_rows(xp, n, d, k, redo, dp, ip, n_threads);
+    return py::make_tuple(dist, idx, m, std::string("int8-vnni"));
 }
 
 }  // namespace
@@ -370,6 +429,47 @@ indices : ndarray of int64, shape (n, k)
     Ties by ascending index.
 redone : int
     Points whose candidates could not be verified and which were searched again exactly.
+)doc");
+
+    m.def("screen_self_knn", &screen_self_knn, py::arg("data").noconvert(), py::arg("k"), py::arg("n_candidates"),
+          py::arg("block"), py::arg("n_threads") = 0, R"doc(
+Exact k nearest other points of every point, screened in int8 (AVX-512 VNNI) where it runs.
+
+The same answer as brute_self_knn (bit-identical distances, same indices): candidates come
+from exact integer distances of quantised points (lossless for integer features spanning at
+most 255, such as pixels), are re-ranked with exact float32 distances and proven complete
+with a rigorous quantisation-error bound; unproven points are searched again exactly, and
+when too many are unproven (data whose range defeats 8 bits) the float32 tiles redo the
+search. Without AVX-512 VNNI (or with DATAGAUGE_SIMD=avx2/scalar) it is brute_self_knn.
+
+Parameters
+----------
+data : ndarray of float32, shape (n, d), C-contiguous, finite
+k : int
+    Neighbours, 1 <= k < n.
+n_candidates : int
+    Candidates kept per point, k <= n_candidates <= n - 1.
+block : int
+    Points per block (rounded up to a multiple of 64 for int8, 48 for float32).
+n_threads : int
+
+Returns
+-------
+sqdist : ndarray of float32, shape (n, k)
+    Exact squared distances, ascending.
+indices : ndarray of int64, shape (n, k)
+    Ties by ascending index.
+redone : int
+    Points searched again exactly after the screening that produced the answer.
+kernel : str
+    The screening kernel that ran: "int8-vnni", "fp32-avx2", "fp32-scalar", or
+    "int8-vnni>fp32-..." when the int8 screening gave way to the float32 tiles.
+)doc");
+
+    m.def("simd_level", [] { return std::string(simd::level_name(simd::level())); }, R"doc(
+The instruction set the k-NN kernels use: "avx512" (int8 VNNI screening and float32 AVX2
+tiles), "avx2" (float32 AVX2 + FMA tiles) or "scalar"; the CPU's best, capped by the
+environment variable DATAGAUGE_SIMD (auto|avx512|avx2|scalar), read once per process.
 )doc");
 
     m.def("merge_topk", &merge_topk, py::arg("dist_a").noconvert(), py::arg("idx_a").noconvert(),

@@ -60,6 +60,15 @@ def brute_self_knn(
 ) -> tuple[NDArray[np.float32], NDArray[np.int64], int]:
     """Exact k-NN of every point by symmetric brute force: (sqdist, indices, rows redone)."""
 
+def screen_self_knn(
+    data: NDArray[np.float32], k: int, n_candidates: int, block: int, n_threads: int = 0
+) -> tuple[NDArray[np.float32], NDArray[np.int64], int, str]:
+    """Exact k-NN screened in int8 (AVX-512 VNNI) where it runs: (sqdist, indices, rows
+    redone, kernel name)."""
+
+def simd_level() -> str:
+    """The instruction set the k-NN kernels use: "avx512", "avx2" or "scalar"."""
+
 def merge_topk(
     dist_a: NDArray[np.float32],
     idx_a: NDArray[np.int64],

@@ -8,6 +8,11 @@ Engines:
 - ``Exact(engine="brute")``: compiled brute force (``datagauge._core.brute_self_knn``) for
   higher dimension: every pair once (the distance matrix is symmetric), GEMM-style FMA tiles
   that keep only entries beating a list's bound, candidates re-ranked and verified exactly.
+- ``Exact(engine="screen")``: the brute-force engine screened in int8 (AVX-512 VNNI,
+  ``datagauge._core.screen_self_knn``): candidates from exact integer distances of quantised
+  points (lossless for integer data spanning at most 255, such as pixels), re-ranked and
+  proven complete from a rigorous quantisation-error bound; where the CPU lacks VNNI (or
+  ``DATAGAUGE_SIMD=avx2``) or the data defeat 8 bits it is ``"brute"``. Same answers.
 - ``Exact(engine="flat")``: FAISS brute force (BLAS) over database blocks; on a GPU, or to
   compare.
 - ``HNSW`` and ``IVF``: FAISS approximate indexes for scale, with their recall/speed knob
@@ -79,6 +84,13 @@ KDTREE_MAX_DIM = 12
 #: 2.9 s at 20k); clustered 64-d data of latent dimension 8-24: 0.10-0.13 (1.0-1.4 s / 2.0-2.2
 #: s); uniform 64-d: 1.0.
 KDTREE_MAX_SHARE = 0.2
+#: The same break-even against the int8 screening engine: the tree must scan at most this
+#: share. Measured on 2 cores at 30k clustered 512-d points (latent dimension 6): share 0.142,
+#: tree self-query 6.6 s, int8 screening 5.45 s, float32 tiles 10.8 s (tree time grows about
+#: in proportion to the share: break-even near 0.12).
+KDTREE_MAX_SHARE_SCREEN = 0.1
+#: Below this dimension "auto" screens in int8 only when 2k + 8 candidates suffice.
+SCREEN_MIN_DIM = 128
 #: The probe builds the tree (two copies of the data); above this size "auto" goes straight to
 #: brute force.
 _PROBE_MAX_BYTES = 2 << 30
@@ -93,13 +105,17 @@ class Exact:
 
     Parameters
     ----------
-    engine : {"auto", "kdtree", "brute", "flat"}
+    engine : {"auto", "kdtree", "brute", "screen", "flat"}
         ``"auto"`` picks the kd-tree for ``n_features <= 12``. Above, on the CPU, it builds the
         tree and self-queries 200 sample points: when a query scans at most 20% of the data
         (data of low intrinsic dimension, as real embeddings often are) the tree is used,
-        otherwise ``"brute"``; on a GPU it uses ``"flat"``. All are exact: bit-identical
-        distances, and the same indices unless several points tie exactly at the k-th
-        distance (each engine then picks deterministically among them).
+        otherwise ``"screen"`` where the int8 screening runs and :func:`screen_plan` finds
+        that at most 384 candidates per point prove the lists (pixel data always) and either
+        ``n_features >= 128`` or ``2k + 8`` candidates suffice, else ``"brute"``; against
+        ``"screen"`` the tree is kept only up to a 10% share. On a GPU it uses ``"flat"``.
+        All are exact: bit-identical distances, and the same indices unless several points
+        tie exactly at the k-th distance (each engine then picks deterministically among
+        them).
     block_size : int or None
         kd-tree and FAISS flat: rows of the database searched at a time, partial results
         merged; ``None`` is one block for the kd-tree and 65,536 rows for FAISS flat. Brute
@@ -110,7 +126,7 @@ class Exact:
         (measured fastest on 2 cores).
     """
 
-    engine: Literal["auto", "kdtree", "brute", "flat"] = "auto"
+    engine: Literal["auto", "kdtree", "brute", "screen", "flat"] = "auto"
     block_size: int | None = None
     leaf_size: int | None = None
 
@@ -215,11 +231,14 @@ def resolve_index(index: Any) -> IndexSpec | Any:
     if isinstance(index, (Exact, HNSW, IVF)):
         return index
     if isinstance(index, str):
-        name = check_choice(index, "index", ("exact", "kdtree", "brute", "flat", "hnsw", "ivf"))
+        name = check_choice(
+            index, "index", ("exact", "kdtree", "brute", "screen", "flat", "hnsw", "ivf")
+        )
         return {
             "exact": Exact(),
             "kdtree": Exact(engine="kdtree"),
             "brute": Exact(engine="brute"),
+            "screen": Exact(engine="screen"),
             "flat": Exact(engine="flat"),
             "hnsw": HNSW(),
             "ivf": IVF(),
@@ -227,7 +246,8 @@ def resolve_index(index: Any) -> IndexSpec | Any:
     if hasattr(index, "ntotal") and hasattr(index, "search") and hasattr(index, "d"):
         return index
     raise TypeError(
-        "index must be 'exact', 'kdtree', 'brute', 'flat', 'hnsw', 'ivf', a datagauge.neighbors "
+        "index must be 'exact', 'kdtree', 'brute', 'screen', 'flat', 'hnsw', 'ivf', a "
+        "datagauge.neighbors "
         f"spec (Exact, HNSW, IVF) or a FAISS index; got {type(index).__name__}."
     )
 
@@ -332,14 +352,22 @@ def _self_knn(
 ) -> tuple[NDArray[np.float32], NDArray[np.int64]]:
     """Squared distances and indices of the k nearest other points (x already validated)."""
     if isinstance(spec, Exact):
-        engine = check_choice(spec.engine, "Exact.engine", ("auto", "kdtree", "brute", "flat"))
+        engine = check_choice(
+            spec.engine, "Exact.engine", ("auto", "kdtree", "brute", "screen", "flat")
+        )
         if engine == "auto":
             chosen = _auto_engine(x, k, spec, n_threads, device)
+            if isinstance(chosen, _Screen):
+                return _brute_knn(x, k, spec, n_threads, screen=chosen.n_candidates)
             if not isinstance(chosen, str):  # the probe's tree paid: its answer
                 return chosen
             engine = chosen
         if engine == "kdtree":
             return _kdtree_knn(x, k, spec, n_threads)
+        if engine == "screen":
+            plan = screen_plan(x, k)
+            n_cand = _screen_candidates(x.shape[0], k) if plan is None else plan
+            return _brute_knn(x, k, spec, n_threads, screen=n_cand)
         if engine == "brute":
             return _brute_knn(x, k, spec, n_threads)
         return _flat_knn(x, k, spec, n_threads, device)
@@ -358,9 +386,16 @@ def resolve_leaf_size(spec: Exact, d: int) -> int:
     return min(check_int(spec.leaf_size, "leaf_size", minimum=1), _INT32_MAX)
 
 
+@dataclass(frozen=True, slots=True)
+class _Screen:
+    """The int8 screening engine with this many candidates per point (an "auto" choice)."""
+
+    n_candidates: int
+
+
 def _auto_engine(
     x: NDArray[np.float32], k: int, spec: Exact, n_threads: int, device: str
-) -> str | tuple[NDArray[np.float32], NDArray[np.int64]]:
+) -> str | _Screen | tuple[NDArray[np.float32], NDArray[np.int64]]:
     """The exact engine for this data, or the answer itself when the probed tree is kept."""
     n, d = x.shape
     if d <= KDTREE_MAX_DIM:
@@ -368,15 +403,98 @@ def _auto_engine(
     # A GPU runs brute force fast; the tree is for the CPU, and must fit in memory twice.
     if not (device == "cpu" or (device == "auto" and not gpu_available())):
         return "flat"
+    plan = screen_plan(x, k)
+    # The int8 screening pays where distances are costly (d >= 128) or its lists stay short
+    # (2k + 8): on narrower data its longer candidate lists cost more than the 4x cheaper
+    # distances save (measured, benchmarks/README.md).
+    if plan is not None and d < SCREEN_MIN_DIM and plan > _screen_candidates(n, k):
+        plan = None
+    brute: str | _Screen = "brute" if plan is None else _Screen(plan)
     if spec.block_size is not None or 8 * n * d > _PROBE_MAX_BYTES:
-        return "brute"
+        return brute
     # Higher dimension: the tree wins only on data of low intrinsic dimension (real
-    # embeddings often are). Measure what a query would touch, not guess from d.
+    # embeddings often are). Measure what a query would touch, not guess from d. The int8
+    # screening is about 3x faster than the float32 tiles, so the tree must prune more to win.
     tree = _core.KDTree(x, resolve_leaf_size(spec, d), 0)
-    if tree_share(tree, k, n) <= KDTREE_MAX_SHARE:
+    limit = KDTREE_MAX_SHARE if plan is None else KDTREE_MAX_SHARE_SCREEN
+    if tree_share(tree, k, n, limit) <= limit:
         result: tuple[NDArray[np.float32], NDArray[np.int64]] = tree.self_query(k, n_threads)
         return result
-    return "brute"
+    return brute
+
+
+def _screen_candidates(n: int, k: int) -> int:
+    """Candidates kept per point by the int8 screening at least: twice k plus a margin."""
+    return min(n - 1, 2 * k + 8)
+
+
+def _on_grid(x: NDArray[np.float32], grid: float) -> bool:
+    """Whether every x * grid lies within 1e-3 of an integer (the core's pixel grids)."""
+    for start, stop in [(0, 64)] + [(s, s + 4096) for s in range(0, x.shape[0], 4096)]:
+        v = x[start:stop].astype(np.float64) * grid  # the first 64 rows alone first: fast no
+        if np.max(np.abs(v - np.round(v)), initial=0.0) > 1e-3:
+            return False
+    return True
+
+
+#: Most candidates per point the int8 screening may keep (its lists are sorted by insertion).
+SCREEN_MAX_CANDIDATES = 384
+
+
+def screen_plan(x: NDArray[np.float32], k: int) -> int | None:
+    """Candidates per point for the int8 screening of validated `x`, or None where it does
+    not pay (no AVX-512 VNNI, or data whose 8-bit error bound would leave too many points
+    unproven: the float32 tiles are then cheaper).
+
+    Pixel data (integers, or integers / 255, each feature spanning at most 255 steps) are
+    quantised on their grid, losslessly or nearly: ``2k + 8``. For other data the plan is
+    measured on 64 sample points: their exact distances to all points (float64 BLAS on
+    centred data) give each one's k-th distance r_k and the number of points within
+    ``r_k + err``, where err is the quantisation error bound the core uses (a residual of
+    computed per point as the core does: the sample point's and the largest); a list must hold all
+    of those to be proven. The plan is the largest count with a 20% margin, at least
+    ``2k + 8``; None above ``SCREEN_MAX_CANDIDATES``.
+    """
+    n = x.shape[0]
+    if _core.simd_level() != "avx512" or n < 2:
+        return None
+    base = _screen_candidates(n, k)
+    lo, hi = x.min(axis=0).astype(np.float64), x.max(axis=0).astype(np.float64)
+    if any(np.all((hi - lo) * g <= 255) and _on_grid(x, g) for g in (1.0, 255.0)):
+        return base
+    mean = x.mean(axis=0, dtype=np.float64)
+    amax = float(np.max(np.maximum(hi - mean, mean - lo)))
+    if amax <= 0:
+        return base
+    # The core's quantisation and residual norms E (computed the same way, in chunks).
+    scale = 127.0 / amax
+    resid = np.empty(n)
+    for start in range(0, n, 4096):
+        c = x[start : start + 4096] - mean
+        r = c - np.clip(np.rint(c * scale), -127, 127) / scale
+        resid[start : start + 4096] = np.sqrt(np.einsum("ij,ij->i", r, r))
+    rows = np.linspace(0, n - 1, min(n, 64)).astype(np.int64)
+    err = resid[rows] + resid.max()  # E_a + E_max: the bound's slack for each sample row
+    q = x[rows] - mean
+    sq = np.empty((n, rows.size))
+    for start in range(0, n, 8192):  # centred float64 in chunks: no cancellation, little memory
+        c = x[start : start + 8192] - mean
+        sq[start : start + 8192] = (
+            np.einsum("ij,ij->i", c, c)[:, None] - 2.0 * (c @ q.T) + np.einsum("ij,ij->i", q, q)
+        )
+    sq[rows, np.arange(rows.size)] = np.inf
+    dist = np.sqrt(np.maximum(sq, 0.0))
+    kth = np.partition(dist, k - 1, axis=0)[k - 1]
+    needed = np.count_nonzero(dist <= kth * (1.0 + 1e-4) + 1.1 * err, axis=0) + 1
+    kc = max(base, math.ceil(1.2 * float(needed.max())))
+    if kc > SCREEN_MAX_CANDIDATES:
+        return None
+    return int(min(n - 1, kc))
+
+
+def screen_pays(x: NDArray[np.float32], k: int) -> bool:
+    """Whether ``Exact(engine="auto")`` screens in int8 (see :func:`screen_plan`)."""
+    return screen_plan(x, k) is not None
 
 
 def query_knn(
@@ -393,7 +511,11 @@ def query_knn(
     n, d = base.shape
     k = min(k, n)
     tree = _core.KDTree(base, resolve_leaf_size(Exact(), d), 0)
-    if d <= KDTREE_MAX_DIM or n <= k or tree_share(tree, k, n) <= KDTREE_MAX_SHARE:
+    if (
+        d <= KDTREE_MAX_DIM
+        or n <= k
+        or tree_share(tree, k, n, KDTREE_MAX_SHARE) <= KDTREE_MAX_SHARE
+    ):
         result: tuple[NDArray[np.float32], NDArray[np.int64]] = tree.query(
             np.ascontiguousarray(queries), k, None, n_threads
         )
@@ -408,8 +530,10 @@ def query_knn(
 
 
 def _brute_knn(
-    x: NDArray[np.float32], k: int, spec: Exact, n_threads: int
+    x: NDArray[np.float32], k: int, spec: Exact, n_threads: int, screen: int = 0
 ) -> tuple[NDArray[np.float32], NDArray[np.int64]]:
+    """The brute-force engine: float32 tiles, or (screen > 0) the int8 screening keeping
+    `screen` candidates per point."""
     n, d = x.shape
     if spec.block_size is None:
         # A block pair loads 2 blocks and does block^2 * d FMAs: large blocks amortise the
@@ -418,6 +542,10 @@ def _brute_knn(
         block = min(max(96, min(1536, (1 << 18) // d)), max(48, n // (4 * n_threads)))
     else:
         block = min(check_int(spec.block_size, "block_size", minimum=1), n)
+    if screen:
+        n_cand = max(k, min(n - 1, screen))
+        sqdist, idx, _, _ = _core.screen_self_knn(x, k, n_cand, block, n_threads)
+        return sqdist, idx
     n_cand = min(n - 1, k + _margin(k))
     sqdist, idx, _ = _core.brute_self_knn(x, k, n_cand, block, n_threads)
     return sqdist, idx
@@ -511,10 +639,20 @@ def _db_blocks(n: int, block_size: int | None, default: int) -> list[tuple[int, 
     return [(s, min(n, s + size)) for s in range(0, n, size)]
 
 
-def tree_share(tree: Any, k: int, n: int) -> float:
-    """Mean share of the n points a kd-tree self-query scans, from a fixed sample of queries."""
+def tree_share(tree: Any, k: int, n: int, limit: float | None = None) -> float:
+    """Mean share of the n points a kd-tree self-query scans, from a fixed sample of queries.
+
+    With a `limit`, 16 of the queries run first, and when they scan over twice the limit
+    (the tree cannot win) that share is returned without the rest: on wide data that no tree
+    prunes (raw pixels) the full probe would cost a large part of the brute-force search.
+    """
     m = min(n, _PROBE_QUERIES)
     positions = np.linspace(0, n - 1, m).astype(np.int64)  # spread over the tree's leaves
+    if limit is not None and m > 32:
+        first = np.ascontiguousarray(positions[:: m // 16])
+        share = float(tree.probe(first, k)) / (first.size * n)
+        if share > 2 * limit:
+            return share
     return float(tree.probe(positions, k)) / (m * n)
 
 

@@ -29,6 +29,7 @@
 
 #include "datagauge/parallel.hpp"
 #include "datagauge/refine.hpp"
+#include "datagauge/simd.hpp"
 #include "datagauge/topk.hpp"
 
 #if defined(__GNUC__) && (defined(__x86_64__) || defined(__i386__))
@@ -39,6 +40,44 @@
 #endif
 
 namespace datagauge {
+
+// Rounds of a round-robin tournament over n_blocks blocks: round 0 is every diagonal pair
+// (I, I), rounds 1.. pair distinct blocks so that no block occurs twice in a round.
+inline std::int64_t tournament_rounds(std::int64_t n_blocks) {
+    return 1 + (n_blocks % 2 == 0 ? n_blocks - 1 : n_blocks);
+}
+
+inline std::vector<std::pair<std::int64_t, std::int64_t>> tournament_pairs(std::int64_t n_blocks,
+                                                                           std::int64_t round) {
+    if (round < 0 || round >= tournament_rounds(n_blocks)) throw std::invalid_argument("round out of range");
+    std::vector<std::pair<std::int64_t, std::int64_t>> pairs;
+    if (round == 0) {
+        for (std::int64_t b = 0; b < n_blocks; ++b) pairs.emplace_back(b, b);
+        return pairs;
+    }
+    // Circle method over m (even) slots; slot m-1 is fixed, a slot >= n_blocks is a bye.
+    const std::int64_t m = n_blocks + (n_blocks % 2), r = round - 1;
+    pairs.emplace_back(m - 1, r);
+    for (std::int64_t i = 1; i < m / 2; ++i) pairs.emplace_back((r + i) % (m - 1), (r - i + (m - 1)) % (m - 1));
+    pairs.erase(std::remove_if(pairs.begin(), pairs.end(),
+                               [&](const auto& p) { return p.first >= n_blocks || p.second >= n_blocks; }),
+                pairs.end());
+    return pairs;
+}
+
+// Row i of x (n, d) searched over all other rows: sorted by (distance, index), the lowest
+// indices on ties; written to row i of the (n, k) outputs.
+inline void exact_self_row(const float* x, std::int64_t n, std::int64_t d, std::int64_t i, int k, float* dist_out,
+                           std::int64_t* idx_out) {
+    TopK top(k);
+    const float* q = x + i * d;
+    for (std::int64_t j = 0; j < n; ++j) {
+        if (j == i) continue;
+        const float dist = squared_distance(q, x + j * d, d);
+        if (dist <= top.bound()) top.push(dist, j);
+    }
+    top.write(dist_out + i * k, idx_out + i * k);
+}
 
 class BruteSelfKnn {
    public:
@@ -62,31 +101,19 @@ class BruteSelfKnn {
         count_.assign(static_cast<std::size_t>(n_), 0);
         bound_.assign(static_cast<std::size_t>(n_pad_), kMissingDistance);
 #if DATAGAUGE_BRUTE_AVX2
-        __builtin_cpu_init();
-        avx2_ = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+        avx2_ = static_cast<int>(simd::level()) >= static_cast<int>(simd::Level::avx2);
 #endif
     }
 
     std::int64_t n_blocks() const { return n_blocks_; }
     // Rounds of the schedule: round 0 is every diagonal block (I, I); rounds 1.. pair blocks.
-    std::int64_t n_rounds() const { return 1 + (n_blocks_ % 2 == 0 ? n_blocks_ - 1 : n_blocks_); }
+    std::int64_t n_rounds() const { return tournament_rounds(n_blocks_); }
+    // Which micro-kernel runs the tiles: "fp32-avx2" or "fp32-scalar".
+    const char* kernel() const { return avx2_ ? "fp32-avx2" : "fp32-scalar"; }
 
     // Run one round of the schedule on n_threads threads.
     void run_round(std::int64_t round, int n_threads) {
-        if (round < 0 || round >= n_rounds()) throw std::invalid_argument("round out of range");
-        std::vector<std::pair<std::int64_t, std::int64_t>> pairs;
-        if (round == 0) {
-            for (std::int64_t b = 0; b < n_blocks_; ++b) pairs.emplace_back(b, b);
-        } else {
-            // Circle method over m (even) slots; slot m-1 is fixed, a slot >= n_blocks is a bye.
-            const std::int64_t m = n_blocks_ + (n_blocks_ % 2), r = round - 1;
-            pairs.emplace_back(m - 1, r);
-            for (std::int64_t i = 1; i < m / 2; ++i)
-                pairs.emplace_back((r + i) % (m - 1), (r - i + (m - 1)) % (m - 1));
-            pairs.erase(std::remove_if(pairs.begin(), pairs.end(),
-                                       [&](const auto& p) { return p.first >= n_blocks_ || p.second >= n_blocks_; }),
-                        pairs.end());
-        }
+        const auto pairs = tournament_pairs(n_blocks_, round);
         parallel_for(pairs.size(), n_threads, 1, [&](std::size_t b, std::size_t e) {
             std::vector<float> tile(static_cast<std::size_t>(kMR * kNR));
             for (std::size_t t = b; t < e; ++t) block_pair(pairs[t].first, pairs[t].second, tile.data());
@@ -109,14 +136,7 @@ class BruteSelfKnn {
 
     // Row i searched over all points: sorted by (distance, index), the lowest indices on ties.
     void exact_row(std::int64_t i, int k, float* dist_out, std::int64_t* idx_out) const {
-        TopK top(k);
-        const float* q = x_ + i * d_;
-        for (std::int64_t j = 0; j < n_; ++j) {
-            if (j == i) continue;
-            const float dist = squared_distance(q, x_ + j * d_, d_);
-            if (dist <= top.bound()) top.push(dist, j);
-        }
-        top.write(dist_out + i * k, idx_out + i * k);
+        exact_self_row(x_, n_, d_, i, k, dist_out, idx_out);
     }
 
    private:

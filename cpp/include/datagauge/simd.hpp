@@ -63,3 +63,59 @@ struct Float8 {
 #endif
 
 }  // namespace datagauge::simd
+
+#include <cstdlib>
+#include <stdexcept>
+#include <string>
+
+namespace datagauge::simd {
+
+// Widest instruction set the k-NN kernels may use, chosen at run time (never at build time):
+// "avx512" (AVX-512 F/BW/VL with VNNI: the int8 screening kernel), "avx2" (AVX2 + FMA: the
+// float32 tiles), "scalar" (portable loops). The environment variable DATAGAUGE_SIMD
+// (auto|avx512|avx2|scalar, read once, on first use) caps it; "auto" or unset is the best the
+// CPU has. A cap above what the CPU has gives what the CPU has.
+enum class Level { scalar = 0, avx2 = 1, avx512 = 2 };
+
+inline Level cpu_level() {
+#if defined(__GNUC__) && (defined(__x86_64__) || defined(__i386__))
+    __builtin_cpu_init();
+    if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+        __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512vnni") &&
+        __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
+        return Level::avx512;
+    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return Level::avx2;
+#endif
+    return Level::scalar;
+}
+
+inline Level requested_level() {
+    const char* env = std::getenv("DATAGAUGE_SIMD");
+    const std::string v = env ? env : "";
+    if (v.empty() || v == "auto") return Level::avx512;
+    if (v == "avx512") return Level::avx512;
+    if (v == "avx2") return Level::avx2;
+    if (v == "scalar") return Level::scalar;
+    throw std::invalid_argument("DATAGAUGE_SIMD must be 'auto', 'avx512', 'avx2' or 'scalar', got '" + v +
+                                "'; unset it or set one of these");
+}
+
+// The level in effect: min(CPU, DATAGAUGE_SIMD), computed once (an invalid DATAGAUGE_SIMD
+// throws std::invalid_argument on every call until the process restarts with a valid value).
+inline Level level() {
+    static const Level chosen = [] {
+        const Level cpu = cpu_level(), req = requested_level();
+        return static_cast<int>(req) < static_cast<int>(cpu) ? req : cpu;
+    }();
+    return chosen;
+}
+
+inline const char* level_name(Level l) {
+    switch (l) {
+        case Level::avx512: return "avx512";
+        case Level::avx2: return "avx2";
+        default: return "scalar";
+    }
+}
+
+}  // namespace datagauge::simd

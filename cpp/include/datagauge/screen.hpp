@@ -1,0 +1,352 @@
+// Exact self k-NN screened in int8 (AVX-512 VNNI), re-ranked and proven in float32.
+//
+// The schedule is the brute-force engine's (brute.hpp): blocks of points, every pair of blocks
+// once in a round-robin tournament, a GEMM-like register micro-tile per 8 rows x 32 columns
+// whose entries leave the registers only where they beat a candidate list's bound. The inner
+// products are computed on 8-bit integers with vpdpbusd (64 multiply-adds per instruction, four
+// times the float32 FMA tile's), so the screening distances are exact integers
+// D(a, b) = |qa - qb|^2 of quantised points:
+//
+// - pixel data, whose every value is within 1e-3 of a grid k / G (G = 1: integers, or
+//   G = 255: pixels / 255 as image loaders give them) and whose every feature spans at most
+//   255 grid steps: q = round(x G) - min of the feature, s = G; lossless for integers (D is
+//   then the exact squared distance), a residual of rounding size for pixels / 255;
+// - otherwise q = round((x - mean) * s) with one scale s = 127 / max |x - mean|.
+//
+// The quantisation residual r = x - (q + shift) / s is kept per point as its norm E = |r|.
+//
+// Either way |a - b| >= sqrt(D) / s - E_a - E_b (triangle inequality), a rigorous bound
+// (the residual norms are computed in double and padded for their own rounding). Each point
+// keeps the kc points of smallest D; they are re-ranked with exact float32 distances
+// (refine.hpp, the same arithmetic as every engine) and the list is proven complete when every
+// point outside it, whose D is at least the list's kc-th D_kc, has a float32 distance above
+// the k-th: (sqrt(D_kc) / s - E_a - E_max)^2 (1 - (d + 4) u) > k-th exact distance, with
+// u = 2^-24 the float32 rounding unit of the exact distance's d-term sum. Points that fail
+// (exact ties, duplicates, data whose dynamic range defeats 8 bits) are searched again
+// exactly by the caller. The answer is therefore bit-identical to the float32 engines'.
+//
+// The VNNI kernel is compiled with a per-function target attribute and runs only where
+// simd::level() is avx512; the caller falls back to BruteSelfKnn (float32 tiles) elsewhere.
+#pragma once
+
+#include <algorithm>
+#include <climits>
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+#include <limits>
+#include <stdexcept>
+#include <vector>
+
+#include "datagauge/brute.hpp"
+#include "datagauge/parallel.hpp"
+#include "datagauge/refine.hpp"
+#include "datagauge/simd.hpp"
+#include "datagauge/topk.hpp"
+
+#if defined(__GNUC__) && defined(__x86_64__)
+#include <immintrin.h>
+#define DATAGAUGE_SCREEN_VNNI 1
+#else
+#define DATAGAUGE_SCREEN_VNNI 0
+#endif
+
+namespace datagauge {
+
+class Int8SelfKnn {
+   public:
+    static constexpr std::int64_t kMR = 8, kNR = 32;  // micro-tile: rows x columns
+    static constexpr std::int64_t kAlign = 64;         // blocks are multiples of this
+    static constexpr std::int64_t kMaxDim = 32768;     // |qa - qb|^2 <= d 255^2 fits int32
+    static constexpr std::int32_t kNoBound = INT32_MAX;
+
+    // Whether the int8 kernel can run here (CPU and DATAGAUGE_SIMD) for d features.
+    static bool available(std::int64_t d) {
+#if DATAGAUGE_SCREEN_VNNI
+        return simd::level() == simd::Level::avx512 && d >= 1 && d <= kMaxDim;
+#else
+        (void)d;
+        return false;
+#endif
+    }
+
+    // x: (n, d) float32 row-major, finite. kc: candidates kept per point (> k). block: rows
+    // per block (rounded up to a multiple of 64). Throws std::invalid_argument where the
+    // kernel is unavailable (check available() first).
+    Int8SelfKnn(const float* x, std::int64_t n, std::int64_t d, int kc, std::int64_t block)
+        : x_(x), n_(n), d_(d), kc_(kc) {
+        if (n < 2) throw std::invalid_argument("brute-force k-NN needs at least two points");
+        if (d < 1) throw std::invalid_argument("brute-force k-NN needs at least one feature");
+        if (kc < 1) throw std::invalid_argument("candidates per point must be >= 1");
+        if (block < 1) throw std::invalid_argument("block must be >= 1");
+        if (!available(d)) throw std::invalid_argument("the int8 screening kernel is not available here");
+        block_ = (std::min(block, n) + kAlign - 1) / kAlign * kAlign;
+        n_blocks_ = (n + block_ - 1) / block_;
+        n_pad_ = n_blocks_ * block_;
+        d4_ = (d + 3) / 4;
+        pack();
+        cand_d_.assign(static_cast<std::size_t>(n_ * kc_), kNoBound);
+        cand_i_.assign(static_cast<std::size_t>(n_ * kc_), kMissingIndex);
+        count_.assign(static_cast<std::size_t>(n_), 0);
+        bound_.assign(static_cast<std::size_t>(n_pad_), kNoBound);
+    }
+
+    std::int64_t n_rounds() const { return tournament_rounds(n_blocks_); }
+    // True when the data were quantised on a pixel grid (see find_grid).
+    bool on_grid() const { return grid_; }
+
+    void run_round(std::int64_t round, int n_threads) {
+        const auto pairs = tournament_pairs(n_blocks_, round);
+        parallel_for(pairs.size(), n_threads, 1, [&](std::size_t b, std::size_t e) {
+            std::vector<std::int32_t> tile(static_cast<std::size_t>(kMR * kNR));
+            for (std::size_t t = b; t < e; ++t) block_pair(pairs[t].first, pairs[t].second, tile.data());
+        });
+    }
+
+    // As BruteSelfKnn::finish_rows: exact re-ranking of rows [begin, end) and proven[i] = 1
+    // where the candidates provably hold the answer.
+    void finish_rows(std::int64_t begin, std::int64_t end, int k, float* dist_out, std::int64_t* idx_out,
+                     std::uint8_t* proven) const {
+        if (k < 1 || k > kc_) throw std::invalid_argument("k must be in [1, candidates]");
+        for (std::int64_t i = begin; i < end; ++i) {
+            const std::int64_t self = i;
+            refine_rows(x_, n_, d_, x_ + i * d_, cand_i_.data() + i * kc_, kc_, &self, 0, 1, k, dist_out + i * k,
+                        idx_out + i * k);
+            proven[i] = verified(i, dist_out[i * k + k - 1]) ? 1 : 0;
+        }
+    }
+
+   private:
+    const float* x_;
+    std::int64_t n_, d_;
+    int kc_;
+    std::int64_t block_ = 0, n_blocks_ = 0, n_pad_ = 0, d4_ = 0;
+    bool grid_ = false;
+    double inv_scale_ = 1.0;  // 1 / s
+    double err_max_ = 0.0;    // max over points of E
+    std::vector<std::uint8_t> apack_;  // row panels: [group of 4 features][row of 8][4 bytes] u8
+    std::vector<std::int8_t> bpack_;   // column panels: [group][column of 32][4 bytes] s8
+    std::vector<std::int32_t> rconst_, cconst_;  // D = rconst[a] + cconst[b] - 2 acc (mod 2^32)
+    std::vector<double> err_;                    // E per point
+    std::vector<std::int32_t> cand_d_;
+    std::vector<std::int64_t> cand_i_;
+    std::vector<int> count_;
+    std::vector<std::int32_t> bound_;  // kc-th D once a list is full, else kNoBound
+
+    // The grid of a "pixel" quantisation: all x G within kGridTol of an integer and every
+    // feature spanning at most 255 grid steps (G = 1: integer pixels; G = 255: pixels / 255,
+    // as image loaders give them). 0 when no grid fits.
+    static constexpr double kGrids[2] = {1.0, 255.0};
+    static constexpr double kGridTol = 1e-3;
+
+    double find_grid() const {
+        const std::size_t dd = static_cast<std::size_t>(d_);
+        for (const double g : kGrids) {
+            std::vector<double> lo(dd, std::numeric_limits<double>::infinity()), hi(dd, -lo[0]);
+            bool ok = true;
+            for (std::int64_t i = 0; i < n_ && ok; ++i)
+                for (std::size_t j = 0; j < dd; ++j) {
+                    const double v = static_cast<double>(x_[static_cast<std::size_t>(i) * dd + j]) * g;
+                    const double q = std::nearbyint(v);
+                    if (!(std::fabs(v - q) <= kGridTol)) {
+                        ok = false;
+                        break;
+                    }
+                    lo[j] = std::min(lo[j], q);
+                    hi[j] = std::max(hi[j], q);
+                }
+            for (std::size_t j = 0; j < dd && ok; ++j) ok = hi[j] - lo[j] <= 255.0;
+            if (ok) return g;
+        }
+        return 0.0;
+    }
+
+    void pack() {
+        const std::size_t dd = static_cast<std::size_t>(d_);
+        std::vector<double> lo(dd, std::numeric_limits<double>::infinity()), hi(dd, -lo[0]), mean(dd, 0.0);
+        for (std::int64_t i = 0; i < n_; ++i)
+            for (std::size_t j = 0; j < dd; ++j) {
+                const double v = x_[static_cast<std::size_t>(i) * dd + j];
+                if (!std::isfinite(v)) throw std::invalid_argument("data must be finite");
+                lo[j] = std::min(lo[j], v);
+                hi[j] = std::max(hi[j], v);
+                mean[j] += v;
+            }
+        const double grid = find_grid();
+        grid_ = grid > 0.0;
+        // Grid: q = round(x G) - min of the feature, in [0, 255]; u = q, v = q - 128.
+        // Otherwise q = round((x - mean) s) in [-127, 127], u = q + 128, v = q.
+        // Either way x = (q + shift) / s + r with r the residual, shift a per-feature constant.
+        double s = grid;
+        std::vector<double> qmin(dd, 0.0);
+        if (grid_) {
+            for (std::size_t j = 0; j < dd; ++j) {
+                qmin[j] = std::nearbyint(lo[j] * grid);
+                mean[j] = 0.0;
+            }
+        } else {
+            double amax = 0.0;
+            for (std::size_t j = 0; j < dd; ++j) {
+                mean[j] /= static_cast<double>(n_);
+                amax = std::max({amax, hi[j] - mean[j], mean[j] - lo[j]});
+            }
+            s = amax > 0.0 ? 127.0 / amax : 1.0;
+        }
+        inv_scale_ = 1.0 / s;
+        const std::int64_t oa = grid_ ? 0 : 128, ob = grid_ ? 128 : 0;
+        apack_.assign(static_cast<std::size_t>(n_pad_ * d4_ * 4), 0);
+        bpack_.assign(static_cast<std::size_t>(n_pad_ * d4_ * 4), 0);
+        rconst_.assign(static_cast<std::size_t>(n_pad_), 0);
+        cconst_.assign(static_cast<std::size_t>(n_pad_), 0);
+        err_.assign(static_cast<std::size_t>(n_), 0.0);
+        err_max_ = 0.0;
+        for (std::int64_t i = 0; i < n_; ++i) {
+            std::uint8_t* a = apack_.data() + ((i / kMR) * d4_ * kMR + i % kMR) * 4;
+            std::int8_t* b = bpack_.data() + ((i / kNR) * d4_ * kNR + i % kNR) * 4;
+            std::int64_t norm = 0, sum = 0;
+            double res = 0.0, mag = 0.0;
+            for (std::int64_t j = 0; j < d_; ++j) {
+                const std::size_t jj = static_cast<std::size_t>(j);
+                const double v = x_[static_cast<std::size_t>(i) * dd + jj];
+                const double c = v - mean[jj];
+                double qd;
+                std::int64_t q;
+                if (grid_) {
+                    qd = std::nearbyint(v * s);
+                    q = std::clamp<std::int64_t>(static_cast<std::int64_t>(qd - qmin[jj]), 0, 255);
+                } else {
+                    q = std::clamp<std::int64_t>(static_cast<std::int64_t>(std::nearbyint(c * s)), -127, 127);
+                    qd = static_cast<double>(q);
+                }
+                const double r = c - qd * inv_scale_;
+                res += r * r;
+                mag += c * c;
+                norm += q * q;
+                sum += q;
+                const std::int64_t g = j / 4, lane = j % 4;
+                a[g * kMR * 4 + lane] = static_cast<std::uint8_t>(q + oa);
+                b[g * kNR * 4 + lane] = static_cast<std::int8_t>(q - ob);
+            }
+            // acc = sum (q_a + oa)(q_b - ob) = qa.qb - ob S_a + oa S_b - oa ob d, so
+            // D = |qa|^2 + |qb|^2 - 2 qa.qb = rconst[a] + cconst[b] - 2 acc, in exact integers;
+            // the int32 arithmetic wraps but D itself fits, so the wrapped result is D.
+            const std::int64_t rc = norm - 2 * ob * sum - oa * ob * d_;
+            const std::int64_t cc = norm + 2 * oa * sum - oa * ob * d_;
+            rconst_[static_cast<std::size_t>(i)] = static_cast<std::int32_t>(static_cast<std::uint32_t>(rc));
+            cconst_[static_cast<std::size_t>(i)] = static_cast<std::int32_t>(static_cast<std::uint32_t>(cc));
+            // Residual norm E, padded for the rounding of c, q / s, r and the sums (all in
+            // double: relative error far below 1e-12 of |c|). Exactly 0 for integer data on
+            // the grid G = 1 (every step exact).
+            const double e = res == 0.0 ? 0.0 : std::sqrt(res) * (1.0 + 1e-12) + 1e-12 * std::sqrt(mag);
+            err_[static_cast<std::size_t>(i)] = e;
+            err_max_ = std::max(err_max_, e);
+        }
+    }
+
+    bool verified(std::int64_t i, float kth_exact) const {
+        const std::size_t r = static_cast<std::size_t>(i);
+        if (count_[r] < kc_) return count_[r] == n_ - 1;  // every other point is a candidate
+        // Every point outside the list has D >= bound, hence true distance >= lower.
+        const double dist = std::sqrt(static_cast<double>(bound_[r])) * inv_scale_ * (1.0 - 1e-15) -
+                            err_[r] - err_max_;
+        if (!(dist > 0.0)) return false;
+        const double lower = dist * dist * (1.0 - static_cast<double>(d_ + 4) * std::ldexp(1.0, -24)) * (1.0 - 1e-12);
+        return std::isfinite(lower) && lower > static_cast<double>(kth_exact);
+    }
+
+    void push(std::int64_t i, std::int32_t v, std::int64_t j) {
+        const std::size_t r = static_cast<std::size_t>(i);
+        std::int32_t* dl = cand_d_.data() + i * kc_;
+        std::int64_t* il = cand_i_.data() + i * kc_;
+        const bool full = count_[r] == kc_;
+        if (full && !(v < dl[kc_ - 1])) return;
+        int pos = full ? kc_ - 1 : count_[r]++;
+        while (pos > 0 && v < dl[pos - 1]) {
+            dl[pos] = dl[pos - 1];
+            il[pos] = il[pos - 1];
+            --pos;
+        }
+        dl[pos] = v;
+        il[pos] = j;
+        if (count_[r] == kc_) bound_[r] = dl[kc_ - 1];
+    }
+
+    void block_pair(std::int64_t bi, std::int64_t bj, std::int32_t* tile) {
+        const bool diagonal = bi == bj;
+        const std::int64_t r0 = bi * block_, c0 = bj * block_;
+        std::uint32_t masks[kMR];
+        for (std::int64_t jc = c0; jc < c0 + block_; jc += kNR) {
+            const std::int8_t* bp = bpack_.data() + jc * d4_ * 4;
+            for (std::int64_t ir = r0; ir < r0 + block_; ir += kMR) {
+                const std::uint8_t* ap = apack_.data() + ir * d4_ * 4;
+                if (!micro_tile(ap, bp, rconst_.data() + ir, cconst_.data() + jc, bound_.data() + ir,
+                                bound_.data() + jc, d4_, tile, masks))
+                    continue;
+                for (std::int64_t r = 0; r < kMR; ++r) {
+                    const std::int64_t i = ir + r;
+                    for (std::uint32_t bits = masks[r]; bits != 0; bits &= bits - 1) {
+                        const std::int64_t j = jc + __builtin_ctz(bits);
+                        if (i == j || i >= n_ || j >= n_) continue;
+                        const std::int32_t v = tile[r * kNR + (j - jc)];
+                        if (v < bound_[static_cast<std::size_t>(i)]) push(i, v, j);
+                        if (!diagonal && v < bound_[static_cast<std::size_t>(j)]) push(j, v, i);
+                    }
+                }
+            }
+        }
+    }
+
+#if DATAGAUGE_SCREEN_VNNI
+    // D of an 8 x 32 micro-tile into `tile`, and masks[r] bit c set where entry (r, c) beats
+    // its row's or its column's bound; false (tile not written) when no bit is set.
+    __attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni"))) static bool micro_tile(
+        const std::uint8_t* ap, const std::int8_t* bp, const std::int32_t* rc, const std::int32_t* cc,
+        const std::int32_t* rb, const std::int32_t* cb, std::int64_t d4, std::int32_t* tile, std::uint32_t* masks) {
+        __m512i c00 = _mm512_setzero_si512(), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00, c30 = c00,
+                c31 = c00, c40 = c00, c41 = c00, c50 = c00, c51 = c00, c60 = c00, c61 = c00, c70 = c00, c71 = c00;
+        for (std::int64_t g = 0; g < d4; ++g) {
+            const __m512i b0 = _mm512_loadu_si512(bp + g * kNR * 4);
+            const __m512i b1 = _mm512_loadu_si512(bp + g * kNR * 4 + 64);
+            const std::uint8_t* a = ap + g * kMR * 4;
+#define DG_ROW(r)                                                    \
+    {                                                                \
+        std::int32_t w;                                              \
+        std::memcpy(&w, a + 4 * r, 4);                               \
+        const __m512i v = _mm512_set1_epi32(w);                      \
+        c##r##0 = _mm512_dpbusd_epi32(c##r##0, v, b0);               \
+        c##r##1 = _mm512_dpbusd_epi32(c##r##1, v, b1);               \
+    }
+            DG_ROW(0) DG_ROW(1) DG_ROW(2) DG_ROW(3) DG_ROW(4) DG_ROW(5) DG_ROW(6) DG_ROW(7)
+#undef DG_ROW
+        }
+        const __m512i acc[kMR][2] = {{c00, c01}, {c10, c11}, {c20, c21}, {c30, c31},
+                                     {c40, c41}, {c50, c51}, {c60, c61}, {c70, c71}};
+        const __m512i cc0 = _mm512_loadu_si512(cc), cc1 = _mm512_loadu_si512(cc + 16);
+        const __m512i cb0 = _mm512_loadu_si512(cb), cb1 = _mm512_loadu_si512(cb + 16);
+        __m512i dv[kMR][2];
+        std::uint32_t any = 0;
+        for (int r = 0; r < kMR; ++r) {
+            const __m512i rcv = _mm512_set1_epi32(rc[r]), rbv = _mm512_set1_epi32(rb[r]);
+            dv[r][0] = _mm512_sub_epi32(_mm512_add_epi32(rcv, cc0), _mm512_slli_epi32(acc[r][0], 1));
+            dv[r][1] = _mm512_sub_epi32(_mm512_add_epi32(rcv, cc1), _mm512_slli_epi32(acc[r][1], 1));
+            const __mmask16 lo = _mm512_cmplt_epi32_mask(dv[r][0], _mm512_max_epi32(rbv, cb0));
+            const __mmask16 hi = _mm512_cmplt_epi32_mask(dv[r][1], _mm512_max_epi32(rbv, cb1));
+            masks[r] = static_cast<std::uint32_t>(lo) | (static_cast<std::uint32_t>(hi) << 16);
+            any |= masks[r];
+        }
+        if (any == 0) return false;
+        for (int r = 0; r < kMR; ++r) {
+            _mm512_storeu_si512(tile + r * kNR, dv[r][0]);
+            _mm512_storeu_si512(tile + r * kNR + 16, dv[r][1]);
+        }
+        return true;
+    }
+#else
+    static bool micro_tile(const std::uint8_t*, const std::int8_t*, const std::int32_t*, const std::int32_t*,
+                           const std::int32_t*, const std::int32_t*, std::int64_t, std::int32_t*, std::uint32_t*) {
+        throw std::logic_error("int8 screening kernel not compiled");
+    }
+#endif
+};
+
+}  // namespace datagauge

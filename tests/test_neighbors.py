@@ -642,7 +642,7 @@ def test_tuned_knob_reaches_target_recall(make, kind, target):
 
 def test_tuned_nprobe_is_smaller_on_clustered_data():
     # The point of tuning: easy (clustered) data get a small nprobe, hard data a large one.
-    from datagauge.neighbors import _build_approximate
+    from datagauge.neighbors import Searcher, _build_approximate, column_means
 
     rng = np.random.default_rng(6)
     n, d = 4000, 24
@@ -650,7 +650,10 @@ def test_tuned_nprobe_is_smaller_on_clustered_data():
     centres = rng.normal(size=(20, 3))
     z = centres[rng.integers(0, 20, n)] + 0.3 * rng.normal(size=(n, 3))
     clustered = (z @ rng.normal(size=(3, d))).astype(np.float32)
-    probes = [_build_approximate(x, 10, datagauge.IVF(), None).nprobe for x in (uniform, clustered)]
+    probes = [
+        _build_approximate(Searcher(x, column_means(x), 1), 10, datagauge.IVF(), None).nprobe
+        for x in (uniform, clustered)
+    ]
     assert probes[1] < probes[0]
 
 

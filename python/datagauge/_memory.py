@@ -15,6 +15,7 @@ import re
 import resource
 
 __all__ = [
+    "BLAS_BYTES",
     "FAISS_LOAD_BYTES",
     "FAISS_WORK_BYTES",
     "THREAD_BYTES",
@@ -27,6 +28,9 @@ __all__ = [
 #: Address space that loading FAISS maps (its libraries and OpenMP runtime; 330 MiB measured
 #: for faiss-cpu 1.15 on x86-64) with a margin.
 FAISS_LOAD_BYTES = 400 << 20
+#: Address space OpenBLAS (NumPy's BLAS) may map for its buffers on first use; it exits the
+#: process, without an exception, when it cannot.
+BLAS_BYTES = 256 << 20
 #: Address space a FAISS search maps besides its arrays: the BLAS work buffers (measured
 #: 178 MiB for IVF on one thread, faiss-cpu 1.15, x86-64).
 FAISS_WORK_BYTES = 192 << 20

@@ -53,7 +53,14 @@ import numpy as np
 from numpy.typing import NDArray
 
 from . import _core
-from ._memory import FAISS_LOAD_BYTES, FAISS_WORK_BYTES, THREAD_BYTES, check_memory
+from ._memory import (
+    BLAS_BYTES,
+    FAISS_LOAD_BYTES,
+    FAISS_WORK_BYTES,
+    THREAD_BYTES,
+    address_space_left,
+    check_memory,
+)
 from ._threads import resolve_n_jobs, thread_limits
 from ._validation import (
     check_choice,
@@ -457,6 +464,11 @@ def screen_plan(x: NDArray[np.float32], k: int) -> int | None:
     """
     n = x.shape[0]
     if _core.simd_level() != "avx512" or n < 2:
+        return None
+    left = address_space_left()
+    if left is not None and left < BLAS_BYTES:
+        # The sample distances below use BLAS, which exits the process (no exception) when
+        # its buffers cannot be allocated: under a tight memory limit, the float32 tiles.
         return None
     base = _screen_candidates(n, k)
     lo, hi = x.min(axis=0).astype(np.float64), x.max(axis=0).astype(np.float64)

@@ -554,3 +554,30 @@ def test_order_index_gives_dataeval_naive_order():
     assert (np.diff(radii[by_radius.uncovered_indices]) <= 0).all()
     with pytest.raises(ValueError, match="order must be one of"):
         datagauge.coverage(x, k=5, order="size")
+
+
+@pytest.mark.parametrize("radius_type", ["adaptive", "naive"])
+@pytest.mark.parametrize("nprobe", [1, 3])
+def test_approximate_index_gives_the_exact_uncovered_set(radius_type, nprobe):
+    """A coarse IVF (one or three cells probed) overestimates many k-th distances; the radii
+    that decide the uncovered set are searched again exactly, so the set is exact."""
+    from datagauge.neighbors import IVF
+
+    rng = np.random.default_rng(11)
+    centres = rng.normal(0, 2, (30, 8))
+    x = centres[rng.integers(0, 30, 4000)] + rng.normal(size=(4000, 8))
+    x = np.concatenate([x, rng.uniform(-8, 8, (40, 8))]).astype(np.float32)  # isolated points
+    if radius_type == "naive":
+        x = (x - x.min(0)) / (x.max(0) - x.min(0))
+    spec = IVF(nlist=64, nprobe=nprobe)
+    exact = datagauge.coverage(x, 10, radius_type=radius_type, percent=0.02)
+    approx_radii = datagauge.neighbor_graph(x, 10, index=spec).distances[:, 9]
+    assert (approx_radii >= exact.critical_value_radii).all()
+    assert (approx_radii > exact.critical_value_radii).mean() > 0.05  # really approximate
+    got = datagauge.coverage(x, 10, radius_type=radius_type, percent=0.02, index=spec)
+    np.testing.assert_array_equal(np.sort(got.uncovered_indices), np.sort(exact.uncovered_indices))
+    assert got.coverage_radius == exact.coverage_radius
+    # from a graph of the approximate index, with the embeddings: the same
+    graph = datagauge.neighbor_graph(x, 10, index=spec)
+    via = datagauge.coverage(x, 10, radius_type=radius_type, percent=0.02, graph=graph)
+    np.testing.assert_array_equal(np.sort(via.uncovered_indices), np.sort(exact.uncovered_indices))

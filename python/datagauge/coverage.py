@@ -26,7 +26,7 @@ from ._validation import (
     check_unit_fraction,
 )
 from .graph import NeighborGraph, as_graph
-from .neighbors import HNSW, IVF, Exact, resolve_index, self_knn_distances
+from .neighbors import HNSW, IVF, Exact, exact_top_radii, resolve_index, self_knn_distances
 
 __all__ = ["coverage", "critical_radii", "naive_radius"]
 
@@ -53,9 +53,13 @@ def critical_radii(
     return np.ascontiguousarray(dist[:, k - 1])
 
 
+def _selection(n: int, percent: float) -> int:
+    return min(max(int(n * percent), 1), n)
+
+
 def _adaptive(radii: NDArray[np.float32], percent: float) -> tuple[NDArray[np.int64], float]:
     n = radii.shape[0]
-    selection = min(max(int(n * percent), 1), n)
+    selection = _selection(n, percent)
     uncovered, radius = _core.coverage_adaptive(radii, selection)
     return uncovered, float(radius)
 
@@ -129,7 +133,11 @@ def coverage(
     normalize : bool, default False
         Min-max scale every feature to [0, 1] first (for the naive radius).
     index : {"exact", "kdtree", "brute", "flat", "hnsw", "ivf"}, neighbors spec or faiss.Index
-        k-NN engine; see :mod:`datagauge.neighbors`. Exact by default.
+        k-NN engine; see :mod:`datagauge.neighbors`. Exact by default. With an approximate
+        index (or a graph from one) the radii that decide the uncovered set are then searched
+        exactly (an approximate k-th distance is never smaller than the true one, so the
+        largest are searched until no other can enter): the uncovered set and the coverage
+        radius are the exact ones; the other radii stay approximate.
     n_jobs : int or None
         Threads; ``None`` or -1 for all CPUs.
     device : {"auto", "cpu", "gpu"}
@@ -195,8 +203,18 @@ def coverage(
 
     if graph is not None:
         radii = np.ascontiguousarray(as_graph(graph, k).distances[:, k - 1])
+        approximate = graph.recall is not None
     else:
         radii = critical_radii(x, k, spec, n_threads, device)
+        approximate = isinstance(spec, (HNSW, IVF)) or not isinstance(spec, Exact)
+    if approximate:
+        # An approximate index's k-th distances are upper bounds (its lists are re-ranked
+        # exactly): make exact every one that decides the uncovered set.
+        if radius_type == "adaptive":
+            radii, _ = exact_top_radii(x, radii, k, _selection(n, percent) + 1, n_threads)
+        else:
+            above = naive_radius(n, d, k)
+            radii, _ = exact_top_radii(x, radii, k, 1, n_threads, above=above)
     # A user's FAISS index holds the whole dataset; classes get their own exact search.
     class_spec = spec if isinstance(spec, (Exact, HNSW, IVF)) else Exact()
 

@@ -743,10 +743,17 @@ def _check_faiss_memory(n: int, d: int, k: int, spec: Any, n_threads: int) -> No
 
 
 def _flat_knn(
-    x: NDArray[np.float32], k: int, spec: Exact, n_threads: int, device: str
+    x: NDArray[np.float32],
+    k: int,
+    spec: Exact,
+    n_threads: int,
+    device: str,
+    query_ids: NDArray[np.int64] | None = None,
 ) -> tuple[NDArray[np.float32], NDArray[np.int64]]:
+    """Exact squared distances and indices of the k nearest other rows of `x` to the rows
+    `query_ids` (default all), FAISS brute force over database blocks, re-ranked exactly."""
     n, d = x.shape
-    all_rows = np.arange(n, dtype=np.int64)
+    all_rows = np.arange(n, dtype=np.int64) if query_ids is None else query_ids
     _check_faiss_memory(n, d, k, spec, n_threads)
     with thread_limits(n_threads):
         gpu = _use_gpu(device)
@@ -759,6 +766,50 @@ def _flat_knn(
 
         blocks = _db_blocks(n, spec.block_size, 1 << 16)
         return _merge_all((search(start, stop) for start, stop in blocks), k)
+
+
+def exact_top_radii(
+    x: NDArray[np.float32],
+    radii: NDArray[np.float32],
+    k: int,
+    m: int,
+    n_threads: int,
+    above: float | None = None,
+) -> tuple[NDArray[np.float32], int]:
+    """Make the `m` largest of approximate k-th distances exact (or, with `above`, every one
+    larger than it: those that may exceed it).
+
+    `radii` (float32 (n,)) are k-th distances of lists an approximate index found and that
+    were re-ranked exactly: each is at least the true k-th distance. Rows are searched exactly
+    (FAISS brute force, re-ranked), largest radius first, a batch at a time, until the next
+    unsearched radius is below the m-th largest exact one found: no row not searched can then
+    be among the m largest. Returns the radii with the searched rows' exact values, and how
+    many rows were searched. The m largest radii, and the rows holding them, are then those of
+    an exact search (up to equal radii).
+    """
+    n = radii.shape[0]
+    m = min(max(m, 1), n)
+    exponent = scale_exponent(x.min(axis=0), x.max(axis=0))
+    scaled = scale_down(x, exponent)
+    out = radii.copy()
+    order = np.argsort(-radii, kind="stable")
+    if above is not None:
+        m = int(np.count_nonzero(radii > above))
+        order = order[:m]
+    done = 0
+    batch = max(2 * m, 256)
+    while done < order.size:
+        ids = np.sort(order[done : done + batch]).astype(np.int64)
+        sq, _ = _flat_knn(scaled, k, Exact(engine="flat"), n_threads, "cpu", ids)
+        out[ids] = distances(np.ascontiguousarray(sq[:, k - 1]), exponent)
+        done += ids.size
+        if above is not None:
+            continue
+        searched = out[order[:done]]
+        threshold = np.partition(searched, searched.size - m)[searched.size - m]
+        if done >= n or radii[order[done]] < threshold:
+            break
+    return out, done
 
 
 def _use_gpu(device: str) -> Any:

@@ -65,11 +65,12 @@ __all__ = [
 FAR_EXTRAPOLATION = 10.0
 #: A fit whose R^2 on the mean curve is below this warns (PoorFitWarning).
 MIN_R2 = 0.8
-#: Sizes above this (2**48, about 2.8e14) count as unreachable. Sizes are checked with the
-#: projection's own arithmetic in ln n, and above 2**48 ln(n - 1) and ln(n) can round to the same
-#: float64 (from about 3e15 they always do), so "the smallest size that reaches the target"
-#: could no longer be told apart from its neighbour.
-MAX_SIZE = 2**48
+#: Sizes above this (2**46, about 7.0e13) count as unreachable. Sizes are found with the
+#: projection's own float64 arithmetic in ln n; from e**32 (7.9e13) on, ln n is rounded to a
+#: step of 2**-47 while ln(n) - ln(n - 1) = 1/n is about as small, so neighbouring sizes share
+#: one projection and "the smallest size that reaches the target" is no longer exact (near
+#: 3e15 the answer is some 20 samples below the true one).
+MAX_SIZE = 2**46
 #: Bootstrap resamples of the runs kept with a fitted curve (its band and size ranges).
 N_BOOTSTRAP = 32
 #: The curve families :func:`fit_learning_curve` knows (``model=``), besides ``"auto"``.
@@ -360,10 +361,10 @@ class LearningCurve(ResultBase):
         ndarray of int64, shape (n_targets,)
             The smallest integer ``n >= 1`` with ``project(n)`` reaching the target, so
             ``project(n - 1)`` does not (unless n is 1). -1 where the curve never reaches the
-            target: beyond its asymptote, beyond ``MAX_SIZE`` (2**48) samples, or, for a curve
+            target: beyond its asymptote, beyond ``MAX_SIZE`` (2**46) samples, or, for a curve
             that does not improve with data (``c <= 0`` or ``m == 0``), any target it misses
             at the smallest measured size. The other targets of the call keep their sizes.
-            Above 2**48 the float64 ln n that the projection uses cannot always tell n from
+            Above 2**46 the float64 ln n that the projection uses cannot always tell n from
             n - 1, so the "smallest" promise holds only up to there.
 
         Warns
@@ -585,6 +586,8 @@ def _choose_family(
     logn: NDArray[np.float64], err: NDArray[np.float64], lo: float, hi: float
 ) -> tuple[str, dict[str, float]]:
     """The family that best predicts the later points from the earlier ones, and all scores."""
+    from ._kernels.families import error_at
+
     k = logn.size
     splits = sorted({max(4, math.ceil(0.5 * k)), max(4, math.ceil(0.7 * k))})
     splits = [j for j in splits if j < k]
@@ -594,8 +597,6 @@ def _choose_family(
         total = 0.0
         for j in splits:
             p = _fit_family(code, logn[:j], err[:j], lo, hi)
-            from ._kernels.families import error_at
-
             pred = np.clip(error_at(code, p[0], p[1], p[2], p[3], logn[j:]), lo, hi)
             total += float(np.mean((pred - err[j:]) ** 2))
         scores[name] = total / max(len(splits), 1)

@@ -27,6 +27,8 @@ from numba import njit
 # there every other size's term weighs under exp(-T_MAX) of the smallest's, so the curve is a
 # step from the first point to the rest and larger exponents change nothing.
 T_MAX = 40.0
+# ... and m * ln(n_min) <= C_LOG_MAX, so that c = c_ref * n_min**m is a finite float64.
+C_LOG_MAX = 700.0
 N_GRID = 160
 _GOLD = 0.3819660112501051
 
@@ -234,6 +236,8 @@ def fit_power_law(logn, y, lo, hi):  # type: ignore[no-untyped-def]
         if dlog[i] > 0.0 and dlog[i] < gap:
             gap = dlog[i]
     m_max = T_MAX / gap
+    if ref > 0.0:  # and c = c_ref * n_min**m stays a finite float64
+        m_max = min(m_max, C_LOG_MAX / ref)
     grid = np.empty(N_GRID + 1)
     grid[0] = 0.0
     lo_t = math.log(1e-4)

@@ -101,6 +101,8 @@ def _m_of(fam, t, d, lmin, lmax):  # type: ignore[no-untyped-def]
 def _eval(fam, lt, ld, logn, y, lo, hi, lmin, lmax):  # type: ignore[no-untyped-def]
     d = math.exp(ld) if ld > -700.0 else 0.0
     m = _m_of(fam, math.exp(lt), d, lmin, lmax)
+    if -log_phi(fam, m, d, lmin) > 700.0:
+        return np.inf  # c = c_ref / phi(n_min) would overflow float64
     return _profile(fam, m, d, logn, y, lo, hi, lmin)[0]
 
 

@@ -918,11 +918,11 @@ def test_families_reach_a_scipy_multistart_minimum():
         assert fit.model == model
         if model == "pow4":
 
-            def res(p):
+            def res(p, err=err):
                 return p[0] * (steps + p[3]) ** -p[1] + p[2] - err
         else:
 
-            def res(p):
+            def res(p, err=err):
                 return p[2] + p[0] / (1.0 + (steps / p[3]) ** p[1]) - err
 
         best = np.inf
@@ -985,7 +985,8 @@ def test_size_needed_range_brackets_the_size_and_is_deterministic():
             assert est.upper[i] == -1 or est.upper[i] >= est.size[i]
             assert wide.lower[i] <= est.lower[i]
             assert wide.upper[i] == -1 or (est.upper[i] != -1 and wide.upper[i] >= est.upper[i])
-    assert est.size[-1] == -1 and est.upper[-1] == -1  # beyond the asymptote
+    assert est.size[-1] == -1  # beyond the asymptote
+    assert est.upper[-1] == -1
     frame = est.to_dataframe()
     assert list(frame.columns) == ["target", "size", "lower", "upper", "reachable"]
     # the range grows with the spread of the runs

@@ -251,10 +251,9 @@ def _sufficiency(inputs: ReportInputs, sec: Section, out: Path, shared: Shared) 
     n_train = max(len(train_ds), int(np.sum(inputs.is_train)) if inputs.is_train is not None else 0)
     sec.paragraph(
         "Would more data help? The model is trained from scratch on growing random subsets "
-        f"of the training set ({res.runs} runs); learning-curve families (power laws with 3 and "
-        "4 parameters, Morgan-Mercer-Flodin) are fitted to its error, the one that best "
-        "predicts the later measured points from the earlier ones is kept, and it is projected "
-        "to larger datasets."
+        f"of the training set ({res.runs} runs), a learning curve is fitted to its error (the "
+        "power law, which back-tests best on real curves), and the curve is projected to "
+        "larger datasets, with the training size each target needs and an 80% range."
     )
     sec.paragraph(note, css="note")
     sizes = np.array([n_train, 2 * n_train, 5 * n_train, 10 * n_train], dtype=np.int64)
@@ -334,8 +333,8 @@ def _sufficiency(inputs: ReportInputs, sec: Section, out: Path, shared: Shared) 
         curve_rows,
         caption=(
             "Fitted curves: error(n) = c0 + c·φ(n); pow3 φ = n^-m, pow4 φ = (n + d)^-m, "
-            "mmf4 φ = 1 / (1 + (n/d)^m). The extrapolation score is each family's error "
-            "predicting the later measured points from the earlier ones (lowest kept)."
+            "mmf4 φ = 1 / (1 + (n/d)^m). The extrapolation score (model='auto' only) is each "
+            "family's error predicting the later measured points from the earlier ones."
         ),
     )
     return {

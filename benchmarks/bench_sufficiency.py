@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import statistics
 import subprocess
@@ -56,6 +57,7 @@ SETUP_COMMANDS = (
     "benchmarks/.venv-dataeval/bin/pip install dataeval==1.1.4 psutil"
 )
 NITER = 1000
+
 REPEATS = 20  # datagauge fits per curve timed (median reported)
 
 # name: (c, m, c0, noise); metric = 1 - (c * n**-m + c0) + noise, clipped to [0, 1]
@@ -199,7 +201,7 @@ def datagauge_fits(curves: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], 
     import datagauge as dg
 
     t0 = time.perf_counter()  # first call: Numba compiles (or loads its cache)
-    dg.fit_learning_curve(curves[0]["steps"], curves[0]["values"])
+    dg.fit_learning_curve(curves[0]["steps"], curves[0]["values"], model="pow3")
     first = time.perf_counter() - t0
     out = []
     with warnings.catch_warnings():
@@ -208,12 +210,14 @@ def datagauge_fits(curves: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], 
             times, cpu_times, boot_times = [], [], []
             for _ in range(REPEATS):
                 t0, c0 = time.perf_counter(), time.process_time()
-                fit = dg.fit_learning_curve(curve["steps"], curve["values"], n_bootstrap=0)
+                fit = dg.fit_learning_curve(
+                    curve["steps"], curve["values"], model="pow3", n_bootstrap=0
+                )
                 times.append(time.perf_counter() - t0)
                 cpu_times.append(time.process_time() - c0)
             for _ in range(3):
                 t0 = time.perf_counter()
-                dg.fit_learning_curve(curve["steps"], curve["values"])
+                dg.fit_learning_curve(curve["steps"], curve["values"], model="pow3")
                 boot_times.append(time.perf_counter() - t0)
             inv = fit.inv_project(curve["targets"])
             out.append(
@@ -239,6 +243,338 @@ def reaches(curve: dict[str, Any], params: list[float], n: int, target: float) -
     """Whether a DataEval size reaches the target on DataEval's own curve."""
     c, m, c0 = params
     return n > 0 and 1.0 - (c * float(n) ** -m + c0) >= target
+
+
+# ----------------------------------------------------------------------------- back-test
+
+CUTOFFS = (0.10, 0.25)
+FAMILIES = ("pow3", "pow4", "mmf4", "auto")
+MIN_GAIN = 0.01  # size measures only where the learner still gains this much after the cut-off
+LEVEL = 0.8
+TAUS = tuple(round(0.05 * i, 2) for i in range(0, 21))
+
+
+def true_size(steps: np.ndarray, mean: np.ndarray, start: int, target: float) -> float:
+    """First size after index `start` where the measured mean curve reaches `target`
+    (log-linear between the two steps around the crossing)."""
+    for j in range(start + 1, steps.size):
+        if mean[j] >= target:
+            lo, hi = mean[j - 1], mean[j]
+            frac = 1.0 if hi <= lo else min(max((target - lo) / (hi - lo), 0.0), 1.0)
+            a, b = math.log(steps[j - 1]), math.log(steps[j])
+            return math.exp(a + frac * (b - a))
+    return math.inf
+
+
+def backtest_cases(curves: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Each curve cut at each cut-off: the points fitted and what the learner really reached."""
+    cases = []
+    for curve in curves:
+        steps = np.asarray(curve["steps"], dtype=np.float64)
+        values = np.asarray(curve["values"], dtype=np.float64)
+        mean = values.mean(axis=0)
+        for cut in CUTOFFS:
+            k = int(np.searchsorted(steps, cut * steps[-1], side="right"))
+            if k < 5:
+                continue
+            a_c, a_n = float(mean[k - 1]), float(mean[-1])
+            gain = a_n - a_c
+            targets = [a_c + 0.5 * gain, a_c + 0.95 * gain]
+            truth = [true_size(steps, mean, k - 1, t) for t in targets]
+            cases.append(
+                {
+                    "dataset": curve["dataset"],
+                    "learner": curve["learner"],
+                    "cutoff": cut,
+                    "steps": steps[:k].tolist(),
+                    "values": values[:, :k].tolist(),
+                    "largest": float(steps[-1]),
+                    "acc_largest": a_n,
+                    "acc_cut": a_c,
+                    "gain": gain,
+                    "targets": targets,
+                    "true_sizes": truth,
+                    "sized": bool(gain >= MIN_GAIN),
+                }
+            )
+    return cases
+
+
+def fit_case(case: dict[str, Any], model: str) -> dict[str, Any]:
+    """Fit one cut curve with datagauge: the projected accuracy, sizes and ranges."""
+    import datagauge as dg
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", dg.DatagaugeWarning)
+        fit = dg.fit_learning_curve(case["steps"], case["values"], model=model)
+        targets = np.clip(case["targets"], 0.0, 1.0)
+        shipped = dg.sufficiency.RANGE_TAU
+        ranges = {}
+        for tau in TAUS:
+            dg.sufficiency.RANGE_TAU = tau
+            est = fit.size_needed(targets, level=LEVEL)
+            ranges[str(tau)] = [est.lower.tolist(), est.upper.tolist()]
+        dg.sufficiency.RANGE_TAU = shipped
+        sizes = fit.inv_project(targets)
+        return {
+            "model": fit.model,
+            "acc_largest": float(fit.project(case["largest"])[0]),
+            "sizes": sizes.tolist(),
+            "ranges": ranges,
+        }
+
+
+def _within2(pred: float, true: float) -> bool:
+    return pred > 0 and math.isfinite(true) and true / 2 <= pred <= 2 * true
+
+
+def _covered(lower: int, upper: int, true: float) -> bool:
+    hi = math.inf if upper < 0 else upper
+    return lower > 0 and lower <= true <= hi
+
+
+def summarise(cases: list[dict[str, Any]], method: str, tau: str | None) -> dict[str, Any]:
+    """The issue's measures for one method over some cases."""
+    errs = [abs(c[method]["acc_largest"] - c["acc_largest"]) for c in cases]
+    sized = [c for c in cases if c["sized"] and all(map(math.isfinite, c["true_sizes"]))]
+    out: dict[str, Any] = {
+        "cases": len(cases),
+        "sized": len(sized),
+        "median_abs_error": float(np.median(errs)) if errs else math.nan,
+    }
+    for i, name in ((0, "half"), (1, "p95")):
+        hits = [_within2(c[method]["sizes"][i], c["true_sizes"][i]) for c in sized]
+        out[f"{name}_within_2x"] = float(np.mean(hits)) if hits else math.nan
+        ratio = [
+            c[method]["sizes"][i] / c["true_sizes"][i] for c in sized if c[method]["sizes"][i] > 0
+        ]
+        out[f"{name}_median_ratio"] = float(np.median(ratio)) if ratio else math.nan
+    out["p95_unreachable"] = (
+        float(np.mean([c[method]["sizes"][1] < 0 for c in sized])) if sized else math.nan
+    )
+    if tau is not None and "ranges" in cases[0][method]:
+        cover = [
+            _covered(c[method]["ranges"][tau][0][i], c[method]["ranges"][tau][1][i], t)
+            for c in sized
+            for i, t in enumerate(c["true_sizes"])
+        ]
+        out["range_coverage"] = float(np.mean(cover)) if cover else math.nan
+        widths = [
+            c[method]["ranges"][tau][1][i] / c[method]["ranges"][tau][0][i]
+            for c in sized
+            for i in range(2)
+            if c[method]["ranges"][tau][1][i] > 0 and c[method]["ranges"][tau][0][i] > 0
+        ]
+        out["range_median_width"] = float(np.median(widths)) if widths else math.nan
+        out["range_open"] = float(
+            np.mean([c[method]["ranges"][tau][1][i] < 0 for c in sized for i in range(2)])
+        )
+    return out
+
+
+def _score(s: dict[str, Any]) -> float:
+    """Design score of a method: the issue's accuracy error (in units of its 10% target) and
+    the shares of sizes within 2x, equally weighted."""
+    return s["median_abs_error"] / 0.0175 - s["half_within_2x"] - s["p95_within_2x"]
+
+
+def backtest_timing(curves: list[dict[str, Any]], model: str) -> dict[str, Any]:
+    """Fit + size range per curve with 25 runs per size (runs resampled from a real curve)."""
+    import datagauge as dg
+    from _harness import cpu_s
+
+    rng = np.random.default_rng(0)
+    times, cpus = [], []
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", dg.DatagaugeWarning)
+        for curve in curves:
+            values = np.asarray(curve["values"])
+            noise = values.std(axis=0)
+            runs = values[rng.integers(0, values.shape[0], 25)] + rng.normal(0, 1, (25, 1)) * noise
+            runs = np.clip(runs, 0.0, 1.0)
+            target = float(np.clip(values.mean(axis=0)[-1] + 0.005, 0.0, 1.0))
+            dg.fit_learning_curve(curve["steps"], runs, model=model).size_needed(target)
+            for _ in range(5):
+                t0, c0 = time.perf_counter(), cpu_s()
+                fit = dg.fit_learning_curve(curve["steps"], runs, model=model)
+                fit.size_needed([target, target - 0.01])
+                times.append(time.perf_counter() - t0)
+                cpus.append(cpu_s() - c0)
+    return {
+        "model": model,
+        "curves": len(curves),
+        "median_ms": 1e3 * statistics.median(times),
+        "p90_ms": 1e3 * float(np.percentile(times, 90)),
+        "median_cpu_ms": 1e3 * statistics.median(cpus),
+    }
+
+
+def run_backtest(args: argparse.Namespace) -> int:
+    import _suff_curves
+    import datagauge as dg
+    from datagauge._atomic import save_json
+
+    tau_shipped = dg.sufficiency.RANGE_TAU
+
+    curves = _suff_curves.load()
+    if args.measure or not curves:
+        curves = _suff_curves.measure(budget_s=args.budget)
+    cases = backtest_cases(curves)
+    for case in cases:
+        for model in FAMILIES:
+            case[model] = fit_case(case, model)
+        last = case["acc_cut"]
+        case["last"] = {"acc_largest": last, "sizes": [-1, -1]}
+    if not args.no_dataeval:
+        de_in = [
+            {
+                "steps": c["steps"],
+                "values": c["values"],
+                "sizes": [c["largest"]],
+                "targets": np.clip(c["targets"], 0.0, 1.0).tolist(),
+            }
+            for c in cases
+        ]
+        # DataEval's basinhopping takes minutes: its fits are cached beside the curves
+        de_cache = RESULTS_DIR / "sufficiency-backtest-dataeval.json"
+        theirs = None
+        if de_cache.exists():
+            cached = json.loads(de_cache.read_text())
+            if cached.get("inputs") == de_in:
+                theirs = cached["fits"]
+        if theirs is None:
+            theirs = dataeval_fits(de_in)
+            if theirs is not None:
+                RESULTS_DIR.mkdir(exist_ok=True)
+                save_json(de_cache, {"inputs": de_in, "fits": theirs})
+        if theirs is not None:
+            for c, de in zip(cases, theirs, strict=True):
+                c["dataeval"] = {"acc_largest": de["projection"][0], "sizes": de["inv_project"]}
+    methods = [*FAMILIES, "last"] + (["dataeval"] if "dataeval" in cases[0] else [])
+    datasets = sorted({c["dataset"] for c in cases})
+    # Leave one dataset out: the design choices (the family, the range's RANGE_TAU) are made
+    # on the other datasets' curves, then judged on the held-out dataset's.
+    folds = {}
+    for held in datasets:
+        design = [c for c in cases if c["dataset"] != held]
+        best_family = min(FAMILIES, key=lambda m: _score(summarise(design, m, None)))
+        best_tau = min(
+            TAUS,
+            key=lambda t: abs(summarise(design, best_family, str(t))["range_coverage"] - LEVEL),
+        )
+        folds[held] = {"family": best_family, "tau": best_tau}
+    # the same choice on every curve: what the library ships (DEFAULT_MODEL, RANGE_TAU)
+    everything = min(FAMILIES, key=lambda m: _score(summarise(cases, m, None)))
+    shipped_choice = {
+        "family": everything,
+        "tau": min(
+            TAUS,
+            key=lambda t: abs(summarise(cases, everything, str(t))["range_coverage"] - LEVEL),
+        ),
+    }
+    table: dict[str, dict[str, Any]] = {}
+    for cut in CUTOFFS:
+        here = [c for c in cases if c["cutoff"] == cut]
+        row = {m: summarise(here, m, str(tau_shipped) if m in FAMILIES else None) for m in methods}
+        chosen = []
+        for c in here:
+            f = folds[c["dataset"]]
+            chosen.append({**c, "lodo": {**c[f["family"]], "ranges": c[f["family"]]["ranges"]}})
+        # the held-out choice: each dataset judged with the family and tau its design fold chose
+        row["lodo"] = summarise(chosen, "lodo", None)
+        cover = [
+            _covered(
+                c["lodo"]["ranges"][str(folds[c["dataset"]]["tau"])][0][i],
+                c["lodo"]["ranges"][str(folds[c["dataset"]]["tau"])][1][i],
+                t,
+            )
+            for c in chosen
+            if c["sized"] and all(map(math.isfinite, c["true_sizes"]))
+            for i, t in enumerate(c["true_sizes"])
+        ]
+        row["lodo"]["range_coverage"] = float(np.mean(cover)) if cover else math.nan
+        table[str(cut)] = row
+    timing = backtest_timing(curves, "auto")
+    timing_pow3 = backtest_timing(curves, "pow3")
+    result = {
+        "machine": machine_info(),
+        "curves": [{k: c[k] for k in ("dataset", "learner", "wall_s", "cpu_s")} for c in curves],
+        "n_cases": len(cases),
+        "folds": folds,
+        "all_curves_choice": shipped_choice,
+        "tau_shipped": tau_shipped,
+        "default_model": dg.sufficiency.DEFAULT_MODEL,
+        "table": table,
+        "timing": [timing, timing_pow3],
+        "cases": cases,
+    }
+    RESULTS_DIR.mkdir(exist_ok=True)
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    md = backtest_markdown(result, methods)
+    print(md)
+    (RESULTS_DIR / f"sufficiency-backtest-{stamp}.md").write_text(md)
+    save_json(RESULTS_DIR / f"sufficiency-backtest-{stamp}.json", _finite(result))
+    return 0
+
+
+def _finite(obj: Any) -> Any:
+    """`obj` with every non-finite float (an unreachable size, an empty share) as None."""
+    if isinstance(obj, dict):
+        return {k: _finite(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_finite(v) for v in obj]
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None
+    return obj
+
+
+def backtest_markdown(result: dict[str, Any], methods: list[str]) -> str:
+    m = result["machine"]
+    lines = [
+        f"## Sufficiency back-test: {len(result['curves'])} measured curves, "
+        f"{result['n_cases']} cut curves",
+        "",
+        f"Machine: {m.get('cpu', '?')}, {m.get('cpus', '?')} CPUs. Folds (family, tau chosen "
+        f"without the held-out dataset): {result['folds']}. Chosen on all curves: "
+        f"{result['all_curves_choice']}; shipped: DEFAULT_MODEL = "
+        f"{result['default_model']!r}, RANGE_TAU = {result['tau_shipped']}.",
+        "",
+    ]
+    rows = [
+        ("accuracy at the largest size, median abs error", "median_abs_error", "{:.4f}"),
+        ("size for half the remaining gain, within 2x", "half_within_2x", "{:.0%}"),
+        ("  its median ratio predicted / true", "half_median_ratio", "{:.2f}"),
+        ("size for 95% of the remaining gain, within 2x", "p95_within_2x", "{:.0%}"),
+        ("  its median ratio predicted / true", "p95_median_ratio", "{:.2f}"),
+        ("share of the 95% targets called unreachable", "p95_unreachable", "{:.0%}"),
+        ("80% range holds the true size", "range_coverage", "{:.0%}"),
+        ("  median width upper / lower", "range_median_width", "{:.1f}"),
+    ]
+    for cut, row in result["table"].items():
+        first = row[methods[0]]
+        lines += [
+            f"### cut-off {float(cut):.0%} ({first['cases']} curves, {first['sized']} with a "
+            f"gain >= {MIN_GAIN} after it)",
+            "",
+            "| measure | " + " | ".join([*methods, "held-out choice"]) + " |",
+            "|---|" + "---|" * (len(methods) + 1),
+        ]
+        for label, key, fmt in rows:
+            cells = []
+            for meth in [*methods, "lodo"]:
+                v = row[meth].get(key)
+                cells.append(
+                    "-" if v is None or (isinstance(v, float) and math.isnan(v)) else fmt.format(v)
+                )
+            lines.append(f"| {label} | " + " | ".join(cells) + " |")
+        lines.append("")
+    for t in result["timing"]:
+        lines.append(
+            f"Fit + 80% size range, 25 runs per size, model={t['model']!r}: median "
+            f"{t['median_ms']:.2f} ms wall ({t['median_cpu_ms']:.2f} ms CPU), 90th percentile "
+            f"{t['p90_ms']:.2f} ms, over {t['curves']} curves x 5."
+        )
+    return "\n".join(lines) + "\n"
 
 
 # ----------------------------------------------------------------------------- report
@@ -308,6 +644,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--seeds", type=int, help="noisy copies of each synthetic shape (default 2)")
     p.add_argument("--no-digits", action="store_true", help="skip the measured digits curve")
     p.add_argument("--no-dataeval", action="store_true")
+    p.add_argument(
+        "--backtest",
+        action="store_true",
+        help="the back-test on measured real curves (benchmarks/_suff_curves.py, cached)",
+    )
+    p.add_argument("--measure", action="store_true", help="measure missing curves first")
+    p.add_argument("--budget", type=float, default=900.0, help="seconds for --measure")
     p.add_argument("--worker", choices=["dataeval"], help=argparse.SUPPRESS)
     return p.parse_args(argv)
 
@@ -317,6 +660,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.worker == "dataeval":
         worker_dataeval()
         return 0
+    if args.backtest:
+        return run_backtest(args)
     seeds = args.seeds or (1 if args.quick else 2)
     curves = synthetic_curves(seeds)
     if args.quick:

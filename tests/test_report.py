@@ -563,3 +563,50 @@ def test_an_empty_npy_file_is_a_clear_error(tmp_path, capsys):
     (tmp_path / "empty.npy").write_bytes(b"")
     assert main(["coverage", "--embeddings", str(tmp_path / "empty.npy")]) == 2
     assert "is empty" in capsys.readouterr().err
+
+
+def test_sufficiency_section_sizes_targets_with_ranges_and_moves_the_bar(tmp_path):
+    """The section says the training size each target needs, with its 80% range and the
+    curve family, and reports progress step by step while the model is retrained."""
+    from datagauge._progress import Progress
+    from datagauge.datasets import load_digits
+    from datagauge.report._common import Shared
+    from datagauge.report._html import HtmlReport
+    from datagauge.report._sections import _sufficiency
+
+    ds = load_digits()
+    x = ds.images.reshape(len(ds.labels), -1).astype(np.float32)
+    is_train = np.arange(x.shape[0]) % 4 != 0
+    inputs = ReportInputs(
+        name="digits", embeddings=x, labels=ds.labels, is_train=is_train,
+        sufficiency_targets=(0.9, 0.97),
+    )  # fmt: skip
+    calls = []
+    shared = Shared(progress=lambda done, total: calls.append((done, total)))
+    report = HtmlReport("t", "s")
+    part = _sufficiency(inputs, report.section("sufficiency", "Sufficiency"), tmp_path, shared)
+    # 3 runs x 8 sizes, reported as they finish (in worker processes: per run)
+    assert len(calls) >= 3
+    assert calls[-1] == (24, 24)
+    assert [d for d, _ in calls] == sorted(d for d, _ in calls)
+    need = part["sizes_needed"]["accuracy"]
+    assert set(need) == {"0.9", "0.97"}
+    for entry in need.values():
+        assert set(entry) == {"size", "lower", "upper"}
+        if entry["size"] > 0:
+            assert 1 <= entry["lower"] <= entry["size"]
+            assert entry["upper"] == -1 or entry["upper"] >= entry["size"]
+    html = report.render()
+    assert "training size needed" in html
+    assert "80% range" in html
+    model = part["curves"]["accuracy"]["model"]
+    assert model in ("pow3", "pow4", "mmf4")
+    assert f'<td class="text">{model}</td>' in html
+    # the pipeline maps a section's own progress into the report's bar
+    bar = Progress(False, 10, desc="report", unit="step")
+    tick = bar.part(3)
+    tick(1, 4)
+    assert bar.done == 3.25
+    tick(4, 4)
+    bar.to(4)
+    assert bar.done == 4

@@ -18,14 +18,17 @@ from hypothesis import strategies as st
 from datagauge import (
     DatagaugeWarning,
     ExtrapolationWarning,
+    LearningCurve,
     PoorFitWarning,
     Sufficiency,
     SufficiencyResult,
     fit_learning_curve,
     geometric_steps,
+    sufficiency,
 )
 from datagauge._kernels import curves as kernels
 from datagauge.datasets import load_digits
+from datagauge.sufficiency import N_BOOTSTRAP
 
 REFERENCE = Path(__file__).parent / "data" / "sufficiency_dataeval.json"
 
@@ -127,7 +130,7 @@ def _reference():
 @pytest.mark.parametrize("curve", _reference(), ids=lambda c: c["name"])
 def test_fit_matches_dataeval(curve):
     de = curve["dataeval"]
-    fit = fit_learning_curve(curve["steps"], curve["values"])
+    fit = fit_learning_curve(curve["steps"], curve["values"], model="pow3")
     # the same minimum (or a lower one) ...
     assert fit.loss <= de["loss"] * (1 + 1e-6) + 1e-15
     # ... so the same projections, out to 10x the largest measured size
@@ -137,7 +140,7 @@ def test_fit_matches_dataeval(curve):
 
 @pytest.mark.parametrize("curve", _reference(), ids=lambda c: c["name"])
 def test_inv_project_reaches_target_where_dataeval_falls_short(curve):
-    fit = fit_learning_curve(curve["steps"], curve["values"])
+    fit = fit_learning_curve(curve["steps"], curve["values"], model="pow3")
     targets = np.asarray(curve["targets"])
     ours = fit.inv_project(targets)
     theirs = np.asarray(curve["dataeval"]["inv_project"])
@@ -182,7 +185,7 @@ def test_fit_reaches_scipy_multistart_minimum(seed):
     steps, values = synthetic(c, m, c0, noise=0.01, runs=1, seed=seed)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", PoorFitWarning)  # noisy on purpose: the minimum counts
-        fit = fit_learning_curve(steps, values[0])
+        fit = fit_learning_curve(steps, values[0], model="pow3")
     best = _scipy_best(steps.astype(float), 1.0 - values[0], True)
     assert fit.loss <= best * (1 + 1e-6) + 1e-14
 
@@ -205,7 +208,7 @@ def test_gradient_matches_finite_differences():
 @pytest.mark.parametrize("seed", range(4))
 def test_fit_recovers_parameters_of_noisy_power_law(seed):
     steps, values = synthetic(0.8, 0.5, 0.05, noise=5e-4, runs=5, seed=seed, n=20000, substeps=15)
-    fit = fit_learning_curve(steps, values)
+    fit = fit_learning_curve(steps, values, model="pow3")
     assert fit.c == pytest.approx(0.8, rel=0.1)
     assert fit.m == pytest.approx(0.5, abs=0.02)
     assert fit.c0 == pytest.approx(0.05, abs=0.002)
@@ -214,7 +217,7 @@ def test_fit_recovers_parameters_of_noisy_power_law(seed):
 
 def test_exact_power_law_is_recovered_exactly():
     steps = geometric_steps(1000, 8)
-    fit = fit_learning_curve(steps, power_metric(steps, 1.3, 0.7, 0.1))
+    fit = fit_learning_curve(steps, power_metric(steps, 1.3, 0.7, 0.1), model="pow3")
     np.testing.assert_allclose(fit.params, (1.3, 0.7, 0.1), rtol=1e-6)
 
 
@@ -230,27 +233,30 @@ def test_projection_monotone_and_inverse_round_trips(c, m, c0, seed):
     steps, values = synthetic(c, m, c0, noise=0.002, runs=1, seed=seed)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", PoorFitWarning)
-        fit = fit_learning_curve(steps, values[0])
+        fit = fit_learning_curve(steps, values[0], model="pow3")
     sizes = np.unique(np.geomspace(1, 10 * steps[-1], 60).astype(np.int64))
     proj = fit.project(sizes)
     # rising for c > 0 (the usual case), falling for c < 0
     assert np.all(np.sign(fit.c) * np.diff(proj) >= -1e-12)
     if fit.c > 0 and fit.m > 0:
         for n in (int(steps[0]), int(steps[len(steps) // 2]), int(steps[-1]), 3 * int(steps[-1])):
-            if not 0.0 <= fit.project(n)[0] <= 1.0:
-                continue  # not a valid target of a unit-interval metric
-            back = fit.inv_project(fit.project(n))[0]
+            if not 0.0 < fit.project(n)[0] < 1.0:
+                continue  # clipped to the unit interval there: no single size maps to it
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", ExtrapolationWarning)  # below the first step
+                back = fit.inv_project(fit.project(n))[0]
             assert abs(back - n) <= 1
             assert fit.project(back)[0] >= fit.project(n)[0]
 
 
 def test_inv_project_minus_one_only_for_unreachable_targets():
     steps = geometric_steps(1000, 8)
-    fit = fit_learning_curve(steps, power_metric(steps, 0.8, 0.5, 0.05))
+    fit = fit_learning_curve(steps, power_metric(steps, 0.8, 0.5, 0.05), model="pow3")
     best = 1.0 - fit.c0
-    # reachable, beyond the asymptote, needing > 2**53 samples, already reached by 1 sample
+    # reachable, beyond the asymptote, needing > 2**48 samples, already reached by 1 sample
     targets = [0.9, best + 0.01, best - 1e-12, 0.0]
-    out = fit.inv_project(targets)
+    with pytest.warns(ExtrapolationWarning, match="below the smallest measured size"):
+        out = fit.inv_project(targets)
     assert out[0] > 0
     assert fit.project(out[0])[0] >= 0.9 > fit.project(out[0] - 1)[0]
     assert out[1] == -1
@@ -261,7 +267,7 @@ def test_inv_project_minus_one_only_for_unreachable_targets():
 def test_lower_is_better_metric():
     steps = geometric_steps(2000, 8)
     loss = 2.0 * steps.astype(float) ** -0.4 + 0.3  # a loss above 1: unbounded
-    fit = fit_learning_curve(steps, loss, higher_is_better=False, bounded=False)
+    fit = fit_learning_curve(steps, loss, model="pow3", higher_is_better=False, bounded=False)
     np.testing.assert_allclose(fit.params, (2.0, 0.4, 0.3), rtol=1e-5)
     proj = fit.project([10, 100, 1000, 10000])
     assert np.all(np.diff(proj) < 0)
@@ -271,11 +277,11 @@ def test_lower_is_better_metric():
 
 def test_bootstrap_band_and_determinism():
     steps, values = synthetic(noise=0.01, runs=5)
-    a = fit_learning_curve(steps, values, random_state=3)
-    b = fit_learning_curve(steps, values, random_state=3)
+    a = fit_learning_curve(steps, values, model="pow3", random_state=3)
+    b = fit_learning_curve(steps, values, model="pow3", random_state=3)
     assert a.to_dict() == b.to_dict()
     assert a.bootstrap is not None
-    assert a.bootstrap.shape == (200, 3)
+    assert a.bootstrap.shape == (N_BOOTSTRAP, 3)
     lower, upper = a.band(steps)
     assert np.all(lower <= upper)
     assert np.all(upper - lower > 0)
@@ -429,8 +435,9 @@ def test_sklearn_logistic_regression_on_digits_end_to_end():
         "accuracy_upper",
     ]
     assert table["accuracy"].is_monotonic_increasing
-    with pytest.warns(ExtrapolationWarning):
-        needed = res.inv_project([0.5, 0.999])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ExtrapolationWarning)
+        needed = res.inv_project([0.6, 0.999])
     assert needed["accuracy"].dtype == pd.Int64Dtype()
     assert 1 <= needed["accuracy"][0] <= 400
     frame = res.to_dataframe()
@@ -447,11 +454,15 @@ def test_inv_project_with_per_metric_targets():
     res = SufficiencyResult(
         steps=steps, measures={"a": values, "e": 1.0 - values}, lower_is_better=("e",)
     )
-    table = res.inv_project({"a": [0.9], "e": [0.1, 0.2]})
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ExtrapolationWarning)  # 0.2 is met below the first step
+        table = res.inv_project({"a": [0.9], "e": [0.1, 0.2]})
     assert table["target"].tolist() == [0.1, 0.2, 0.9]
     assert table["a"].isna().tolist() == [True, True, False]
     curves = res.fit()
-    assert table["e"].tolist()[:2] == curves["e"].inv_project([0.1, 0.2]).tolist()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ExtrapolationWarning)
+        assert table["e"].tolist()[:2] == curves["e"].inv_project([0.1, 0.2]).tolist()
 
 
 def test_plot_draws_one_panel_per_metric():
@@ -521,28 +532,24 @@ def test_curves_are_fitted_once_per_result(monkeypatch):
     pytest.importorskip("matplotlib")
     reference = _two_metrics()
     want_project = reference.project([6000, 10_000])
-    want_inv = reference.inv_project([0.8, 0.9])
-    calls = {"fit_power_law": 0, "fit_many": 0}
+    want_inv = reference.inv_project({"a": [0.85, 0.9], "e": [0.15, 0.1]})
+    calls = {"fits": 0}
+    original = sufficiency._fit_curve
 
-    def counting(name):
-        original = getattr(kernels, name)
+    def counting(*args):
+        calls["fits"] += 1
+        return original(*args)
 
-        def wrapper(*args):
-            calls[name] += 1
-            return original(*args)
-
-        return wrapper
-
-    for name in calls:
-        monkeypatch.setattr(kernels, name, counting(name))
+    monkeypatch.setattr(sufficiency, "_fit_curve", counting)
     res = _two_metrics()
     first = res.project([6000, 10_000])
-    inv = res.inv_project([0.8, 0.9])
+    inv = res.inv_project({"a": [0.85, 0.9], "e": [0.15, 0.1]})
     res.plot(projection=[10_000])
     curves = res.fit()
     second = res.project([6000, 10_000])
-    # one fit (and one bootstrap of 200 fits) per metric, whatever is asked afterwards
-    assert calls == {"fit_power_law": 2, "fit_many": 2}
+    # one fit (with its bootstrap) per metric, whatever is asked afterwards
+    res.size_needed([0.9], metrics="a")
+    assert calls == {"fits": 2}
     pd.testing.assert_frame_equal(first, second)
     pd.testing.assert_frame_equal(first, want_project)
     pd.testing.assert_frame_equal(inv, want_inv)
@@ -551,10 +558,10 @@ def test_curves_are_fitted_once_per_result(monkeypatch):
     # another seed is another fit; None or a Generator asks for fresh draws: never cached
     res.fit("a", random_state=1)
     res.fit("a", random_state=1)
-    assert calls["fit_many"] == 3
+    assert calls["fits"] == 3
     res.fit("a", random_state=None)
     res.fit("a", random_state=np.random.default_rng(0))
-    assert calls["fit_many"] == 5
+    assert calls["fits"] == 5
     # the cache is not data: not in to_dict, not compared
     assert set(res.to_dict()) == set(reference.to_dict())
     assert SufficiencyResult.from_dict(res.to_dict()).to_dict() == reference.to_dict()
@@ -788,7 +795,228 @@ def test_flat_and_perfect_curves():
     steps = geometric_steps(1000, 6)
     perfect = fit_learning_curve(steps, np.ones(steps.size))
     np.testing.assert_allclose(perfect.project([10, 10_000]), 1.0)
-    assert perfect.inv_project(1.0)[0] == 1
+    with pytest.warns(ExtrapolationWarning, match="below the smallest measured size"):
+        assert perfect.inv_project(1.0)[0] == 1
     flat = fit_learning_curve(steps, np.full(steps.size, 0.7))
     np.testing.assert_allclose(flat.project([5, 5000]), 0.7)
-    np.testing.assert_array_equal(flat.inv_project([0.6, 0.8]), [1, -1])
+    with pytest.warns(ExtrapolationWarning, match="below the smallest measured size"):
+        np.testing.assert_array_equal(flat.inv_project([0.6, 0.8]), [1, -1])
+
+
+# ----------------------------------------------------------------------------- issue 15
+
+
+def test_inv_project_of_a_falling_curve_never_answers_below_the_measured_range():
+    # the metric falls with n (c < 0): a target above every measured value is out of reach,
+    # not "1 sample" (the curve passes it only below the smallest measured size)
+    steps = geometric_steps(2000, 8)
+    values = power_metric(steps, -0.4, 0.3, 0.5)  # 0.5 + 0.4 n^-0.3, falling
+    fit = fit_learning_curve(steps, values, model="pow3")
+    assert fit.c < 0
+    target = float(values.max()) + 0.01
+    assert fit.inv_project(target)[0] == -1
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ExtrapolationWarning)
+        est = fit_learning_curve(steps, np.stack([values, values]), model="pow3").size_needed(
+            target
+        )
+    assert est.size[0] == -1
+    assert not est.reachable[0]
+    # a rising curve answering below the smallest measured size says so
+    rising = fit_learning_curve(steps, power_metric(steps, 0.8, 0.5, 0.05), model="pow3")
+    low = float(rising.project(steps[0])[0]) - 0.05
+    with pytest.warns(ExtrapolationWarning, match="below the smallest measured size"):
+        n = rising.inv_project(low)[0]
+    assert 1 <= n < steps[0]
+
+
+def test_negative_exponent_is_rejected_clearly():
+    steps = np.array([10.0, 100.0, 1000.0])
+    values = np.array([[0.5, 0.6, 0.7]])
+    kw = dict(c0=0.1, steps=steps, values=values, higher_is_better=True, bounded=True)
+    with pytest.raises(ValueError, match="exponent m must be >= 0"):
+        LearningCurve(c=0.5, m=-0.3, loss=0.0, r2=1.0, **kw)
+    with pytest.raises(ValueError, match="model must be one of"):
+        LearningCurve(c=0.5, m=0.3, loss=0.0, r2=1.0, model="pow5", **kw)
+    with pytest.raises(ValueError, match="'auto' chooses"):
+        fit_learning_curve(steps, values[0], model="pow5")
+
+
+def _profile_loss_numpy(steps, err, m):
+    """Least-squares loss of c * n**-m + c0 (0 <= c0 <= 1) at a fixed m, by numpy."""
+    u = (steps / steps[0]) ** (-m)  # scaled, so lstsq stays well conditioned
+    a = np.stack([u, np.ones_like(u)], axis=1)
+    (c, c0), *_ = np.linalg.lstsq(a, err, rcond=None)
+    if not 0.0 <= c0 <= 1.0:
+        c0 = min(max(c0, 0.0), 1.0)
+        c = float(u @ (err - c0) / (u @ u))
+    return float(np.sum((err - c * u - c0) ** 2))
+
+
+def test_step_like_curve_is_not_cut_off_by_an_exponent_cap():
+    # all of the gain between the first two sizes: the least-squares exponent is far above
+    # the old cap min(40 / ln(n_max / n_min), 20) = 5.8, where the loss was much larger
+    steps = geometric_steps(100_000, 8).astype(float)
+    values = np.full(steps.size, 0.9)
+    values[0] = 0.3
+    values[1:] += np.array([0.001, -0.001, 0.0005, 0.0, -0.0005, 0.001, -0.001])
+    fit = fit_learning_curve(steps, values, model="pow3")
+    err = 1.0 - values
+    grid = np.concatenate([np.linspace(0, 10, 2001), np.geomspace(10, 200, 2000)])
+    oracle = min(_profile_loss_numpy(steps, err, m) for m in grid)
+    assert fit.loss <= oracle * (1 + 1e-6) + 1e-15
+    old_cap = min(40.0 / math.log(steps[-1] / steps[0]), 20.0)
+    assert fit.m > 2 * old_cap
+    assert fit.loss < 0.5 * _profile_loss_numpy(steps, err, old_cap)
+
+
+def test_projection_below_the_measured_range_stays_in_the_unit_interval():
+    steps = geometric_steps(10_000, 8)
+    fit = fit_learning_curve(steps, power_metric(steps, 30.0, 0.9, 0.02), model="pow3")
+    # the raw power law gives 1 - 30 * 10**-0.9 - 0.02 = -2.8 at n = 10
+    assert 1.0 - (fit.c * 10.0**-fit.m + fit.c0) < 0.0
+    proj = fit.project([1, 10, 50, steps[0]])
+    assert np.all((proj >= 0.0) & (proj <= 1.0))
+    assert np.all(np.diff(proj) >= 0.0)
+
+
+def test_smallest_size_promise_holds_up_to_the_stated_limit():
+    from datagauge.sufficiency import MAX_SIZE
+
+    steps = np.array([10.0, 100.0, 1000.0])
+    curve = LearningCurve(
+        c=1.0, m=0.05, c0=0.0, steps=steps, values=np.array([[0.1, 0.2, 0.3]]),
+        higher_is_better=True, bounded=True, loss=0.0, r2=1.0,
+    )  # fmt: skip
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ExtrapolationWarning)
+        # beyond the stated limit (near 3e15 float64 answers some 20 samples short): -1
+        for n_true in (3e15, 1e15, 2.0 * MAX_SIZE):
+            assert curve.inv_project(float(1.0 - n_true**-0.05))[0] == -1
+        for n_true in (1e13, 1e9, 1e6, 1234.0):
+            t = float(1.0 - n_true**-0.05)
+            n = int(curve.inv_project(t)[0])
+            assert abs(n - n_true) <= 1
+            assert curve.project(n)[0] >= t > curve.project(n - 1)[0]
+            assert math.log(n - 1) < math.log(n)
+    assert MAX_SIZE == 2**46
+    assert math.log(MAX_SIZE) < 32  # ln n keeps a step of 2**-48, below 1 / MAX_SIZE
+
+
+def test_families_reach_a_scipy_multistart_minimum():
+    from scipy.optimize import least_squares
+
+    steps = geometric_steps(20_000, 12).astype(float)
+    rng = np.random.default_rng(0)
+    shapes = {
+        "pow4": lambda n: 3.0 * (n + 300.0) ** -0.6 + 0.05,
+        "mmf4": lambda n: 0.05 + 0.8 / (1.0 + (n / 500.0) ** 1.3),
+    }
+    for model, f in shapes.items():
+        err = f(steps) + rng.normal(0, 0.002, steps.size)
+        fit = fit_learning_curve(steps, 1.0 - err, model=model)
+        assert fit.model == model
+        if model == "pow4":
+
+            def res(p, err=err):
+                return p[0] * (steps + p[3]) ** -p[1] + p[2] - err
+        else:
+
+            def res(p, err=err):
+                return p[2] + p[0] / (1.0 + (steps / p[3]) ** p[1]) - err
+
+        best = np.inf
+        for m0 in (0.3, 0.8, 2.0):
+            for d0 in (10.0, 300.0, 3000.0):
+                for c_0 in (0.5, 3.0):
+                    r = least_squares(
+                        res,
+                        [c_0, m0, 0.05, d0],
+                        bounds=([-np.inf, 0, 0, 1e-9], [np.inf, 50, 1, 1e7]),
+                        xtol=1e-12,
+                        ftol=1e-12,
+                    )
+                    best = min(best, 2 * r.cost)
+        assert fit.loss <= best * 1.01 + 1e-12, model
+        # projections and sizes use the same family
+        np.testing.assert_allclose(fit.project(steps), 1.0 - err, atol=0.01)
+
+
+def test_auto_picks_the_family_that_extrapolates():
+    steps = geometric_steps(20_000, 12).astype(float)
+    truth = 0.03 + 0.8 / (1.0 + (steps / 300.0) ** 1.5)  # an mmf4 error curve
+    rng = np.random.default_rng(1)
+    runs = 1.0 - truth + rng.normal(0, 0.002, (5, steps.size))
+    auto = fit_learning_curve(steps, runs, model="auto")
+    pow3 = fit_learning_curve(steps, runs, model="pow3")
+    # a sigmoid in ln n: pow4 (whose tail is the same power) or mmf4 predicts it, pow3 does not
+    assert auto.model in ("pow4", "mmf4")
+    assert set(auto.candidates) == {"pow3", "pow4", "mmf4"}
+    assert auto.candidates[auto.model] == min(auto.candidates.values())
+    assert auto.candidates["pow3"] > 2 * auto.candidates[auto.model]
+    assert auto.alternatives.shape == (3, 5)
+    far = 1.0 - (0.03 + 0.8 / (1.0 + (200_000 / 300.0) ** 1.5))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ExtrapolationWarning)
+        assert abs(auto.project(200_000)[0] - far) < abs(pow3.project(200_000)[0] - far)
+    # fewer than 5 sizes: no room to compare families, the power law is fitted
+    few = fit_learning_curve(steps[:4], runs[:, :4], model="auto")
+    assert few.model == "pow3"
+    assert few.candidates == {}
+
+
+def test_size_needed_range_brackets_the_size_and_is_deterministic():
+    steps, values = synthetic(noise=0.01, runs=5, n=20_000, substeps=12)
+    a = fit_learning_curve(steps, values, random_state=0)
+    b = fit_learning_curve(steps, values, random_state=0)
+    targets = [0.85, 0.9, 0.93, 0.999]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ExtrapolationWarning)
+        est = a.size_needed(targets, level=0.8)
+        again = b.size_needed(targets, level=0.8)
+        wide = a.size_needed(targets, level=0.95)
+        sizes = a.inv_project(targets)
+    assert est.to_dict() == again.to_dict()
+    np.testing.assert_array_equal(est.size, sizes)
+    np.testing.assert_array_equal(est.reachable, sizes > 0)
+    for i in range(len(targets)):
+        if est.size[i] > 0:
+            assert 1 <= est.lower[i] <= est.size[i]
+            assert est.upper[i] == -1 or est.upper[i] >= est.size[i]
+            assert wide.lower[i] <= est.lower[i]
+            assert wide.upper[i] == -1 or (est.upper[i] != -1 and wide.upper[i] >= est.upper[i])
+    assert est.size[-1] == -1  # beyond the asymptote
+    assert est.upper[-1] == -1
+    frame = est.to_dataframe()
+    assert list(frame.columns) == ["target", "size", "lower", "upper", "reachable"]
+    # the range grows with the spread of the runs
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DatagaugeWarning)
+        noisy = fit_learning_curve(steps, synthetic(noise=0.04, runs=5, n=20_000, substeps=12)[1])
+        e_noisy = noisy.size_needed(0.9)
+        e_calm = a.size_needed(0.9)
+    if e_noisy.upper[0] > 0 and e_calm.upper[0] > 0:
+        assert e_noisy.upper[0] / e_noisy.lower[0] > e_calm.upper[0] / e_calm.lower[0]
+    with pytest.raises(ValueError, match="single run"):
+        fit_learning_curve(steps, values[0]).size_needed(0.9)
+
+
+def test_sufficiency_result_size_needed_and_progress_callback():
+    pytest.importorskip("pandas")
+    train, test = digits_split(200, 100)
+    seen = []
+    cfg = Sufficiency.Config(CentroidTrain(), CentroidEval(), runs=2, substeps=6)
+    res = Sufficiency(Centroids(), cfg).evaluate(
+        train, test, progress=lambda d, t: seen.append((d, t)), random_state=0, n_jobs=1
+    )
+    assert seen == [(k, 12) for k in range(1, 13)]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DatagaugeWarning)
+        frame = res.size_needed([0.8, 0.85], metrics="accuracy")
+        curve = res.fit()["accuracy"]
+        est = curve.size_needed([0.8, 0.85])
+    assert list(frame.columns) == [
+        "metric", "target", "size", "lower", "upper", "reachable", "model"
+    ]  # fmt: skip
+    assert frame["size"].tolist() == est.size.tolist()
+    assert frame["model"].tolist() == [curve.model] * 2

@@ -21,7 +21,8 @@ class Progress:
     """Count `total` units of work; ``update(n)`` after each piece, ``close()`` at the end."""
 
     def __init__(self, progress: ProgressArg, total: int, *, desc: str, unit: str) -> None:
-        self.total, self.done = total, 0
+        self.total = total
+        self.done: float = 0
         self.desc, self.unit = desc, unit
         self.callback: Callable[[int, int], None] | None = None
         self.bar: Any = None
@@ -42,10 +43,11 @@ class Progress:
         if self.bar is not None:
             self.bar.set_postfix_str(text)
 
-    def update(self, n: int = 1) -> None:
+    def update(self, n: float = 1) -> None:
+        """Count `n` more units done (a fraction moves the bar part of a unit)."""
         self.done += n
         if self.callback is not None:
-            self.callback(self.done, self.total)
+            self.callback(round(self.done), self.total)
         elif self.bar is not None:
             self.bar.update(n)
         elif self.enabled:
@@ -55,9 +57,23 @@ class Progress:
                 pct = 100.0 * self.done / max(self.total, 1)
                 end = "\n" if self.done >= self.total else ""
                 sys.stderr.write(
-                    f"\r{self.desc}: {self.done}/{self.total} {self.unit}s ({pct:.0f}%){end}"
+                    f"\r{self.desc}: {self.done:.3g}/{self.total} {self.unit}s ({pct:.0f}%){end}"
                 )
                 sys.stderr.flush()
+
+    def to(self, position: float) -> None:
+        """Move the bar to `position` units done (never backwards)."""
+        if position > self.done:
+            self.update(position - self.done)
+
+    def part(self, start: float, width: float = 1.0) -> Callable[[int, int], None]:
+        """A ``callback(done, total)`` for a sub-job: moves the bar from `start` over `width`
+        units as the sub-job reports its own progress (the report's sections use it)."""
+
+        def callback(done: int, total: int) -> None:
+            self.to(start + width * min(done / max(total, 1), 1.0))
+
+        return callback
 
     def close(self) -> None:
         if self.bar is not None:

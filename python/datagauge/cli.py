@@ -198,6 +198,14 @@ def _build_parser() -> argparse.ArgumentParser:
     rep.add_argument("--out", type=Path, default=Path("report-out"), help="output folder")
     rep.add_argument("--limit", type=int, help="use only this many samples (a quick look)")
     rep.add_argument(
+        "--target",
+        dest="targets",
+        type=float,
+        action="append",
+        help="accuracy to size the training set for in the sufficiency section (repeatable, "
+        "e.g. --target 0.9 --target 0.95)",
+    )
+    rep.add_argument(
         "--random-state",
         "--seed",
         dest="random_state",
@@ -228,6 +236,12 @@ def _run_report(args: argparse.Namespace) -> int:
         seed=args.random_state,
         progress=not args.no_progress,
     )
+    if args.targets:
+        from ._validation import check_targets
+
+        inputs.sufficiency_targets = tuple(
+            check_targets(args.targets, bounded=True, name="--target").tolist()
+        )
     html_path, json_path = build_report(inputs, args.out, progress=not args.no_progress)
     print(f"wrote {html_path} and {json_path}")
     return 0

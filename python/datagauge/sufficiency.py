@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 import numpy as np
 from numpy.typing import NDArray
 
-from ._progress import Progress
+from ._progress import Progress, ProgressArg
 from ._results import ResultBase, _frame, _plain
 from ._threads import resolve_n_jobs, thread_limits
 from ._validation import (
@@ -53,6 +53,7 @@ __all__ = [
     "EvaluationStrategy",
     "LearningCurve",
     "ResetStrategy",
+    "SizeEstimate",
     "Sufficiency",
     "SufficiencyResult",
     "TrainingStrategy",
@@ -64,25 +65,97 @@ __all__ = [
 FAR_EXTRAPOLATION = 10.0
 #: A fit whose R^2 on the mean curve is below this warns (PoorFitWarning).
 MIN_R2 = 0.8
-#: Sizes above this (2**53, the largest integer every float64 holds) count as unreachable.
-MAX_SIZE = 2**53
-N_BOOTSTRAP = 200
+#: Sizes above this (2**46, about 7.0e13) count as unreachable. Sizes are found with the
+#: projection's own float64 arithmetic in ln n; from e**32 (7.9e13) on, ln n is rounded to a
+#: step of 2**-47 while ln(n) - ln(n - 1) = 1/n is about as small, so neighbouring sizes share
+#: one projection and "the smallest size that reaches the target" is no longer exact (near
+#: 3e15 the answer is some 20 samples below the true one).
+MAX_SIZE = 2**46
+#: Bootstrap resamples of the runs kept with a fitted curve (its band and size ranges).
+N_BOOTSTRAP = 32
+#: The curve families :func:`fit_learning_curve` knows (``model=``), besides ``"auto"``.
+MODELS = ("pow3", "pow4", "mmf4")
+#: The default family choice of :func:`fit_learning_curve` (chosen by the back-test in
+#: ``benchmarks/bench_sufficiency.py --backtest``; see benchmarks/README.md).
+DEFAULT_MODEL = "pow3"
+_FAMILY = {"pow3": 0, "pow4": 1, "mmf4": 2}
+#: Calibration of :meth:`LearningCurve.size_needed`'s range (see there), set on the design half
+#: of the back-test's curves: the bootstrap spread is scaled by RANGE_KAPPA and each unit of
+#: ln(size / largest measured size) adds RANGE_TAU to the standard deviation of ln(size).
+RANGE_KAPPA = 1.0
+RANGE_TAU = 0.65
 
 
 # ----------------------------------------------------------------------------- curve fit
 
 
 @dataclass(frozen=True, slots=True, repr=False)
+class SizeEstimate(ResultBase):
+    """Training-set sizes needed to reach targets, with a calibrated range.
+
+    Made by :meth:`LearningCurve.size_needed`.
+
+    Attributes
+    ----------
+    targets : ndarray of float64, shape (n_targets,)
+        The metric values asked for.
+    size : ndarray of int64, shape (n_targets,)
+        The fitted curve's smallest size reaching each target (:meth:`LearningCurve.inv_project`);
+        -1 where it never does.
+    lower, upper : ndarray of int64, shape (n_targets,)
+        The range holding the true size with probability about `level` (calibrated on real
+        curves, see :meth:`LearningCurve.size_needed`). ``upper`` is -1 when the range is
+        open-ended (too many plausible curves never reach the target); ``lower`` is -1 when
+        no plausible curve reaches it.
+    reachable : ndarray of bool, shape (n_targets,)
+        Whether the fitted curve reaches the target (``size >= 1``).
+    level : float
+        Nominal coverage of the range.
+    model : str
+        The curve family the sizes come from.
+    """
+
+    targets: NDArray[np.float64]
+    size: NDArray[np.int64]
+    lower: NDArray[np.int64]
+    upper: NDArray[np.int64]
+    reachable: NDArray[np.bool_]
+    level: float
+    model: str
+
+    def to_dataframe(self) -> pd.DataFrame:
+        """One row per target: target, size, lower, upper, reachable."""
+        return _frame(
+            {
+                "target": self.targets,
+                "size": self.size,
+                "lower": self.lower,
+                "upper": self.upper,
+                "reachable": self.reachable,
+            }
+        )
+
+
+@dataclass(frozen=True, slots=True, repr=False)
 class LearningCurve(ResultBase):
-    """A fitted learning curve ``metric(n) = 1 - (c * n**(-m) + c0)``.
+    """A fitted learning curve ``metric(n) = 1 - error(n)``.
+
+    ``error(n) = c0 + c * phi(n)`` where ``phi`` is the family's shape (``model``):
+
+    - ``"pow3"``: ``phi = n**(-m)``, DataEval's power law ``c * n**(-m) + c0``;
+    - ``"pow4"``: ``phi = (n + d)**(-m)``, a power law flattened below ``n ~ d``;
+    - ``"mmf4"``: ``phi = 1 / (1 + (n / d)**m)``, Morgan-Mercer-Flodin, a sigmoid in ``ln n``
+      with its knee at ``n = d``.
 
     For a lower-is-better metric (a loss, an error rate) the curve is the metric itself,
-    ``metric(n) = c * n**(-m) + c0``. Made by :func:`fit_learning_curve`.
+    ``metric(n) = error(n)``. For a bounded metric projections are clipped to [0, 1] (so sizes
+    below the measured range never give a negative accuracy). Made by
+    :func:`fit_learning_curve`.
 
     Attributes
     ----------
     c : float
-        Scale of the power law.
+        Scale of the curve.
     m : float
         Exponent, >= 0: how fast the error falls with more data.
     c0 : float
@@ -100,9 +173,21 @@ class LearningCurve(ResultBase):
         Sum of squared residuals of the fit on the mean curve.
     r2 : float
         Coefficient of determination of the fit on the mean curve.
-    bootstrap : ndarray of float64, shape (n_bootstrap, 3), or None
-        ``(c, m, c0)`` fitted to the mean of runs resampled with replacement; gives
-        :meth:`band`. None with a single run.
+    bootstrap : ndarray of float64, shape (n_bootstrap, 3) or (n_bootstrap, 4), or None
+        :attr:`params` fitted to the mean of runs resampled with replacement; gives
+        :meth:`band` and :meth:`size_needed`'s range. None with a single run.
+    model : str
+        The family: ``"pow3"``, ``"pow4"`` or ``"mmf4"``.
+    d : float
+        The family's offset (``pow4``) or knee (``mmf4``); 0 for ``pow3``.
+    candidates : dict of str to float
+        With ``model="auto"``: each family's extrapolation score (mean squared error of the
+        later measured points predicted from fits to the earlier ones, lower is better); the
+        family with the lowest was chosen. Empty otherwise.
+    alternatives : ndarray of float64, shape (n_candidates, 5)
+        With ``model="auto"``: each candidate family's ``(code, c, m, c0, d)`` fitted to all
+        points (code 0 pow3, 1 pow4, 2 mmf4); their spread widens :meth:`size_needed`'s
+        range. Shape (0, 5) otherwise.
     """
 
     c: float
@@ -115,21 +200,52 @@ class LearningCurve(ResultBase):
     loss: float
     r2: float
     bootstrap: NDArray[np.float64] | None = None
+    model: str = "pow3"
+    d: float = 0.0
+    candidates: dict[str, float] = dataclasses.field(default_factory=dict)
+    alternatives: NDArray[np.float64] = dataclasses.field(default_factory=lambda: np.zeros((0, 5)))
+
+    def __post_init__(self) -> None:
+        if self.model not in _FAMILY:
+            raise ValueError(f"model must be one of {MODELS}, got {self.model!r}.")
+        for name in ("c", "m", "c0", "d"):
+            if not math.isfinite(getattr(self, name)):
+                raise ValueError(f"{name} must be finite, got {getattr(self, name)}.")
+        if self.m < 0:
+            raise ValueError(
+                f"the exponent m must be >= 0, got {self.m}: with m < 0 the error would grow "
+                "without bound as data is added. Fit the curve with fit_learning_curve (which "
+                "keeps m >= 0), or describe a curve that gets worse with data by c < 0."
+            )
+        if self.d < 0 or (self.model == "mmf4" and self.d <= 0):
+            raise ValueError(
+                f"d must be {'> 0 (the knee size)' if self.model == 'mmf4' else '>= 0'} for "
+                f"model={self.model!r}, got {self.d}."
+            )
+        ResultBase.__post_init__(self)
 
     @property
-    def params(self) -> tuple[float, float, float]:
-        """``(c, m, c0)``, DataEval's order."""
-        return (self.c, self.m, self.c0)
+    def params(self) -> tuple[float, ...]:
+        """``(c, m, c0)`` (DataEval's order) for ``pow3``; ``(c, m, c0, d)`` otherwise."""
+        if self.model == "pow3":
+            return (self.c, self.m, self.c0)
+        return (self.c, self.m, self.c0, self.d)
 
     @property
     def mean(self) -> NDArray[np.float64]:
         """Mean measured value per step over runs, float64 (n_steps,)."""
         return np.asarray(self.values.mean(axis=0), dtype=np.float64)
 
-    def _metric(self, params: NDArray[np.float64], sizes: NDArray[np.float64]) -> Any:
-        from ._kernels.curves import error_at
+    @property
+    def _clip(self) -> tuple[float, float]:
+        return (0.0, 1.0) if self.bounded else (-math.inf, math.inf)
 
-        err = error_at(float(params[0]), float(params[1]), float(params[2]), np.log(sizes))
+    def _metric(self, params: Any, sizes: NDArray[np.float64], fam: int | None = None) -> Any:
+        from ._kernels.families import error_at
+
+        p = [float(x) for x in params] + [0.0]
+        code = _FAMILY[self.model] if fam is None else fam
+        err = np.clip(error_at(code, p[0], p[1], p[2], p[3], np.log(sizes)), *self._clip)
         return 1.0 - err if self.higher_is_better else err
 
     def _warn_far(self, largest: float, what: str) -> None:
@@ -155,6 +271,8 @@ class LearningCurve(ResultBase):
         Returns
         -------
         ndarray of float64, shape (n_sizes,)
+            Clipped to [0, 1] for a bounded metric (below the smallest measured size a curve
+            fitted to the measured range can otherwise leave it).
 
         Warns
         -----
@@ -163,7 +281,7 @@ class LearningCurve(ResultBase):
         """
         n = check_sizes(sizes)
         self._warn_far(float(n.max()), "projecting to")
-        out: NDArray[np.float64] = self._metric(np.array(self.params), n)
+        out: NDArray[np.float64] = self._metric(self.params, n)
         return out
 
     def band(
@@ -188,18 +306,46 @@ class LearningCurve(ResultBase):
             Without a bootstrap (the curve was fitted to a single run).
         """
         level = check_unit_fraction(level, "level")
-        if self.bootstrap is None:
-            raise ValueError(
-                "this curve was fitted to a single run, so it has no confidence band; fit the "
-                "per-run values of shape (runs, n_steps) with runs >= 2."
-            )
+        boot = self._require_bootstrap("a confidence band")
         n = check_sizes(sizes)
         self._warn_far(float(n.max()), "projecting to")
-        curves = np.stack([self._metric(p, n) for p in self.bootstrap])
+        curves = np.stack([self._metric(p, n) for p in boot])
         tail = 50.0 * (1.0 - level)
         lower = np.percentile(curves, tail, axis=0)
         upper = np.percentile(curves, 100.0 - tail, axis=0)
         return np.asarray(lower, dtype=np.float64), np.asarray(upper, dtype=np.float64)
+
+    def _require_bootstrap(self, what: str) -> NDArray[np.float64]:
+        if self.bootstrap is None:
+            raise ValueError(
+                f"this curve was fitted to a single run, so it has no {what}; fit the "
+                "per-run values of shape (runs, n_steps) with runs >= 2 (and n_bootstrap > 0)."
+            )
+        return self.bootstrap
+
+    def _sizes(
+        self, params: Any, targets: NDArray[np.float64], fam: int | None = None
+    ) -> NDArray[np.int64]:
+        """Smallest sizes reaching `targets` under `params` (no warnings); -1 if never."""
+        from ._kernels.families import smallest_size
+
+        p = [float(x) for x in params] + [0.0]
+        code = _FAMILY[self.model] if fam is None else fam
+        lo, hi = self._clip
+        falls = p[0] > 0 and p[1] > 0  # the error falls with n
+        out = np.asarray(
+            smallest_size(
+                code, p[0], p[1], p[2], p[3], targets, self.higher_is_better, MAX_SIZE, lo, hi
+            ),
+            dtype=np.int64,
+        )
+        if not falls:
+            # More data never helps: a target the curve misses at the smallest measured size
+            # is out of reach (the curve "reaches" it only below the measured range).
+            first = self._metric(params, self.steps[:1], code)[0]
+            met = first >= targets if self.higher_is_better else first <= targets
+            out = np.where(met, out, -1)
+        return out
 
     def inv_project(self, targets: Any) -> NDArray[np.int64]:
         """Smallest training-set size whose projected metric reaches each target.
@@ -215,24 +361,131 @@ class LearningCurve(ResultBase):
         ndarray of int64, shape (n_targets,)
             The smallest integer ``n >= 1`` with ``project(n)`` reaching the target, so
             ``project(n - 1)`` does not (unless n is 1). -1 where the curve never reaches the
-            target (beyond its asymptote, or beyond 2**53 samples); the other targets of the
-            call keep their sizes.
+            target: beyond its asymptote, beyond ``MAX_SIZE`` (2**46) samples, or, for a curve
+            that does not improve with data (``c <= 0`` or ``m == 0``), any target it misses
+            at the smallest measured size. The other targets of the call keep their sizes.
+            Above 2**46 the float64 ln n that the projection uses cannot always tell n from
+            n - 1, so the "smallest" promise holds only up to there.
 
         Warns
         -----
         ExtrapolationWarning
-            When a size is more than 10 times the largest measured one.
+            When a size is more than 10 times the largest measured one, or below the smallest
+            measured one (the target is reached before the measured range starts, where the
+            curve is an extrapolation too).
         """
-        from ._kernels.curves import smallest_size
-
         t = check_targets(targets, bounded=self.bounded)
-        out = np.asarray(
-            smallest_size(self.c, self.m, self.c0, t, self.higher_is_better, MAX_SIZE),
-            dtype=np.int64,
-        )
+        out = self._sizes(self.params, t)
         if (out > 0).any():
             self._warn_far(float(out.max()), "reaching a target needs")
+            self._warn_below(out, stacklevel=3)
         return out
+
+    def _warn_below(self, sizes: NDArray[np.int64], stacklevel: int) -> None:
+        first = float(self.steps[0])
+        low = sizes[(sizes > 0) & (sizes < first)]
+        if low.size:
+            warnings.warn(
+                f"a target is reached at {int(low.min())} samples, below the smallest measured "
+                f"size ({first:.6g}): the curve is extrapolated backwards there, and the "
+                "measured data already reach the target. Ask for a higher target.",
+                ExtrapolationWarning,
+                stacklevel=stacklevel + 1,
+            )
+
+    def size_needed(self, targets: Any, *, level: float = 0.8) -> SizeEstimate:
+        """Training-set sizes needed to reach targets, with a calibrated range.
+
+        The size is :meth:`inv_project`'s (DataEval's meaning, the fitted curve's smallest
+        size). The range is ``exp(ln size +- z * s)`` with ``z`` the normal quantile of
+        `level` and ``s**2 = (RANGE_KAPPA * s_boot)**2 + s_family**2 + (RANGE_TAU * x)**2``:
+
+        - ``s_boot``: the spread (half the 16th-84th percentile distance) of ln size over the
+          bootstrap fits, that is over resampled runs;
+        - ``s_family``: the standard deviation of ln size over the candidate families (with
+          ``model="auto"``), so a choice the families disagree on gets a wider range;
+        - ``x = max(0, ln(size / largest measured size))``: how far the answer extrapolates.
+
+        ``RANGE_KAPPA`` and ``RANGE_TAU`` were set on the design half of the real curves of
+        ``benchmarks/bench_sufficiency.py --backtest`` and the coverage is reported on the
+        other half (benchmarks/README.md). When more than ``(1 - level) / 2`` of the bootstrap
+        fits never reach a target, its range is open-ended (``upper = -1``).
+
+        Parameters
+        ----------
+        targets : float or array-like of shape (n_targets,)
+            Metric values to reach, as for :meth:`inv_project`.
+        level : float in (0, 1), default 0.8
+            Nominal coverage of the range.
+
+        Returns
+        -------
+        SizeEstimate
+
+        Raises
+        ------
+        ValueError
+            Without a bootstrap (a single run: the spread of the measurements is unknown).
+
+        Warns
+        -----
+        ExtrapolationWarning
+            As :meth:`inv_project`.
+        """
+        from statistics import NormalDist
+
+        level = check_unit_fraction(level, "level")
+        boot = self._require_bootstrap("size range")
+        t = check_targets(targets, bounded=self.bounded)
+        size = self._sizes(self.params, t)
+        if (size > 0).any():
+            self._warn_far(float(size.max()), "reaching a target needs")
+            self._warn_below(size, stacklevel=2)
+        from ._kernels.families import sizes_many
+
+        lo_c, hi_c = self._clip
+        bp = np.zeros((boot.shape[0], 4))
+        bp[:, : boot.shape[1]] = boot
+        bs = np.asarray(
+            sizes_many(_FAMILY[self.model], bp, t, self.higher_is_better, MAX_SIZE, lo_c, hi_c),
+            dtype=np.float64,
+        )
+        bs[bs < 1] = np.inf
+        z = NormalDist().inv_cdf(0.5 + level / 2.0)
+        tail = (1.0 - level) / 2.0
+        lower = np.full(t.size, -1, dtype=np.int64)
+        upper = np.full(t.size, -1, dtype=np.int64)
+        fam_sizes = [
+            self._sizes(row[1:], t, int(row[0])).astype(np.float64) for row in self.alternatives
+        ]
+        top = float(self.steps[-1])
+        with np.errstate(invalid="ignore"):
+            q16, q84 = np.percentile(np.log(bs), [16.0, 84.0], axis=0)
+        open_share = np.mean(~np.isfinite(bs), axis=0)
+        for i in range(t.size):
+            fam = np.array([f[i] for f in fam_sizes if f[i] > 0])
+            if size[i] > 0:
+                centre = math.log(float(size[i]))
+            elif fam.size:
+                centre = float(np.mean(np.log(fam)))
+            else:
+                continue
+            s_boot = (q84[i] - q16[i]) / 2.0 if np.isfinite(q84[i]) else 0.0
+            s_fam = float(np.std(np.log(fam))) if fam.size > 1 else 0.0
+            x = max(0.0, centre - math.log(top))
+            s = math.sqrt((RANGE_KAPPA * s_boot) ** 2 + s_fam**2 + (RANGE_TAU * x) ** 2)
+            lower[i] = max(1, math.floor(math.exp(centre - z * s)))
+            if size[i] > 0 and open_share[i] <= tail:
+                upper[i] = min(MAX_SIZE, math.ceil(math.exp(centre + z * s)))
+        return SizeEstimate(
+            targets=t,
+            size=size,
+            lower=lower,
+            upper=upper,
+            reachable=size > 0,
+            level=float(level),
+            model=self.model,
+        )
 
     def to_dataframe(self) -> pd.DataFrame:
         """One row per measured step: step, mean, std (over runs), fitted."""
@@ -253,32 +506,41 @@ def fit_learning_curve(
     steps: Any,
     values: Any,
     *,
+    model: str = DEFAULT_MODEL,
     higher_is_better: bool = True,
     bounded: bool = True,
     n_bootstrap: int = N_BOOTSTRAP,
     random_state: int | np.random.Generator | None = 0,
     name: str = "the metric",
 ) -> LearningCurve:
-    """Fit ``metric(n) = 1 - (c * n**(-m) + c0)`` to measured points by least squares.
-
-    The same model and minimum as DataEval's ``calc_params`` (``m >= 0``, ``0 <= c0 <= 1``
-    for a bounded metric, ``c`` free), found by a deterministic grid over ``m`` with the
-    linear parameters solved exactly, refined and polished (Numba).
+    """Fit a learning curve ``metric(n) = 1 - error(n)`` to measured points by least squares.
 
     Parameters
     ----------
     steps : array-like of int, shape (n_steps,)
-        Training-set sizes, >= 1, at least 3 distinct.
+        Training-set sizes, >= 1, at least 3 distinct (5 for ``model="auto"`` to compare
+        families; with fewer it fits ``"pow3"``).
     values : array-like of float, shape (n_steps,) or (runs, n_steps)
         The metric measured at each size; with several runs the mean is fitted and the runs
-        give a bootstrap confidence band.
+        give a bootstrap confidence band and the range of :meth:`LearningCurve.size_needed`.
+    model : {"pow3", "auto", "pow4", "mmf4"}
+        The curve family (see :class:`LearningCurve`). ``"pow3"`` (the default: it
+        back-tests best on 32 real curves, ahead of "auto", pow4 and mmf4, in every
+        leave-one-dataset-out fold; see benchmarks/README.md) is DataEval's power law
+        ``error = c * n**(-m) + c0`` with DataEval's least-squares minimum (``m >= 0``,
+        ``0 <= c0 <= 1`` for a bounded metric, ``c`` free), found by a deterministic grid over
+        ``m`` with the linear parameters solved exactly, refined and polished (Numba).
+        ``"auto"`` fits every family to the earlier points, scores how well each predicts the
+        later measured points, and keeps the best one: extrapolation-aware cross-validation,
+        not in-sample fit.
     higher_is_better : bool
         True for accuracy-like metrics (the error ``1 - metric`` is fitted); False for losses
         and error rates (the metric itself is fitted).
     bounded : bool
         True for metrics in [0, 1] (the asymptote ``c0`` is then kept in [0, 1]).
     n_bootstrap : int
-        Resamples of the runs for the band (0 for none; ignored with a single run).
+        Resamples of the runs for the band and the size range (0 for none; ignored with a
+        single run).
     random_state : int, Generator or None
         Seed of the bootstrap.
     name : str
@@ -291,17 +553,57 @@ def fit_learning_curve(
     Raises
     ------
     ValueError
-        Fewer than 3 distinct steps, mismatched shapes, non-finite values, or values outside
-        [0, 1] when ``bounded``.
+        Fewer than 3 distinct steps, mismatched shapes, non-finite values, values outside
+        [0, 1] when ``bounded``, or an unknown `model`.
 
     Warns
     -----
     PoorFitWarning
         When the fit's R^2 on the mean curve is below ``MIN_R2`` (0.8).
+
+    Notes
+    -----
+    Exponent range: pow3 searches every ``m`` with ``m * ln(n_2 / n_1) <= 40`` (``n_1 < n_2``
+    the two smallest sizes). Beyond it every other point's term is below ``e**-40`` of the
+    smallest's, so the curve is the same step from the first point to the rest: nothing is
+    cut off (earlier versions capped ``m`` at ``min(40 / ln(n_max / n_1), 20)``, which left
+    step-like curves far from their least-squares fit). pow4 searches
+    ``m * ln((n_max + d) / (n_1 + d)) <= 40`` and mmf4 slopes ``m`` up to 12 in ``ln n``.
     """
-    curve = _fit_curve(steps, values, higher_is_better, bounded, n_bootstrap, random_state)
+    curve = _fit_curve(steps, values, higher_is_better, bounded, n_bootstrap, random_state, model)
     _warn_poor_fit(curve, name, stacklevel=3)
     return curve
+
+
+def _fit_family(
+    code: int, logn: NDArray[np.float64], err: NDArray[np.float64], lo: float, hi: float
+) -> NDArray[np.float64]:
+    """(c, m, c0, d, loss) of one family."""
+    from ._kernels.families import fit_family
+
+    return np.asarray(fit_family(code, logn, np.ascontiguousarray(err), lo, hi))
+
+
+def _choose_family(
+    logn: NDArray[np.float64], err: NDArray[np.float64], lo: float, hi: float
+) -> tuple[str, dict[str, float]]:
+    """The family that best predicts the later points from the earlier ones, and all scores."""
+    from ._kernels.families import error_at
+
+    k = logn.size
+    splits = sorted({max(4, math.ceil(0.5 * k)), max(4, math.ceil(0.7 * k))})
+    splits = [j for j in splits if j < k]
+    scores: dict[str, float] = {}
+    for name in MODELS:
+        code = _FAMILY[name]
+        total = 0.0
+        for j in splits:
+            p = _fit_family(code, logn[:j], err[:j], lo, hi)
+            pred = np.clip(error_at(code, p[0], p[1], p[2], p[3], logn[j:]), lo, hi)
+            total += float(np.mean((pred - err[j:]) ** 2))
+        scores[name] = total / max(len(splits), 1)
+    best = min(MODELS, key=lambda nm: (scores[nm], MODELS.index(nm)))
+    return best, scores
 
 
 def _fit_curve(
@@ -311,10 +613,16 @@ def _fit_curve(
     bounded: bool,
     n_bootstrap: int,
     random_state: int | np.random.Generator | None,
+    model: str = DEFAULT_MODEL,
 ) -> LearningCurve:
     """:func:`fit_learning_curve` without its warning (callers that cache fits warn each time)."""
-    from ._kernels.curves import fit_many, fit_power_law
+    from ._kernels.families import fit_family_many
 
+    if model not in (*MODELS, "auto"):
+        raise ValueError(
+            f"model must be one of {(*MODELS, 'auto')}, got {model!r}; 'auto' chooses the "
+            "family that best predicts the later measured points from the earlier ones."
+        )
     s, v = check_learning_curve(steps, values, bounded=bounded)
     n_bootstrap = check_int(n_bootstrap, "n_bootstrap", minimum=0)
     random_state = check_random_state(random_state)
@@ -323,8 +631,22 @@ def _fit_curve(
     lo, hi = (0.0, 1.0) if bounded else (-math.inf, math.inf)
     logn = np.log(s)
     mean = v.mean(axis=0)
-    err = 1.0 - mean if higher_is_better else mean
-    c, m, c0, loss = (float(x) for x in fit_power_law(logn, np.ascontiguousarray(err), lo, hi))
+    err = np.ascontiguousarray(1.0 - mean if higher_is_better else mean)
+    candidates: dict[str, float] = {}
+    alternatives = np.zeros((0, 5))
+    chosen = model
+    fits: dict[str, NDArray[np.float64]] = {}
+    if model == "auto":
+        if np.unique(s).size >= 5:
+            chosen, candidates = _choose_family(logn, err, lo, hi)
+            for name in MODELS:
+                fits[name] = _fit_family(_FAMILY[name], logn, err, lo, hi)
+            alternatives = np.array([[_FAMILY[nm], *fits[nm][:4]] for nm in MODELS])
+        else:
+            chosen = "pow3"
+    code = _FAMILY[chosen]
+    p = fits[chosen] if chosen in fits else _fit_family(code, logn, err, lo, hi)
+    c, m, c0, d, loss = (float(x) for x in p)
     sst = float(np.sum((mean - mean.mean()) ** 2))
     r2 = 1.0 - loss / sst if sst > 0 else (1.0 if loss <= 1e-24 else 0.0)
     boot = None
@@ -334,7 +656,8 @@ def _fit_curve(
         pick = rng.integers(0, runs, size=(n_bootstrap, runs))
         means = v[pick].mean(axis=1)
         errs = np.ascontiguousarray(1.0 - means if higher_is_better else means)
-        boot = np.ascontiguousarray(fit_many(logn, errs, lo, hi)[:, :3])
+        width = 3 if chosen == "pow3" else 4
+        boot = np.ascontiguousarray(fit_family_many(code, logn, errs, lo, hi, m, d)[:, :width])
     return LearningCurve(
         c=c,
         m=m,
@@ -346,15 +669,19 @@ def _fit_curve(
         loss=loss,
         r2=r2,
         bootstrap=boot,
+        model=chosen,
+        d=d,
+        candidates=candidates,
+        alternatives=alternatives,
     )
 
 
 def _warn_poor_fit(curve: LearningCurve, name: str, *, stacklevel: int) -> None:
     if curve.r2 < MIN_R2:
         warnings.warn(
-            f"the power law fits {name} poorly (R^2 = {curve.r2:.3f} on {curve.steps.size} "
-            "points); its projections are unreliable. Check the measured points "
-            "(to_dataframe()), add runs to average out noise, or measure more steps.",
+            f"the {curve.model} curve fits {name} poorly (R^2 = {curve.r2:.3f} on "
+            f"{curve.steps.size} points); its projections are unreliable. Check the measured "
+            "points (to_dataframe()), add runs to average out noise, or measure more steps.",
             PoorFitWarning,
             stacklevel=stacklevel,
         )
@@ -658,7 +985,7 @@ class Sufficiency:
         test_ds: Any,
         *,
         n_jobs: int | None = None,
-        progress: bool = True,
+        progress: ProgressArg = True,
         random_state: int | np.random.Generator | None = None,
     ) -> SufficiencyResult:
         """Train at every size of every run, evaluate, and collect the metrics.
@@ -683,8 +1010,10 @@ class Sufficiency:
             on a GPU sits there once per worker); ``n_jobs=1`` runs everything in this
             process on one thread. Thread counts are restored afterwards, also when a run
             raises. The results do not depend on `n_jobs`.
-        progress : bool
-            Show a progress bar (tqdm if installed, else a counter on stderr).
+        progress : bool or callable
+            Show a progress bar (tqdm if installed, else a counter on stderr), or call
+            ``progress(done, total)`` as steps finish (after every step when the runs go
+            serially, after every run when they go to worker processes).
         random_state : int, numpy Generator or None
             Seed of the shuffles; a Generator or None draws one (from the Generator, or
             fresh entropy), which the result records (``result.random_state``), so every
@@ -724,7 +1053,7 @@ class Sufficiency:
                         stacklevel=2,
                     )
                 workers = 1
-        bar = Progress(bool(progress), cfg.runs * steps.size, desc="sufficiency", unit="step")
+        bar = Progress(progress, cfg.runs * steps.size, desc="sufficiency", unit="step")
         runs: list[dict[str, list[float]]] = []
         try:
             if workers > 1:
@@ -804,7 +1133,7 @@ class SufficiencyResult(ResultBase):
 
     Notes
     -----
-    Each metric's learning curve is fitted (with its 200-fit bootstrap) on first use by
+    Each metric's learning curve is fitted (with its bootstrap) on first use by
     :meth:`fit`, :meth:`project`, :meth:`inv_project` or :meth:`plot`, and kept with the
     result for that ``random_state``; later calls reuse it, so they give identical answers
     without refitting. The kept curves are not data: :meth:`to_dict` and equality ignore
@@ -817,8 +1146,8 @@ class SufficiencyResult(ResultBase):
     unit_interval: bool = True
     n_train: int | None = None
     random_state: int | None = None
-    # (metric, bootstrap seed) -> fitted curve; filled by _curves()
-    _fits: dict[tuple[str, int], LearningCurve] = dataclasses.field(
+    # (metric, bootstrap seed, model) -> fitted curve; filled by _curves()
+    _fits: dict[tuple[str, int, str], LearningCurve] = dataclasses.field(
         default_factory=dict, init=False, repr=False, compare=False
     )
 
@@ -884,6 +1213,7 @@ class SufficiencyResult(ResultBase):
         metrics: str | Sequence[str] | None = None,
         *,
         random_state: int | np.random.Generator | None = 0,
+        model: str = DEFAULT_MODEL,
     ) -> dict[str, LearningCurve]:
         """A fitted learning curve per metric (see :func:`fit_learning_curve`).
 
@@ -891,6 +1221,9 @@ class SufficiencyResult(ResultBase):
         ----------
         metrics : str, sequence of str or None
             Which metrics (default all).
+        model : {"auto", "pow3", "pow4", "mmf4"}
+            The curve family (see :func:`fit_learning_curve`); :meth:`project`,
+            :meth:`inv_project`, :meth:`size_needed` and :meth:`plot` use the default.
         random_state : int, numpy Generator or None
             Seed of the bootstrap band. With an int (default 0, the seed :meth:`project`,
             :meth:`inv_project` and :meth:`plot` use) each curve is fitted once and kept;
@@ -905,16 +1238,19 @@ class SufficiencyResult(ResultBase):
         PoorFitWarning
             On every call, for each metric whose fit has R^2 below ``MIN_R2`` (0.8).
         """
-        return self._curves(self._names(metrics), random_state)
+        return self._curves(self._names(metrics), random_state, model)
 
     def _curves(
-        self, names: list[str], random_state: int | np.random.Generator | None = 0
+        self,
+        names: list[str],
+        random_state: int | np.random.Generator | None = 0,
+        model: str = DEFAULT_MODEL,
     ) -> dict[str, LearningCurve]:
         """Each named metric's curve, fitted on first use for an int seed and kept."""
         rs = check_random_state(random_state)
         out: dict[str, LearningCurve] = {}
         for k in names:
-            key = (k, rs) if isinstance(rs, int) else None
+            key = (k, rs, model) if isinstance(rs, int) else None
             curve = self._fits.get(key) if key is not None else None
             if curve is None:
                 curve = _fit_curve(
@@ -924,6 +1260,7 @@ class SufficiencyResult(ResultBase):
                     self.unit_interval,
                     N_BOOTSTRAP,
                     rs,
+                    model,
                 )
                 if key is not None:
                     self._fits[key] = curve
@@ -981,6 +1318,52 @@ class SufficiencyResult(ResultBase):
         for k in asked:
             frame[k] = frame[k].astype("Int64")
         return frame
+
+    def size_needed(
+        self,
+        targets: Any,
+        *,
+        metrics: str | Sequence[str] | None = None,
+        level: float = 0.8,
+    ) -> pd.DataFrame:
+        """Training-set sizes needed for target metric values, with calibrated ranges.
+
+        See :meth:`LearningCurve.size_needed`. With a single run there is no range
+        (``lower``/``upper`` are -1).
+
+        Returns
+        -------
+        pandas.DataFrame
+            One row per metric and target: ``metric``, ``target``, ``size``, ``lower``,
+            ``upper``, ``reachable``, ``model`` (the family the sizes come from).
+        """
+        rows: dict[str, list[Any]] = {
+            k: [] for k in ("metric", "target", "size", "lower", "upper", "reachable", "model")
+        }
+        for k, curve in self._curves(self._names(metrics)).items():
+            t = check_targets(targets, bounded=self.unit_interval)
+            if curve.bootstrap is None:
+                size = curve.inv_project(t)
+                est = SizeEstimate(
+                    targets=t,
+                    size=size,
+                    lower=np.full(t.size, -1, dtype=np.int64),
+                    upper=np.full(t.size, -1, dtype=np.int64),
+                    reachable=size > 0,
+                    level=float(level),
+                    model=curve.model,
+                )
+            else:
+                est = curve.size_needed(t, level=level)
+            for i in range(t.size):
+                rows["metric"].append(k)
+                rows["target"].append(float(t[i]))
+                rows["size"].append(int(est.size[i]))
+                rows["lower"].append(int(est.lower[i]))
+                rows["upper"].append(int(est.upper[i]))
+                rows["reachable"].append(bool(est.reachable[i]))
+                rows["model"].append(est.model)
+        return _frame(rows)
 
     def to_dict(self) -> dict[str, Any]:
         """All fields as plain Python objects (the kept curves left out)."""
@@ -1067,7 +1450,7 @@ class SufficiencyResult(ResultBase):
                     label=f"measured (mean ± std, {raw.shape[0]} runs)",
                     zorder=3,
                 )
-                ax.plot(xs, curve.project(xs), color="C1", label="fitted power law", zorder=2)
+                ax.plot(xs, curve.project(xs), color="C1", label=f"fitted {curve.model}", zorder=2)
                 if curve.bootstrap is not None:
                     lower, upper = curve.band(xs, level)
                     ax.fill_between(
@@ -1078,6 +1461,6 @@ class SufficiencyResult(ResultBase):
                 ax.set_xscale("log")
                 ax.set_xlabel("training-set size")
                 ax.set_ylabel(k)
-                ax.set_title(f"{k}: R² = {curve.r2:.3f}")
+                ax.set_title(f"{k}: {curve.model}, R² = {curve.r2:.3f}")
                 ax.legend(fontsize="small")
         return fig

@@ -23,10 +23,12 @@ import math
 import numpy as np
 from numba import njit
 
-# Exponents searched: m * ln(n_max / n_min) from 0 to T_MAX (the smallest size's term then
-# weighs exp(-T_MAX) of the largest's), and never above M_MAX.
+# Exponents searched: m * ln(n_2 / n_1) from 0 to T_MAX (n_1 < n_2 the two smallest sizes):
+# there every other size's term weighs under exp(-T_MAX) of the smallest's, so the curve is a
+# step from the first point to the rest and larger exponents change nothing.
 T_MAX = 40.0
-M_MAX = 20.0
+# ... and m * ln(n_min) <= C_LOG_MAX, so that c = c_ref * n_min**m is a finite float64.
+C_LOG_MAX = 700.0
 N_GRID = 160
 _GOLD = 0.3819660112501051
 
@@ -227,8 +229,15 @@ def fit_power_law(logn, y, lo, hi):  # type: ignore[no-untyped-def]
     """
     ref = logn.min()
     dlog = logn - ref
-    span = dlog.max()
-    m_max = min(T_MAX / span, M_MAX)
+    # Beyond m * ln(n_2 / n_1) = T_MAX (n_1 < n_2 the two smallest sizes) every point but the
+    # first has a term below e**-T_MAX of the first's: every larger m is the same step.
+    gap = np.inf
+    for i in range(dlog.shape[0]):
+        if dlog[i] > 0.0 and dlog[i] < gap:
+            gap = dlog[i]
+    m_max = T_MAX / gap
+    if ref > 0.0:  # and c = c_ref * n_min**m stays a finite float64
+        m_max = min(m_max, C_LOG_MAX / ref)
     grid = np.empty(N_GRID + 1)
     grid[0] = 0.0
     lo_t = math.log(1e-4)

@@ -63,12 +63,16 @@ class Shared:
         The k-NN graph of the embeddings, ``GRAPH_K`` neighbours (fewer on tiny data).
     duplicates, outliers, label_errors : result or None
         The graph analyses, for the map's markers.
+    progress : callable or None
+        ``progress(done, total)`` moves the report's progress bar within the running section
+        (set by the pipeline before each section; long sections call it as they go).
     """
 
     graph: NeighborGraph | None = None
     duplicates: DuplicateResult | None = None
     outliers: OutlierResult | None = None
     label_errors: LabelErrorResult | None = None
+    progress: Callable[[int, int], None] | None = None
 
 
 SectionFn = Callable[[ReportInputs, Section, Path, Shared], dict[str, Any]]

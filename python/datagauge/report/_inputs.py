@@ -40,6 +40,9 @@ class ReportInputs:
     class_names : tuple of str
     sufficiency : callable or None
         Builds the sufficiency experiment: returns (Sufficiency, train_ds, test_ds, note).
+    sufficiency_targets : tuple of float
+        Metric values the sufficiency section says the training-set size for (empty: a few
+        chosen from the measured curve).
     notes : list of str
         How the inputs were made (model, training, accuracy), shown at the top.
     """
@@ -58,6 +61,7 @@ class ReportInputs:
     model_inputs: NDArray[np.float32] | None = None
     class_names: tuple[str, ...] = ()
     sufficiency: Any = None
+    sufficiency_targets: tuple[float, ...] = ()
     notes: list[str] = field(default_factory=list)
 
     @property

@@ -88,11 +88,13 @@ def build_report(
     parts: dict[str, dict[str, Any]] = {}
     bar = Progress(progress, len(steps), desc="datagauge report", unit="step")
     try:
-        for anchor, run, sec in order:
+        for i, (anchor, run, sec) in enumerate(order):
             t0 = time.perf_counter()
             bar.note(anchor)
+            shared.progress = bar.part(i)  # long sections (sufficiency) move the bar as they go
             part = run(inputs, sec, out, shared)
-            bar.update()
+            shared.progress = None
+            bar.to(i + 1)
             part["seconds"] = round(time.perf_counter() - t0, 3)
             parts[anchor] = part
     finally:

@@ -124,7 +124,8 @@ def test_wide_range_through_the_api():
     assert exponent != 0
     od, oi = oracle(neighbors.scale_down(x, exponent), 5)
     got = datagauge.kneighbors(x, 5, index="screen")
-    np.testing.assert_array_equal(got[1], oi)
+    if VNNI:  # without VNNI "screen" is "brute", whose tie choices may differ (see above)
+        np.testing.assert_array_equal(got[1], oi)
     np.testing.assert_array_equal(got[0], neighbors.distances(od, exponent))
     np.testing.assert_array_equal(got[0], datagauge.kneighbors(x, 5, index="brute")[0])
 

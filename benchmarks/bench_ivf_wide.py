@@ -4,9 +4,9 @@ Clustered 512-d data (200 Gaussian clusters in 32 latent dimensions mapped linea
 plus isotropic noise: low intrinsic dimension, as CLIP or DINO embeddings). For each engine,
 in a fresh process: the k = 20 neighbour graph and the adaptive coverage from it with the
 embeddings (one call each, as a user times them; approximate radii that decide the uncovered
-set are searched again exactly), the recall@20 the graph measures on 512 sampled points against exact
-search, the peak resident memory of the process (the data included) and, where the exact
-answer was computed at the same size, the overlap of the uncovered sets.
+set are searched again exactly), the recall@20 the graph measures on 512 sampled points
+against exact search, the peak resident memory of the process (the data included) and, where
+the exact answer was computed at the same size, the overlap of the uncovered sets.
 
     python benchmarks/bench_ivf_wide.py                    # 100k (exact too) and 1M (approximate)
     python benchmarks/bench_ivf_wide.py --sizes 100000     # one size

@@ -575,14 +575,12 @@ def _run_compare(args: argparse.Namespace) -> int:
         f"statistic {test.statistic:.4g}"
     )
     top = max(args.top, 0)
-    if test.samples is not None and top:
-        assert test.sample_scores is not None
+    if test.samples is not None and test.sample_scores is not None and top:
         shown = ", ".join(
             f"{int(i)} ({test.sample_scores[i]:+.3f})" for i in test.samples[:top].tolist()
         )
         print(f"  rows of B most unlike A (score): {shown}")
-    if test.features is not None and top:
-        assert test.feature_p_values is not None
+    if test.features is not None and test.feature_p_values is not None and top:
         shown = ", ".join(
             f"{int(j)} (p {test.feature_p_values[j]:.2g})" for j in test.features[:top].tolist()
         )

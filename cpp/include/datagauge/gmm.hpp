@@ -17,7 +17,7 @@
 // over a block does the E-step (log-densities, log-sum-exp, responsibilities) and adds the
 // block's statistics while its rows are in L1. process_rows() picks at run time the AVX-512
 // kernels (64-byte vectors of double), the AVX2+FMA clone or the baseline one (no
-// -march=native), and flushes subnormals (see FlushSubnormals) while it runs.
+// a host-CPU build flag), and flushes subnormals (see FlushSubnormals) while it runs.
 #pragma once
 
 #include <algorithm>
@@ -702,7 +702,7 @@ DATAGAUGE_GMM_INLINE void process_rows_body(const T* X, std::int64_t r0, std::in
 
 // E-step (and optionally statistics) on rows [r0, r1): the widest kernels the CPU runs. AVX-512
 // CPUs (x86-64-v4) get 64-byte vectors of double (32-byte ones of float: the padded width is a
-// multiple of 8), others the AVX2+FMA or baseline clone. Chosen at run time, never -march=native.
+// multiple of 8), others the AVX2+FMA or baseline clone. Chosen at run time, never by a host-CPU build flag.
 template <class T>
 DATAGAUGE_GMM_CLONES void process_rows_v3(const T* X, std::int64_t r0, std::int64_t r1, const Prepared<T>& m,
                                           const double* resp_in, double* loglik_out, double* resp_out,

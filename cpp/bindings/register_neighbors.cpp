@@ -1,5 +1,6 @@
 #include <cmath>
 #include <memory>
+#include <tuple>
 #include <string>
 #include <vector>
 
@@ -249,22 +250,39 @@ void redo_rows(const float* xp, std::int64_t n, std::int64_t d, int k, std::vect
     }
 }
 
+// A tile engine built without the GIL, its candidates screened and re-ranked: the lists
+// (dist, idx) and the rows its proof left to redo. The engine is returned for its kernel name.
+template <class Engine>
+struct TileLists {
+    std::unique_ptr<Engine> search;
+    FloatArray dist;
+    IndexArray idx;
+    std::vector<std::int64_t> redo;
+};
+
+template <class Engine>
+TileLists<Engine> tile_lists(const float* xp, std::int64_t n, std::int64_t d, int k, int n_candidates,
+                             std::int64_t block, int n_threads) {
+    TileLists<Engine> out;
+    {
+        py::gil_scoped_release nogil;
+        out.search = std::make_unique<Engine>(xp, n, d, n_candidates, block);
+    }
+    std::tie(out.dist, out.idx) = alloc_lists(n, k);
+    out.redo = screen_and_refine(*out.search, n, k, out.dist.mutable_data(), out.idx.mutable_data(),
+                                 n_threads);
+    return out;
+}
+
 // The float32 tile engine: (dist, idx, rows redone, kernel name).
 py::tuple fp32_self_knn(const FloatArray& data, int k, int n_candidates, std::int64_t block, int n_threads,
                         const std::string& prefix) {
     const std::int64_t n = data.shape(0), d = data.shape(1);
     const float* xp = data.data();
-    std::unique_ptr<BruteSelfKnn> search;
-    {
-        py::gil_scoped_release nogil;
-        search = std::make_unique<BruteSelfKnn>(xp, n, d, n_candidates, block);
-    }
-    auto [dist, idx] = alloc_lists(n, k);
-    float* dp = dist.mutable_data();
-    std::int64_t* ip = idx.mutable_data();
-    std::vector<std::int64_t> redo = screen_and_refine(*search, n, k, dp, ip, n_threads);
-    redo_rows(xp, n, d, k, redo, dp, ip, n_threads);
-    return py::make_tuple(dist, idx, static_cast<std::int64_t>(redo.size()), prefix + search->kernel());
+    auto t = tile_lists<BruteSelfKnn>(xp, n, d, k, n_candidates, block, n_threads);
+    redo_rows(xp, n, d, k, t.redo, t.dist.mutable_data(), t.idx.mutable_data(), n_threads);
+    return py::make_tuple(t.dist, t.idx, static_cast<std::int64_t>(t.redo.size()),
+                          prefix + t.search->kernel());
 }
 
 py::tuple brute_self_knn(const FloatArray& data, int k, int n_candidates, std::int64_t block, int n_threads) {
@@ -284,23 +302,15 @@ py::tuple screen_self_knn(const FloatArray& data, int k, int n_candidates, std::
     const std::int64_t n = data.shape(0), d = data.shape(1);
     if (!Int8SelfKnn::available(d)) return fp32_self_knn(data, k, n_candidates, block, n_threads, "");
     const float* xp = data.data();
-    std::unique_ptr<Int8SelfKnn> search;
-    {
-        py::gil_scoped_release nogil;
-        search = std::make_unique<Int8SelfKnn>(xp, n, d, n_candidates, block);
-    }
-    auto [dist, idx] = alloc_lists(n, k);
-    float* dp = dist.mutable_data();
-    std::int64_t* ip = idx.mutable_data();
-    std::vector<std::int64_t> redo = screen_and_refine(*search, n, k, dp, ip, n_threads);
-    const std::int64_t m = static_cast<std::int64_t>(redo.size());
+    auto t = tile_lists<Int8SelfKnn>(xp, n, d, k, n_candidates, block, n_threads);
+    const std::int64_t m = static_cast<std::int64_t>(t.redo.size());
     if (m > kTreeRedoRows && m * kInt8GiveUpShare > n) {
-        search.reset();
+        t.search.reset();
         return fp32_self_knn(data, k, n_candidates, block, n_threads, "int8-vnni>");
     }
-    search.reset();
-    redo_rows(xp, n, d, k, redo, dp, ip, n_threads);
-    return py::make_tuple(dist, idx, m, std::string("int8-vnni"));
+    t.search.reset();
+    redo_rows(xp, n, d, k, t.redo, t.dist.mutable_data(), t.idx.mutable_data(), n_threads);
+    return py::make_tuple(t.dist, t.idx, m, std::string("int8-vnni"));
 }
 
 }  // namespace

@@ -53,47 +53,86 @@ void require_query_dim(const KDTree& tree, const FloatArray& queries) {
                                     " features but the tree has " + std::to_string(tree.dim()));
 }
 
-std::unique_ptr<KDTree> make_tree(const FloatArray& data, int leaf_size, std::int64_t index_offset) {
+// Rows in a rotated frame and their errors (see kdtree.hpp), checked against `rows`: both or
+// neither given, the same shape, errors finite and >= 0. Returns (rows, errors) pointers.
+std::pair<const float*, const float*> framed_data(const FloatArray& rows, const std::optional<FloatArray>& rotated,
+                                                  const std::optional<FloatArray>& errors, const char* what) {
+    if (!rotated && !errors) return {nullptr, nullptr};
+    if (!rotated || !errors)
+        throw std::invalid_argument(std::string("give both the rotated ") + what + " and their errors, or neither");
+    require_ndim(*rotated, 2, "rotated");
+    if (rotated->shape(0) != rows.shape(0) || rotated->shape(1) != rows.shape(1))
+        throw std::invalid_argument(std::string("the rotated ") + what + " must have the shape of the " + what);
+    require_ndim(*errors, 1, "errors");
+    require_rows(*errors, rows.shape(0), "errors", what);
+    const float* ep = errors->data();
+    for (py::ssize_t i = 0; i < errors->shape(0); ++i)
+        if (!(ep[i] >= 0.0f && std::isfinite(ep[i])))
+            throw std::invalid_argument("errors must be finite and >= 0 (row " + std::to_string(i) + ")");
+    return {rotated->data(), ep};
+}
+
+std::unique_ptr<KDTree> make_tree(const FloatArray& data, int leaf_size, std::int64_t index_offset,
+                                  std::optional<FloatArray> rotated, std::optional<FloatArray> errors,
+                                  std::int64_t frame) {
     require_ndim(data, 2, "data");
     if (data.shape(0) < 1 || data.shape(1) < 1) throw std::invalid_argument("data must be non-empty");
     if (index_offset < 0) throw std::invalid_argument("index_offset must be >= 0");
+    const auto [rp, ep] = framed_data(data, rotated, errors, "data");
     const float* ptr = data.data();
     const std::int64_t n = data.shape(0), d = data.shape(1);
     py::gil_scoped_release nogil;
-    return std::make_unique<KDTree>(ptr, n, d, leaf_size, index_offset);
+    return std::make_unique<KDTree>(ptr, n, d, leaf_size, index_offset, rp, ep, frame);
+}
+
+// The queries in the tree's frame, checked: required by a rotated tree, refused by another.
+std::pair<const float*, const float*> query_frame(const KDTree& tree, const FloatArray& queries,
+                                                  const std::optional<FloatArray>& rotated,
+                                                  const std::optional<FloatArray>& errors) {
+    const auto framed = framed_data(queries, rotated, errors, "queries");
+    if (tree.rotated() && framed.first == nullptr)
+        throw std::invalid_argument("the tree is rotated: give the queries in its frame (rotated_queries, query_errors)");
+    if (!tree.rotated() && framed.first != nullptr)
+        throw std::invalid_argument("the tree is not rotated: do not give rotated queries");
+    return framed;
 }
 
 py::tuple tree_query(const KDTree& tree, const FloatArray& queries, int k, std::optional<IndexArray> exclude,
-                     int n_threads, std::optional<FloatArray> bounds) {
+                     int n_threads, std::optional<FloatArray> bounds, std::optional<FloatArray> rotated_queries,
+                     std::optional<FloatArray> query_errors) {
     require_k(k);
     require_query_dim(tree, queries);
     const std::int64_t m = queries.shape(0);
     const std::int64_t* ex = exclude_data(exclude, m);
     const float* bp = bounds_data(bounds, m);
+    const auto [rq, re] = query_frame(tree, queries, rotated_queries, query_errors);
     auto [dist, idx] = alloc_lists(m, k);
     float* dp = dist.mutable_data();
     std::int64_t* ip = idx.mutable_data();
     const float* qp = queries.data();
     run_blocks_nogil(m, n_threads, kBlockRows, kChunkRows,
-                     [&](std::int64_t b, std::int64_t e) { tree.query(qp, ex, b, e, k, dp, ip, bp); });
+                     [&](std::int64_t b, std::int64_t e) { tree.query(qp, ex, b, e, k, dp, ip, bp, rq, re); });
     return py::make_tuple(dist, idx);
 }
 
 std::int64_t tree_query_cost(const KDTree& tree, const FloatArray& queries, int k, std::optional<IndexArray> exclude,
-                             std::optional<FloatArray> bounds) {
+                             std::optional<FloatArray> bounds, std::optional<FloatArray> rotated_queries,
+                             std::optional<FloatArray> query_errors) {
     require_k(k);
     require_query_dim(tree, queries);
     const std::int64_t m = queries.shape(0);
     const std::int64_t* ex = exclude_data(exclude, m);
     const float* bp = bounds_data(bounds, m);
+    const auto [rq, re] = query_frame(tree, queries, rotated_queries, query_errors);
     const float* qp = queries.data();
     std::vector<float> dist(static_cast<std::size_t>(k));
     std::vector<std::int64_t> idx(static_cast<std::size_t>(k));
     std::int64_t total = 0;
     py::gil_scoped_release nogil;
     const std::int64_t d = tree.dim();
-    for (std::int64_t q = 0; q < m; ++q)
-        total += tree.query(qp + q * d, ex ? ex + q : nullptr, 0, 1, k, dist.data(), idx.data(), bp ? bp + q : nullptr);
+    for (std::int64_t q = 0; q < m; ++q)  // one row at a time into one row of output
+        total += tree.query(qp + q * d, ex ? ex + q : nullptr, 0, 1, k, dist.data(), idx.data(), bp ? bp + q : nullptr,
+                            rq ? rq + q * d : nullptr, re ? re + q : nullptr);
     return total;
 }
 
@@ -103,6 +142,11 @@ py::tuple tree_query_tree(const KDTree& tree, const KDTree& qtree, int k, std::o
     if (qtree.dim() != tree.dim())
         throw std::invalid_argument("the query tree has " + std::to_string(qtree.dim()) +
                                     " features but the tree has " + std::to_string(tree.dim()));
+    if (qtree.rotated() != tree.rotated() || qtree.frame() != tree.frame())
+        throw std::invalid_argument("the query tree is built in another frame than the tree (rotated " +
+                                    std::to_string(qtree.rotated()) + " frame " + std::to_string(qtree.frame()) +
+                                    " vs rotated " + std::to_string(tree.rotated()) + " frame " +
+                                    std::to_string(tree.frame()) + "): build both with the same frame");
     const std::int64_t m = qtree.size();
     const std::int64_t* ex = exclude_data(exclude, m);
     const float* bp = bounds_data(bounds, m);
@@ -327,15 +371,29 @@ leaf_size : int
     Points per leaf.
 index_offset : int
     Global index of row 0, so results index the whole dataset when the tree holds one block.
+rotated : ndarray of float32, shape (n, d), C-contiguous, optional
+    The points in another orthonormal frame (e.g. their principal axes): the boxes and the
+    scans use it, and every point that may enter a list is measured in the original frame,
+    so the lists are the same. Given with `errors`.
+errors : ndarray of float32, shape (n,), optional
+    Per row, a bound on the distance between its rotated row and the exact rotation of its
+    row (finite, >= 0).
+frame : int
+    A name of the frame: only trees of the same frame (and both rotated or not) query each
+    other.
 )doc")
         .def(py::init(&make_tree), py::arg("data").noconvert(), py::arg("leaf_size") = 32,
-             py::arg("index_offset") = 0)
+             py::arg("index_offset") = 0, py::arg("rotated").noconvert() = py::none(),
+             py::arg("errors").noconvert() = py::none(), py::arg("frame") = 0)
+        .def_property_readonly("rotated", &KDTree::rotated)
+        .def_property_readonly("frame", &KDTree::frame)
         .def_property_readonly("size", &KDTree::size)
         .def_property_readonly("dim", &KDTree::dim)
         .def_property_readonly("index_offset", &KDTree::index_offset)
         .def("query", &tree_query, py::arg("queries").noconvert(), py::arg("k"),
              py::arg("exclude").noconvert() = py::none(), py::arg("n_threads") = 0,
-             py::arg("bounds").noconvert() = py::none(), R"doc(
+             py::arg("bounds").noconvert() = py::none(), py::arg("rotated_queries").noconvert() = py::none(),
+             py::arg("query_errors").noconvert() = py::none(), R"doc(
 k nearest tree points of each query.
 
 Parameters
@@ -352,6 +410,10 @@ bounds : ndarray of float32, shape (m,), optional
     distance <= bound are returned, and nodes farther than it are not searched. Seeded with
     the k-th distance of a partial list from other blocks, the result merged with that list
     (merge_topk) is the list over both.
+rotated_queries : ndarray of float32, shape (m, d), optional
+    A rotated tree's queries in its frame (required there, refused otherwise).
+query_errors : ndarray of float32, shape (m,), optional
+    Their errors, as the tree's `errors`.
 
 Returns
 -------
@@ -362,8 +424,10 @@ indices : ndarray of int64, shape (m, k)
     Global indices, -1 where missing; ties by ascending index.
 )doc")
         .def("query_cost", &tree_query_cost, py::arg("queries").noconvert(), py::arg("k"),
-             py::arg("exclude").noconvert() = py::none(), py::arg("bounds").noconvert() = py::none(), R"doc(
-Cost of query(queries, k, exclude, bounds=bounds): the number of distances it computes.
+             py::arg("exclude").noconvert() = py::none(), py::arg("bounds").noconvert() = py::none(),
+             py::arg("rotated_queries").noconvert() = py::none(), py::arg("query_errors").noconvert() = py::none(),
+             R"doc(
+Cost of query(queries, k, exclude, bounds=bounds, ...): the number of points it scans.
 
 Returns
 -------

@@ -10,8 +10,18 @@ class KDTree:
     """Exact Euclidean k-NN index over a block of points (kd-tree with bounding boxes)."""
 
     def __init__(
-        self, data: NDArray[np.float32], leaf_size: int = 32, index_offset: int = 0
+        self,
+        data: NDArray[np.float32],
+        leaf_size: int = 32,
+        index_offset: int = 0,
+        rotated: NDArray[np.float32] | None = None,
+        errors: NDArray[np.float32] | None = None,
+        frame: int = 0,
     ) -> None: ...
+    @property
+    def rotated(self) -> bool: ...
+    @property
+    def frame(self) -> int: ...
     @property
     def size(self) -> int: ...
     @property
@@ -25,6 +35,8 @@ class KDTree:
         exclude: NDArray[np.int64] | None = None,
         n_threads: int = 0,
         bounds: NDArray[np.float32] | None = None,
+        rotated_queries: NDArray[np.float32] | None = None,
+        query_errors: NDArray[np.float32] | None = None,
     ) -> tuple[NDArray[np.float32], NDArray[np.int64]]:
         """k nearest tree points of each query: (squared distances, global indices), (m, k).
 
@@ -36,6 +48,8 @@ class KDTree:
         k: int,
         exclude: NDArray[np.int64] | None = None,
         bounds: NDArray[np.float32] | None = None,
+        rotated_queries: NDArray[np.float32] | None = None,
+        query_errors: NDArray[np.float32] | None = None,
     ) -> int:
         """Points scanned by query(queries, k, exclude, bounds=bounds), summed over queries."""
 

@@ -305,7 +305,7 @@ def _exact_engine(index: Any, n_features: int) -> tuple[str, int]:
             "the data in one index: compute the array and use datagauge.kneighbors."
         )
     engine = check_choice(spec.engine, "Exact.engine", ("auto", "kdtree", "brute", "flat"))
-    leaf = resolve_leaf_size(spec, n_features)
+    leaf = resolve_leaf_size(spec, n_features, rotated=False)
     if engine == "brute":  # chunk-against-chunk search is not a self-join: FAISS flat blocks
         engine = "flat"
     if engine == "auto" and n_features <= KDTREE_MAX_DIM:

@@ -9,9 +9,25 @@
 // Indices returned are "global": the tree's points are numbered index_offset + row, so a
 // tree over one block of a larger dataset returns indices into the whole dataset and its
 // partial lists merge with those of other blocks (see topk.hpp).
+//
+// A rotated tree is built on the points in another orthonormal frame (in practice their
+// principal axes, computed by the caller): real embeddings vary along a few directions that
+// are not coordinate axes, and boxes aligned with those directions prune far more. The
+// rotated coordinates only screen. Each point carries a bound e_p on how far its rotated
+// float32 row lies from the exact rotation of its row, so that for any query q and point p
+//     sqrt(S) <= sqrt(D) + e_q + e_p   and   sqrt(D) <= sqrt(S) + e_q + e_p
+// where S and D are the (real) squared distances in the rotated and the original frame. With
+// the rounding of float32 sums of squares (relative g per sum), a box or a partial sum in the
+// rotated frame gives a lower bound on the distance computed in the original frame; a box is
+// skipped and a point dropped only when that lower bound cannot enter the list. Every point
+// that can enter is measured in the original frame with the arithmetic of squared_distance,
+// so the lists are the unrotated tree's, bit for bit, up to the choice among exact ties.
+// Scans stop early on a block of points once every partial sum (principal axes first) is
+// beyond the list's threshold.
 #pragma once
 
 #include <algorithm>
+#include <cmath>
 #include <cstring>
 #include <cstddef>
 #include <cstdint>
@@ -20,7 +36,13 @@
 #include <stdexcept>
 #include <vector>
 
+#if defined(__GNUC__) && defined(__x86_64__)
+#include <immintrin.h>
+#define DATAGAUGE_KDTREE_AVX512 1
+#endif
+
 #include "datagauge/parallel.hpp"
+#include "datagauge/refine.hpp"
 #include "datagauge/simd.hpp"
 #include "datagauge/topk.hpp"
 
@@ -28,21 +50,42 @@ namespace datagauge {
 
 class KDTree {
    public:
-    KDTree(const float* data, std::int64_t n, std::int64_t d, int leaf_size, std::int64_t index_offset)
-        : n_(n), d_(d), leaf_size_(leaf_size), offset_(index_offset) {
+    // `rotated` (optional, n x d): the points in another orthonormal frame, and `errors` (n):
+    // each row's bound e_p (see the top of this file); `frame` names the frame, so that only
+    // trees of one frame query each other. Without them the tree is built on `data` itself.
+    KDTree(const float* data, std::int64_t n, std::int64_t d, int leaf_size, std::int64_t index_offset,
+           const float* rotated = nullptr, const float* errors = nullptr, std::int64_t frame = 0)
+        : n_(n), d_(d), leaf_size_(leaf_size), offset_(index_offset), rotated_(rotated != nullptr), frame_(frame) {
         if (n < 1) throw std::invalid_argument("KDTree needs at least one point");
         if (d < 1) throw std::invalid_argument("KDTree needs at least one feature");
         if (leaf_size < 1) throw std::invalid_argument("leaf_size must be >= 1");
+        if (rotated_ && errors == nullptr) throw std::invalid_argument("a rotated tree needs the rows' errors");
         perm_.resize(static_cast<std::size_t>(n));
         std::iota(perm_.begin(), perm_.end(), std::int64_t{0});
         nodes_.reserve(static_cast<std::size_t>(2 * (n / leaf_size + 1)));
-        build(data);
+        const float* basis = rotated_ ? rotated : data;  // the frame of the boxes and scans
+        build(basis);
         // Copy points into tree order for cache-friendly leaves.
         pts_.resize(static_cast<std::size_t>(n * d));
         for (std::int64_t p = 0; p < n; ++p) {
             const float* src = data + perm_[static_cast<std::size_t>(p)] * d;
             std::copy(src, src + d, pts_.data() + p * d);
         }
+        if (rotated_) {
+            ypts_.resize(static_cast<std::size_t>(n * d));
+            err_.resize(static_cast<std::size_t>(n));
+            for (std::int64_t p = 0; p < n; ++p) {
+                const std::int64_t row = perm_[static_cast<std::size_t>(p)];
+                std::copy(rotated + row * d, rotated + (row + 1) * d, ypts_.data() + p * d);
+                err_[static_cast<std::size_t>(p)] = errors[row];
+                emax_ = std::max(emax_, errors[row]);
+            }
+        }
+        // Rounding of a float32 sum of squares of rounded differences, relative (with room;
+        // fused multiply-adds round less).
+        g_ = 4.0 * static_cast<double>(d + 8) * std::ldexp(1.0, -24);
+        avx512_ = rotated_ && simd::level() == simd::Level::avx512;
+        const std::vector<float>& frame_rows = rotated_ ? ypts_ : pts_;
         // Leaves also stored column by column (all x_0, then all x_1, ...) so that the
         // distances from a query to a whole leaf are computed in SIMD lanes. Each leaf's
         // columns are padded to a multiple of kScanBlock points with +inf, whose distance is
@@ -60,7 +103,7 @@ class KDTree {
             float* dst = cols_.data() + node.cols;
             for (std::int64_t p = 0; p < cnt; ++p)
                 for (std::int64_t j = 0; j < d_; ++j)
-                    dst[j * stride + p] = pts_[static_cast<std::size_t>((node.begin + p) * d_ + j)];
+                    dst[j * stride + p] = frame_rows[static_cast<std::size_t>((node.begin + p) * d_ + j)];
         }
         // Boxes again with each bound padded to whole SIMD vectors (padding lo = hi = 0, and a
         // query padded with 0 there, adds nothing to the box distance).
@@ -107,21 +150,30 @@ class KDTree {
     std::int64_t size() const { return n_; }
     std::int64_t dim() const { return d_; }
     std::int64_t index_offset() const { return offset_; }
+    bool rotated() const { return rotated_; }
+    std::int64_t frame() const { return frame_; }
 
     // k nearest tree points of each query row q in [begin, end). exclude[q] (a global index,
     // or -1) is never returned: pass the query's own index for a self-query. bounds[q] (a
     // squared distance, optional; +inf is no bound) keeps only points at squared distance <=
     // bounds[q], and the search skips every node whose box is farther: seeded with the k-th
     // distance found in other blocks, it returns exactly the points that can still enter the
-    // merged list. Returns the number of points whose distance was computed (the cost).
+    // merged list. A rotated tree also needs the queries in its frame (`rotated_queries`) and
+    // their errors. Returns the number of points whose distance was computed (the cost; for a
+    // rotated tree, the points screened).
     DATAGAUGE_SIMD_CLONES std::int64_t query(const float* queries, const std::int64_t* exclude, std::int64_t begin,
                                              std::int64_t end, int k, float* dist_out, std::int64_t* idx_out,
-                                             const float* bounds = nullptr) const {
+                                             const float* bounds = nullptr, const float* rotated_queries = nullptr,
+                                             const float* query_errors = nullptr) const {
+        if (rotated_ && (rotated_queries == nullptr || query_errors == nullptr))
+            throw std::invalid_argument("a rotated tree needs the queries in its frame and their errors");
         Scratch s(k, dpad_);
         std::int64_t scanned = 0;
         for (std::int64_t q = begin; q < end; ++q) {
             s.top.reset(bounds ? bounds[q] : kMissingDistance);
-            scanned += search(queries + q * d_, exclude ? exclude[q] : kMissingIndex, s);
+            const float* row = queries + q * d_;
+            scanned += rotated_ ? search(row, rotated_queries + q * d_, query_errors[q], exclude ? exclude[q] : kMissingIndex, s)
+                                : search(row, row, 0.0f, exclude ? exclude[q] : kMissingIndex, s);
             s.top.write(dist_out + q * k, idx_out + q * k);
         }
         return scanned;
@@ -162,19 +214,20 @@ class KDTree {
                                           std::int64_t batch_begin, std::int64_t batch_end, int k, float* dist_out,
                                           std::int64_t* idx_out) const {
         if (qt.d_ != d_) throw std::invalid_argument("query tree has another dimension");
+        if (qt.rotated_ != rotated_ || qt.frame_ != frame_)
+            throw std::invalid_argument("the query tree is built in another frame");
         Batch b(k, qt.max_batch_, dpad_);
         for (std::int64_t bi = batch_begin; bi < batch_end; ++bi) {
             const Node& qn = qt.nodes_[static_cast<std::size_t>(qt.batches_[static_cast<std::size_t>(bi)])];
             const std::int64_t m = qn.end - qn.begin;
             for (std::int64_t t = 0; t < m; ++t) {
                 const std::int64_t row = qt.perm_[static_cast<std::size_t>(qn.begin + t)];
-                const float* src = qt.pts_.data() + (qn.begin + t) * d_;
-                std::copy(src, src + d_, b.q.begin() + t * dpad_);
+                qt.load_query(qn.begin + t, b, t);
                 b.tops[static_cast<std::size_t>(t)].reset(bounds ? bounds[row] : kMissingDistance);
                 b.exclude[static_cast<std::size_t>(t)] = exclude ? exclude[row] : kMissingIndex;
             }
             const float* lo = qt.pboxes_.data() + static_cast<std::size_t>(&qn - qt.nodes_.data()) * 2 * dpad_;
-            walk(lo, lo + dpad_, m, b, nullptr);
+            walk(lo, lo + dpad_, m, b, nullptr, qt.emax_);
             for (std::int64_t t = 0; t < m; ++t) {
                 const std::int64_t row = qt.perm_[static_cast<std::size_t>(qn.begin + t)];
                 b.tops[static_cast<std::size_t>(t)].write(dist_out + row * k, idx_out + row * k);
@@ -192,7 +245,10 @@ class KDTree {
             const std::int64_t p = positions[t];
             if (p < 0 || p >= n_) throw std::invalid_argument("probe position out of range");
             s.top.reset();
-            total += search(pts_.data() + p * d_, offset_ + perm_[static_cast<std::size_t>(p)], s);
+            const float* row = pts_.data() + p * d_;
+            total += rotated_ ? search(row, ypts_.data() + p * d_, err_[static_cast<std::size_t>(p)],
+                                       offset_ + perm_[static_cast<std::size_t>(p)], s)
+                              : search(row, row, 0.0f, offset_ + perm_[static_cast<std::size_t>(p)], s);
         }
         return total;
     }
@@ -210,8 +266,15 @@ class KDTree {
     std::int64_t n_, d_;
     int leaf_size_;
     std::int64_t offset_;
+    bool rotated_ = false;
+    std::int64_t frame_ = 0;
+    float emax_ = 0.0f;                 // largest row error (rotated trees)
+    double g_ = 0.0;                    // relative rounding of a float32 sum of squares
+    bool avx512_ = false;               // rotated scans screen with the AVX-512 kernel
     std::vector<std::int64_t> perm_;    // tree position -> local row
     std::vector<float> pts_;            // points in tree order, row by row
+    std::vector<float> ypts_;           // rotated trees: the rotated points in tree order
+    std::vector<float> err_;            // rotated trees: each point's error, in tree order
     std::vector<float> cols_;           // the same, each leaf column by column, padded
     std::vector<float> boxes_;          // node bounding boxes while building
     std::vector<float> pboxes_;         // node i: lo then hi, each padded to dpad_ floats
@@ -288,14 +351,35 @@ class KDTree {
         Scratch(int k, std::int64_t dpad) : top(k), q(static_cast<std::size_t>(dpad), 0.0f) {}
         TopK top;
         std::vector<Pending> stack;
-        std::vector<float> q;
+        std::vector<float> q;  // the query in the tree's frame, padded
     };
+
+    // Rotated trees: a lower bound on the squared distance computed in the original frame
+    // (squared_distance) between a query of error e and any point p, from a squared distance
+    // `s` computed in the rotated frame to p (or to a box around the rotated points):
+    // sqrt(D) >= sqrt(S) - e - e_p with S >= s / (1 + g) and D_computed >= D (1 - g).
+    DATAGAUGE_INLINE float lower(float s, float e) const {
+        if (!rotated_) return s;
+        const double r = std::sqrt(static_cast<double>(s) / (1.0 + g_)) - static_cast<double>(e) - emax_;
+        if (!(r > 0.0)) return 0.0f;
+        return std::nextafter(static_cast<float>((1.0 - g_) * r * r), 0.0f);
+    }
+    // The inverse: a point whose rotated squared distance exceeds threshold(bound, e) lies
+    // strictly beyond `bound` in the original frame, so it cannot enter a list of that bound.
+    DATAGAUGE_INLINE float threshold(float bound, float e) const {
+        if (!(bound < kMissingDistance)) return kMissingDistance;
+        const double r = std::sqrt(static_cast<double>(bound) / (1.0 - g_)) + static_cast<double>(e) + emax_;
+        return std::nextafter(static_cast<float>((1.0 + g_) * r * r), kMissingDistance);
+    }
 
     // Helpers of the search are forced inline: they are then compiled inside each SIMD clone
     // of the public entry points (a clone's callees are otherwise built for the baseline CPU).
     // Lower bound on the squared distance from q (padded) to the node's box, branch-free: the
     // distance between boxes, with q as a box of size zero.
     DATAGAUGE_INLINE float box_distance(const Node& node, const float* q) const { return box_box_distance(q, q, node); }
+
+    // Columns of a 32-point block scanned between two tests of a rotated scan's partial sums.
+    static constexpr std::int64_t kAbandonStep = 8;
 
     static constexpr std::int64_t kScanBlock = 32;
 
@@ -305,7 +389,9 @@ class KDTree {
     // registers across the coordinates. Each lane computes sum_j (x_j - q_j)^2 in the order of
     // j with separate multiply and add, exactly as refine.hpp's squared_distance does, so every
     // exact engine reports bit-identical distances.
-    DATAGAUGE_INLINE void scan_leaf(const Node& node, const float* q, std::int64_t exclude, TopK& top) const {
+    DATAGAUGE_INLINE void scan_leaf(const Node& node, const float* q, const float* qx, float eq, std::int64_t exclude,
+                                    TopK& top) const {
+        if (rotated_) return scan_leaf_rotated(node, q, qx, eq, exclude, top);
         const std::int64_t cnt = node.end - node.begin, stride = padded(cnt);
         const float* cols = cols_.data() + node.cols;
         for (std::int64_t p0 = 0; p0 < cnt; p0 += kScanBlock) {
@@ -349,6 +435,135 @@ class KDTree {
         }
     }
 
+    // A rotated tree's scan: partial sums in the rotated frame (principal axes first), a block
+    // of points dropped as soon as all of them exceed the threshold; the points that may enter
+    // are measured in the original frame (squared_distance: the exact engines' arithmetic).
+    DATAGAUGE_INLINE void scan_leaf_rotated(const Node& node, const float* q, const float* qx, float eq,
+                                            std::int64_t exclude, TopK& top) const {
+        const std::int64_t cnt = node.end - node.begin, stride = padded(cnt);
+        const float* cols = cols_.data() + node.cols;
+        float bound = top.bound(), th = threshold(bound, eq);
+        for (std::int64_t p0 = 0; p0 < cnt; p0 += kScanBlock) {
+            float acc[kScanBlock];
+#if defined(DATAGAUGE_KDTREE_AVX512)
+            if (avx512_) {
+                if (!screen_block_avx512(cols + p0, stride, d_, q, th, acc)) continue;
+            } else
+#endif
+#if defined(__GNUC__)
+            {
+            using simd::Float8;
+            Float8 a0{}, a1{}, a2{}, a3{};
+            const float* col = cols + p0;
+            bool dropped = false;
+            for (std::int64_t j = 0; j < d_;) {
+                const std::int64_t stop = std::min(d_, j + kAbandonStep);
+                for (; j < stop; ++j, col += stride) {
+                    const Float8 qv = simd::splat(q[j]);
+                    const Float8 t0 = simd::load(col) - qv, t1 = simd::load(col + 8) - qv;
+                    const Float8 t2 = simd::load(col + 16) - qv, t3 = simd::load(col + 24) - qv;
+                    a0 += t0 * t0;
+                    a1 += t1 * t1;
+                    a2 += t2 * t2;
+                    a3 += t3 * t3;
+                }
+                if (!simd::any((a0 <= th) | (a1 <= th) | (a2 <= th) | (a3 <= th))) {
+                    dropped = true;
+                    break;
+                }
+            }
+            if (dropped) continue;
+            std::memcpy(acc, &a0, sizeof a0);
+            std::memcpy(acc + 8, &a1, sizeof a1);
+            std::memcpy(acc + 16, &a2, sizeof a2);
+            std::memcpy(acc + 24, &a3, sizeof a3);
+            }
+#else
+            for (std::int64_t p = 0; p < kScanBlock; ++p) acc[p] = 0.0f;
+            for (std::int64_t j = 0; j < d_; ++j) {
+                const float qj = q[j];
+                const float* col = cols + j * stride + p0;
+                for (std::int64_t p = 0; p < kScanBlock; ++p) {
+                    const float t = col[p] - qj;
+                    acc[p] += t * t;
+                }
+            }
+#endif
+            // The block's candidates, measured in the original frame eight at a time (eight
+            // independent sums, each bit-identical to squared_distance).
+            const std::int64_t m = std::min(kScanBlock, cnt - p0);
+            std::int64_t cand[kScanBlock];
+            int nc = 0;
+            for (std::int64_t p = 0; p < m; ++p) {
+                if (!(acc[p] <= th)) continue;
+                const std::int64_t pos = node.begin + p0 + p;
+                if (offset_ + perm_[static_cast<std::size_t>(pos)] != exclude) cand[nc++] = pos;
+            }
+            for (int c0 = 0; c0 < nc; c0 += 8) {
+                const float* rows[8];
+                float dx[8];
+                const int g = std::min(8, nc - c0);
+                for (int r = 0; r < 8; ++r) rows[r] = pts_.data() + cand[c0 + std::min(r, g - 1)] * d_;
+                squared_distance8(qx, rows, d_, dx);
+                for (int r = 0; r < g; ++r) {
+                    if (!(dx[r] <= bound)) continue;
+                    top.push(dx[r], offset_ + perm_[static_cast<std::size_t>(cand[c0 + r])]);
+                    if (top.bound() != bound) {
+                        bound = top.bound();
+                        th = threshold(bound, eq);
+                    }
+                }
+            }
+        }
+    }
+
+#if defined(DATAGAUGE_KDTREE_AVX512)
+    // One block of kScanBlock points of a rotated leaf (columns `col`, `stride` apart): sums of
+    // squared differences to q in 16-float vectors with fused multiply-adds, four independent
+    // chains (even and odd features), tested against th every kAbandonStep features. Returns
+    // false when every point of the block exceeds th (the block is dropped), else writes the
+    // sums to acc. Only screens: its rounding is within the bound g of a rotated tree.
+    __attribute__((target("avx512f,fma"), noinline)) static bool screen_block_avx512(
+        const float* col, std::int64_t stride, std::int64_t d, const float* q, float th, float* acc) {
+        __m512 e0 = _mm512_setzero_ps(), e1 = _mm512_setzero_ps();
+        __m512 o0 = _mm512_setzero_ps(), o1 = _mm512_setzero_ps();
+        const __m512 thv = _mm512_set1_ps(th);
+        std::int64_t j = 0;
+        while (j < d) {
+            const std::int64_t stop = std::min(d, j + kAbandonStep);
+            for (; j + 1 < stop; j += 2, col += 2 * stride) {
+                const __m512 qa = _mm512_set1_ps(q[j]), qb = _mm512_set1_ps(q[j + 1]);
+                const __m512 a0 = _mm512_sub_ps(_mm512_loadu_ps(col), qa);
+                const __m512 a1 = _mm512_sub_ps(_mm512_loadu_ps(col + 16), qa);
+                const __m512 b0 = _mm512_sub_ps(_mm512_loadu_ps(col + stride), qb);
+                const __m512 b1 = _mm512_sub_ps(_mm512_loadu_ps(col + stride + 16), qb);
+                e0 = _mm512_fmadd_ps(a0, a0, e0);
+                e1 = _mm512_fmadd_ps(a1, a1, e1);
+                o0 = _mm512_fmadd_ps(b0, b0, o0);
+                o1 = _mm512_fmadd_ps(b1, b1, o1);
+            }
+            if (j < stop) {  // an odd feature left in this step
+                const __m512 qa = _mm512_set1_ps(q[j]);
+                const __m512 a0 = _mm512_sub_ps(_mm512_loadu_ps(col), qa);
+                const __m512 a1 = _mm512_sub_ps(_mm512_loadu_ps(col + 16), qa);
+                e0 = _mm512_fmadd_ps(a0, a0, e0);
+                e1 = _mm512_fmadd_ps(a1, a1, e1);
+                ++j;
+                col += stride;
+            }
+            const __m512 s0 = _mm512_add_ps(e0, o0), s1 = _mm512_add_ps(e1, o1);
+            const __mmask16 keep =
+                _mm512_cmp_ps_mask(s0, thv, _CMP_LE_OQ) | _mm512_cmp_ps_mask(s1, thv, _CMP_LE_OQ);
+            if (keep == 0) return false;
+            if (j >= d) {
+                _mm512_storeu_ps(acc, s0);
+                _mm512_storeu_ps(acc + 16, s1);
+            }
+        }
+        return true;
+    }
+#endif
+
     // Depth-first, closer child first. Once the list is full, a node is skipped when its box
     // is not strictly closer than the k-th distance: distances are always exact, and among
     // neighbours tied exactly at the bound the ones returned depend only on the tree and the
@@ -361,12 +576,24 @@ class KDTree {
         Batch(int k, std::int64_t max_leaf, std::int64_t dpad)
             : tops(static_cast<std::size_t>(max_leaf), TopK(k)),
               q(static_cast<std::size_t>(max_leaf * dpad), 0.0f),
+              qx(static_cast<std::size_t>(max_leaf), nullptr),
+              eq(static_cast<std::size_t>(max_leaf), 0.0f),
               exclude(static_cast<std::size_t>(max_leaf), kMissingIndex) {}
         std::vector<TopK> tops;
-        std::vector<float> q;
+        std::vector<float> q;          // queries in the frame of the tree, padded
+        std::vector<const float*> qx;  // queries in the original frame
+        std::vector<float> eq;         // their errors (rotated trees)
         std::vector<std::int64_t> exclude;
         std::vector<Pending> stack;
     };
+
+    // Query t of a batch is this tree's point at tree position p (padding of b.q stays 0).
+    DATAGAUGE_INLINE void load_query(std::int64_t p, Batch& b, std::int64_t t) const {
+        const float* src = (rotated_ ? ypts_ : pts_).data() + p * d_;
+        std::copy(src, src + d_, b.q.begin() + t * dpad_);
+        b.qx[static_cast<std::size_t>(t)] = pts_.data() + p * d_;
+        b.eq[static_cast<std::size_t>(t)] = rotated_ ? err_[static_cast<std::size_t>(p)] : 0.0f;
+    }
 
     // Lower bound on the squared distance between any point of box [alo, ahi] (padded to
     // dpad_) and any point of node b's box.
@@ -397,19 +624,18 @@ class KDTree {
     DATAGAUGE_INLINE void batch_search(const Node& own, Batch& b) const {
         const std::int64_t m = own.end - own.begin;
         for (std::int64_t t = 0; t < m; ++t) {
-            const float* src = pts_.data() + (own.begin + t) * d_;
-            std::copy(src, src + d_, b.q.begin() + t * dpad_);  // padding stays 0
+            load_query(own.begin + t, b, t);
             b.tops[static_cast<std::size_t>(t)].reset();
             b.exclude[static_cast<std::size_t>(t)] = offset_ + perm_[static_cast<std::size_t>(own.begin + t)];
         }
         // Each query's own leaf first: every list starts with close neighbours.
         for (std::int64_t t = 0; t < m; ++t) {
             const Node& leaf = nodes_[static_cast<std::size_t>(leaf_of_[static_cast<std::size_t>(own.begin + t)])];
-            scan_leaf(leaf, b.q.data() + t * dpad_, b.exclude[static_cast<std::size_t>(t)],
-                      b.tops[static_cast<std::size_t>(t)]);
+            scan_leaf(leaf, b.q.data() + t * dpad_, b.qx[static_cast<std::size_t>(t)], b.eq[static_cast<std::size_t>(t)],
+                      b.exclude[static_cast<std::size_t>(t)], b.tops[static_cast<std::size_t>(t)]);
         }
         const float* lo = pboxes_.data() + static_cast<std::size_t>(&own - nodes_.data()) * 2 * dpad_;
-        walk(lo, lo + dpad_, m, b, &own);
+        walk(lo, lo + dpad_, m, b, &own, emax_);
     }
 
     // The shared walk of a batch of m queries (b.q, b.tops, b.exclude set) inside the box
@@ -417,7 +643,9 @@ class KDTree {
     // than every seed, or at least every full list's k-th distance); each leaf reached is
     // scanned for the queries whose own test (TopK::prunes) keeps it. `own` (or null): the
     // batch's subtree in this tree, whose leaves were already scanned for their own points.
-    DATAGAUGE_INLINE void walk(const float* lo, const float* hi, std::int64_t m, Batch& b, const Node* own) const {
+    // `e`: the largest error of the batch's queries (rotated trees).
+    DATAGAUGE_INLINE void walk(const float* lo, const float* hi, std::int64_t m, Batch& b, const Node* own,
+                               float e) const {
         float seeds = 0.0f;  // the largest seed: a box farther than every seed is skipped
         for (std::int64_t t = 0; t < m; ++t) seeds = std::max(seeds, b.tops[static_cast<std::size_t>(t)].seed());
         auto widest = [&]() {  // the largest k-th distance (+inf while a list is not full)
@@ -443,15 +671,16 @@ class KDTree {
                     if (inside && own->begin + t >= node->begin && own->begin + t < node->end) continue;  // own leaf
                     TopK& top = b.tops[static_cast<std::size_t>(t)];
                     const float* q = b.q.data() + t * dpad_;
-                    if (top.prunes(box_distance(*node, q))) continue;
-                    scan_leaf(*node, q, b.exclude[static_cast<std::size_t>(t)], top);
+                    const float eq = b.eq[static_cast<std::size_t>(t)];
+                    if (top.prunes(lower(box_distance(*node, q), eq))) continue;
+                    scan_leaf(*node, q, b.qx[static_cast<std::size_t>(t)], eq, b.exclude[static_cast<std::size_t>(t)], top);
                 }
                 bound = widest();
                 continue;
             }
             const Node* l = &nodes_[static_cast<std::size_t>(node->left)];
             const Node* r = &nodes_[static_cast<std::size_t>(node->right)];
-            const float dl = box_box_distance(lo, hi, *l), dr = box_box_distance(lo, hi, *r);
+            const float dl = lower(box_box_distance(lo, hi, *l), e), dr = lower(box_box_distance(lo, hi, *r), e);
             const bool left_first = dl <= dr;
             const Node* near = left_first ? l : r;
             const Node* far = left_first ? r : l;
@@ -462,8 +691,11 @@ class KDTree {
     }
 
     // Returns the number of points whose distance was computed (the search's cost).
-    DATAGAUGE_INLINE std::int64_t search(const float* query, std::int64_t exclude, Scratch& s) const {
-        std::copy(query, query + d_, s.q.begin());  // padding stays 0
+    // `query`: the row in the original frame; `framed`: in the tree's frame (the same pointer for
+    // an unrotated tree), with its error `eq`.
+    DATAGAUGE_INLINE std::int64_t search(const float* query, const float* framed, float eq, std::int64_t exclude,
+                                         Scratch& s) const {
+        std::copy(framed, framed + d_, s.q.begin());  // padding stays 0
         const float* q = s.q.data();
         TopK& top = s.top;
         std::vector<Pending>& stack = s.stack;
@@ -476,7 +708,7 @@ class KDTree {
             if (prune(item.dist, top)) continue;
             const Node* node = item.node;
             if (node->left < 0) {
-                scan_leaf(*node, q, exclude, top);
+                scan_leaf(*node, q, query, eq, exclude, top);
                 scanned += node->end - node->begin;
                 continue;
             }
@@ -488,7 +720,7 @@ class KDTree {
             const bool left_first = xs <= node->split_value;
             const Node* near = left_first ? l : r;
             const Node* far = left_first ? r : l;
-            const float dfar = box_distance(*far, q);
+            const float dfar = lower(box_distance(*far, q), eq);
             if (!prune(dfar, top)) stack.push_back({far, dfar});
             stack.push_back({near, item.dist});
         }

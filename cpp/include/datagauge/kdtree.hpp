@@ -385,6 +385,50 @@ class KDTree {
 
     static std::int64_t padded(std::int64_t cnt) { return (cnt + kScanBlock - 1) / kScanBlock * kScanBlock; }
 
+    // Sums of squared differences between q and the kScanBlock points of a leaf block (columns
+    // `stride` apart from `col`), each lane in feature order with separate multiply and add.
+    // Every `step` features, and at the end, the block is given up (false) when no sum is <= th;
+    // otherwise the sums are written to acc.
+    DATAGAUGE_INLINE bool block_sums(const float* col, std::int64_t stride, const float* q, float th,
+                                     std::int64_t step, float* acc) const {
+#if defined(__GNUC__)
+        using simd::Float8;
+        Float8 a0{}, a1{}, a2{}, a3{};
+        for (std::int64_t j = 0; j < d_;) {
+            const std::int64_t stop = std::min(d_, j + step);
+            for (; j < stop; ++j, col += stride) {
+                const Float8 qv = simd::splat(q[j]);
+                const Float8 t0 = simd::load(col) - qv, t1 = simd::load(col + 8) - qv;
+                const Float8 t2 = simd::load(col + 16) - qv, t3 = simd::load(col + 24) - qv;
+                a0 += t0 * t0;
+                a1 += t1 * t1;
+                a2 += t2 * t2;
+                a3 += t3 * t3;
+            }
+            if (!simd::any((a0 <= th) | (a1 <= th) | (a2 <= th) | (a3 <= th))) return false;
+        }
+        std::memcpy(acc, &a0, sizeof a0);
+        std::memcpy(acc + 8, &a1, sizeof a1);
+        std::memcpy(acc + 16, &a2, sizeof a2);
+        std::memcpy(acc + 24, &a3, sizeof a3);
+        return true;
+#else
+        (void)step;
+        for (std::int64_t p = 0; p < kScanBlock; ++p) acc[p] = 0.0f;
+        for (std::int64_t j = 0; j < d_; ++j) {
+            const float qj = q[j];
+            const float* c = col + j * stride;
+            for (std::int64_t p = 0; p < kScanBlock; ++p) {
+                const float t = c[p] - qj;
+                acc[p] += t * t;
+            }
+        }
+        for (std::int64_t p = 0; p < kScanBlock; ++p)
+            if (acc[p] <= th) return true;
+        return false;
+#endif
+    }
+
     // Distances from q to a leaf's points, kScanBlock at a time: four SIMD accumulators stay in
     // registers across the coordinates. Each lane computes sum_j (x_j - q_j)^2 in the order of
     // j with separate multiply and add, exactly as refine.hpp's squared_distance does, so every
@@ -396,36 +440,7 @@ class KDTree {
         const float* cols = cols_.data() + node.cols;
         for (std::int64_t p0 = 0; p0 < cnt; p0 += kScanBlock) {
             float acc[kScanBlock];
-#if defined(__GNUC__)
-            using simd::Float8;
-            Float8 a0{}, a1{}, a2{}, a3{};
-            const float* col = cols + p0;
-            for (std::int64_t j = 0; j < d_; ++j, col += stride) {
-                const Float8 qv = simd::splat(q[j]);
-                const Float8 t0 = simd::load(col) - qv, t1 = simd::load(col + 8) - qv;
-                const Float8 t2 = simd::load(col + 16) - qv, t3 = simd::load(col + 24) - qv;
-                a0 += t0 * t0;
-                a1 += t1 * t1;
-                a2 += t2 * t2;
-                a3 += t3 * t3;
-            }
-            const float bound = top.bound();
-            if (!simd::any((a0 <= bound) | (a1 <= bound) | (a2 <= bound) | (a3 <= bound))) continue;
-            std::memcpy(acc, &a0, sizeof a0);
-            std::memcpy(acc + 8, &a1, sizeof a1);
-            std::memcpy(acc + 16, &a2, sizeof a2);
-            std::memcpy(acc + 24, &a3, sizeof a3);
-#else
-            for (std::int64_t p = 0; p < kScanBlock; ++p) acc[p] = 0.0f;
-            for (std::int64_t j = 0; j < d_; ++j) {
-                const float qj = q[j];
-                const float* col = cols + j * stride + p0;
-                for (std::int64_t p = 0; p < kScanBlock; ++p) {
-                    const float t = col[p] - qj;
-                    acc[p] += t * t;
-                }
-            }
-#endif
+            if (!block_sums(cols + p0, stride, q, top.bound(), d_, acc)) continue;
             const std::int64_t m = std::min(kScanBlock, cnt - p0);  // real points; the rest is padding
             for (std::int64_t p = 0; p < m; ++p) {
                 if (!(acc[p] <= top.bound())) continue;
@@ -450,45 +465,7 @@ class KDTree {
                 if (!screen_block_avx512(cols + p0, stride, d_, q, th, acc)) continue;
             } else
 #endif
-#if defined(__GNUC__)
-            {
-            using simd::Float8;
-            Float8 a0{}, a1{}, a2{}, a3{};
-            const float* col = cols + p0;
-            bool dropped = false;
-            for (std::int64_t j = 0; j < d_;) {
-                const std::int64_t stop = std::min(d_, j + kAbandonStep);
-                for (; j < stop; ++j, col += stride) {
-                    const Float8 qv = simd::splat(q[j]);
-                    const Float8 t0 = simd::load(col) - qv, t1 = simd::load(col + 8) - qv;
-                    const Float8 t2 = simd::load(col + 16) - qv, t3 = simd::load(col + 24) - qv;
-                    a0 += t0 * t0;
-                    a1 += t1 * t1;
-                    a2 += t2 * t2;
-                    a3 += t3 * t3;
-                }
-                if (!simd::any((a0 <= th) | (a1 <= th) | (a2 <= th) | (a3 <= th))) {
-                    dropped = true;
-                    break;
-                }
-            }
-            if (dropped) continue;
-            std::memcpy(acc, &a0, sizeof a0);
-            std::memcpy(acc + 8, &a1, sizeof a1);
-            std::memcpy(acc + 16, &a2, sizeof a2);
-            std::memcpy(acc + 24, &a3, sizeof a3);
-            }
-#else
-            for (std::int64_t p = 0; p < kScanBlock; ++p) acc[p] = 0.0f;
-            for (std::int64_t j = 0; j < d_; ++j) {
-                const float qj = q[j];
-                const float* col = cols + j * stride + p0;
-                for (std::int64_t p = 0; p < kScanBlock; ++p) {
-                    const float t = col[p] - qj;
-                    acc[p] += t * t;
-                }
-            }
-#endif
+            if (!block_sums(cols + p0, stride, q, th, kAbandonStep, acc)) continue;
             // The block's candidates, measured in the original frame eight at a time (eight
             // independent sums, each bit-identical to squared_distance).
             const std::int64_t m = std::min(kScanBlock, cnt - p0);

@@ -165,20 +165,32 @@ class HNSW:
 
 @dataclass(frozen=True, slots=True)
 class IVF:
-    """FAISS inverted file (approximate): k-means cells, a few probed per query.
+    """Inverted file (approximate): k-means cells, a few probed per query.
+
+    Two engines run it. ``"core"`` (the compiled core, CPU, ``codes="flat"``) groups the
+    queries by their home cell (the nearest centre) and searches each group against the
+    cells its probe list names: the home cell, then the cells nearest to any point of the
+    group. The distances are dense float32 tile products (AVX-512 or AVX2 chosen at run
+    time), the candidates re-ranked exactly; the data are used in place. ``"faiss"`` is a
+    FAISS ``IndexIVFFlat`` / ``IVF-SQ8`` / ``IVF-PQ`` (each query probes its own nearest
+    cells, scanned a vector at a time), on the CPU or a GPU.
 
     Parameters
     ----------
     nlist : int or None
-        Number of cells; ``None`` is about ``4 * sqrt(n)`` (at most n / 39).
+        Number of cells; ``None`` is about ``sqrt(n)`` (at most n / 32) for the core engine
+        and about ``4 * sqrt(n)`` (at most n / 39) for FAISS.
     nprobe : int or None
-        Cells searched per query, the recall/speed knob. ``None`` tunes it on the data: the
-        smallest count (doubling from 1, then bisected) whose recall@k on a sample of 512
-        points, checked against exact search, reaches `target_recall`. Clustered data (real
-        embeddings) need few cells; uniform high-dimensional data need many.
+        Cells searched per query (core: per group of queries), the recall/speed knob.
+        ``None`` tunes it on the data: the smallest count (doubling from 1, then bisected)
+        whose recall@k on a sample of 512 points, checked against exact search, reaches
+        `target_recall`. Clustered data (real embeddings) need few cells; uniform
+        high-dimensional data need many. With ``nprobe = nlist`` every point is compared
+        with every other.
     random_state : int or numpy Generator
         Seed of the k-means training sample, its initialisation and the tuning sample (a
-        Generator gives one draw).
+        Generator gives one draw). The core engine's answer depends on it and the data
+        only, not on the thread count.
     target_recall : float
         Recall@k the tuning aims for, in (0, 1]; ignored when `nprobe` is given.
     codes : str
@@ -189,7 +201,11 @@ class IVF:
         features): the least memory, but its training is slow and its distances coarse. The
         index only proposes candidates (``k + 1`` and a margin; ``4 k + 8`` with PQ); they are
         re-ranked with exact distances from the embeddings, so compression costs recall,
-        which the tuning of `nprobe` measures.
+        which the tuning of `nprobe` measures. The core engine stores nothing: ``"flat"``
+        only.
+    engine : {"auto", "core", "faiss"}
+        ``"auto"``: the core engine for ``codes="flat"`` on the CPU, FAISS for compressed
+        codes and on a GPU.
     """
 
     nlist: int | None = None
@@ -197,6 +213,7 @@ class IVF:
     random_state: int | np.random.Generator = 0
     target_recall: float = 0.95
     codes: str = "flat"
+    engine: Literal["auto", "core", "faiss"] = "auto"
 
 
 IndexSpec = Exact | HNSW | IVF
@@ -378,6 +395,9 @@ def _self_knn(
         if engine == "brute":
             return _brute_knn(x, k, spec, n_threads)
         return _flat_knn(x, k, spec, n_threads, device)
+    if isinstance(spec, IVF) and ivf_engine(spec, device) == "core":
+        result = _complete_rows(x, k, _core_ivf_knn(x, k, spec, n_threads), n_threads, "cpu")
+        return result
     result = _complete_rows(
         x, k, _faiss_index_knn(x, k, spec, n_threads, device), n_threads, device
     )
@@ -895,7 +915,9 @@ def _build_approximate(searcher: Searcher, k: int, spec: HNSW | IVF, gpu: Any) -
             index.hnsw.efSearch = max(value, floor)
 
         if spec.ef_search is None:
-            _tune(searcher, k, index, set_ef, floor, max(floor, _HNSW_MAX_EF), target, 0, floor)
+            _faiss_tune(
+                searcher, k, index, set_ef, (floor, max(floor, _HNSW_MAX_EF)), target, 0, floor
+            )
         else:
             set_ef(ef)
         return index
@@ -931,7 +953,7 @@ def _build_approximate(searcher: Searcher, k: int, spec: HNSW | IVF, gpu: Any) -
         index.nprobe = value
 
     if spec.nprobe is None:
-        _tune(searcher, k, index, set_nprobe, 1, nlist, target, seed, floor)
+        _faiss_tune(searcher, k, index, set_nprobe, (1, nlist), target, seed, floor)
     else:
         set_nprobe(nprobe)
     return index
@@ -986,35 +1008,32 @@ def exact_kth(
 
 
 def _tune(
-    searcher: Searcher,
+    x: NDArray[np.float32],
     k: int,
-    index: Any,
-    setter: Any,
+    found: Any,
     low: int,
     high: int,
     target: float,
     seed: int,
-    n_cand: int,
+    shift: NDArray[np.float32] | None,
 ) -> int:
-    """Set the smallest knob value in [low, high] whose sample recall@k reaches `target`.
+    """The smallest knob value in [low, high] whose sample recall@k reaches `target`.
 
-    The knob (nprobe, efSearch) is doubled from `low` until the recall of a fixed sample of
-    queries reaches the target, then bisected between the last two values; recall grows with
-    the knob, so this needs O(log(high)) searches of the sample. Recall counts, for each sampled
-    point, the candidates (self excluded) no farther than its exact k-th neighbour: ties and
-    duplicate points cannot make a correct answer look wrong.
+    ``found(value, ids)`` returns the candidate indices (an (m, c) array, -1 for none) that
+    the index proposes for rows `ids` of `x` with the knob (nprobe, efSearch) at `value`. The
+    knob is doubled from `low` until the recall of a fixed sample of queries reaches the
+    target, then bisected between the last two values; recall grows with the knob, so this
+    needs O(log(high)) searches of the sample. Recall counts, for each sampled point, the
+    candidates (self excluded) no farther than its exact k-th neighbour: ties and duplicate
+    points cannot make a correct answer look wrong.
     """
-    x = searcher.x
     n = x.shape[0]
     ids = sample_rows(n, seed)
-    q = searcher.shifted(np.ascontiguousarray(x[ids]))
-    kth = exact_kth(x, ids, k, searcher.shift)
+    kth = exact_kth(x, ids, k, shift)
 
     def recall(value: int) -> float:
-        setter(value)
-        _, found = index.search(q, n_cand)
         hits = 0
-        for row, (i, cand) in enumerate(zip(ids, found, strict=True)):
+        for row, (i, cand) in enumerate(zip(ids, found(value, ids), strict=True)):
             cand = cand[(cand >= 0) & (cand != i)]
             dist = ((x[cand].astype(np.float64) - x[i].astype(np.float64)) ** 2).sum(axis=1)
             hits += min(k, int((dist <= kth[row] * (1 + 1e-6) + 1e-30).sum()))
@@ -1023,7 +1042,6 @@ def _tune(
     value, below = low, low - 1  # below: largest value known to miss the target
     while recall(value) < target:
         if value >= high:
-            setter(high)
             return high
         below, value = value, min(high, 2 * value)
     while value - below > max(1, value // 16):  # bisect to within ~6% of the smallest
@@ -1032,8 +1050,29 @@ def _tune(
             value = mid
         else:
             below = mid
-    setter(value)
     return value
+
+
+def _faiss_tune(
+    searcher: Searcher,
+    k: int,
+    index: Any,
+    setter: Any,
+    bounds: tuple[int, int],
+    target: float,
+    seed: int,
+    n_cand: int,
+) -> None:
+    """Set a FAISS index's knob (through `setter`) by :func:`_tune` on its candidates."""
+    x = searcher.x
+
+    def found(value: int, ids: NDArray[np.int64]) -> NDArray[np.int64]:
+        setter(value)
+        _, cand = index.search(searcher.shifted(np.ascontiguousarray(x[ids])), n_cand)
+        result: NDArray[np.int64] = cand
+        return result
+
+    setter(_tune(x, k, found, bounds[0], bounds[1], target, seed, searcher.shift))
 
 
 def _faiss_index_knn(
@@ -1076,6 +1115,101 @@ def _faiss_index_knn(
                 )
         n_cand = candidates(k, n, spec)
         return searcher.search(index, 0, n, np.arange(n, dtype=np.int64), k, n_cand)
+
+
+def ivf_engine(spec: IVF, device: str) -> str:
+    """Which engine runs an IVF spec: "core" or "faiss" (validated against codes and device)."""
+    engine = check_choice(spec.engine, "IVF.engine", ("auto", "core", "faiss"))
+    flat = spec.codes == "flat"
+    if engine == "core":
+        if not flat:
+            raise ValueError(
+                f"IVF(engine='core') keeps the vectors as they are (codes='flat'), got "
+                f"codes={spec.codes!r}; use engine='faiss' (or 'auto') for compressed codes."
+            )
+        if device == "gpu":
+            raise ValueError(
+                "IVF(engine='core') runs on the CPU; use engine='faiss' for device='gpu'."
+            )
+        return "core"
+    if engine == "faiss" or not flat or device == "gpu":
+        return "faiss"
+    return "core" if device == "cpu" or not gpu_available() else "faiss"
+
+
+#: Lloyd iterations of the core IVF's coarse quantiser, and sample rows per cell it trains on.
+_IVF_TRAIN_ITER = 10
+_IVF_TRAIN_PER_CELL = 32
+#: Queries a core IVF task packs at most, points packed at a time (ivf.hpp).
+_IVF_QUERY_BLOCK = 768
+_IVF_COL_BLOCK = 128
+#: Stack of a std::thread (glibc default), the core IVF's workers.
+_STACK_BYTES = 8 << 20
+
+
+def _core_nlist(spec: IVF, n: int) -> int:
+    nlist = spec.nlist if spec.nlist is not None else max(1, min(round(math.sqrt(n)), n // 32))
+    return min(check_int(nlist, "IVF.nlist", minimum=1), n)
+
+
+def core_ivf_bytes(n: int, d: int, k: int, nlist: int, n_threads: int) -> int:
+    """Bytes the core IVF search of n x d rows for k neighbours will allocate besides the
+    data (an estimate from above): the training sample, the cell lists, the probe scores
+    (one matrix per thread while assigning, then sorted), the neighbour lists and each
+    thread's packed blocks and candidate lists."""
+    threads = max(1, n_threads)
+    n_cand = min(n, k + 1 + _margin(k))
+    sample = 4 * min(n, _IVF_TRAIN_PER_CELL * nlist) * d + 8 * nlist * d
+    cells = 8 * n * 4  # labels, members and the argsort's scratch
+    scores = 4 * nlist * nlist * (threads + 1) + 12 * nlist * nlist
+    lists = 16 * n * k  # squared distances, indices, distances
+    per_thread = (
+        _STACK_BYTES + 4 * (_IVF_QUERY_BLOCK + _IVF_COL_BLOCK) * d + 16 * _IVF_QUERY_BLOCK * n_cand
+    )
+    return sample + cells + scores + lists + threads * per_thread
+
+
+def _core_ivf_knn(
+    x: NDArray[np.float32], k: int, spec: IVF, n_threads: int
+) -> tuple[NDArray[np.float32], NDArray[np.int64]]:
+    """The core IVF engine (see ivf.hpp): squared distances and indices of validated x."""
+    n, d = x.shape
+    target = check_unit_fraction(spec.target_recall, "IVF.target_recall", allow_one=True)
+    nlist = _core_nlist(spec, n)
+    nprobe = None
+    if spec.nprobe is not None:
+        nprobe = min(check_int(spec.nprobe, "IVF.nprobe", minimum=1), nlist)
+    seed = seed_from(spec.random_state, "IVF.random_state")
+    check_memory(
+        core_ivf_bytes(n, d, k, nlist, n_threads),
+        "the IVF search (engine='core')",
+        "use fewer cells (IVF.nlist), fewer threads (n_jobs=1), or index='exact'",
+    )
+    mean = column_means(x)
+    rng = np.random.default_rng(seed)
+    n_train = min(n, _IVF_TRAIN_PER_CELL * nlist)
+    rows = np.arange(n) if n_train == n else np.sort(rng.choice(n, n_train, replace=False))
+    sample = np.ascontiguousarray(x[rows])
+    init = np.ascontiguousarray(sample[np.sort(rng.choice(n_train, nlist, replace=False))])
+    centres, _ = _core.ivf_train(sample, init, mean, _IVF_TRAIN_ITER, n_threads)
+    del sample, init
+    labels, scores = _core.ivf_assign(x, centres, mean, n_threads)
+    probe = np.argsort(scores, axis=1, kind="stable").astype(np.int32)
+    del scores
+    start = np.zeros(nlist + 1, dtype=np.int64)
+    np.cumsum(np.bincount(labels, minlength=nlist), out=start[1:])
+    members = np.argsort(labels, kind="stable").astype(np.int64)
+    n_cand = min(n - 1, k + _margin(k))
+
+    def search(value: int, ids: NDArray[np.int64]) -> tuple[NDArray[np.float32], NDArray[np.int64]]:
+        result: tuple[NDArray[np.float32], NDArray[np.int64]] = _core.ivf_search(
+            x, mean, labels, start, members, probe, value, ids, k, n_cand, n_threads
+        )
+        return result
+
+    if nprobe is None:
+        nprobe = _tune(x, k, lambda v, ids: search(v, ids)[1], 1, nlist, target, seed, mean)
+    return search(nprobe, np.arange(n, dtype=np.int64))
 
 
 def _check_finite_lists(dist: NDArray[np.float32], idx: NDArray[np.int64]) -> None:

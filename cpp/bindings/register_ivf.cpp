@@ -1,3 +1,4 @@
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -128,6 +129,42 @@ py::tuple ivf_search(const FloatArray& x, const FloatArray& mean, const IndexArr
     return py::make_tuple(dist, idx);
 }
 
+py::tuple ivf_exact_rows(const FloatArray& x, const FloatArray& centres, const IndexArray& labels,
+                         const IndexArray& cell_start, const IndexArray& members, const IndexArray& queries,
+                         const FloatArray& bounds, int k, int n_threads) {
+    require_ndim(x, 2, "data");
+    require_k(k);
+    const std::int64_t n = x.shape(0), d = x.shape(1);
+    const ivf::Cells cells = check_cells(cell_start, members, labels, n);
+    require_ndim(centres, 2, "centres");
+    require_rows(centres, cells.n_cells, "centres", "cell_start (less one)");
+    if (centres.shape(1) != d) throw std::invalid_argument("centres and data must have the same number of features");
+    require_ndim(queries, 1, "queries");
+    const std::int64_t m = queries.shape(0);
+    require_ndim(bounds, 1, "bounds");
+    require_rows(bounds, m, "bounds", "queries");
+    const std::int64_t* qp = queries.data();
+    const float* bp = bounds.data();
+    for (std::int64_t t = 0; t < m; ++t) {
+        if (qp[t] < 0 || qp[t] >= n) throw std::invalid_argument("queries must be row indices in [0, n)");
+        if (!(bp[t] >= 0.0f)) throw std::invalid_argument("bounds must be >= 0 (+inf: no bound), not NaN");
+    }
+    FloatArray dist({m, static_cast<std::int64_t>(k)});
+    IndexArray idx({m, static_cast<std::int64_t>(k)});
+    float* dp = dist.mutable_data();
+    std::int64_t* ip = idx.mutable_data();
+    const float *xp = x.data(), *cp = centres.data();
+    std::unique_ptr<ivf::ExactRows> rows;
+    {
+        py::gil_scoped_release nogil;
+        rows = std::make_unique<ivf::ExactRows>(xp, n, d, cp, cells);
+    }
+    run_blocks_nogil(m, n_threads, 4096, 4, [&](std::int64_t b, std::int64_t e) {
+        for (std::int64_t t = b; t < e; ++t) rows->query(qp[t], bp[t], k, dp + t * k, ip + t * k);
+    });
+    return py::make_tuple(dist, idx);
+}
+
 }  // namespace
 
 void register_ivf(py::module_& m) {
@@ -197,6 +234,31 @@ Returns
 -------
 distances : ndarray of float32, shape (m, k)
     Exact squared distances, ascending; (+inf, -1) where fewer than k candidates were met.
+indices : ndarray of int64, shape (m, k)
+)doc");
+    m.def("ivf_exact_rows", &ivf_exact_rows, py::arg("data").noconvert(), py::arg("centres").noconvert(),
+          py::arg("labels").noconvert(), py::arg("cell_start").noconvert(), py::arg("members").noconvert(),
+          py::arg("queries").noconvert(), py::arg("bounds").noconvert(), py::arg("k"), py::arg("n_threads") = 0,
+          R"doc(
+Exact k nearest other rows of the query rows, cells pruned by the triangle inequality.
+
+Parameters
+----------
+data : ndarray of float32, shape (n, d)
+centres : ndarray of float32, shape (n_cells, d)
+labels, cell_start, members : ndarray of int64
+    The inverted file, as for ivf_search.
+queries : ndarray of int64, shape (m,)
+bounds : ndarray of float32, shape (m,)
+    An upper bound on each query's squared k-th distance (e.g. from an approximate search);
+    +inf for none. Below the true value the answer may miss neighbours.
+k : int
+n_threads : int
+
+Returns
+-------
+distances : ndarray of float32, shape (m, k)
+    Exact squared distances (the exact engines' float32 arithmetic), ascending.
 indices : ndarray of int64, shape (m, k)
 )doc");
     m.def("ivf_kernel", [] { return std::string(ivf::kernel_name()); }, R"doc(

@@ -105,6 +105,21 @@ def ivf_search(
     of the first `nprobe` cells of its home cell's probe list, the `n_candidates` nearest
     re-ranked exactly: (squared distances, indices), (m, k), (+inf, -1) where fewer met."""
 
+def ivf_exact_rows(
+    data: NDArray[np.float32],
+    centres: NDArray[np.float32],
+    labels: NDArray[np.int64],
+    cell_start: NDArray[np.int64],
+    members: NDArray[np.int64],
+    queries: NDArray[np.int64],
+    bounds: NDArray[np.float32],
+    k: int,
+    n_threads: int = 0,
+) -> tuple[NDArray[np.float32], NDArray[np.int64]]:
+    """Exact k nearest other rows of rows `queries` (m,), cells pruned by the triangle
+    inequality given `bounds` (m,) on the squared k-th distances (+inf: none): (squared
+    distances, indices), (m, k)."""
+
 def ivf_kernel() -> str:
     """The inverted file's tile kernel: "fp32-avx512", "fp32-avx2" or "fp32-scalar"."""
 

@@ -788,6 +788,11 @@ def _flat_knn(
         return _merge_all((search(start, stop) for start, stop in blocks), k)
 
 
+#: exact_top_radii searches its rows through pruned cells (rather than FAISS brute force)
+#: from this many times sqrt(n) rows at once: about the cost of building the cells.
+_PRUNED_MIN_ROWS = 4
+
+
 def exact_top_radii(
     x: NDArray[np.float32],
     radii: NDArray[np.float32],
@@ -818,9 +823,23 @@ def exact_top_radii(
         order = order[:m]
     done = 0
     batch = max(2 * m, 256)
+    cells: InvertedFile | None = None
     while done < order.size:
         ids = np.sort(order[done : done + batch]).astype(np.int64)
-        sq, _ = _flat_knn(scaled, k, Exact(engine="flat"), n_threads, "cpu", ids)
+        if cells is None and ids.size >= _PRUNED_MIN_ROWS * math.sqrt(n):
+            # Many rows: cells pruned by the triangle inequality (one k-means, one pass of
+            # assignment) beat FAISS brute force over every row.
+            cells = InvertedFile(scaled, _core_nlist(IVF(), n), 0, n_threads)
+        if cells is None:
+            sq, _ = _flat_knn(scaled, k, Exact(engine="flat"), n_threads, "cpu", ids)
+        else:
+            # radii[ids] are distances of real points, at least the k-th: padded bounds.
+            bound = np.ldexp(radii[ids].astype(np.float64), -exponent) ** 2 * (1 + 1e-5)
+            _, labels, start, members = cells.lists()
+            sq, _ = _core.ivf_exact_rows(
+                scaled, cells.centres, labels, start, members, ids, bound.astype(np.float32),
+                k, n_threads,
+            )  # fmt: skip
         out[ids] = distances(np.ascontiguousarray(sq[:, k - 1]), exponent)
         done += ids.size
         if above is not None:
@@ -1169,6 +1188,34 @@ def core_ivf_bytes(n: int, d: int, k: int, nlist: int, n_threads: int) -> int:
     return sample + cells + scores + lists + threads * per_thread
 
 
+class InvertedFile:
+    """The core IVF's cells over validated `x` (used in place): k-means centres trained (Lloyd,
+    float32 tiles) on a seeded sample of 32 rows per cell, every row's home cell (nearest
+    centre), the cells' member lists and each cell's probe order (nearest cells to any of
+    its points first)."""
+
+    def __init__(self, x: NDArray[np.float32], nlist: int, seed: int, n_threads: int):
+        n = x.shape[0]
+        self.mean = column_means(x)
+        rng = np.random.default_rng(seed)
+        n_train = min(n, _IVF_TRAIN_PER_CELL * nlist)
+        rows = np.arange(n) if n_train == n else np.sort(rng.choice(n, n_train, replace=False))
+        sample = np.ascontiguousarray(x[rows])
+        init = np.ascontiguousarray(sample[np.sort(rng.choice(n_train, nlist, replace=False))])
+        self.centres, _ = _core.ivf_train(sample, init, self.mean, _IVF_TRAIN_ITER, n_threads)
+        del sample, init
+        self.labels, scores = _core.ivf_assign(x, self.centres, self.mean, n_threads)
+        self.probe: NDArray[np.int32] = np.argsort(scores, axis=1, kind="stable").astype(np.int32)
+        del scores
+        self.start = np.zeros(nlist + 1, dtype=np.int64)
+        np.cumsum(np.bincount(self.labels, minlength=nlist), out=self.start[1:])
+        self.members = np.argsort(self.labels, kind="stable").astype(np.int64)
+
+    def lists(self) -> tuple[NDArray[np.float32], NDArray[np.int64], NDArray[np.int64], Any]:
+        """(mean, labels, cell_start, members), as the core's IVF functions take them."""
+        return self.mean, self.labels, self.start, self.members
+
+
 def _core_ivf_knn(
     x: NDArray[np.float32], k: int, spec: IVF, n_threads: int
 ) -> tuple[NDArray[np.float32], NDArray[np.int64]]:
@@ -1185,30 +1232,17 @@ def _core_ivf_knn(
         "the IVF search (engine='core')",
         "use fewer cells (IVF.nlist), fewer threads (n_jobs=1), or index='exact'",
     )
-    mean = column_means(x)
-    rng = np.random.default_rng(seed)
-    n_train = min(n, _IVF_TRAIN_PER_CELL * nlist)
-    rows = np.arange(n) if n_train == n else np.sort(rng.choice(n, n_train, replace=False))
-    sample = np.ascontiguousarray(x[rows])
-    init = np.ascontiguousarray(sample[np.sort(rng.choice(n_train, nlist, replace=False))])
-    centres, _ = _core.ivf_train(sample, init, mean, _IVF_TRAIN_ITER, n_threads)
-    del sample, init
-    labels, scores = _core.ivf_assign(x, centres, mean, n_threads)
-    probe = np.argsort(scores, axis=1, kind="stable").astype(np.int32)
-    del scores
-    start = np.zeros(nlist + 1, dtype=np.int64)
-    np.cumsum(np.bincount(labels, minlength=nlist), out=start[1:])
-    members = np.argsort(labels, kind="stable").astype(np.int64)
+    cells = InvertedFile(x, nlist, seed, n_threads)
     n_cand = min(n - 1, k + _margin(k))
 
     def search(value: int, ids: NDArray[np.int64]) -> tuple[NDArray[np.float32], NDArray[np.int64]]:
         result: tuple[NDArray[np.float32], NDArray[np.int64]] = _core.ivf_search(
-            x, mean, labels, start, members, probe, value, ids, k, n_cand, n_threads
+            x, *cells.lists(), cells.probe, value, ids, k, n_cand, n_threads
         )
         return result
 
     if nprobe is None:
-        nprobe = _tune(x, k, lambda v, ids: search(v, ids)[1], 1, nlist, target, seed, mean)
+        nprobe = _tune(x, k, lambda v, ids: search(v, ids)[1], 1, nlist, target, seed, cells.mean)
     return search(nprobe, np.arange(n, dtype=np.int64))
 
 

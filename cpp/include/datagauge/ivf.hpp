@@ -403,4 +403,81 @@ class Searcher {
     }
 };
 
+// ----------------------------------------------------------------------------- exact rows
+
+// out[j] = squared_distance(q, centres row j) for j < nc (the exact engines' float32
+// arithmetic, eight rows at a time).
+DATAGAUGE_SIMD_CLONES inline void centre_distances(const float* q, const float* centres, std::int64_t nc,
+                                                   std::int64_t d, float* out) {
+    const float* rows[8];
+    std::int64_t j = 0;
+    for (; j + 8 <= nc; j += 8) {
+        for (int r = 0; r < 8; ++r) rows[r] = centres + (j + r) * d;
+        squared_distance8(q, rows, d, out + j);
+    }
+    for (; j < nc; ++j) out[j] = squared_distance(q, centres + j * d, d);
+}
+
+// Exact k-NN of chosen rows, pruned by cells with the triangle inequality. Each query comes
+// with a bound B on its squared k-th distance (an approximate search's k-th distance of real
+// points: at least the true one). Cells are visited nearest centre first; a cell is skipped
+// when even its nearest possible point, |q - c| - R_c (R_c: the largest distance from centre
+// c to a point of the cell), lies beyond the current bound (B, or the k-th distance found
+// once that is smaller). Float32 rounding of the computed squared distances (relative error
+// at most (d + 3) u, u = 2^-24) is covered by a margin eps = 2 (d + 4) u on both sides, so
+// no point within the bound is skipped: the answer is the exact k-NN with the exact engines'
+// distances.
+class ExactRows {
+   public:
+    ExactRows(const float* x, std::int64_t n, std::int64_t d, const float* centres, Cells cells)
+        : x_(x), n_(n), d_(d), centres_(centres), cells_(cells),
+          eps_(2.0 * static_cast<double>(d + 4) * std::ldexp(1.0, -24)) {
+        radius_.assign(static_cast<std::size_t>(cells.n_cells), 0.0);
+        for (std::int64_t c = 0; c < cells.n_cells; ++c) {
+            double r = 0.0;
+            for (std::int64_t t = cells.start[c]; t < cells.start[c + 1]; ++t)
+                r = std::max(r, static_cast<double>(squared_distance(x + cells.members[t] * d, centres + c * d, d)));
+            radius_[static_cast<std::size_t>(c)] = std::sqrt(r / (1.0 - eps_)) * (1.0 + 1e-12);
+        }
+    }
+
+    // Row q: its k nearest other rows (exact when its true k-th squared distance is at most
+    // `bound`; +inf: no bound) into dist_out / idx_out (k entries; (+inf, -1) where fewer
+    // exist). Returns the cells scanned.
+    std::int64_t query(std::int64_t q, float bound, int k, float* dist_out, std::int64_t* idx_out) const {
+        const std::int64_t nc = cells_.n_cells;
+        std::vector<float> dc(static_cast<std::size_t>(nc));
+        const float* qp = x_ + q * d_;
+        centre_distances(qp, centres_, nc, d_, dc.data());
+        std::vector<std::int64_t> order(static_cast<std::size_t>(nc));
+        std::iota(order.begin(), order.end(), 0);
+        std::sort(order.begin(), order.end(), [&](std::int64_t a, std::int64_t b) {
+            return dc[static_cast<std::size_t>(a)] < dc[static_cast<std::size_t>(b)] ||
+                   (dc[static_cast<std::size_t>(a)] == dc[static_cast<std::size_t>(b)] && a < b);
+        });
+        TopK top(k);
+        top.reset(bound);
+        std::int64_t scanned = 0;
+        for (const std::int64_t c : order) {
+            const double near = std::sqrt(static_cast<double>(dc[static_cast<std::size_t>(c)]) / (1.0 + eps_)) -
+                                radius_[static_cast<std::size_t>(c)];
+            const double reach = std::sqrt(static_cast<double>(top.bound()) / (1.0 - eps_)) * (1.0 + 1e-12);
+            if (near > reach) continue;  // bound +inf: reach is +inf, nothing skipped
+            const std::int64_t lo = cells_.start[c];
+            refine_one(x_, n_, d_, qp, cells_.members + lo, cells_.start[c + 1] - lo, q, top);
+            ++scanned;
+        }
+        top.write(dist_out, idx_out);
+        return scanned;
+    }
+
+   private:
+    const float* x_;
+    std::int64_t n_, d_;
+    const float* centres_;
+    Cells cells_;
+    double eps_;
+    std::vector<double> radius_;
+};
+
 }  // namespace datagauge::ivf

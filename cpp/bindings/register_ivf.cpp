@@ -11,7 +11,8 @@ namespace {
 
 using Int32Array = py::array_t<std::int32_t, py::array::c_style>;
 
-constexpr std::int64_t kTaskBlock = 64;  // search tasks between Ctrl-C checks
+constexpr std::int64_t kTaskBlock = 64;        // search tasks between Ctrl-C checks
+constexpr std::int64_t kAssignBlock = 1 << 16;  // rows assigned between Ctrl-C checks
 
 // x (n, d) and mean (d,): 2-D, non-empty, matching.
 void require_data(const FloatArray& x, const FloatArray& mean) {
@@ -59,10 +60,15 @@ py::tuple ivf_assign(const FloatArray& x, const FloatArray& centres, const Float
     const float* xp = x.data();
     std::int64_t* lp = labels.mutable_data();
     float* pp = probe.mutable_data();
-    {
-        py::gil_scoped_release nogil;
-        quant.assign(xp, n, n_threads, lp, pp);
+    std::fill(pp, pp + nc * nc, kMissingDistance);
+    for (std::int64_t b = 0; b < n; b += kAssignBlock) {
+        {
+            py::gil_scoped_release nogil;
+            quant.assign(xp, b, std::min(n, b + kAssignBlock), n_threads, lp, pp);
+        }
+        if (PyErr_CheckSignals() != 0) throw py::error_already_set();
     }
+    quant.finish_scores(pp);
     return py::make_tuple(labels, probe);
 }
 

@@ -15,8 +15,12 @@ Engines:
   ``DATAGAUGE_SIMD=avx2``) or the data defeat 8 bits it is ``"brute"``. Same answers.
 - ``Exact(engine="flat")``: FAISS brute force (BLAS) over database blocks; on a GPU, or to
   compare.
-- ``HNSW`` and ``IVF``: FAISS approximate indexes for scale, with their recall/speed knob
-  (``ef_search``, ``nprobe``).
+- ``IVF``: an inverted file (k-means cells, a few probed), approximate, with its recall/speed
+  knob ``nprobe``. On the CPU with ``codes="flat"`` it runs in the core
+  (``IVF(engine="core")``, ``datagauge._core.ivf_search``): queries grouped by home cell and
+  searched against the cells their group probes in dense float32 tile products, the
+  candidates re-ranked exactly; otherwise FAISS's ``IndexIVFFlat``/``SQ8``/``PQ``.
+- ``HNSW``: a FAISS graph index, approximate (knob ``ef_search``).
 
 FAISS's distances come from ``|x|^2 + |y|^2 - 2 x.y`` and lose precision to cancellation, so
 the candidates any FAISS index returns are re-ranked with exact distances in the core.
@@ -828,8 +832,14 @@ def exact_top_radii(
         ids = np.sort(order[done : done + batch]).astype(np.int64)
         if cells is None and ids.size >= _PRUNED_MIN_ROWS * math.sqrt(n):
             # Many rows: cells pruned by the triangle inequality (one k-means, one pass of
-            # assignment) beat FAISS brute force over every row.
-            cells = InvertedFile(scaled, _core_nlist(IVF(), n), 0, n_threads)
+            # assignment) beat FAISS brute force over every row, where memory allows.
+            nlist = _core_nlist(IVF(), n)
+            try:
+                check_memory(core_ivf_bytes(n, x.shape[1], k, nlist, n_threads), "", "")
+            except MemoryError:
+                nlist = 0
+            if nlist:
+                cells = InvertedFile(scaled, nlist, 0, n_threads)
         if cells is None:
             sq, _ = _flat_knn(scaled, k, Exact(engine="flat"), n_threads, "cpu", ids)
         else:

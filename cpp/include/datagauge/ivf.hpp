@@ -3,7 +3,7 @@
 // The points are split into cells by a coarse quantiser (k-means centres, trained here by
 // Lloyd iterations on a sample). Every point's home cell is its nearest centre. The queries of
 // one home cell form a group, and the group is searched against the `nprobe` cells its probe
-// list names (the home cell first; see probe_scores: the cells nearest to any point of the
+// list names (the home cell first, then the cells nearest to any point of the
 // group). The work is therefore grouped by cell: a block of the group's queries (packed row
 // panels) against a block of a probed cell's points (packed column panels) is a dense product
 // of 6 x 32 register tiles (FMA; AVX-512 or AVX2 chosen at run time, a portable loop
@@ -201,10 +201,14 @@ class Quantiser {
     std::int64_t n_cells() const { return ncent_; }
     const std::vector<float>& centres() const { return centres_; }
 
-    // Labels (nearest centre) of the n rows of x, and with probe (ncent x ncent, filled here)
-    // the probe scores: probe[c * ncent + j] = the smallest tile distance from a point of cell
-    // c to centre j, -inf for j = c (the home cell is probed first), +inf for an empty cell c.
-    void assign(const float* x, std::int64_t n, int n_threads, std::int64_t* labels, float* probe) const {
+    // Labels (nearest centre) of the rows [begin, end) of x, and with probe (ncent x ncent)
+    // the probe scores lowered by them: probe[c * ncent + j] is lowered to the smallest tile
+    // distance from a row of cell c to centre j. Start from +inf and set the diagonal to -inf
+    // at the end (the home cell is probed first): see finish_scores().
+    void assign(const float* x, std::int64_t begin, std::int64_t end, int n_threads, std::int64_t* labels,
+                float* probe) const {
+        const std::int64_t n = end - begin;
+        if (n <= 0) return;
         const std::size_t cc = static_cast<std::size_t>(ncent_ * ncent_);
         const int workers = std::max(1, std::min<int>(resolve_threads(n_threads), static_cast<int>((n + kTrainChunk - 1) / kTrainChunk)));
         // One score matrix per contiguous range of rows: a minimum does not depend on the
@@ -213,7 +217,7 @@ class Quantiser {
         const std::int64_t per = (n + workers - 1) / workers;
         parallel_for(static_cast<std::size_t>(workers), workers, 1, [&](std::size_t b, std::size_t e) {
             for (std::size_t w = b; w < e; ++w) {
-                const std::int64_t r0 = static_cast<std::int64_t>(w) * per, r1 = std::min(n, r0 + per);
+                const std::int64_t r0 = begin + static_cast<std::int64_t>(w) * per, r1 = std::min(end, r0 + per);
                 float* g = nullptr;
                 if (probe != nullptr) {
                     part[w].assign(cc, kMissingDistance);
@@ -222,10 +226,12 @@ class Quantiser {
                 if (r0 < r1) assign_rows(x, d_, mean_.data(), cpack_, cnorm_, ncent_, r0, r1, tile_, labels, g);
             }
         });
-        if (probe == nullptr) return;
-        std::fill(probe, probe + cc, kMissingDistance);
         for (const auto& p : part)
             for (std::size_t t = 0; t < cc; ++t) probe[t] = std::min(probe[t], p[t]);
+    }
+
+    // The diagonal of the probe scores: -inf (each cell's own points are searched first).
+    void finish_scores(float* probe) const {
         for (std::int64_t c = 0; c < ncent_; ++c) probe[c * ncent_ + c] = -kMissingDistance;
     }
 

@@ -1007,12 +1007,19 @@ def exact_kth(
     shift: NDArray[np.float32] | None = None,
 ) -> NDArray[np.float64]:
     """Exact squared distance (float64, shape (len(ids),)) of rows `ids` of `x` to their k-th
-    nearest other row. FAISS proposes candidates from `x - shift` (centred data: FAISS's
-    arithmetic), a block of rows at a time (no centred copy of the whole data); they are
-    re-ranked in float64."""
-    faiss = import_faiss()
+    nearest other row. Candidates come from ``|b|^2 - 2 q.b`` of `x - shift` (centred data:
+    no cancellation) in float32 BLAS products, a block of rows at a time (no centred copy of
+    the whole data); they are re-ranked in float64. (NumPy's BLAS runs several times faster
+    than ``faiss.knn`` here, whose OpenMP threads lose much time on a loaded machine.)"""
     n = x.shape[0]
     n_cand = min(n, k + 1 + _margin(k))
+    rows = max(256, min(_ADD_BLOCK, (32 << 20) // (12 * max(1, ids.size))))  # ~32 MiB
+    # BLAS exits the process (no exception) when it cannot map its buffers.
+    check_memory(
+        BLAS_BYTES + 12 * ids.size * rows + 8 * rows * x.shape[1],
+        "the exact recall check of sample rows",
+        "give the process more memory, or use index='exact'",
+    )
 
     def centre(rows: NDArray[np.float32]) -> NDArray[np.float32]:
         return rows if shift is None else rows - shift
@@ -1020,11 +1027,13 @@ def exact_kth(
     q = np.ascontiguousarray(centre(x[ids]), dtype=np.float32)
     best_d = np.full((ids.size, 0), np.inf, dtype=np.float32)
     best_i = np.empty((ids.size, 0), dtype=np.int64)
-    for start in range(0, n, _ADD_BLOCK):
-        block = np.ascontiguousarray(centre(x[start : start + _ADD_BLOCK]), dtype=np.float32)
-        bd, bi = faiss.knn(q, block, min(n_cand, block.shape[0]))
-        best_d = np.concatenate([best_d, bd], axis=1)
-        best_i = np.concatenate([best_i, np.where(bi >= 0, bi + start, -1)], axis=1)
+    for start in range(0, n, rows):
+        block = np.ascontiguousarray(centre(x[start : start + rows]), dtype=np.float32)
+        score = np.einsum("ij,ij->i", block, block)[None, :] - 2.0 * (q @ block.T)
+        c = min(n_cand, block.shape[0])
+        part = np.argpartition(score, c - 1, axis=1)[:, :c]
+        best_d = np.concatenate([best_d, np.take_along_axis(score, part, axis=1)], axis=1)
+        best_i = np.concatenate([best_i, part + start], axis=1)
         keep = np.argsort(best_d, axis=1, kind="stable")[:, :n_cand]
         best_d = np.take_along_axis(best_d, keep, axis=1)
         best_i = np.take_along_axis(best_i, keep, axis=1)
@@ -1045,6 +1054,7 @@ def _tune(
     target: float,
     seed: int,
     shift: NDArray[np.float32] | None,
+    kth_of: Any = None,
 ) -> int:
     """The smallest knob value in [low, high] whose sample recall@k reaches `target`.
 
@@ -1054,11 +1064,12 @@ def _tune(
     target, then bisected between the last two values; recall grows with the knob, so this
     needs O(log(high)) searches of the sample. Recall counts, for each sampled point, the
     candidates (self excluded) no farther than its exact k-th neighbour: ties and duplicate
-    points cannot make a correct answer look wrong.
+    points cannot make a correct answer look wrong. The exact squared k-th distances of the
+    sample come from ``kth_of(ids)`` (float64), by default :func:`exact_kth`.
     """
     n = x.shape[0]
     ids = sample_rows(n, seed)
-    kth = exact_kth(x, ids, k, shift)
+    kth = exact_kth(x, ids, k, shift) if kth_of is None else kth_of(ids)
 
     def recall(value: int) -> float:
         hits = 0
@@ -1251,8 +1262,18 @@ def _core_ivf_knn(
         )
         return result
 
+    def kth_of(ids: NDArray[np.int64]) -> NDArray[np.float64]:
+        # Exact, through the cells pruned by the triangle inequality (no BLAS, no FAISS).
+        unbounded = np.full(ids.size, np.inf, dtype=np.float32)
+        sq, _ = _core.ivf_exact_rows(
+            x, cells.centres, *cells.lists()[1:], ids, unbounded, k, n_threads
+        )
+        return np.asarray(sq[:, k - 1], dtype=np.float64)
+
     if nprobe is None:
-        nprobe = _tune(x, k, lambda v, ids: search(v, ids)[1], 1, nlist, target, seed, cells.mean)
+        nprobe = _tune(
+            x, k, lambda v, ids: search(v, ids)[1], 1, nlist, target, seed, cells.mean, kth_of
+        )
     return search(nprobe, np.arange(n, dtype=np.int64))
 
 

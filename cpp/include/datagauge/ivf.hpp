@@ -349,10 +349,7 @@ class Searcher {
         for (std::int64_t t = 0; t < m; ++t) qid[static_cast<std::size_t>(t)] = queries[order[static_cast<std::size_t>(task.begin + t)]];
         std::vector<float> apack, anorm, bpack, bnorm, acc(kMR * kNR);
         pack_panels(x_, d_, mean_, qid.data(), 0, m, false, apack, anorm);
-        std::vector<float> cd(static_cast<std::size_t>(m * kc_), kMissingDistance);
-        std::vector<std::int64_t> ci(static_cast<std::size_t>(m * kc_), kMissingIndex);
-        std::vector<int> count(static_cast<std::size_t>(m), 0);
-        std::vector<float> bound(static_cast<std::size_t>(m), kMissingDistance);
+        std::vector<TopK> top(static_cast<std::size_t>(m), TopK(kc_));  // by tile distance
         const std::int64_t rpan = (m + kMR - 1) / kMR;
         for (std::int64_t p = 0; p < nprobe_; ++p) {
             const std::int64_t cell = probe_[task.home * width_ + p];
@@ -370,17 +367,20 @@ class Searcher {
                             const float base = anorm[q];
                             for (std::int64_t c = 0; c < cols; ++c) {
                                 const float v = base + bnorm[static_cast<std::size_t>(jp * kNR + c)] + acc[static_cast<std::size_t>(r * kNR + c)];
-                                if (!(v < bound[q])) continue;
+                                if (!(v < top[q].bound())) continue;
                                 const std::int64_t j = cells_.members[b0 + jp * kNR + c];
-                                if (j != qid[q]) push(cd.data() + q * kc_, ci.data() + q * kc_, count[q], bound[q], v, j);
+                                if (j != qid[q]) top[q].push(v, j);
                             }
                         }
                     }
             }
         }
+        std::vector<float> cd(static_cast<std::size_t>(kc_));
+        std::vector<std::int64_t> ci(static_cast<std::size_t>(kc_));
         for (std::int64_t t = 0; t < m; ++t) {
             const std::int64_t row = order[static_cast<std::size_t>(task.begin + t)], self = qid[static_cast<std::size_t>(t)];
-            refine_rows(x_, n_, d_, x_ + self * d_, ci.data() + t * kc_, kc_, &self, 0, 1, k, dist_out + row * k,
+            top[static_cast<std::size_t>(t)].write(cd.data(), ci.data());
+            refine_rows(x_, n_, d_, x_ + self * d_, ci.data(), kc_, &self, 0, 1, k, dist_out + row * k,
                         idx_out + row * k);
         }
     }
@@ -394,19 +394,6 @@ class Searcher {
     std::int64_t width_, nprobe_;
     int kc_;
     TileFn tile_;
-
-    // Insert candidate j at tile distance v into a sorted list of kc (first come first on ties).
-    void push(float* dl, std::int64_t* il, int& count, float& bound, float v, std::int64_t j) const {
-        int pos = count < kc_ ? count++ : kc_ - 1;
-        while (pos > 0 && v < dl[pos - 1]) {
-            dl[pos] = dl[pos - 1];
-            il[pos] = il[pos - 1];
-            --pos;
-        }
-        dl[pos] = v;
-        il[pos] = j;
-        if (count == kc_) bound = dl[kc_ - 1];
-    }
 };
 
 // ----------------------------------------------------------------------------- exact rows

@@ -41,7 +41,10 @@ and :mod:`datagauge.dask`; not part of the public API, whose names are in ``__al
   shift FAISS needs), :func:`import_faiss`, :func:`flat_index`;
 - chunk partials: :class:`Searcher` (candidates of any FAISS index over a block of rows,
   re-ranked exactly: a partial top-k list), :func:`merge_neighbors` and ``_core.merge_topk``
-  (merging partial lists), :func:`exact_kth` (exact k-th distances of sample rows, for recall).
+  (merging partial lists), :func:`exact_kth` (exact k-th distances of sample rows, for recall);
+- the core IVF: :class:`InvertedFile` (k-means cells, home cells, member lists, probe
+  orders), ``_core.ivf_search`` (approximate lists) and ``_core.ivf_exact_rows`` (exact rows
+  through cells pruned by the triangle inequality).
 """
 
 from __future__ import annotations
@@ -810,7 +813,9 @@ def exact_top_radii(
 
     `radii` (float32 (n,)) are k-th distances of lists an approximate index found and that
     were re-ranked exactly: each is at least the true k-th distance. Rows are searched exactly
-    (FAISS brute force, re-ranked), largest radius first, a batch at a time, until the next
+    (FAISS brute force, re-ranked; from 4 sqrt(n) rows at once, the core IVF's cells pruned by
+    the triangle inequality with each row's radius as the bound, ``_core.ivf_exact_rows``),
+    largest radius first, a batch at a time, until the next
     unsearched radius is below the m-th largest exact one found: no row not searched can then
     be among the m largest. Returns the radii with the searched rows' exact values, and how
     many rows were searched. The m largest radii, and the rows holding them, are then those of

@@ -1,4 +1,5 @@
-"""Approximate coverage on wide embeddings: IVF-Flat, IVF-SQ8 and IVF-PQ against exact search.
+"""Approximate coverage on wide embeddings: the core IVF, FAISS IVF-Flat, IVF-SQ8 and IVF-PQ
+against exact search.
 
 Clustered 512-d data (200 Gaussian clusters in 32 latent dimensions mapped linearly to 512,
 plus isotropic noise: low intrinsic dimension, as CLIP or DINO embeddings). For each engine,
@@ -32,7 +33,8 @@ from _harness import MIB, cpu_s, machine_info, peak_rss, reset_peak
 D, LATENT, CLUSTERS, NOISE, K = 512, 32, 200, 0.05, 20
 ENGINES = {
     "exact": "index='exact'",
-    "ivf-flat": "IVF()",
+    "ivf-core": "IVF(engine='core')",
+    "ivf-flat": "IVF(engine='faiss')",
     "ivf-sq8": "IVF(codes='sq8')",
     "ivf-pq64": "IVF(codes='pq64')",
 }
@@ -62,7 +64,8 @@ def child(n: int, engine: str, out: Path) -> None:
     x = clustered(n)
     spec: Any = {
         "exact": "exact",
-        "ivf-flat": IVF(),
+        "ivf-core": IVF(engine="core"),
+        "ivf-flat": IVF(engine="faiss"),
         "ivf-sq8": IVF(codes="sq8"),
         "ivf-pq64": IVF(codes="pq64"),
     }[engine]

@@ -244,7 +244,7 @@ def test_approximate_index_short_rows_are_completed_exactly():
 
     rng = np.random.default_rng(1)
     x = rng.random((600, 16)).astype(np.float32)
-    spec = datagauge.IVF(nlist=40, nprobe=1)
+    spec = datagauge.IVF(nlist=40, nprobe=1, engine="faiss")
     _, raw_idx = _faiss_index_knn(x, 10, spec, 1, "cpu")
     short = np.flatnonzero(raw_idx[:, -1] < 0)
     assert short.size > 0  # the situation really arises, so the test can fail

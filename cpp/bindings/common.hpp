@@ -60,5 +60,6 @@ void register_coverage(py::module_& m);
 void register_gmm(py::module_& m);
 void register_bias(py::module_& m);
 void register_mst(py::module_& m);
+void register_ivf(py::module_& m);
 
 }  // namespace datagauge::bindings

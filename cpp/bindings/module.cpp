@@ -7,4 +7,5 @@ PYBIND11_MODULE(_core, m) {
     datagauge::bindings::register_gmm(m);
     datagauge::bindings::register_bias(m);
     datagauge::bindings::register_mst(m);
+    datagauge::bindings::register_ivf(m);
 }

@@ -83,6 +83,60 @@ def screen_self_knn(
 def simd_level() -> str:
     """The instruction set the k-NN kernels use: "avx512", "avx2" or "scalar"."""
 
+def ivf_train(
+    sample: NDArray[np.float32],
+    centres: NDArray[np.float32],
+    mean: NDArray[np.float32],
+    max_iter: int,
+    n_threads: int = 0,
+) -> tuple[NDArray[np.float32], int]:
+    """Lloyd iterations of the inverted file's coarse quantiser (float32 tile distances) from
+    `centres` (n_cells, d) on `sample` (m, d): (centres, iterations run)."""
+
+def ivf_assign(
+    data: NDArray[np.float32],
+    centres: NDArray[np.float32],
+    mean: NDArray[np.float32],
+    n_threads: int = 0,
+) -> tuple[NDArray[np.int64], NDArray[np.float32]]:
+    """Home cell (nearest centre) of each row (n,), and the probe scores (n_cells, n_cells):
+    the smallest squared distance from a row of cell c to centre j (-inf on the diagonal)."""
+
+def ivf_search(
+    data: NDArray[np.float32],
+    mean: NDArray[np.float32],
+    labels: NDArray[np.int64],
+    cell_start: NDArray[np.int64],
+    members: NDArray[np.int64],
+    probe: NDArray[np.int32],
+    nprobe: int,
+    queries: NDArray[np.int64],
+    k: int,
+    n_candidates: int,
+    n_threads: int = 0,
+) -> tuple[NDArray[np.float32], NDArray[np.int64]]:
+    """Approximate k nearest other rows of rows `queries` (m,): each compared with the points
+    of the first `nprobe` cells of its home cell's probe list, the `n_candidates` nearest
+    re-ranked exactly: (squared distances, indices), (m, k), (+inf, -1) where fewer met."""
+
+def ivf_exact_rows(
+    data: NDArray[np.float32],
+    centres: NDArray[np.float32],
+    labels: NDArray[np.int64],
+    cell_start: NDArray[np.int64],
+    members: NDArray[np.int64],
+    queries: NDArray[np.int64],
+    bounds: NDArray[np.float32],
+    k: int,
+    n_threads: int = 0,
+) -> tuple[NDArray[np.float32], NDArray[np.int64]]:
+    """Exact k nearest other rows of rows `queries` (m,), cells pruned by the triangle
+    inequality given `bounds` (m,) on the squared k-th distances (+inf: none): (squared
+    distances, indices), (m, k)."""
+
+def ivf_kernel() -> str:
+    """The inverted file's tile kernel: "fp32-avx512", "fp32-avx2" or "fp32-scalar"."""
+
 def merge_topk(
     dist_a: NDArray[np.float32],
     idx_a: NDArray[np.int64],

@@ -15,8 +15,12 @@ Engines:
   ``DATAGAUGE_SIMD=avx2``) or the data defeat 8 bits it is ``"brute"``. Same answers.
 - ``Exact(engine="flat")``: FAISS brute force (BLAS) over database blocks; on a GPU, or to
   compare.
-- ``HNSW`` and ``IVF``: FAISS approximate indexes for scale, with their recall/speed knob
-  (``ef_search``, ``nprobe``).
+- ``IVF``: an inverted file (k-means cells, a few probed), approximate, with its recall/speed
+  knob ``nprobe``. On the CPU with ``codes="flat"`` it runs in the core
+  (``IVF(engine="core")``, ``datagauge._core.ivf_search``): queries grouped by home cell and
+  searched against the cells their group probes in dense float32 tile products, the
+  candidates re-ranked exactly; otherwise FAISS's ``IndexIVFFlat``/``SQ8``/``PQ``.
+- ``HNSW``: a FAISS graph index, approximate (knob ``ef_search``).
 
 FAISS's distances come from ``|x|^2 + |y|^2 - 2 x.y`` and lose precision to cancellation, so
 the candidates any FAISS index returns are re-ranked with exact distances in the core.
@@ -37,7 +41,10 @@ and :mod:`datagauge.dask`; not part of the public API, whose names are in ``__al
   shift FAISS needs), :func:`import_faiss`, :func:`flat_index`;
 - chunk partials: :class:`Searcher` (candidates of any FAISS index over a block of rows,
   re-ranked exactly: a partial top-k list), :func:`merge_neighbors` and ``_core.merge_topk``
-  (merging partial lists), :func:`exact_kth` (exact k-th distances of sample rows, for recall).
+  (merging partial lists), :func:`exact_kth` (exact k-th distances of sample rows, for recall);
+- the core IVF: :class:`InvertedFile` (k-means cells, home cells, member lists, probe
+  orders), ``_core.ivf_search`` (approximate lists) and ``_core.ivf_exact_rows`` (exact rows
+  through cells pruned by the triangle inequality).
 """
 
 from __future__ import annotations
@@ -181,20 +188,32 @@ class HNSW:
 
 @dataclass(frozen=True, slots=True)
 class IVF:
-    """FAISS inverted file (approximate): k-means cells, a few probed per query.
+    """Inverted file (approximate): k-means cells, a few probed per query.
+
+    Two engines run it. ``"core"`` (the compiled core, CPU, ``codes="flat"``) groups the
+    queries by their home cell (the nearest centre) and searches each group against the
+    cells its probe list names: the home cell, then the cells nearest to any point of the
+    group. The distances are dense float32 tile products (AVX-512 or AVX2 chosen at run
+    time), the candidates re-ranked exactly; the data are used in place. ``"faiss"`` is a
+    FAISS ``IndexIVFFlat`` / ``IVF-SQ8`` / ``IVF-PQ`` (each query probes its own nearest
+    cells, scanned a vector at a time), on the CPU or a GPU.
 
     Parameters
     ----------
     nlist : int or None
-        Number of cells; ``None`` is about ``4 * sqrt(n)`` (at most n / 39).
+        Number of cells; ``None`` is about ``sqrt(n)`` (at most n / 32) for the core engine
+        and about ``4 * sqrt(n)`` (at most n / 39) for FAISS.
     nprobe : int or None
-        Cells searched per query, the recall/speed knob. ``None`` tunes it on the data: the
-        smallest count (doubling from 1, then bisected) whose recall@k on a sample of 512
-        points, checked against exact search, reaches `target_recall`. Clustered data (real
-        embeddings) need few cells; uniform high-dimensional data need many.
+        Cells searched per query (core: per group of queries), the recall/speed knob.
+        ``None`` tunes it on the data: the smallest count (doubling from 1, then bisected)
+        whose recall@k on a sample of 512 points, checked against exact search, reaches
+        `target_recall`. Clustered data (real embeddings) need few cells; uniform
+        high-dimensional data need many. With ``nprobe = nlist`` every point is compared
+        with every other.
     random_state : int or numpy Generator
         Seed of the k-means training sample, its initialisation and the tuning sample (a
-        Generator gives one draw).
+        Generator gives one draw). The core engine's answer depends on it and the data
+        only, not on the thread count.
     target_recall : float
         Recall@k the tuning aims for, in (0, 1]; ignored when `nprobe` is given.
     codes : str
@@ -205,7 +224,11 @@ class IVF:
         features): the least memory, but its training is slow and its distances coarse. The
         index only proposes candidates (``k + 1`` and a margin; ``4 k + 8`` with PQ); they are
         re-ranked with exact distances from the embeddings, so compression costs recall,
-        which the tuning of `nprobe` measures.
+        which the tuning of `nprobe` measures. The core engine stores nothing: ``"flat"``
+        only.
+    engine : {"auto", "core", "faiss"}
+        ``"auto"``: the core engine for ``codes="flat"`` on the CPU, FAISS for compressed
+        codes and on a GPU.
     """
 
     nlist: int | None = None
@@ -213,6 +236,7 @@ class IVF:
     random_state: int | np.random.Generator = 0
     target_recall: float = 0.95
     codes: str = "flat"
+    engine: Literal["auto", "core", "faiss"] = "auto"
 
 
 IndexSpec = Exact | HNSW | IVF
@@ -394,6 +418,9 @@ def _self_knn(
         if engine == "brute":
             return _brute_knn(x, k, spec, n_threads)
         return _flat_knn(x, k, spec, n_threads, device)
+    if isinstance(spec, IVF) and ivf_engine(spec, device) == "core":
+        result = _complete_rows(x, k, _core_ivf_knn(x, k, spec, n_threads), n_threads, "cpu")
+        return result
     result = _complete_rows(
         x, k, _faiss_index_knn(x, k, spec, n_threads, device), n_threads, device
     )
@@ -885,6 +912,11 @@ def _flat_knn(
         return _merge_all((search(start, stop) for start, stop in blocks), k)
 
 
+#: exact_top_radii searches its rows through pruned cells (rather than FAISS brute force)
+#: from this many times sqrt(n) rows at once: about the cost of building the cells.
+_PRUNED_MIN_ROWS = 4
+
+
 def exact_top_radii(
     x: NDArray[np.float32],
     radii: NDArray[np.float32],
@@ -898,7 +930,9 @@ def exact_top_radii(
 
     `radii` (float32 (n,)) are k-th distances of lists an approximate index found and that
     were re-ranked exactly: each is at least the true k-th distance. Rows are searched exactly
-    (FAISS brute force, re-ranked), largest radius first, a batch at a time, until the next
+    (FAISS brute force, re-ranked; from 4 sqrt(n) rows at once, the core IVF's cells pruned by
+    the triangle inequality with each row's radius as the bound, ``_core.ivf_exact_rows``),
+    largest radius first, a batch at a time, until the next
     unsearched radius is below the m-th largest exact one found: no row not searched can then
     be among the m largest. Returns the radii with the searched rows' exact values, and how
     many rows were searched. The m largest radii, and the rows holding them, are then those of
@@ -915,9 +949,29 @@ def exact_top_radii(
         order = order[:m]
     done = 0
     batch = max(2 * m, 256)
+    cells: InvertedFile | None = None
     while done < order.size:
         ids = np.sort(order[done : done + batch]).astype(np.int64)
-        sq, _ = _flat_knn(scaled, k, Exact(engine="flat"), n_threads, "cpu", ids)
+        if cells is None and ids.size >= _PRUNED_MIN_ROWS * math.sqrt(n):
+            # Many rows: cells pruned by the triangle inequality (one k-means, one pass of
+            # assignment) beat FAISS brute force over every row, where memory allows.
+            nlist = _core_nlist(IVF(), n)
+            try:
+                check_memory(core_ivf_bytes(n, x.shape[1], k, nlist, n_threads), "", "")
+            except MemoryError:
+                nlist = 0
+            if nlist:
+                cells = InvertedFile(scaled, nlist, 0, n_threads)
+        if cells is None:
+            sq, _ = _flat_knn(scaled, k, Exact(engine="flat"), n_threads, "cpu", ids)
+        else:
+            # radii[ids] are distances of real points, at least the k-th: padded bounds.
+            bound = np.ldexp(radii[ids].astype(np.float64), -exponent) ** 2 * (1 + 1e-5)
+            _, labels, start, members = cells.lists()
+            sq, _ = _core.ivf_exact_rows(
+                scaled, cells.centres, labels, start, members, ids, bound.astype(np.float32),
+                k, n_threads,
+            )  # fmt: skip
         out[ids] = distances(np.ascontiguousarray(sq[:, k - 1]), exponent)
         done += ids.size
         if above is not None:
@@ -1012,7 +1066,9 @@ def _build_approximate(searcher: Searcher, k: int, spec: HNSW | IVF, gpu: Any) -
             index.hnsw.efSearch = max(value, floor)
 
         if spec.ef_search is None:
-            _tune(searcher, k, index, set_ef, floor, max(floor, _HNSW_MAX_EF), target, 0, floor)
+            _faiss_tune(
+                searcher, k, index, set_ef, (floor, max(floor, _HNSW_MAX_EF)), target, 0, floor
+            )
         else:
             set_ef(ef)
         return index
@@ -1048,7 +1104,7 @@ def _build_approximate(searcher: Searcher, k: int, spec: HNSW | IVF, gpu: Any) -
         index.nprobe = value
 
     if spec.nprobe is None:
-        _tune(searcher, k, index, set_nprobe, 1, nlist, target, seed, floor)
+        _faiss_tune(searcher, k, index, set_nprobe, (1, nlist), target, seed, floor)
     else:
         set_nprobe(nprobe)
     return index
@@ -1073,12 +1129,19 @@ def exact_kth(
     shift: NDArray[np.float32] | None = None,
 ) -> NDArray[np.float64]:
     """Exact squared distance (float64, shape (len(ids),)) of rows `ids` of `x` to their k-th
-    nearest other row. FAISS proposes candidates from `x - shift` (centred data: FAISS's
-    arithmetic), a block of rows at a time (no centred copy of the whole data); they are
-    re-ranked in float64."""
-    faiss = import_faiss()
+    nearest other row. Candidates come from ``|b|^2 - 2 q.b`` of `x - shift` (centred data:
+    no cancellation) in float32 BLAS products, a block of rows at a time (no centred copy of
+    the whole data); they are re-ranked in float64. (NumPy's BLAS runs several times faster
+    than ``faiss.knn`` here, whose OpenMP threads lose much time on a loaded machine.)"""
     n = x.shape[0]
     n_cand = min(n, k + 1 + _margin(k))
+    rows = max(256, min(_ADD_BLOCK, (32 << 20) // (12 * max(1, ids.size))))  # ~32 MiB
+    # BLAS exits the process (no exception) when it cannot map its buffers.
+    check_memory(
+        BLAS_BYTES + 12 * ids.size * rows + 8 * rows * x.shape[1],
+        "the exact recall check of sample rows",
+        "give the process more memory, or use index='exact'",
+    )
 
     def centre(rows: NDArray[np.float32]) -> NDArray[np.float32]:
         return rows if shift is None else rows - shift
@@ -1086,11 +1149,13 @@ def exact_kth(
     q = np.ascontiguousarray(centre(x[ids]), dtype=np.float32)
     best_d = np.full((ids.size, 0), np.inf, dtype=np.float32)
     best_i = np.empty((ids.size, 0), dtype=np.int64)
-    for start in range(0, n, _ADD_BLOCK):
-        block = np.ascontiguousarray(centre(x[start : start + _ADD_BLOCK]), dtype=np.float32)
-        bd, bi = faiss.knn(q, block, min(n_cand, block.shape[0]))
-        best_d = np.concatenate([best_d, bd], axis=1)
-        best_i = np.concatenate([best_i, np.where(bi >= 0, bi + start, -1)], axis=1)
+    for start in range(0, n, rows):
+        block = np.ascontiguousarray(centre(x[start : start + rows]), dtype=np.float32)
+        score = np.einsum("ij,ij->i", block, block)[None, :] - 2.0 * (q @ block.T)
+        c = min(n_cand, block.shape[0])
+        part = np.argpartition(score, c - 1, axis=1)[:, :c]
+        best_d = np.concatenate([best_d, np.take_along_axis(score, part, axis=1)], axis=1)
+        best_i = np.concatenate([best_i, part + start], axis=1)
         keep = np.argsort(best_d, axis=1, kind="stable")[:, :n_cand]
         best_d = np.take_along_axis(best_d, keep, axis=1)
         best_i = np.take_along_axis(best_i, keep, axis=1)
@@ -1103,35 +1168,34 @@ def exact_kth(
 
 
 def _tune(
-    searcher: Searcher,
+    x: NDArray[np.float32],
     k: int,
-    index: Any,
-    setter: Any,
+    found: Any,
     low: int,
     high: int,
     target: float,
     seed: int,
-    n_cand: int,
+    shift: NDArray[np.float32] | None,
+    kth_of: Any = None,
 ) -> int:
-    """Set the smallest knob value in [low, high] whose sample recall@k reaches `target`.
+    """The smallest knob value in [low, high] whose sample recall@k reaches `target`.
 
-    The knob (nprobe, efSearch) is doubled from `low` until the recall of a fixed sample of
-    queries reaches the target, then bisected between the last two values; recall grows with
-    the knob, so this needs O(log(high)) searches of the sample. Recall counts, for each sampled
-    point, the candidates (self excluded) no farther than its exact k-th neighbour: ties and
-    duplicate points cannot make a correct answer look wrong.
+    ``found(value, ids)`` returns the candidate indices (an (m, c) array, -1 for none) that
+    the index proposes for rows `ids` of `x` with the knob (nprobe, efSearch) at `value`. The
+    knob is doubled from `low` until the recall of a fixed sample of queries reaches the
+    target, then bisected between the last two values; recall grows with the knob, so this
+    needs O(log(high)) searches of the sample. Recall counts, for each sampled point, the
+    candidates (self excluded) no farther than its exact k-th neighbour: ties and duplicate
+    points cannot make a correct answer look wrong. The exact squared k-th distances of the
+    sample come from ``kth_of(ids)`` (float64), by default :func:`exact_kth`.
     """
-    x = searcher.x
     n = x.shape[0]
     ids = sample_rows(n, seed)
-    q = searcher.shifted(np.ascontiguousarray(x[ids]))
-    kth = exact_kth(x, ids, k, searcher.shift)
+    kth = exact_kth(x, ids, k, shift) if kth_of is None else kth_of(ids)
 
     def recall(value: int) -> float:
-        setter(value)
-        _, found = index.search(q, n_cand)
         hits = 0
-        for row, (i, cand) in enumerate(zip(ids, found, strict=True)):
+        for row, (i, cand) in enumerate(zip(ids, found(value, ids), strict=True)):
             cand = cand[(cand >= 0) & (cand != i)]
             dist = ((x[cand].astype(np.float64) - x[i].astype(np.float64)) ** 2).sum(axis=1)
             hits += min(k, int((dist <= kth[row] * (1 + 1e-6) + 1e-30).sum()))
@@ -1140,7 +1204,6 @@ def _tune(
     value, below = low, low - 1  # below: largest value known to miss the target
     while recall(value) < target:
         if value >= high:
-            setter(high)
             return high
         below, value = value, min(high, 2 * value)
     while value - below > max(1, value // 16):  # bisect to within ~6% of the smallest
@@ -1149,8 +1212,29 @@ def _tune(
             value = mid
         else:
             below = mid
-    setter(value)
     return value
+
+
+def _faiss_tune(
+    searcher: Searcher,
+    k: int,
+    index: Any,
+    setter: Any,
+    bounds: tuple[int, int],
+    target: float,
+    seed: int,
+    n_cand: int,
+) -> None:
+    """Set a FAISS index's knob (through `setter`) by :func:`_tune` on its candidates."""
+    x = searcher.x
+
+    def found(value: int, ids: NDArray[np.int64]) -> NDArray[np.int64]:
+        setter(value)
+        _, cand = index.search(searcher.shifted(np.ascontiguousarray(x[ids])), n_cand)
+        result: NDArray[np.int64] = cand
+        return result
+
+    setter(_tune(x, k, found, bounds[0], bounds[1], target, seed, searcher.shift))
 
 
 def _faiss_index_knn(
@@ -1193,6 +1277,126 @@ def _faiss_index_knn(
                 )
         n_cand = candidates(k, n, spec)
         return searcher.search(index, 0, n, np.arange(n, dtype=np.int64), k, n_cand)
+
+
+def ivf_engine(spec: IVF, device: str) -> str:
+    """Which engine runs an IVF spec: "core" or "faiss" (validated against codes and device)."""
+    engine = check_choice(spec.engine, "IVF.engine", ("auto", "core", "faiss"))
+    flat = spec.codes == "flat"
+    if engine == "core":
+        if not flat:
+            raise ValueError(
+                f"IVF(engine='core') keeps the vectors as they are (codes='flat'), got "
+                f"codes={spec.codes!r}; use engine='faiss' (or 'auto') for compressed codes."
+            )
+        if device == "gpu":
+            raise ValueError(
+                "IVF(engine='core') runs on the CPU; use engine='faiss' for device='gpu'."
+            )
+        return "core"
+    if engine == "faiss" or not flat or device == "gpu":
+        return "faiss"
+    return "core" if device == "cpu" or not gpu_available() else "faiss"
+
+
+#: Lloyd iterations of the core IVF's coarse quantiser, and sample rows per cell it trains on.
+_IVF_TRAIN_ITER = 10
+_IVF_TRAIN_PER_CELL = 32
+#: Queries a core IVF task packs at most, points packed at a time (ivf.hpp).
+_IVF_QUERY_BLOCK = 768
+_IVF_COL_BLOCK = 128
+#: Stack of a std::thread (glibc default), the core IVF's workers.
+_STACK_BYTES = 8 << 20
+
+
+def _core_nlist(spec: IVF, n: int) -> int:
+    nlist = spec.nlist if spec.nlist is not None else max(1, min(round(math.sqrt(n)), n // 32))
+    return min(check_int(nlist, "IVF.nlist", minimum=1), n)
+
+
+def core_ivf_bytes(n: int, d: int, k: int, nlist: int, n_threads: int) -> int:
+    """Bytes the core IVF search of n x d rows for k neighbours will allocate besides the
+    data (an estimate from above): the training sample, the cell lists, the probe scores
+    (one matrix per thread while assigning, then sorted), the neighbour lists and each
+    thread's packed blocks and candidate lists."""
+    threads = max(1, n_threads)
+    n_cand = min(n, k + 1 + _margin(k))
+    sample = 4 * min(n, _IVF_TRAIN_PER_CELL * nlist) * d + 8 * nlist * d
+    cells = 8 * n * 4  # labels, members and the argsort's scratch
+    scores = 4 * nlist * nlist * (threads + 1) + 12 * nlist * nlist
+    lists = 16 * n * k  # squared distances, indices, distances
+    per_thread = (
+        _STACK_BYTES + 4 * (_IVF_QUERY_BLOCK + _IVF_COL_BLOCK) * d + 16 * _IVF_QUERY_BLOCK * n_cand
+    )
+    return sample + cells + scores + lists + threads * per_thread
+
+
+class InvertedFile:
+    """The core IVF's cells over validated `x` (used in place): k-means centres trained (Lloyd,
+    float32 tiles) on a seeded sample of 32 rows per cell, every row's home cell (nearest
+    centre), the cells' member lists and each cell's probe order (nearest cells to any of
+    its points first)."""
+
+    def __init__(self, x: NDArray[np.float32], nlist: int, seed: int, n_threads: int):
+        n = x.shape[0]
+        self.mean = column_means(x)
+        rng = np.random.default_rng(seed)
+        n_train = min(n, _IVF_TRAIN_PER_CELL * nlist)
+        rows = np.arange(n) if n_train == n else np.sort(rng.choice(n, n_train, replace=False))
+        sample = np.ascontiguousarray(x[rows])
+        init = np.ascontiguousarray(sample[np.sort(rng.choice(n_train, nlist, replace=False))])
+        self.centres, _ = _core.ivf_train(sample, init, self.mean, _IVF_TRAIN_ITER, n_threads)
+        del sample, init
+        self.labels, scores = _core.ivf_assign(x, self.centres, self.mean, n_threads)
+        self.probe: NDArray[np.int32] = np.argsort(scores, axis=1, kind="stable").astype(np.int32)
+        del scores
+        self.start = np.zeros(nlist + 1, dtype=np.int64)
+        np.cumsum(np.bincount(self.labels, minlength=nlist), out=self.start[1:])
+        self.members = np.argsort(self.labels, kind="stable").astype(np.int64)
+
+    def lists(self) -> tuple[NDArray[np.float32], NDArray[np.int64], NDArray[np.int64], Any]:
+        """(mean, labels, cell_start, members), as the core's IVF functions take them."""
+        return self.mean, self.labels, self.start, self.members
+
+
+def _core_ivf_knn(
+    x: NDArray[np.float32], k: int, spec: IVF, n_threads: int
+) -> tuple[NDArray[np.float32], NDArray[np.int64]]:
+    """The core IVF engine (see ivf.hpp): squared distances and indices of validated x."""
+    n, d = x.shape
+    target = check_unit_fraction(spec.target_recall, "IVF.target_recall", allow_one=True)
+    nlist = _core_nlist(spec, n)
+    nprobe = None
+    if spec.nprobe is not None:
+        nprobe = min(check_int(spec.nprobe, "IVF.nprobe", minimum=1), nlist)
+    seed = seed_from(spec.random_state, "IVF.random_state")
+    check_memory(
+        core_ivf_bytes(n, d, k, nlist, n_threads),
+        "the IVF search (engine='core')",
+        "use fewer cells (IVF.nlist), fewer threads (n_jobs=1), or index='exact'",
+    )
+    cells = InvertedFile(x, nlist, seed, n_threads)
+    n_cand = min(n - 1, k + _margin(k))
+
+    def search(value: int, ids: NDArray[np.int64]) -> tuple[NDArray[np.float32], NDArray[np.int64]]:
+        result: tuple[NDArray[np.float32], NDArray[np.int64]] = _core.ivf_search(
+            x, *cells.lists(), cells.probe, value, ids, k, n_cand, n_threads
+        )
+        return result
+
+    def kth_of(ids: NDArray[np.int64]) -> NDArray[np.float64]:
+        # Exact, through the cells pruned by the triangle inequality (no BLAS, no FAISS).
+        unbounded = np.full(ids.size, np.inf, dtype=np.float32)
+        sq, _ = _core.ivf_exact_rows(
+            x, cells.centres, *cells.lists()[1:], ids, unbounded, k, n_threads
+        )
+        return np.asarray(sq[:, k - 1], dtype=np.float64)
+
+    if nprobe is None:
+        nprobe = _tune(
+            x, k, lambda v, ids: search(v, ids)[1], 1, nlist, target, seed, cells.mean, kth_of
+        )
+    return search(nprobe, np.arange(n, dtype=np.int64))
 
 
 def _check_finite_lists(dist: NDArray[np.float32], idx: NDArray[np.int64]) -> None:

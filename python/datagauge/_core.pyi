@@ -69,6 +69,9 @@ def screen_self_knn(
 def simd_level() -> str:
     """The instruction set the k-NN kernels use: "avx512", "avx2" or "scalar"."""
 
+def fp32_tile_kernel() -> str:
+    """The float32 tiles' micro-kernel: "fp32-avx512", "fp32-avx2" or "fp32-scalar"."""
+
 def merge_topk(
     dist_a: NDArray[np.float32],
     idx_a: NDArray[np.int64],

@@ -17,10 +17,11 @@ import sys
 
 import numpy as np
 import pytest
-from _knn_oracle import oracle, wide_range
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+import datagauge
+from _knn_oracle import oracle, wide_range
 from datagauge import _core
 
 KERNELS = {"avx512": "fp32-avx512", "avx2": "fp32-avx2", "scalar": "fp32-scalar"}
@@ -135,6 +136,7 @@ def test_permuting_the_points_permutes_the_distances(n, d, seed):
 
 _CHILD = """
 import json, sys, numpy as np
+import datagauge
 from datagauge import _core
 rng = np.random.default_rng(21)
 x = (rng.standard_normal((517, 71)) * 10.0 ** rng.integers(-3, 4, (517, 1))).astype(np.float32)
@@ -156,9 +158,7 @@ def _child(value: str) -> dict[str, object]:
 
 def test_every_kernel_gives_the_same_answer():
     rng = np.random.default_rng(21)
-    x = (rng.standard_normal((517, 71)) * 10.0 ** rng.integers(-3, 4, (517, 1))).astype(
-        np.float32
-    )
+    x = (rng.standard_normal((517, 71)) * 10.0 ** rng.integers(-3, 4, (517, 1))).astype(np.float32)
     od, oi = oracle(x, 11)
     results = {}
     for value in ("avx512", "avx2", "scalar"):
@@ -182,3 +182,66 @@ def test_screen_fallback_names_the_float32_kernel():
     od, oi = oracle(x, 6)
     np.testing.assert_array_equal(dist, od)
     np.testing.assert_array_equal(idx, oi)
+
+
+# --------------------------------------------------------------------------- candidate plan
+
+
+def clustered(seed: int, n: int, d: int) -> np.ndarray:
+    """Tight clusters far from the mean: the float32 rounding bound is wide against the
+    neighbour distances, so short lists cannot be proven."""
+    rng = np.random.default_rng(seed)
+    centres = rng.normal(scale=50.0, size=(8, d))
+    return (centres[rng.integers(0, 8, n)] + rng.normal(scale=0.05, size=(n, d))).astype(np.float32)
+
+
+def test_plan_proves_clustered_lists():
+    from datagauge import neighbors
+
+    x = clustered(30, 1200, 200)
+    k = 10
+    short = neighbors._margin(k) + k
+    plan = neighbors.brute_plan(x, k)
+    assert short < plan <= neighbors.BRUTE_MAX_CANDIDATES
+    _, _, redone_short = _core.brute_self_knn(x, k, short, 96, 2)
+    dist, idx, redone = _core.brute_self_knn(x, k, plan, 96, 2)
+    assert redone < redone_short  # the plan's lists prove what short ones cannot
+    assert redone <= x.shape[0] // 100
+    od, oi = oracle(x, k)
+    np.testing.assert_array_equal(dist, od)
+    np.testing.assert_array_equal(idx, oi)
+
+
+@settings(max_examples=20, deadline=None)
+@given(n=st.integers(2, 300), d=st.integers(1, 40), k_frac=st.floats(0, 1), seed=st.integers(0, 99))
+def test_plan_is_within_its_bounds(n, d, k_frac, seed):
+    from datagauge import neighbors
+
+    x = np.random.default_rng(seed).standard_normal((n, d)).astype(np.float32)
+    k = 1 + int(k_frac * (n - 2))
+    plan = neighbors.brute_plan(x, k)
+    assert min(n - 1, k + neighbors._margin(k)) <= plan <= n - 1
+    assert plan <= max(neighbors.BRUTE_MAX_CANDIDATES, k + neighbors._margin(k))
+
+
+def test_auto_screens_in_int8_only_with_short_lists(monkeypatch):
+    # A long int8 plan: "auto" takes the float32 tiles (with their own plan) instead.
+    from datagauge import neighbors
+
+    x = clustered(31, 600, 64)
+    calls: list[int] = []
+    real = neighbors._brute_knn
+
+    def spy(x, k, spec, n_threads, screen=0):
+        calls.append(screen)
+        return real(x, k, spec, n_threads, screen)
+
+    monkeypatch.setattr(neighbors, "_brute_knn", spy)
+    monkeypatch.setattr(neighbors, "tree_share", lambda *a, **kw: 1.0)
+    expected = datagauge.kneighbors(x, 5, index="kdtree")
+    for plan, screened in ((200, False), (18, True)):
+        monkeypatch.setattr(neighbors, "screen_plan", lambda x, k, plan=plan: plan)
+        dist, idx = datagauge.kneighbors(x, 5, device="cpu")
+        np.testing.assert_array_equal(dist, expected[0])
+        np.testing.assert_array_equal(idx, expected[1])
+        assert (calls[-1] > 0) == screened

@@ -7,7 +7,9 @@ Engines:
   low dimension (up to about 12 features on uniform data, more on real embeddings).
 - ``Exact(engine="brute")``: compiled brute force (``datagauge._core.brute_self_knn``) for
   higher dimension: every pair once (the distance matrix is symmetric), GEMM-style FMA tiles
-  that keep only entries beating a list's bound, candidates re-ranked and verified exactly.
+  (AVX-512 12 x 32, AVX2 6 x 16 or portable, chosen at run time) that keep only entries
+  beating a list's bound, candidates (as many as :func:`brute_plan` finds the rounding bound
+  needs) re-ranked and verified exactly.
 - ``Exact(engine="screen")``: the brute-force engine screened in int8 (AVX-512 VNNI,
   ``datagauge._core.screen_self_knn``): candidates from exact integer distances of quantised
   points (lossless for integer data spanning at most 255, such as pixels), re-ranked and
@@ -118,20 +120,20 @@ class Exact:
     ----------
     engine : {"auto", "kdtree", "brute", "screen", "flat"}
         ``"auto"`` picks the kd-tree for ``n_features <= 12``. Above, on the CPU, it builds the
-        tree and self-queries 200 sample points: when a query scans at most 20% of the data
+        tree and self-queries 200 sample points: when a query scans at most 10% of the data
         (data of low intrinsic dimension, as real embeddings often are) the tree is used,
         otherwise ``"screen"`` where the int8 screening runs and :func:`screen_plan` finds
-        that at most 384 candidates per point prove the lists (pixel data always) and either
-        ``n_features >= 128`` or ``2k + 8`` candidates suffice, else ``"brute"``; against
-        ``"screen"`` the tree is kept only up to a 10% share. On a GPU it uses ``"flat"``.
-        All are exact: bit-identical distances, and the same indices unless several points
-        tie exactly at the k-th distance (each engine then picks deterministically among
-        them).
+        that at most ``max(2k + 8, n_features / 4)`` candidates per point prove the lists
+        (pixel data: ``2k + 8``), else ``"brute"`` (float32 tiles, AVX-512 where the CPU has
+        it, keeping the candidates :func:`brute_plan` finds its rounding bound needs). On a
+        GPU it uses ``"flat"``. All are exact: bit-identical distances, and the same indices
+        unless several points tie exactly at the k-th distance (each engine then picks
+        deterministically among them).
     block_size : int or None
         kd-tree and FAISS flat: rows of the database searched at a time, partial results
         merged; ``None`` is one block for the kd-tree and 65,536 rows for FAISS flat. Brute
-        force: points per tile block (rounded up to a multiple of 48); ``None`` is about
-        1 MiB of data per block (96 to 1,536 points).
+        force: points per tile block (rounded up to a multiple of 96 with the AVX-512 tiles,
+        of 48 otherwise); ``None`` is about 1 MiB of data per block (96 to 1,536 points).
     leaf_size : int or None
         Points per kd-tree leaf; ``None`` is 256 for 7 to 12 features and 128 otherwise
         (measured fastest on 2 cores).

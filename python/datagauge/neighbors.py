@@ -548,7 +548,7 @@ def brute_plan(x: NDArray[np.float32], k: int) -> int:
     On data far from their mean relative to the neighbour distances (clusters) the bound is
     loose and lists must be long; short lists would leave many rows to the exact re-search.
     """
-    n, d = x.shape
+    n, d = int(x.shape[0]), int(x.shape[1])
     base = min(n - 1, k + _margin(k))
     if n <= base + 1 or not _blas_fits():
         return base

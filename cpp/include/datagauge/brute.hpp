@@ -88,7 +88,8 @@ inline void exact_self_row(const float* x, std::int64_t n, std::int64_t d, std::
 
 // The part of a symmetric tile engine that does not depend on its arithmetic: blocks of
 // points, the tournament schedule, candidate lists of kc entries per point (screening
-// distances of type Dist: float, or int32 for the int8 engine), and their exact finishing.
+// distances of type Dist: float, or int32 for the int8 engine; max-heaps), and their exact
+// finishing.
 //
 // Derived (CRTP) provides
 //   bool tile(std::int64_t ir, std::int64_t jc, Dist* out, std::uint32_t* masks) const:
@@ -167,22 +168,40 @@ class SymmetricTiles {
    private:
     const Derived& engine() const { return static_cast<const Derived&>(*this); }
 
-    // Insert candidate j at screening distance v into the list of point i.
+    // Insert candidate j at screening distance v into the list of point i. A list is a binary
+    // max-heap on the screening distance (entry 0 the largest), so an insertion costs
+    // O(log kc) however long the lists; a point that leaves a full list is its largest entry,
+    // so every point outside it is at least the final bound.
     void push(std::int64_t i, Dist v, std::int64_t j) {
         const std::size_t r = static_cast<std::size_t>(i);
         Dist* dl = cand_d_.data() + i * kc_;
         std::int64_t* il = cand_i_.data() + i * kc_;
-        const bool full = count_[r] == kc_;
-        if (full && !(v < dl[kc_ - 1])) return;
-        int pos = full ? kc_ - 1 : count_[r]++;
-        while (pos > 0 && v < dl[pos - 1]) {
-            dl[pos] = dl[pos - 1];
-            il[pos] = il[pos - 1];
-            --pos;
+        int pos;
+        if (count_[r] < kc_) {  // sift up from the end
+            pos = count_[r]++;
+            while (pos > 0) {
+                const int parent = (pos - 1) / 2;
+                if (!(dl[parent] < v)) break;
+                dl[pos] = dl[parent];
+                il[pos] = il[parent];
+                pos = parent;
+            }
+        } else {  // replace the largest, sift down
+            if (!(v < dl[0])) return;
+            pos = 0;
+            for (;;) {
+                int child = 2 * pos + 1;
+                if (child >= kc_) break;
+                if (child + 1 < kc_ && dl[child] < dl[child + 1]) ++child;
+                if (!(v < dl[child])) break;
+                dl[pos] = dl[child];
+                il[pos] = il[child];
+                pos = child;
+            }
         }
         dl[pos] = v;
         il[pos] = j;
-        if (count_[r] == kc_) bound_[r] = dl[kc_ - 1];
+        if (count_[r] == kc_) bound_[r] = dl[0];
     }
 
     void block_pair(std::int64_t bi, std::int64_t bj, Dist* tile) {

@@ -18,6 +18,7 @@ Run (from the repository root)::
 
     python benchmarks/bench_wide.py                       # all three (about 10 minutes)
     python benchmarks/bench_wide.py --cases fmnist-70000x784 --no-reference
+    python benchmarks/bench_wide.py --cases uniform-100000x64 --reference brute
 
 DataEval's Python is ``$DATAEVAL_PYTHON``, else ``benchmarks/.venv-dataeval/bin/python``.
 Results go to ``benchmarks/results/wide-<timestamp>.json`` and the table is printed.
@@ -79,7 +80,7 @@ def run_case(name: str, args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
     del x
     job = {"data": str(path), "k": K, "percent": bc.PERCENT, "methods": ["adaptive"]}
     job["repeat"] = False
-    indexes = ["exact"] + ([] if args.no_reference else ["screen", "brute"])
+    indexes = ["exact"] + ([] if args.no_reference else list(args.reference))
     dirs: dict[str, Path] = {}
     for index in indexes:
         print(f"[{name}] datagauge index={index}", flush=True)
@@ -140,6 +141,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--cases", nargs="+", default=list(CASES), choices=CASES)
     p.add_argument("--no-dataeval", action="store_true")
     p.add_argument("--no-reference", action="store_true", help="skip index=screen and brute")
+    p.add_argument(
+        "--reference",
+        nargs="+",
+        default=["screen", "brute"],
+        choices=["screen", "brute"],
+        help="reference engines run besides the default one",
+    )
     p.add_argument("--timeout", type=float, default=1800.0, help="per worker, s")
     p.add_argument("--out", type=Path)
     args = p.parse_args(argv)

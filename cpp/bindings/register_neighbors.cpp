@@ -482,7 +482,8 @@ int
 
     m.def("brute_self_knn", &brute_self_knn, py::arg("data").noconvert(), py::arg("k"), py::arg("n_candidates"),
           py::arg("block"), py::arg("n_threads") = 0, R"doc(
-Exact k nearest other points of every point by brute force (symmetric tiles, FMA).
+Exact k nearest other points of every point by brute force (symmetric tiles, FMA; the
+micro-kernel is fp32_tile_kernel()).
 
 Parameters
 ----------
@@ -492,7 +493,8 @@ k : int
 n_candidates : int
     Candidates kept per point from the approximate distances, k <= n_candidates <= n - 1.
 block : int
-    Points per block (rounded up to a multiple of 48); a pair of blocks is one task.
+    Points per block (rounded up to a multiple of 96 with the AVX-512 tile, of 48 otherwise);
+    a pair of blocks is one task.
 n_threads : int
 
 Returns
@@ -524,7 +526,7 @@ k : int
 n_candidates : int
     Candidates kept per point, k <= n_candidates <= n - 1.
 block : int
-    Points per block (rounded up to a multiple of 64 for int8, 48 for float32).
+    Points per block (rounded up to a multiple of 64 for int8, 96 or 48 for float32).
 n_threads : int
 
 Returns
@@ -536,14 +538,21 @@ indices : ndarray of int64, shape (n, k)
 redone : int
     Points searched again exactly after the screening that produced the answer.
 kernel : str
-    The screening kernel that ran: "int8-vnni", "fp32-avx2", "fp32-scalar", or
+    The screening kernel that ran: "int8-vnni", "fp32-avx512", "fp32-avx2", "fp32-scalar", or
     "int8-vnni>fp32-..." when the int8 screening gave way to the float32 tiles.
 )doc");
 
     m.def("simd_level", [] { return std::string(simd::level_name(simd::level())); }, R"doc(
-The instruction set the k-NN kernels use: "avx512" (int8 VNNI screening and float32 AVX2
+The instruction set the k-NN kernels use: "avx512" (int8 VNNI screening and float32 AVX-512
 tiles), "avx2" (float32 AVX2 + FMA tiles) or "scalar"; the CPU's best, capped by the
 environment variable DATAGAUGE_SIMD (auto|avx512|avx2|scalar), read once per process.
+)doc");
+
+    m.def("fp32_tile_kernel", [] { return std::string(BruteSelfKnn::kernel_name(BruteSelfKnn::selected_kernel())); },
+          R"doc(
+The micro-kernel of the float32 tiles (brute_self_knn, and screen_self_knn's fallback):
+"fp32-avx512" (12 x 32 tile, AVX-512F), "fp32-avx2" (6 x 16, AVX2 + FMA) or "fp32-scalar",
+as simd_level() selects. All give the same screening distances' bound and the same answers.
 )doc");
 
     m.def("merge_topk", &merge_topk, py::arg("dist_a").noconvert(), py::arg("idx_a").noconvert(),

@@ -137,6 +137,9 @@ def ivf_exact_rows(
 def ivf_kernel() -> str:
     """The inverted file's tile kernel: "fp32-avx512", "fp32-avx2" or "fp32-scalar"."""
 
+def fp32_tile_kernel() -> str:
+    """The float32 tiles' micro-kernel: "fp32-avx512", "fp32-avx2" or "fp32-scalar"."""
+
 def merge_topk(
     dist_a: NDArray[np.float32],
     idx_a: NDArray[np.int64],

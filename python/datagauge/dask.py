@@ -116,7 +116,7 @@ def _chunk_tree_max_share(n_features: int) -> float:
     """Largest probe share (points a sample self-query scans / chunk rows) at which
     ``index="exact"`` keeps a chunk's kd-tree above 12 features; FAISS brute force above it.
 
-    Higher than the in-memory ``KDTREE_MAX_SHARE`` (0.2): the alternative here is FAISS
+    Higher than the in-memory ``KDTREE_MAX_SHARE`` (0.1): the alternative here is FAISS
     flat (not the faster symmetric brute force of a self-join), and the searches of the other
     chunks, bounded by the k-th distances already found, skip most of a leaf's work. A
     distance costs the tree about d and FAISS a + b d (its heap of candidates), so the

@@ -7,7 +7,9 @@ Engines:
   low dimension (up to about 12 features on uniform data, more on real embeddings).
 - ``Exact(engine="brute")``: compiled brute force (``datagauge._core.brute_self_knn``) for
   higher dimension: every pair once (the distance matrix is symmetric), GEMM-style FMA tiles
-  that keep only entries beating a list's bound, candidates re-ranked and verified exactly.
+  (AVX-512 12 x 32, AVX2 6 x 16 or portable, chosen at run time) that keep only entries
+  beating a list's bound, candidates (as many as :func:`brute_plan` finds the rounding bound
+  needs) re-ranked and verified exactly.
 - ``Exact(engine="screen")``: the brute-force engine screened in int8 (AVX-512 VNNI,
   ``datagauge._core.screen_self_knn``): candidates from exact integer distances of quantised
   points (lossless for integer data spanning at most 255, such as pixels), re-ranked and
@@ -97,19 +99,23 @@ KDTREE_MAX_DIM = 12
 ROTATED_LEAF_SIZE = 512
 #: Above that dimension "auto" probes a kd-tree with sample queries and keeps it when a query
 #: scans at most this share of the data (brute force computes every distance, but in FMA
-#: tiles, several times faster per distance than the tree's scan). Measured on 2 cores at 50k
-#: points (tree self-query / brute force): Fashion-MNIST PCA-32 share 0.13 (0.48 s / 0.81 s),
-#: PCA-64 0.18 (1.00 / 1.17 s), PCA-128 0.23 (2.75 / 2.25 s), raw 784 pixels 0.98 (16.2 /
-#: 2.9 s at 20k); clustered 64-d data of latent dimension 8-24: 0.10-0.13 (1.0-1.4 s / 2.0-2.2
-#: s); uniform 64-d: 1.0.
-KDTREE_MAX_SHARE = 0.2
-#: The same break-even against the int8 screening engine: the tree must scan at most this
-#: share. Measured on 2 cores at 30k clustered 512-d points (latent dimension 6): share 0.142,
-#: tree self-query 6.6 s, int8 screening 5.45 s, float32 tiles 10.8 s (tree time grows about
-#: in proportion to the share: break-even near 0.12).
+#: tiles, several times faster per distance than the tree's scan). Measured on 2 CPUs with the
+#: AVX-512 float32 tiles (kd-tree self-query / float32 tiles, CPU s; benchmarks/README.md):
+#: at 30k points Fashion-MNIST PCA-64 share 0.23 (1.5 / 0.9), PCA-128 0.28 (3.3 / 1.4),
+#: clustered 512-d of latent dimension 6: 0.13 (6.7 / 7.3); at 100k x 64 (latent 8)
+#: k = 1: 0.083 (7.8 / 6.2), k = 20: 0.16 (13.9 / 7.9). Break-even shares 0.07-0.14.
+KDTREE_MAX_SHARE = 0.1
+#: The same break-even against the int8 screening engine (not re-measured since the AVX-512
+#: float32 tiles: 2 CPUs, 30k clustered 512-d points, share 0.142, tree self-query 6.6 s, int8
+#: screening with 131 candidates 5.45 s; break-even near 0.12).
 KDTREE_MAX_SHARE_SCREEN = 0.1
-#: Below this dimension "auto" screens in int8 only when 2k + 8 candidates suffice.
-SCREEN_MIN_DIM = 128
+#: query_knn (queries against a base, FAISS flat as the alternative): the tree up to this share.
+QUERY_KDTREE_MAX_SHARE = 0.2
+#: "auto" screens in int8 only when the plan needs at most max(2k + 8, d / this) candidates:
+#: the int8 tiles' cost grows with the lists (sorted insertion), the float32 tiles' saving
+#: with d. Measured on 30k clustered 512-d points, one thread: int8 tiles 1.7 / 2.7 / 4.8 /
+#: 12 s with 48 / 96 / 160 / 327 candidates, float32 tiles (80 candidates) 4.5-5.8 s.
+SCREEN_DIM_PER_CANDIDATE = 4
 #: The probe builds the tree (a rotated tree holds three copies of the data, and its rotated
 #: rows are made beside them); above this size "auto" goes straight to brute force.
 _PROBE_MAX_BYTES = 2 << 30
@@ -127,20 +133,20 @@ class Exact:
     ----------
     engine : {"auto", "kdtree", "brute", "screen", "flat"}
         ``"auto"`` picks the kd-tree for ``n_features <= 12``. Above, on the CPU, it builds the
-        tree and self-queries 200 sample points: when a query scans at most 20% of the data
+        tree and self-queries 200 sample points: when a query scans at most 10% of the data
         (data of low intrinsic dimension, as real embeddings often are) the tree is used,
         otherwise ``"screen"`` where the int8 screening runs and :func:`screen_plan` finds
-        that at most 384 candidates per point prove the lists (pixel data always) and either
-        ``n_features >= 128`` or ``2k + 8`` candidates suffice, else ``"brute"``; against
-        ``"screen"`` the tree is kept only up to a 10% share. On a GPU it uses ``"flat"``.
-        All are exact: bit-identical distances, and the same indices unless several points
-        tie exactly at the k-th distance (each engine then picks deterministically among
-        them).
+        that at most ``max(2k + 8, n_features / 4)`` candidates per point prove the lists
+        (pixel data: ``2k + 8``), else ``"brute"`` (float32 tiles, AVX-512 where the CPU has
+        it, keeping the candidates :func:`brute_plan` finds its rounding bound needs). On a
+        GPU it uses ``"flat"``. All are exact: bit-identical distances, and the same indices
+        unless several points tie exactly at the k-th distance (each engine then picks
+        deterministically among them).
     block_size : int or None
         kd-tree and FAISS flat: rows of the database searched at a time, partial results
         merged; ``None`` is one block for the kd-tree and 65,536 rows for FAISS flat. Brute
-        force: points per tile block (rounded up to a multiple of 48); ``None`` is about
-        1 MiB of data per block (96 to 1,536 points).
+        force: points per tile block (rounded up to a multiple of 96 with the AVX-512 tiles,
+        of 48 otherwise); ``None`` is about 1 MiB of data per block (96 to 1,536 points).
     leaf_size : int or None
         Points per kd-tree leaf; ``None`` is 128 up to 6 features, 256 for 7 to 12 and 512
         above, where the tree is built in the data's principal axes (measured fastest on 2
@@ -545,17 +551,15 @@ def _auto_engine(
     if not (device == "cpu" or (device == "auto" and not gpu_available())):
         return "flat"
     plan = screen_plan(x, k)
-    # The int8 screening pays where distances are costly (d >= 128) or its lists stay short
-    # (2k + 8): on narrower data its longer candidate lists cost more than the 4x cheaper
-    # distances save (measured, benchmarks/README.md).
-    if plan is not None and d < SCREEN_MIN_DIM and plan > _screen_candidates(n, k):
+    # The int8 screening pays where its lists stay short against d: longer candidate lists
+    # cost more than the 4x cheaper distances save (measured, benchmarks/README.md).
+    if plan is not None and plan > max(_screen_candidates(n, k), d // SCREEN_DIM_PER_CANDIDATE):
         plan = None
     brute: str | _Screen = "brute" if plan is None else _Screen(plan)
     if spec.block_size is not None or _TREE_COPIES * 4 * n * d > _PROBE_MAX_BYTES:
         return brute
     # Higher dimension: the tree wins only on data of low intrinsic dimension (real
-    # embeddings often are). Measure what a query would touch, not guess from d. The int8
-    # screening is about 3x faster than the float32 tiles, so the tree must prune more to win.
+    # embeddings often are). Measure what a query would touch, not guess from d.
     frame = frame_for(x)
     tree = build_tree(x, resolve_leaf_size(spec, d, frame is not None), 0, frame)
     limit = KDTREE_MAX_SHARE if plan is None else KDTREE_MAX_SHARE_SCREEN
@@ -583,6 +587,35 @@ def _on_grid(x: NDArray[np.float32], grid: float) -> bool:
 SCREEN_MAX_CANDIDATES = 384
 
 
+def _sample_rows(n: int) -> NDArray[np.int64]:
+    """The (up to) 64 sample rows of the candidate plans, spread over the data."""
+    return np.linspace(0, n - 1, min(n, 64)).astype(np.int64)
+
+
+def _sample_sqdist(
+    x: NDArray[np.float32], rows: NDArray[np.int64], mean: NDArray[np.float64]
+) -> NDArray[np.float64]:
+    """Squared distances (n, m) of every point to the sample `rows` (float64 BLAS on data
+    centred at `mean`, in chunks: no cancellation, little memory); a row's own at +inf."""
+    n = x.shape[0]
+    q = x[rows] - mean
+    sq = np.empty((n, rows.size))
+    for start in range(0, n, 8192):
+        c = x[start : start + 8192] - mean
+        sq[start : start + 8192] = (
+            np.einsum("ij,ij->i", c, c)[:, None] - 2.0 * (c @ q.T) + np.einsum("ij,ij->i", q, q)
+        )
+    sq[rows, np.arange(rows.size)] = np.inf
+    return sq
+
+
+def _blas_fits() -> bool:
+    """Whether the sample distances' BLAS may run: BLAS exits the process (no exception) when
+    its buffers cannot be allocated, so under a tight memory limit the plans use no samples."""
+    left = address_space_left()
+    return left is None or left >= BLAS_BYTES
+
+
 def screen_plan(x: NDArray[np.float32], k: int) -> int | None:
     """Candidates per point for the int8 screening of validated `x`, or None where it does
     not pay (no AVX-512 VNNI, or data whose 8-bit error bound would leave too many points
@@ -600,10 +633,7 @@ def screen_plan(x: NDArray[np.float32], k: int) -> int | None:
     n = x.shape[0]
     if _core.simd_level() != "avx512" or n < 2:
         return None
-    left = address_space_left()
-    if left is not None and left < BLAS_BYTES:
-        # The sample distances below use BLAS, which exits the process (no exception) when
-        # its buffers cannot be allocated: under a tight memory limit, the float32 tiles.
+    if not _blas_fits():  # under a tight memory limit, the float32 tiles
         return None
     base = _screen_candidates(n, k)
     lo, hi = x.min(axis=0).astype(np.float64), x.max(axis=0).astype(np.float64)
@@ -620,17 +650,9 @@ def screen_plan(x: NDArray[np.float32], k: int) -> int | None:
         c = x[start : start + 4096] - mean
         r = c - np.clip(np.rint(c * scale), -127, 127) / scale
         resid[start : start + 4096] = np.sqrt(np.einsum("ij,ij->i", r, r))
-    rows = np.linspace(0, n - 1, min(n, 64)).astype(np.int64)
+    rows = _sample_rows(n)
     err = resid[rows] + resid.max()  # E_a + E_max: the bound's slack for each sample row
-    q = x[rows] - mean
-    sq = np.empty((n, rows.size))
-    for start in range(0, n, 8192):  # centred float64 in chunks: no cancellation, little memory
-        c = x[start : start + 8192] - mean
-        sq[start : start + 8192] = (
-            np.einsum("ij,ij->i", c, c)[:, None] - 2.0 * (c @ q.T) + np.einsum("ij,ij->i", q, q)
-        )
-    sq[rows, np.arange(rows.size)] = np.inf
-    dist = np.sqrt(np.maximum(sq, 0.0))
+    dist = np.sqrt(np.maximum(_sample_sqdist(x, rows, mean), 0.0))
     kth = np.partition(dist, k - 1, axis=0)[k - 1]
     needed = np.count_nonzero(dist <= kth * (1.0 + 1e-4) + 1.1 * err, axis=0) + 1
     kc = max(base, math.ceil(1.2 * float(needed.max())))
@@ -644,6 +666,41 @@ def screen_pays(x: NDArray[np.float32], k: int) -> bool:
     return screen_plan(x, k) is not None
 
 
+#: Most candidates per point the float32 tiles keep by plan (rows whose lists a longer one
+#: would have proven are searched again exactly instead).
+BRUTE_MAX_CANDIDATES = 1024
+_FP32_ERR = 2.0 * 2.0**-24  # the core's bound: 2 (d + 6) u (|a| + max |b|)^2, centred data
+
+
+def brute_plan(x: NDArray[np.float32], k: int) -> int:
+    """Candidates per point for the float32 tiles of validated `x` (``engine="brute"``).
+
+    The tiles' distances ``|a|^2 + |b|^2 - 2 a.b`` of centred points carry a rounding error of
+    at most err = 2 (d + 6) 2^-24 (|a| + max |b|)^2 (the bound the core proves lists with), so
+    a list is proven when it holds every point within the k-th squared distance plus twice
+    that. Measured on 64 sample points as :func:`screen_plan` does: the largest such count
+    with a 20% margin, at least ``k + max(4, k // 4)`` and at most ``BRUTE_MAX_CANDIDATES``.
+    On data far from their mean relative to the neighbour distances (clusters) the bound is
+    loose and lists must be long; short lists would leave many rows to the exact re-search.
+    """
+    n, d = int(x.shape[0]), int(x.shape[1])
+    base = min(n - 1, k + _margin(k))
+    if n <= base + 1 or not _blas_fits():
+        return base
+    mean = x.mean(axis=0, dtype=np.float64)
+    norms = np.empty(n)
+    for start in range(0, n, 4096):
+        c = x[start : start + 4096] - mean
+        norms[start : start + 4096] = np.sqrt(np.einsum("ij,ij->i", c, c))
+    rows = _sample_rows(n)
+    err = _FP32_ERR * (d + 6) * (norms[rows] + norms.max()) ** 2
+    sq = _sample_sqdist(x, rows, mean)
+    kth = np.partition(sq, k - 1, axis=0)[k - 1]
+    needed = np.count_nonzero(sq <= kth * (1.0 + 1e-4) + 2.2 * err, axis=0) + 1
+    kc = max(base, min(BRUTE_MAX_CANDIDATES, math.ceil(1.2 * float(needed.max()))))
+    return int(min(n - 1, kc))
+
+
 def query_knn(
     base: NDArray[np.float32], queries: NDArray[np.float32], k: int, n_threads: int
 ) -> tuple[NDArray[np.float32], NDArray[np.int64]]:
@@ -652,7 +709,7 @@ def query_knn(
     which should not hold them). k is capped at len(base); missing entries are (+inf, -1).
 
     The kd-tree when it prunes (up to 12 features, or when a probe of sample self-queries of
-    `base` scans at most ``KDTREE_MAX_SHARE`` of it), else FAISS brute force over centred data
+    `base` scans at most ``QUERY_KDTREE_MAX_SHARE`` of it), else FAISS brute force over centred data
     with the candidates re-ranked exactly.
     """
     n, d = base.shape
@@ -662,7 +719,7 @@ def query_knn(
     if (
         d <= KDTREE_MAX_DIM
         or n <= k
-        or tree_share(tree, k, n, KDTREE_MAX_SHARE) <= KDTREE_MAX_SHARE
+        or tree_share(tree, k, n, QUERY_KDTREE_MAX_SHARE) <= QUERY_KDTREE_MAX_SHARE
     ):
         queries = np.ascontiguousarray(queries)
         rotated, errors = frame.apply(queries) if frame is not None else (None, None)
@@ -696,8 +753,7 @@ def _brute_knn(
         n_cand = max(k, min(n - 1, screen))
         sqdist, idx, _, _ = _core.screen_self_knn(x, k, n_cand, block, n_threads)
         return sqdist, idx
-    n_cand = min(n - 1, k + _margin(k))
-    sqdist, idx, _ = _core.brute_self_knn(x, k, n_cand, block, n_threads)
+    sqdist, idx, _ = _core.brute_self_knn(x, k, brute_plan(x, k), block, n_threads)
     return sqdist, idx
 
 

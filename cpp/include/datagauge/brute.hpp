@@ -1,15 +1,17 @@
 // Exact self k-NN by brute force, for data where no tree prunes (high intrinsic dimension).
 //
 // Every pair of points is visited once. The points are split into blocks; a pair of blocks
-// (I, J) is a tile of inner products computed like a GEMM (register micro-tiles of 6 x 16,
-// FMA, packed panels) and each approximate squared distance |a|^2 + |b|^2 - 2 a.b updates the
+// (I, J) is a tile of inner products computed like a GEMM (register micro-tiles, FMA, packed
+// panels: 12 x 32 in AVX-512 registers, 6 x 16 in AVX2 ones, chosen at run time) and each approximate squared distance |a|^2 + |b|^2 - 2 a.b updates the
 // candidate lists of both its row point and its column point, so the work is half of a full
 // distance matrix. Only a tile entry below one of the two current list bounds leaves the
-// registers (one vector compare per 8 entries); everything else is discarded on the spot,
+// registers (one vector compare per 8 or 16 entries); everything else is discarded on the spot,
 // never written to memory.
 //
 // Block pairs are scheduled as a round-robin tournament: in a round every block occurs in at
 // most one pair, so threads working on different pairs of a round never touch the same list.
+// The schedule, the candidate lists and their exact finishing (SymmetricTiles) are shared
+// with the int8 screening engine (screen.hpp), which only brings its own micro-tile and bound.
 //
 // The candidate lists (kc > k entries, approximate distances) are then re-ranked with exact
 // distances (refine.hpp), and each point's answer is verified: a point outside its candidate
@@ -37,6 +39,11 @@
 #define DATAGAUGE_BRUTE_AVX2 1
 #else
 #define DATAGAUGE_BRUTE_AVX2 0
+#endif
+#if defined(__GNUC__) && defined(__x86_64__)
+#define DATAGAUGE_BRUTE_AVX512 1
+#else
+#define DATAGAUGE_BRUTE_AVX512 0
 #endif
 
 namespace datagauge {
@@ -79,50 +86,42 @@ inline void exact_self_row(const float* x, std::int64_t n, std::int64_t d, std::
     top.write(dist_out + i * k, idx_out + i * k);
 }
 
-class BruteSelfKnn {
+// The part of a symmetric tile engine that does not depend on its arithmetic: blocks of
+// points, the tournament schedule, candidate lists of kc entries per point (screening
+// distances of type Dist: float, or int32 for the int8 engine; max-heaps), and their exact
+// finishing.
+//
+// Derived (CRTP) provides
+//   bool tile(std::int64_t ir, std::int64_t jc, Dist* out, std::uint32_t* masks) const:
+//     the screening distances of the micro-tile of rows ir.. and columns jc.. into out
+//     (row-major, tile_cols() per row) and in masks[r] bit c set where entry (r, c) beats
+//     bound_ of its row or of its column; false (out untouched) when no bit is set;
+//   std::int64_t tile_rows() const, tile_cols() const (tile_cols() <= 32);
+//   bool complete(std::int64_t i, Dist bound, float kth_exact) const: whether every point at
+//     screening distance >= bound from point i is provably farther than kth_exact (exact
+//     squared float32 distance), i.e. a full list whose kc-th entry is bound holds the answer.
+template <class Derived, class Dist>
+class SymmetricTiles {
    public:
-    static constexpr std::int64_t kMR = 6, kNR = 16;  // micro-tile: rows x columns
-    static constexpr std::int64_t kAlign = 48;         // blocks are multiples of lcm(kMR, kNR)
-
-    // x: (n, d) float32 row-major. kc: candidates kept per point (> k). block: rows per block
-    // (rounded up to a multiple of 48).
-    BruteSelfKnn(const float* x, std::int64_t n, std::int64_t d, int kc, std::int64_t block)
-        : x_(x), n_(n), d_(d), kc_(kc) {
-        if (n < 2) throw std::invalid_argument("brute-force k-NN needs at least two points");
-        if (d < 1) throw std::invalid_argument("brute-force k-NN needs at least one feature");
-        if (kc < 1) throw std::invalid_argument("candidates per point must be >= 1");
-        if (block < 1) throw std::invalid_argument("block must be >= 1");
-        block_ = (std::min(block, n) + kAlign - 1) / kAlign * kAlign;
-        n_blocks_ = (n + block_ - 1) / block_;
-        n_pad_ = n_blocks_ * block_;
-        pack();
-        cand_d_.assign(static_cast<std::size_t>(n_ * kc_), kMissingDistance);
-        cand_i_.assign(static_cast<std::size_t>(n_ * kc_), kMissingIndex);
-        count_.assign(static_cast<std::size_t>(n_), 0);
-        bound_.assign(static_cast<std::size_t>(n_pad_), kMissingDistance);
-#if DATAGAUGE_BRUTE_AVX2
-        avx2_ = static_cast<int>(simd::level()) >= static_cast<int>(simd::Level::avx2);
-#endif
-    }
+    static constexpr std::int64_t kMaxTileRows = 16;
 
     std::int64_t n_blocks() const { return n_blocks_; }
     // Rounds of the schedule: round 0 is every diagonal block (I, I); rounds 1.. pair blocks.
     std::int64_t n_rounds() const { return tournament_rounds(n_blocks_); }
-    // Which micro-kernel runs the tiles: "fp32-avx2" or "fp32-scalar".
-    const char* kernel() const { return avx2_ ? "fp32-avx2" : "fp32-scalar"; }
 
     // Run one round of the schedule on n_threads threads.
     void run_round(std::int64_t round, int n_threads) {
         const auto pairs = tournament_pairs(n_blocks_, round);
+        const std::size_t tile_size = static_cast<std::size_t>(engine().tile_rows() * engine().tile_cols());
         parallel_for(pairs.size(), n_threads, 1, [&](std::size_t b, std::size_t e) {
-            std::vector<float> tile(static_cast<std::size_t>(kMR * kNR));
+            std::vector<Dist> tile(tile_size);
             for (std::size_t t = b; t < e; ++t) block_pair(pairs[t].first, pairs[t].second, tile.data());
         });
     }
 
     // Exact answer from the candidates: rows [begin, end) of (n, k) outputs, squared distances.
     // proven[i] is set to 1 where the candidates are proven to hold the answer, else 0 (the
-    // row must then be searched again over all points: exact_row, or a kd-tree query).
+    // row must then be searched again over all points: exact_self_row, or a kd-tree query).
     void finish_rows(std::int64_t begin, std::int64_t end, int k, float* dist_out, std::int64_t* idx_out,
                      std::uint8_t* proven) const {
         if (k < 1 || k > kc_) throw std::invalid_argument("k must be in [1, candidates]");
@@ -130,9 +129,152 @@ class BruteSelfKnn {
             const std::int64_t self = i;
             refine_rows(x_, n_, d_, x_ + i * d_, cand_i_.data() + i * kc_, kc_, &self, 0, 1, k, dist_out + i * k,
                         idx_out + i * k);
-            proven[i] = verified(i, dist_out[i * k + k - 1]) ? 1 : 0;
+            const std::size_t r = static_cast<std::size_t>(i);
+            // A list that never filled holds every other point, or was not screened fully.
+            const bool ok = count_[r] < kc_ ? count_[r] == n_ - 1
+                                            : engine().complete(i, bound_[r], dist_out[i * k + k - 1]);
+            proven[i] = ok ? 1 : 0;
         }
     }
+
+   protected:
+    const float* x_;
+    std::int64_t n_, d_;
+    int kc_;
+    std::int64_t block_ = 0, n_blocks_ = 0, n_pad_ = 0;
+    std::vector<Dist> cand_d_;
+    std::vector<std::int64_t> cand_i_;
+    std::vector<int> count_;
+    std::vector<Dist> bound_;  // kc-th screening distance once a list is full, else no_bound
+
+    // x: (n, d) float32 row-major. kc: candidates kept per point. block: rows per block,
+    // rounded up to a multiple of align (a multiple of the micro-tile's rows and columns).
+    SymmetricTiles(const float* x, std::int64_t n, std::int64_t d, int kc, std::int64_t block, std::int64_t align,
+                   Dist no_bound)
+        : x_(x), n_(n), d_(d), kc_(kc) {
+        if (n < 2) throw std::invalid_argument("brute-force k-NN needs at least two points");
+        if (d < 1) throw std::invalid_argument("brute-force k-NN needs at least one feature");
+        if (kc < 1) throw std::invalid_argument("candidates per point must be >= 1");
+        if (block < 1) throw std::invalid_argument("block must be >= 1");
+        block_ = (std::min(block, n) + align - 1) / align * align;
+        n_blocks_ = (n + block_ - 1) / block_;
+        n_pad_ = n_blocks_ * block_;
+        cand_d_.assign(static_cast<std::size_t>(n_ * kc_), no_bound);
+        cand_i_.assign(static_cast<std::size_t>(n_ * kc_), kMissingIndex);
+        count_.assign(static_cast<std::size_t>(n_), 0);
+        bound_.assign(static_cast<std::size_t>(n_pad_), no_bound);
+    }
+
+   private:
+    const Derived& engine() const { return static_cast<const Derived&>(*this); }
+
+    // Insert candidate j at screening distance v into the list of point i. A list is a binary
+    // max-heap on the screening distance (entry 0 the largest), so an insertion costs
+    // O(log kc) however long the lists; a point that leaves a full list is its largest entry,
+    // so every point outside it is at least the final bound.
+    void push(std::int64_t i, Dist v, std::int64_t j) {
+        const std::size_t r = static_cast<std::size_t>(i);
+        Dist* dl = cand_d_.data() + i * kc_;
+        std::int64_t* il = cand_i_.data() + i * kc_;
+        int pos;
+        if (count_[r] < kc_) {  // sift up from the end
+            pos = count_[r]++;
+            while (pos > 0) {
+                const int parent = (pos - 1) / 2;
+                if (!(dl[parent] < v)) break;
+                dl[pos] = dl[parent];
+                il[pos] = il[parent];
+                pos = parent;
+            }
+        } else {  // replace the largest, sift down
+            if (!(v < dl[0])) return;
+            pos = 0;
+            for (;;) {
+                int child = 2 * pos + 1;
+                if (child >= kc_) break;
+                if (child + 1 < kc_ && dl[child] < dl[child + 1]) ++child;
+                if (!(v < dl[child])) break;
+                dl[pos] = dl[child];
+                il[pos] = il[child];
+                pos = child;
+            }
+        }
+        dl[pos] = v;
+        il[pos] = j;
+        if (count_[r] == kc_) bound_[r] = dl[0];
+    }
+
+    void block_pair(std::int64_t bi, std::int64_t bj, Dist* tile) {
+        const bool diagonal = bi == bj;
+        const std::int64_t r0 = bi * block_, c0 = bj * block_;
+        const std::int64_t mr = engine().tile_rows(), nr = engine().tile_cols();
+        std::uint32_t masks[kMaxTileRows];
+        for (std::int64_t jc = c0; jc < c0 + block_; jc += nr) {
+            for (std::int64_t ir = r0; ir < r0 + block_; ir += mr) {
+                if (!engine().tile(ir, jc, tile, masks)) continue;
+                // Only the entries that beat a bound (bit c of masks[r]) are looked at.
+                for (std::int64_t r = 0; r < mr; ++r) {
+                    const std::int64_t i = ir + r;
+                    for (std::uint32_t bits = masks[r]; bits != 0; bits &= bits - 1) {
+                        const std::int64_t j = jc + __builtin_ctz(bits);
+                        if (i == j || i >= n_ || j >= n_) continue;
+                        const Dist v = tile[r * nr + (j - jc)];
+                        if (v < bound_[static_cast<std::size_t>(i)]) push(i, v, j);
+                        if (!diagonal && v < bound_[static_cast<std::size_t>(j)]) push(j, v, i);
+                    }
+                }
+            }
+        }
+    }
+};
+
+// The float32 tile engine: squared distances |a|^2 + |b|^2 - 2 a.b of centred points in
+// float32 FMA tiles screen the candidates.
+class BruteSelfKnn : public SymmetricTiles<BruteSelfKnn, float> {
+    friend class SymmetricTiles<BruteSelfKnn, float>;
+
+   public:
+    // The micro-kernels: AVX-512F (12 x 32 tile: 24 zmm accumulators), AVX2 + FMA (6 x 16: 12
+    // ymm accumulators), portable loops (6 x 16). All compute every entry as
+    // (|a|^2 + |b|^2) + sum_p a_p (-2 b_p), one FMA per feature in feature order.
+    enum class Kernel { scalar, avx2, avx512 };
+
+    // The kernel simd::level() (CPU and DATAGAUGE_SIMD) selects.
+    static Kernel selected_kernel() {
+        const simd::Level level = simd::level();
+#if DATAGAUGE_BRUTE_AVX512
+        if (level == simd::Level::avx512) return Kernel::avx512;
+#endif
+#if DATAGAUGE_BRUTE_AVX2
+        if (static_cast<int>(level) >= static_cast<int>(simd::Level::avx2)) return Kernel::avx2;
+#endif
+        (void)level;
+        return Kernel::scalar;
+    }
+    static const char* kernel_name(Kernel k) {
+        switch (k) {
+            case Kernel::avx512: return "fp32-avx512";
+            case Kernel::avx2: return "fp32-avx2";
+            default: return "fp32-scalar";
+        }
+    }
+    static std::int64_t kernel_rows(Kernel k) { return k == Kernel::avx512 ? 12 : 6; }
+    static std::int64_t kernel_cols(Kernel k) { return k == Kernel::avx512 ? 32 : 16; }
+    // Blocks are multiples of lcm(rows, cols): 96 with AVX-512, 48 otherwise.
+    static std::int64_t kernel_align(Kernel k) { return k == Kernel::avx512 ? 96 : 48; }
+
+    // x: (n, d) float32 row-major. kc: candidates kept per point (> k). block: rows per block
+    // (rounded up to a multiple of kernel_align(selected_kernel()): 96 with AVX-512, else 48).
+    BruteSelfKnn(const float* x, std::int64_t n, std::int64_t d, int kc, std::int64_t block)
+        : SymmetricTiles(x, n, d, kc, block, kernel_align(selected_kernel()), kMissingDistance),
+          kernel_(selected_kernel()),
+          mr_(kernel_rows(kernel_)),
+          nr_(kernel_cols(kernel_)) {
+        pack();
+    }
+
+    // Which micro-kernel runs the tiles: "fp32-avx512", "fp32-avx2" or "fp32-scalar".
+    const char* kernel() const { return kernel_name(kernel_); }
 
     // Row i searched over all points: sorted by (distance, index), the lowest indices on ties.
     void exact_row(std::int64_t i, int k, float* dist_out, std::int64_t* idx_out) const {
@@ -140,20 +282,16 @@ class BruteSelfKnn {
     }
 
    private:
-    const float* x_;
-    std::int64_t n_, d_;
-    int kc_;
-    std::int64_t block_ = 0, n_blocks_ = 0, n_pad_ = 0;
-    bool avx2_ = false;
-    std::vector<float> apack_;  // row panels: panel p holds rows 6p..6p+5 as [feature][row]
-    std::vector<float> bpack_;  // column panels of -2 x: panel p holds rows 16p.. as [feature][col]
+    Kernel kernel_;
+    std::int64_t mr_, nr_;     // micro-tile rows and columns of the kernel
+    std::vector<float> apack_;  // row panels: panel p holds rows mr p.. as [feature][row]
+    std::vector<float> bpack_;  // column panels of -2 x: panel p holds rows nr p.. as [feature][col]
     std::vector<float> norm_;   // |x - mean|^2 per row; +inf for padding rows
-    float err_scale_ = 0.0f;    // rounding bound of an approximate distance, see verified()
+    float err_scale_ = 0.0f;    // rounding bound of an approximate distance, see complete()
     float max_norm_ = 0.0f;
-    std::vector<float> cand_d_;
-    std::vector<std::int64_t> cand_i_;
-    std::vector<int> count_;
-    std::vector<float> bound_;  // kc-th approximate distance once a list is full, else +inf
+
+    std::int64_t tile_rows() const { return mr_; }
+    std::int64_t tile_cols() const { return nr_; }
 
     void pack() {
         // Centre the data (distances do not change; cancellation in |a|^2 + |b|^2 - 2ab shrinks).
@@ -167,12 +305,12 @@ class BruteSelfKnn {
         double max_norm = 0.0;
         for (std::int64_t i = 0; i < n_; ++i) {
             double s = 0.0;
-            float* a = apack_.data() + (i / kMR) * kMR * d_ + i % kMR;
-            float* b = bpack_.data() + (i / kNR) * kNR * d_ + i % kNR;
+            float* a = apack_.data() + (i / mr_) * mr_ * d_ + i % mr_;
+            float* b = bpack_.data() + (i / nr_) * nr_ * d_ + i % nr_;
             for (std::int64_t j = 0; j < d_; ++j) {
                 const float c = static_cast<float>(x_[i * d_ + j] - mean[static_cast<std::size_t>(j)]);
-                a[j * kMR] = c;
-                b[j * kNR] = -2.0f * c;
+                a[j * mr_] = c;
+                b[j * nr_] = -2.0f * c;
                 s += static_cast<double>(c) * c;
             }
             norm_[static_cast<std::size_t>(i)] = static_cast<float>(s);
@@ -180,72 +318,39 @@ class BruteSelfKnn {
         }
         max_norm_ = static_cast<float>(std::sqrt(max_norm));
         // |approx - exact| <= (d + 6) u (|a| + |b|)^2 (u = 2^-24): the float32 sum of |a|^2 + |b|^2
-        // and d FMAs, plus the rounding of the centred coordinates; doubled for margin.
+        // and d FMAs, plus the rounding of the centred coordinates; doubled for margin (and
+        // for the portable loop, where a compiler may or may not contract a*b+c into an FMA).
+        // Every kernel computes an entry in that same order, so the bound holds for each.
         err_scale_ = static_cast<float>(2.0 * static_cast<double>(d_ + 6) * std::ldexp(1.0, -24));
     }
 
-    bool verified(std::int64_t i, float kth_exact) const {
-        const std::size_t r = static_cast<std::size_t>(i);
-        if (count_[r] < kc_) return count_[r] == n_ - 1;  // every other point is a candidate
-        const double a = std::sqrt(static_cast<double>(norm_[r])) + max_norm_;
-        const double lower = (static_cast<double>(bound_[r]) - err_scale_ * a * a) *
+    bool complete(std::int64_t i, float bound, float kth_exact) const {
+        const double a = std::sqrt(static_cast<double>(norm_[static_cast<std::size_t>(i)])) + max_norm_;
+        const double lower = (static_cast<double>(bound) - err_scale_ * a * a) *
                              (1.0 - static_cast<double>(d_ + 4) * std::ldexp(1.0, -24));
         // Outside the list every exact distance exceeds the k-th: the answer is complete.
         return std::isfinite(lower) && lower > static_cast<double>(kth_exact);
     }
 
-    // Insert candidate j at approximate squared distance v into the list of point i.
-    void push(std::int64_t i, float v, std::int64_t j) {
-        const std::size_t r = static_cast<std::size_t>(i);
-        float* dl = cand_d_.data() + i * kc_;
-        std::int64_t* il = cand_i_.data() + i * kc_;
-        const bool full = count_[r] == kc_;
-        if (full && !(v < dl[kc_ - 1])) return;
-        int pos = full ? kc_ - 1 : count_[r]++;
-        while (pos > 0 && v < dl[pos - 1]) {
-            dl[pos] = dl[pos - 1];
-            il[pos] = il[pos - 1];
-            --pos;
-        }
-        dl[pos] = v;
-        il[pos] = j;
-        if (count_[r] == kc_) bound_[r] = dl[kc_ - 1];
-    }
-
-    void block_pair(std::int64_t bi, std::int64_t bj, float* tile) {
-        const bool diagonal = bi == bj;
-        const std::int64_t r0 = bi * block_, c0 = bj * block_;
-        std::uint32_t masks[kMR];
-        for (std::int64_t jc = c0; jc < c0 + block_; jc += kNR) {
-            const float* bp = bpack_.data() + jc * d_;
-            for (std::int64_t ir = r0; ir < r0 + block_; ir += kMR) {
-                const float* ap = apack_.data() + ir * d_;
-                if (!micro_tile(ap, bp, norm_.data() + ir, norm_.data() + jc, bound_.data() + ir,
-                                bound_.data() + jc, tile, masks))
-                    continue;
-                // Only the entries that beat a bound (bit c of masks[r]) are looked at.
-                for (std::int64_t r = 0; r < kMR; ++r) {
-                    const std::int64_t i = ir + r;
-                    for (std::uint32_t bits = masks[r]; bits != 0; bits &= bits - 1) {
-                        const std::int64_t j = jc + __builtin_ctz(bits);
-                        if (i == j || i >= n_ || j >= n_) continue;
-                        const float v = tile[r * kNR + (j - jc)];
-                        if (v < bound_[static_cast<std::size_t>(i)]) push(i, v, j);
-                        if (!diagonal && v < bound_[static_cast<std::size_t>(j)]) push(j, v, i);
-                    }
-                }
-            }
-        }
-    }
-
-    // Approximate squared distances of a 6 x 16 micro-tile into `tile`, and in masks[r] bit c
-    // set where entry (r, c) beats its row's or its column's bound; false when no bit is set
-    // (the tile is then not written).
-    bool micro_tile(const float* ap, const float* bp, const float* rn, const float* cn, const float* rb,
-                    const float* cb, float* tile, std::uint32_t* masks) const {
-#if DATAGAUGE_BRUTE_AVX2
-        if (avx2_) return micro_tile_avx2(ap, bp, rn, cn, rb, cb, d_, tile, masks);
+    // Approximate squared distances of the micro-tile at rows ir.., columns jc.. into `tile`,
+    // and in masks[r] bit c set where entry (r, c) beats its row's or its column's bound;
+    // false when no bit is set (the tile is then not written).
+    bool tile(std::int64_t ir, std::int64_t jc, float* tile, std::uint32_t* masks) const {
+        const float *ap = apack_.data() + ir * d_, *bp = bpack_.data() + jc * d_;
+        const float *rn = norm_.data() + ir, *cn = norm_.data() + jc;
+        const float *rb = bound_.data() + ir, *cb = bound_.data() + jc;
+#if DATAGAUGE_BRUTE_AVX512
+        if (kernel_ == Kernel::avx512) return micro_tile_avx512(ap, bp, rn, cn, rb, cb, d_, tile, masks);
 #endif
+#if DATAGAUGE_BRUTE_AVX2
+        if (kernel_ == Kernel::avx2) return micro_tile_avx2(ap, bp, rn, cn, rb, cb, d_, tile, masks);
+#endif
+        return micro_tile_scalar(ap, bp, rn, cn, rb, cb, tile, masks);
+    }
+
+    bool micro_tile_scalar(const float* ap, const float* bp, const float* rn, const float* cn, const float* rb,
+                           const float* cb, float* tile, std::uint32_t* masks) const {
+        constexpr std::int64_t kMR = 6, kNR = 16;
         float acc[kMR * kNR];
         for (std::int64_t r = 0; r < kMR; ++r)
             for (std::int64_t c = 0; c < kNR; ++c) acc[r * kNR + c] = rn[r] + cn[c];
@@ -264,11 +369,13 @@ class BruteSelfKnn {
     }
 
 #if DATAGAUGE_BRUTE_AVX2
+    // The 6 x 16 tile in ymm registers; panels of 6 rows and 16 columns.
     __attribute__((target("avx2,fma"))) static bool micro_tile_avx2(const float* ap, const float* bp,
                                                                      const float* rn, const float* cn,
                                                                      const float* rb, const float* cb,
                                                                      std::int64_t d, float* tile,
                                                                      std::uint32_t* masks) {
+        constexpr int kMR = 6, kNR = 16;
         // Twelve named accumulators: an array of vectors gets spilled to the stack by GCC.
         const __m256 cn0 = _mm256_loadu_ps(cn), cn1 = _mm256_loadu_ps(cn + 8);
 #define DG_ROW_INIT(r)                                     \
@@ -303,6 +410,58 @@ class BruteSelfKnn {
         for (int r = 0; r < kMR; ++r) {
             _mm256_storeu_ps(tile + r * kNR, acc[r][0]);
             _mm256_storeu_ps(tile + r * kNR + 8, acc[r][1]);
+        }
+        return true;
+    }
+#endif
+
+#if DATAGAUGE_BRUTE_AVX512
+    // The 12 x 32 tile in zmm registers (24 accumulators of the 32; each feature step loads
+    // two vectors of B and broadcasts 12 values of A for 24 FMAs); panels of 12 rows and 32
+    // columns. Every entry is computed as in the AVX2 tile, bit for bit.
+    __attribute__((target("avx512f"))) static bool micro_tile_avx512(const float* ap, const float* bp,
+                                                                    const float* rn, const float* cn,
+                                                                    const float* rb, const float* cb,
+                                                                    std::int64_t d, float* tile,
+                                                                    std::uint32_t* masks) {
+        constexpr int kMR = 12, kNR = 32;
+        const __m512 cn0 = _mm512_loadu_ps(cn), cn1 = _mm512_loadu_ps(cn + 16);
+#define DG_ROW_INIT(r)                                     \
+    const __m512 n##r = _mm512_set1_ps(rn[r]);             \
+    __m512 c##r##_0 = _mm512_add_ps(n##r, cn0);            \
+    __m512 c##r##_1 = _mm512_add_ps(n##r, cn1);
+        DG_ROW_INIT(0) DG_ROW_INIT(1) DG_ROW_INIT(2) DG_ROW_INIT(3) DG_ROW_INIT(4) DG_ROW_INIT(5)
+        DG_ROW_INIT(6) DG_ROW_INIT(7) DG_ROW_INIT(8) DG_ROW_INIT(9) DG_ROW_INIT(10) DG_ROW_INIT(11)
+#undef DG_ROW_INIT
+        for (std::int64_t p = 0; p < d; ++p) {
+            const __m512 b0 = _mm512_loadu_ps(bp + p * kNR), b1 = _mm512_loadu_ps(bp + p * kNR + 16);
+            const float* a = ap + p * kMR;
+#define DG_ROW_FMA(r)                                      \
+    {                                                      \
+        const __m512 v = _mm512_set1_ps(a[r]);             \
+        c##r##_0 = _mm512_fmadd_ps(v, b0, c##r##_0);       \
+        c##r##_1 = _mm512_fmadd_ps(v, b1, c##r##_1);       \
+    }
+            DG_ROW_FMA(0) DG_ROW_FMA(1) DG_ROW_FMA(2) DG_ROW_FMA(3) DG_ROW_FMA(4) DG_ROW_FMA(5)
+            DG_ROW_FMA(6) DG_ROW_FMA(7) DG_ROW_FMA(8) DG_ROW_FMA(9) DG_ROW_FMA(10) DG_ROW_FMA(11)
+#undef DG_ROW_FMA
+        }
+        const __m512 acc[kMR][2] = {{c0_0, c0_1}, {c1_0, c1_1}, {c2_0, c2_1},   {c3_0, c3_1},
+                                    {c4_0, c4_1}, {c5_0, c5_1}, {c6_0, c6_1},   {c7_0, c7_1},
+                                    {c8_0, c8_1}, {c9_0, c9_1}, {c10_0, c10_1}, {c11_0, c11_1}};
+        const __m512 cb0 = _mm512_loadu_ps(cb), cb1 = _mm512_loadu_ps(cb + 16);
+        std::uint32_t any = 0;
+        for (int r = 0; r < kMR; ++r) {
+            const __m512 rbv = _mm512_set1_ps(rb[r]);
+            const __mmask16 lo = _mm512_cmp_ps_mask(acc[r][0], _mm512_max_ps(rbv, cb0), _CMP_LT_OQ);
+            const __mmask16 hi = _mm512_cmp_ps_mask(acc[r][1], _mm512_max_ps(rbv, cb1), _CMP_LT_OQ);
+            masks[r] = static_cast<std::uint32_t>(lo) | (static_cast<std::uint32_t>(hi) << 16);
+            any |= masks[r];
+        }
+        if (any == 0) return false;
+        for (int r = 0; r < kMR; ++r) {
+            _mm512_storeu_ps(tile + r * kNR, acc[r][0]);
+            _mm512_storeu_ps(tile + r * kNR + 16, acc[r][1]);
         }
         return true;
     }

@@ -53,7 +53,9 @@
 
 namespace datagauge {
 
-class Int8SelfKnn {
+class Int8SelfKnn : public SymmetricTiles<Int8SelfKnn, std::int32_t> {
+    friend class SymmetricTiles<Int8SelfKnn, std::int32_t>;
+
    public:
     static constexpr std::int64_t kMR = 8, kNR = 32;  // micro-tile: rows x columns
     static constexpr std::int64_t kAlign = 64;         // blocks are multiples of this
@@ -74,53 +76,17 @@ class Int8SelfKnn {
     // per block (rounded up to a multiple of 64). Throws std::invalid_argument where the
     // kernel is unavailable (check available() first).
     Int8SelfKnn(const float* x, std::int64_t n, std::int64_t d, int kc, std::int64_t block)
-        : x_(x), n_(n), d_(d), kc_(kc) {
-        if (n < 2) throw std::invalid_argument("brute-force k-NN needs at least two points");
-        if (d < 1) throw std::invalid_argument("brute-force k-NN needs at least one feature");
-        if (kc < 1) throw std::invalid_argument("candidates per point must be >= 1");
-        if (block < 1) throw std::invalid_argument("block must be >= 1");
+        : SymmetricTiles(x, n, d, kc, block, kAlign, kNoBound) {
         if (!available(d)) throw std::invalid_argument("the int8 screening kernel is not available here");
-        block_ = (std::min(block, n) + kAlign - 1) / kAlign * kAlign;
-        n_blocks_ = (n + block_ - 1) / block_;
-        n_pad_ = n_blocks_ * block_;
         d4_ = (d + 3) / 4;
         pack();
-        cand_d_.assign(static_cast<std::size_t>(n_ * kc_), kNoBound);
-        cand_i_.assign(static_cast<std::size_t>(n_ * kc_), kMissingIndex);
-        count_.assign(static_cast<std::size_t>(n_), 0);
-        bound_.assign(static_cast<std::size_t>(n_pad_), kNoBound);
     }
 
-    std::int64_t n_rounds() const { return tournament_rounds(n_blocks_); }
     // True when the data were quantised on a pixel grid (see find_grid).
     bool on_grid() const { return grid_; }
 
-    void run_round(std::int64_t round, int n_threads) {
-        const auto pairs = tournament_pairs(n_blocks_, round);
-        parallel_for(pairs.size(), n_threads, 1, [&](std::size_t b, std::size_t e) {
-            std::vector<std::int32_t> tile(static_cast<std::size_t>(kMR * kNR));
-            for (std::size_t t = b; t < e; ++t) block_pair(pairs[t].first, pairs[t].second, tile.data());
-        });
-    }
-
-    // As BruteSelfKnn::finish_rows: exact re-ranking of rows [begin, end) and proven[i] = 1
-    // where the candidates provably hold the answer.
-    void finish_rows(std::int64_t begin, std::int64_t end, int k, float* dist_out, std::int64_t* idx_out,
-                     std::uint8_t* proven) const {
-        if (k < 1 || k > kc_) throw std::invalid_argument("k must be in [1, candidates]");
-        for (std::int64_t i = begin; i < end; ++i) {
-            const std::int64_t self = i;
-            refine_rows(x_, n_, d_, x_ + i * d_, cand_i_.data() + i * kc_, kc_, &self, 0, 1, k, dist_out + i * k,
-                        idx_out + i * k);
-            proven[i] = verified(i, dist_out[i * k + k - 1]) ? 1 : 0;
-        }
-    }
-
    private:
-    const float* x_;
-    std::int64_t n_, d_;
-    int kc_;
-    std::int64_t block_ = 0, n_blocks_ = 0, n_pad_ = 0, d4_ = 0;
+    std::int64_t d4_ = 0;
     bool grid_ = false;
     double inv_scale_ = 1.0;  // 1 / s
     double err_max_ = 0.0;    // max over points of E
@@ -128,10 +94,9 @@ class Int8SelfKnn {
     std::vector<std::int8_t> bpack_;   // column panels: [group][column of 32][4 bytes] s8
     std::vector<std::int32_t> rconst_, cconst_;  // D = rconst[a] + cconst[b] - 2 acc (mod 2^32)
     std::vector<double> err_;                    // E per point
-    std::vector<std::int32_t> cand_d_;
-    std::vector<std::int64_t> cand_i_;
-    std::vector<int> count_;
-    std::vector<std::int32_t> bound_;  // kc-th D once a list is full, else kNoBound
+
+    std::int64_t tile_rows() const { return kMR; }
+    std::int64_t tile_cols() const { return kNR; }
 
     // The grid of a "pixel" quantisation: all x G within kGridTol of an integer and every
     // feature spanning at most 255 grid steps (G = 1: integer pixels; G = 255: pixels / 255,
@@ -243,57 +208,18 @@ class Int8SelfKnn {
         }
     }
 
-    bool verified(std::int64_t i, float kth_exact) const {
-        const std::size_t r = static_cast<std::size_t>(i);
-        if (count_[r] < kc_) return count_[r] == n_ - 1;  // every other point is a candidate
+    bool complete(std::int64_t i, std::int32_t bound, float kth_exact) const {
         // Every point outside the list has D >= bound, hence true distance >= lower.
-        const double dist = std::sqrt(static_cast<double>(bound_[r])) * inv_scale_ * (1.0 - 1e-15) -
-                            err_[r] - err_max_;
+        const double dist = std::sqrt(static_cast<double>(bound)) * inv_scale_ * (1.0 - 1e-15) -
+                            err_[static_cast<std::size_t>(i)] - err_max_;
         if (!(dist > 0.0)) return false;
         const double lower = dist * dist * (1.0 - static_cast<double>(d_ + 4) * std::ldexp(1.0, -24)) * (1.0 - 1e-12);
         return std::isfinite(lower) && lower > static_cast<double>(kth_exact);
     }
 
-    void push(std::int64_t i, std::int32_t v, std::int64_t j) {
-        const std::size_t r = static_cast<std::size_t>(i);
-        std::int32_t* dl = cand_d_.data() + i * kc_;
-        std::int64_t* il = cand_i_.data() + i * kc_;
-        const bool full = count_[r] == kc_;
-        if (full && !(v < dl[kc_ - 1])) return;
-        int pos = full ? kc_ - 1 : count_[r]++;
-        while (pos > 0 && v < dl[pos - 1]) {
-            dl[pos] = dl[pos - 1];
-            il[pos] = il[pos - 1];
-            --pos;
-        }
-        dl[pos] = v;
-        il[pos] = j;
-        if (count_[r] == kc_) bound_[r] = dl[kc_ - 1];
-    }
-
-    void block_pair(std::int64_t bi, std::int64_t bj, std::int32_t* tile) {
-        const bool diagonal = bi == bj;
-        const std::int64_t r0 = bi * block_, c0 = bj * block_;
-        std::uint32_t masks[kMR];
-        for (std::int64_t jc = c0; jc < c0 + block_; jc += kNR) {
-            const std::int8_t* bp = bpack_.data() + jc * d4_ * 4;
-            for (std::int64_t ir = r0; ir < r0 + block_; ir += kMR) {
-                const std::uint8_t* ap = apack_.data() + ir * d4_ * 4;
-                if (!micro_tile(ap, bp, rconst_.data() + ir, cconst_.data() + jc, bound_.data() + ir,
-                                bound_.data() + jc, d4_, tile, masks))
-                    continue;
-                for (std::int64_t r = 0; r < kMR; ++r) {
-                    const std::int64_t i = ir + r;
-                    for (std::uint32_t bits = masks[r]; bits != 0; bits &= bits - 1) {
-                        const std::int64_t j = jc + __builtin_ctz(bits);
-                        if (i == j || i >= n_ || j >= n_) continue;
-                        const std::int32_t v = tile[r * kNR + (j - jc)];
-                        if (v < bound_[static_cast<std::size_t>(i)]) push(i, v, j);
-                        if (!diagonal && v < bound_[static_cast<std::size_t>(j)]) push(j, v, i);
-                    }
-                }
-            }
-        }
+    bool tile(std::int64_t ir, std::int64_t jc, std::int32_t* out, std::uint32_t* masks) const {
+        return micro_tile(apack_.data() + ir * d4_ * 4, bpack_.data() + jc * d4_ * 4, rconst_.data() + ir,
+                          cconst_.data() + jc, bound_.data() + ir, bound_.data() + jc, d4_, out, masks);
     }
 
 #if DATAGAUGE_SCREEN_VNNI

@@ -5,7 +5,8 @@ directions the data vary in and stops its scans early. Data: the 64-d Gaussian m
 ``bench_compare.py`` (8 latent dimensions, noise on every feature) and the clustered 512-d
 data of ``bench_ivf_wide.py`` (32 latent dimensions). Each measurement is the whole call as
 ``Exact(engine="kdtree")`` runs it (frame, build and self-query), on all usable CPUs, with the
-plain tree at its old leaf size (128) and the rotated one at the new default (512).
+plain tree at its old leaf size (128) and the rotated one at the new default (n / 128,
+from 64 to 512).
 
     python benchmarks/bench_rotated_tree.py                 # 100k x 64 and 50k x 512, k = 1, 20
     python benchmarks/bench_rotated_tree.py --n64 20000 --n512 10000 --k 5   # quick
@@ -35,7 +36,8 @@ def measure(x: np.ndarray, k: int, rotated: bool) -> tuple[dict[str, Any], Any]:
     t0, c0 = time.perf_counter(), cpu_s()
     if rotated:
         frame = nb.principal_frame(x)
-        tree = nb.build_tree(x, nb.ROTATED_LEAF_SIZE, 0, frame)
+        leaf = nb.resolve_leaf_size(nb.Exact(), x.shape[1], True, x.shape[0])
+        tree = nb.build_tree(x, leaf, 0, frame)
     else:
         tree = _core.KDTree(x, 128, 0)
     lists = tree.self_query(k, 0)

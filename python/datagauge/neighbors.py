@@ -94,8 +94,9 @@ __all__ = [
 
 #: Dimension up to which ``Exact(engine="auto")`` always uses the kd-tree.
 KDTREE_MAX_DIM = 12
-#: Points per leaf of a rotated kd-tree (measured fastest on 2 cores at 64 and 512 features,
-#: 100k points of low intrinsic dimension: 512 vs 128 is 1.2-1.7x faster).
+#: Most points per leaf of a rotated kd-tree (measured fastest on 2 cores at 64 and 512
+#: features, 100k points of low intrinsic dimension: 512 vs 128 is 1.2-1.7x faster); smaller
+#: data get n / 128, at least 64.
 ROTATED_LEAF_SIZE = 512
 #: Above that dimension "auto" probes a kd-tree with sample queries and keeps it when a query
 #: scans at most this share of the data (brute force computes every distance, but in FMA
@@ -148,9 +149,9 @@ class Exact:
         force: points per tile block (rounded up to a multiple of 96 with the AVX-512 tiles,
         of 48 otherwise); ``None`` is about 1 MiB of data per block (96 to 1,536 points).
     leaf_size : int or None
-        Points per kd-tree leaf; ``None`` is 128 up to 6 features, 256 for 7 to 12 and 512
-        above, where the tree is built in the data's principal axes (measured fastest on 2
-        cores).
+        Points per kd-tree leaf; ``None`` is 128 up to 6 features, 256 for 7 to 12 and
+        n / 128 between 64 and 512 above, where the tree is built in the data's principal
+        axes (measured fastest on 2 cores).
 
     Notes
     -----
@@ -520,14 +521,15 @@ def frame_for(x: NDArray[np.float32]) -> Frame | None:
     return principal_frame(x)
 
 
-def resolve_leaf_size(spec: Exact, d: int, rotated: bool | None = None) -> int:
-    """Points per kd-tree leaf; `rotated` defaults to whether exact trees over d features are
-    (:func:`tree_frame`)."""
+def resolve_leaf_size(spec: Exact, d: int, rotated: bool | None = None, n: int = 0) -> int:
+    """Points per kd-tree leaf of n points; `rotated` defaults to whether exact trees over d
+    features are (:func:`tree_frame`)."""
     if spec.leaf_size is None:
         if tree_frame(d) if rotated is None else rotated:
             # A rotated tree's scans stop early (principal axes first), so a point costs a few
-            # features, and fewer, larger leaves save more walking than they cost in scans.
-            return ROTATED_LEAF_SIZE
+            # features, and fewer, larger leaves save more walking than they cost in scans;
+            # a leaf stays under 1/128 of the points (a probe then still sees the pruning).
+            return max(64, min(ROTATED_LEAF_SIZE, n // 128))
         return 256 if 6 < d <= KDTREE_MAX_DIM else 128
     # Larger than any dataset the core indexes (an int32): one leaf holds everything anyway.
     return min(check_int(spec.leaf_size, "leaf_size", minimum=1), _INT32_MAX)
@@ -561,7 +563,7 @@ def _auto_engine(
     # Higher dimension: the tree wins only on data of low intrinsic dimension (real
     # embeddings often are). Measure what a query would touch, not guess from d.
     frame = frame_for(x)
-    tree = build_tree(x, resolve_leaf_size(spec, d, frame is not None), 0, frame)
+    tree = build_tree(x, resolve_leaf_size(spec, d, frame is not None, n), 0, frame)
     limit = KDTREE_MAX_SHARE if plan is None else KDTREE_MAX_SHARE_SCREEN
     if tree_share(tree, k, n, limit) <= limit:
         result: tuple[NDArray[np.float32], NDArray[np.int64]] = tree.self_query(k, n_threads)
@@ -715,7 +717,7 @@ def query_knn(
     n, d = base.shape
     k = min(k, n)
     frame = frame_for(base)
-    tree = build_tree(base, resolve_leaf_size(Exact(), d, frame is not None), 0, frame)
+    tree = build_tree(base, resolve_leaf_size(Exact(), d, frame is not None, n), 0, frame)
     if (
         d <= KDTREE_MAX_DIM
         or n <= k
@@ -867,7 +869,7 @@ def _kdtree_knn(
 ) -> tuple[NDArray[np.float32], NDArray[np.int64]]:
     n, d = x.shape
     frame = frame_for(x)
-    leaf = resolve_leaf_size(spec, d, frame is not None)
+    leaf = resolve_leaf_size(spec, d, frame is not None, n)
     blocks = _db_blocks(n, spec.block_size, n)
     if len(blocks) == 1:
         result: tuple[NDArray[np.float32], NDArray[np.int64]]

@@ -35,9 +35,9 @@ __all__ = ["COVARIANCE_TYPES", "INITS", "ConvergenceWarning", "Familiarity"]
 
 COVARIANCE_TYPES = ("full", "tied", "diag", "spherical")
 INITS = ("k-means++", "kmeans", "random")
-_INIT_ROWS = 100_000  # rows the initialisation (k-means++) looks at, at most
+_INIT_ROWS = 100_000  # rows init="k-means++" seeds from, at most
+_KMEANS_ROWS = 50_000  # rows init="kmeans" seeds and runs Lloyd's iterations on, at most
 _LLOYD_ITER = 100
-_LLOYD_ROWS = 50_000  # rows Lloyd's iterations use, at most (a seeded random subset)
 _F32_LIMIT = 1e36  # float32 terms the core may form, at most (float32 overflows at 3.4e38)
 _T = TypeVar("_T")
 
@@ -798,7 +798,9 @@ class Familiarity:
         x_max: float | None = None,
     ) -> _Params:
         k, cov, threads = p["k"], p["cov"], p["threads"]
-        sample = self._transform(source.sample(_INIT_ROWS, rng))
+        init = p["init"]
+        rows = _KMEANS_ROWS if init == "kmeans" else _INIT_ROWS
+        sample = self._transform(source.sample(rows, rng))
         n = source.n_rows
         if (n is not None and n < k) or sample.shape[0] < k:
             raise ValueError(
@@ -820,7 +822,6 @@ class Familiarity:
         if weights_init is not None and means_init is not None and prec_init is not None:
             return _Params(weights_init, means_init, None, _checked_prec_chol(prec_init, cov))
 
-        init = p["init"]
         centers: NDArray[np.float64] | None = None
         # As scikit-learn: the assignment comes from `init` even when means_init is given;
         # the given parameters replace the estimated ones after the M-step below.
@@ -828,12 +829,7 @@ class Familiarity:
             xs = _for_kmeans(sample)
             centers = _kmeans_plusplus(xs, k, rng, threads)
             if init == "kmeans":
-                sub = (
-                    xs
-                    if xs.shape[0] <= _LLOYD_ROWS
-                    else xs[rng.choice(xs.shape[0], _LLOYD_ROWS, replace=False)]
-                )
-                centers = _lloyd(sub, centers, _LLOYD_ITER, threads)
+                centers = _lloyd(xs, centers, _LLOYD_ITER, threads)
         total = None
         if centers is None:  # random responsibilities, drawn in the order of the rows
             offset = sample.astype(np.float64).mean(axis=0)

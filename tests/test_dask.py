@@ -321,7 +321,9 @@ def test_fit_familiarity_samples_the_same_rows(monkeypatch, init):
         other = Familiarity(random_state=4, **kw).fit(x)  # other rows, other seeds
     assert_same_fit(expected, got)
     if init == "k-means++":  # (Lloyd's iterations end in the same clusters from either start)
-        assert not np.allclose(np.sort(other.means_, axis=0), np.sort(got.means_, axis=0), rtol=1e-6)
+        assert not np.allclose(
+            np.sort(other.means_, axis=0), np.sort(got.means_, axis=0), rtol=1e-6
+        )
 
 
 def test_familiarity_statistics_merge_over_chunks():

@@ -483,6 +483,13 @@ resp : ndarray of float64, shape (n, K), or None
     m.def("gmm_score", &score<double>, py::arg("X").noconvert(), py::arg("weights").noconvert(),
           py::arg("means").noconvert(), py::arg("prec_chol").noconvert(), py::arg("covariance_type"),
           py::arg("return_resp") = false, py::arg("n_threads") = 0);
+    m.def(
+        "gmm_kernel_level", [] { return std::string(simd::level_name(static_cast<simd::Level>(gmm::kernel_level()))); },
+        R"doc(
+Instruction set of the mixture and k-means kernels in effect: "avx512" (x86-64-v4), "avx2"
+(x86-64-v3: AVX2 + FMA) or "scalar" (the baseline build). The CPU's best, capped by the
+environment variable DATAGAUGE_SIMD (read once; ValueError if it is invalid).
+)doc");
     m.def("gmm_m_step", &m_step, py::arg("stats"), py::arg("reg_covar"), R"doc(
 M-step: merged statistics to (weights, means, covariances, precisions_cholesky), as scikit-learn.
 

@@ -298,13 +298,21 @@ struct Simd {
 #if defined(__GNUC__)
 #define DG_SPLAT(V, T, a) (V{} + static_cast<T>(a))
 #define DG_MUL(a, v) ((a) * (v))
+#define DG_SUB(v, a) ((v) - (a))  // vector v - scalar a: a broadcast operand, no add of a zero vector
 #else
 #define DG_SPLAT(V, T, a) dg_splat<V, T>(a)
 #define DG_MUL(a, v) dg_mul(a, v)
+#define DG_SUB(v, a) dg_sub(v, a)
 template <class V, class T>
 inline V dg_splat(T a) {
     V r;
     for (std::size_t c = 0; c < sizeof(V) / sizeof(T); ++c) r[c] = a;
+    return r;
+}
+template <class V, class T>
+inline V dg_sub(const V& v, T a) {
+    V r;
+    for (std::size_t c = 0; c < sizeof(V) / sizeof(T); ++c) r[c] = v[c] - a;
     return r;
 }
 template <class V, class T>
@@ -389,8 +397,7 @@ DATAGAUGE_GMM_INLINE void diag_tiles(const T* xb, const T* means_t, const T* pre
                 std::memcpy(&mu, means_t + j * Kp + k0, sizeof(V));
                 std::memcpy(&p, prec_t + j * Kp + k0, sizeof(V));
                 for (std::int64_t r = 0; r < kRB; ++r) {
-                    V t = DG_SPLAT(V, T, xr[r * dp + j]);
-                    t -= mu;
+                    const V t = DG_SUB(mu, xr[r * dp + j]);  // only t^2 counts: mu - x broadcasts x from memory
                     if constexpr (kUnit) {
                         acc[r] += t * t;
                     } else {

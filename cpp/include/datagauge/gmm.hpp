@@ -15,9 +15,11 @@
 // (a fixed RB x CB accumulator), written so that GCC vectorises them; float input is computed
 // in float and summed into double statistics, double input is computed in double. One pass
 // over a block does the E-step (log-densities, log-sum-exp, responsibilities) and adds the
-// block's statistics while its rows are in L1. process_rows() picks at run time the AVX-512
-// kernels (64-byte vectors of double), the AVX2+FMA clone or the baseline one (no
-// a host-CPU build flag), and flushes subnormals (see FlushSubnormals) while it runs.
+// block's statistics while its rows are in L1. process_rows() runs the kernels of the family
+// chosen at run time (dispatch(): AVX-512 with 64-byte vectors of double, AVX2+FMA, or the
+// baseline build; the CPU's best capped by DATAGAUGE_SIMD, never a host-CPU build flag), and
+// flushes subnormals (see FlushSubnormals) while it runs. Statistics go into padded double
+// accumulators per call and are added to the Stats at its end.
 #pragma once
 
 #include <algorithm>

@@ -8,11 +8,14 @@
 // lloyd(): Lloyd iterations as scikit-learn's KMeans(algorithm="lloyd") runs them: assign each
 // row to its nearest centre, move every centre to the mean of its rows, stop once the centres
 // move by at most `tol` (squared, summed), an empty cluster taking the row farthest from its
-// centre (scikit-learn's relocation).
+// centre (scikit-learn's relocation). Hamerly's distance bounds skip the rows whose centre
+// cannot change (the labels stay those of full passes).
 //
 // Distances are exact differences summed in double (rows of float input are widened), in
-// register tiles of the GMM kernels. Rows are split into fixed chunks whose partial sums merge
-// in chunk order: the result does not depend on the thread count.
+// register tiles of the GMM kernels, with the kernel family gmm::dispatch() chooses; the
+// reductions (nearest centre, k-means++ potentials, sums) are fused into the pass over a
+// block of rows. Rows are split into fixed chunks whose partial sums merge in chunk order:
+// the result does not depend on the thread count.
 #pragma once
 
 #include <algorithm>

@@ -370,6 +370,19 @@ std::int64_t lloyd(const T* X, std::int64_t n, std::int64_t d, std::int64_t K, d
             for (std::int64_t k = 0; k < K; ++k) counts[k] += pcnt[static_cast<std::size_t>(ch * K + k)];
         }
     };
+    // One assignment kernel (make(s, e, sums, counts)) per fixed chunk of rows, each into its
+    // own zeroed partial sums, then merged in chunk order.
+    auto assign_chunks = [&](auto make) {
+        parallel_for(N, n_threads, static_cast<std::size_t>(kChunk), [&](std::size_t s, std::size_t e) {
+            const std::size_t ch = s / static_cast<std::size_t>(kChunk);
+            double* ps = psum.data() + ch * Kdp;
+            double* pc = pcnt.data() + ch * static_cast<std::size_t>(K);
+            std::fill(ps, ps + Kdp, 0.0);
+            std::fill(pc, pc + K, 0.0);
+            gmm::dispatch(make(static_cast<std::int64_t>(s), static_cast<std::int64_t>(e), ps, pc));
+        });
+        merge();
+    };
     std::int64_t it = 0;
     while (it < max_iter) {
         check();
@@ -388,32 +401,18 @@ std::int64_t lloyd(const T* X, std::int64_t n, std::int64_t d, std::int64_t K, d
             }
             half_gap[k] = 0.5 * std::sqrt(g);
         }
-        parallel_for(N, n_threads, static_cast<std::size_t>(kChunk), [&](std::size_t s, std::size_t e) {
-            const std::size_t ch = s / static_cast<std::size_t>(kChunk);
-            double* ps = psum.data() + ch * Kdp;
-            double* pc = pcnt.data() + ch * static_cast<std::size_t>(K);
-            std::fill(ps, ps + Kdp, 0.0);
-            std::fill(pc, pc + K, 0.0);
-            gmm::dispatch(BoundedAssignRows<T>{X, static_cast<std::int64_t>(s), static_cast<std::int64_t>(e), C, centres,
-                                               half_gap.data(), move.data(), move_max, move_second, arg_max, full,
-                                               labels.data(), upper.data(), lower.data(), ps, pc});
+        assign_chunks([&](std::int64_t s, std::int64_t e, double* ps, double* pc) {
+            return BoundedAssignRows<T>{X, s, e, C, centres, half_gap.data(), move.data(), move_max, move_second,
+                                        arg_max, full, labels.data(), upper.data(), lower.data(), ps, pc};
         });
-        merge();
         full = false;
         std::vector<std::int64_t> empty;
         for (std::int64_t k = 0; k < K; ++k)
             if (counts[k] == 0) empty.push_back(k);
         if (!empty.empty()) {  // the farthest rows (from their centres) become the empty clusters
-            parallel_for(N, n_threads, static_cast<std::size_t>(kChunk), [&](std::size_t s, std::size_t e) {
-                const std::size_t ch = s / static_cast<std::size_t>(kChunk);
-                double* ps = psum.data() + ch * Kdp;
-                double* pc = pcnt.data() + ch * static_cast<std::size_t>(K);
-                std::fill(ps, ps + Kdp, 0.0);
-                std::fill(pc, pc + K, 0.0);
-                gmm::dispatch(AssignRows<T>{X, static_cast<std::int64_t>(s), static_cast<std::int64_t>(e), C,
-                                            labels.data(), own.data(), ps, pc});
+            assign_chunks([&](std::int64_t s, std::int64_t e, double* ps, double* pc) {
+                return AssignRows<T>{X, s, e, C, labels.data(), own.data(), ps, pc};
             });
-            merge();
             full = true;
             std::vector<std::int64_t> order(N);
             std::iota(order.begin(), order.end(), 0);

@@ -4,7 +4,8 @@ Measures, in one run, for every (n, K, covariance type) at d = 40:
 
 * whole fit (``--mode whole``, the default with ``iter``): ``GaussianMixture(n_components=K,
   covariance_type=cov, random_state=0).fit(X)`` (its default k-means initialisation, tol 1e-3)
-  against ``Familiarity(..., init=..., random_state=0).fit(X)`` (initialisation included: what
+  against ``Familiarity(..., init=..., random_state=0).fit(X)`` (its default k-means
+  initialisation, or ``--init k-means++``; initialisation included: what
   users time), wall and CPU seconds, iterations and the final mean log-likelihood of each (the
   two start from different random k-means runs, so they may end in different local optima:
   both numbers are shown);
@@ -178,7 +179,7 @@ def worker_whole(job: dict[str, Any]) -> dict[str, Any]:
             return GaussianMixture(
                 n_components=job["k"],
                 covariance_type=job["cov"],
-                random_state=0,
+                random_state=job.get("seed", 0),
                 max_iter=max_iter,
             )
     else:
@@ -189,7 +190,7 @@ def worker_whole(job: dict[str, Any]) -> dict[str, Any]:
                 n_components=job["k"],
                 covariance_type=job["cov"],
                 init=job["init"],
-                random_state=0,
+                random_state=job.get("seed", 0),
                 max_iter=max_iter,
             )
 
@@ -322,6 +323,12 @@ def run_whole(
         }
         print(f"  whole fit n={n:,} K={k} {cov}: {lib} ...", flush=True)
         row[lib] = run_worker("whole", job, tmp, args.timeout)
+        if args.seeds > 1:  # more random starts: where each library's optima lie
+            runs = [row[lib]]
+            for seed in range(1, args.seeds):
+                print(f"  whole fit n={n:,} K={k} {cov}: {lib} seed {seed} ...", flush=True)
+                runs.append(run_worker("whole", {**job, "seed": seed}, tmp, args.timeout))
+            row[f"{lib}_seeds"] = runs
     return row
 
 
@@ -376,7 +383,35 @@ def markdown_whole(result: dict[str, Any]) -> str:
             f"| {_ratio(_cpu(sk), _cpu(a))} / {_ratio(_cpu(sk), _cpu(b))} "
             f"| {_ll(sk)} | {_ll(a)} | {_ll(b)} | {_rel(a, sk)} / {_rel(b, sk)} |"
         )
+    if any(f"{lib}_seeds" in r for r in rows for lib in LIBS):
+        lines += [
+            "",
+            "Over random_state = 0, 1, ...: final mean log-likelihood (mean, and min .. max) "
+            "and median CPU seconds of the fit:",
+            "",
+            "| n | K | cov | seeds | sklearn LL | dg f64 LL | dg f32 LL | sklearn CPU s "
+            "| dg f64 CPU s | dg f32 CPU s |",
+            "|---:|---:|---|---:|---|---|---|---:|---:|---:|",
+        ]
+        for r in rows:
+            runs = [_ok(r.get(f"{lib}_seeds", [])) for lib in LIBS]
+            lls = [np.array([s["lower_bound"] for s in x]) for x in runs]
+            cpus = [np.array([s["fit"]["cpu_s"] for s in x]) for x in runs]
+            ll_txt = [
+                f"{v.mean():.3f} ({v.min():.3f} .. {v.max():.3f})" if v.size else "-" for v in lls
+            ]
+            cpu_txt = [_fmt(float(np.median(v))) if v.size else "-" for v in cpus]
+            n_seeds = max(len(x) for x in runs)
+            lines.append(
+                f"| {r['n']:,} | {r['k']} | {r['cov']} | {n_seeds} | "
+                + " | ".join(ll_txt + cpu_txt)
+                + " |"
+            )
     return "\n".join(lines)
+
+
+def _ok(runs: list[dict[str, Any] | None]) -> list[dict[str, Any]]:
+    return [s for s in runs if s and "error" not in s]
 
 
 def _per_iter(s: dict[str, Any] | None) -> float | None:
@@ -484,7 +519,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="whole fits (initialisation included) and/or EM iterations from the same start",
     )
     p.add_argument(
-        "--init", default="k-means++", choices=["k-means++", "kmeans"], help="datagauge's init"
+        "--init", default="kmeans", choices=["kmeans", "k-means++"], help="datagauge's init"
+    )
+    p.add_argument(
+        "--seeds",
+        type=int,
+        default=1,
+        help="whole fits: random_state 0 .. seeds-1 for each library (LL spread over starts)",
     )
     p.add_argument(
         "--threads",

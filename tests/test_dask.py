@@ -9,6 +9,7 @@ import json
 import pickle
 import subprocess
 import sys
+import warnings
 
 import numpy as np
 import pytest
@@ -21,7 +22,7 @@ dask = pytest.importorskip("dask")
 import datagauge  # noqa: E402
 import datagauge._gmm  # noqa: E402
 import datagauge.dask as dgd  # noqa: E402
-from datagauge import Exact, Familiarity  # noqa: E402
+from datagauge import ConvergenceWarning, Exact, Familiarity  # noqa: E402
 
 N = 240
 K = 10
@@ -305,15 +306,24 @@ def test_fit_familiarity_matches_in_memory(params, rows, scheduler):
     assert_same_fit(expected, got)
 
 
-def test_fit_familiarity_samples_the_same_rows(monkeypatch):
-    # Above _INIT_ROWS rows the seeds come from a seeded random subset of the rows.
+@pytest.mark.parametrize("init", ["kmeans", "k-means++"])
+def test_fit_familiarity_samples_the_same_rows(monkeypatch, init):
+    # Above _KMEANS_ROWS (init="kmeans") or _INIT_ROWS (init="k-means++") rows the seeds come
+    # from a seeded random subset of the rows (here max(50, 100 * 3) = 300 or 50 of 600).
+    monkeypatch.setattr(datagauge._gmm, "_KMEANS_ROWS", 50)
     monkeypatch.setattr(datagauge._gmm, "_INIT_ROWS", 50)
     x = blobs(600)
-    expected = Familiarity(n_components=3, random_state=3).fit(x)
-    got = dgd.fit_familiarity(chunked(x, (250, 350)), Familiarity(n_components=3, random_state=3))
+    kw = {"n_components": 3, "init": init, "max_iter": 1}  # one step: the start still shows
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        expected = Familiarity(random_state=3, **kw).fit(x)
+        got = dgd.fit_familiarity(chunked(x, (250, 350)), Familiarity(random_state=3, **kw))
+        other = Familiarity(random_state=4, **kw).fit(x)  # other rows, other seeds
     assert_same_fit(expected, got)
-    other = Familiarity(n_components=3, random_state=4).fit(x)  # other rows, other seeds
-    assert not np.allclose(np.sort(other.means_, axis=0), np.sort(got.means_, axis=0), rtol=1e-6)
+    if init == "k-means++":  # (Lloyd's iterations end in the same clusters from either start)
+        assert not np.allclose(
+            np.sort(other.means_, axis=0), np.sort(got.means_, axis=0), rtol=1e-6
+        )
 
 
 def test_familiarity_statistics_merge_over_chunks():

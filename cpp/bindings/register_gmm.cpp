@@ -93,6 +93,38 @@ std::int64_t check_x(const py::array_t<T, py::array::c_style>& X) {
     return X.shape(1);
 }
 
+// The statistics' shift: K x d, finite.
+void require_shift(const DoubleArray& shift, std::int64_t K, std::int64_t d) {
+    require_shape(shift, {K, d}, "shift");
+    require_finite(shift.data(), K * d, "shift");
+}
+
+// K centres of d features (2-D, at least one row, finite); returns K.
+std::int64_t check_centres(const DoubleArray& centres, std::int64_t d) {
+    require_ndim(centres, 2, "centres");
+    const std::int64_t K = centres.shape(0);
+    if (K < 1) throw std::invalid_argument("centres needs at least one row");
+    require_shape(centres, {K, d}, "centres");
+    require_finite(centres.data(), K * d, "centres");
+    return K;
+}
+
+// A model of K unit-precision components with the given means (equal weights): the layout the
+// kernels need when the responsibilities come from elsewhere (given, or nearest centre).
+template <class T>
+gmm::Prepared<T> unit_model(Cov cov, std::int64_t K, std::int64_t d, const DoubleArray& shift) {
+    std::vector<double> w(static_cast<std::size_t>(K), 1.0 / static_cast<double>(K));
+    std::vector<double> pc(static_cast<std::size_t>(gmm::prec_size(cov, K, d)), 0.0);
+    if (cov == Cov::full || cov == Cov::tied) {
+        const std::int64_t nm = cov == Cov::full ? K : 1;
+        for (std::int64_t k = 0; k < nm; ++k)
+            for (std::int64_t i = 0; i < d; ++i) pc[static_cast<std::size_t>((k * d + i) * d + i)] = 1.0;
+    } else {
+        std::fill(pc.begin(), pc.end(), 1.0);
+    }
+    return gmm::Prepared<T>(cov, K, d, w.data(), shift.data(), pc.data(), shift.data());
+}
+
 // Statistics over all rows, as fixed parts merged in order (same result for any thread count).
 template <class T>
 Stats accumulate_impl(const T* x, std::int64_t n, const gmm::Prepared<T>& prep, const double* resp, Stats init,
@@ -122,8 +154,7 @@ Stats accumulate(const py::array_t<T, py::array::c_style>& X, const DoubleArray&
                  const DoubleArray& prec_chol, const std::string& cov_type, const DoubleArray& shift, int n_threads) {
     const std::int64_t d = check_x(X);
     const Model m = check_model(d, weights, means, prec_chol, cov_type);
-    require_shape(shift, {m.K, d}, "shift");
-    require_finite(shift.data(), m.K * d, "shift");
+    require_shift(shift, m.K, d);
     gmm::Prepared<T> prep(m.cov, m.K, d, m.w, m.mu, m.pc, shift.data());
     Stats init(m.cov, m.K, d, to_vector(shift));
     return accumulate_impl<T>(X.data(), X.shape(0), prep, nullptr, std::move(init), n_threads);
@@ -138,19 +169,9 @@ Stats accumulate_resp(const py::array_t<T, py::array::c_style>& X, const DoubleA
     require_rows(resp, X.shape(0), "resp", "X");
     const std::int64_t K = resp.shape(1);
     if (K < 1) throw std::invalid_argument("resp needs at least one column");
-    require_shape(shift, {K, d}, "shift");
-    require_finite(shift.data(), K * d, "shift");
+    require_shift(shift, K, d);
     require_finite(resp.data(), resp.size(), "resp");
-    std::vector<double> w(static_cast<std::size_t>(K), 1.0 / static_cast<double>(K));
-    std::vector<double> pc(static_cast<std::size_t>(gmm::prec_size(cov, K, d)), 0.0);
-    if (cov == Cov::full || cov == Cov::tied) {
-        const std::int64_t nm = cov == Cov::full ? K : 1;
-        for (std::int64_t k = 0; k < nm; ++k)
-            for (std::int64_t i = 0; i < d; ++i) pc[static_cast<std::size_t>((k * d + i) * d + i)] = 1.0;
-    } else {
-        std::fill(pc.begin(), pc.end(), 1.0);
-    }
-    gmm::Prepared<T> prep(cov, K, d, w.data(), shift.data(), pc.data(), shift.data());
+    const gmm::Prepared<T> prep = unit_model<T>(cov, K, d, shift);
     Stats init(cov, K, d, to_vector(shift));
     return accumulate_impl<T>(X.data(), X.shape(0), prep, resp.data(), std::move(init), n_threads);
 }
@@ -180,23 +201,9 @@ Stats accumulate_nearest(const py::array_t<T, py::array::c_style>& X, const Doub
                          const std::string& cov_type, const DoubleArray& shift, int n_threads) {
     const std::int64_t d = check_x(X);
     const Cov cov = gmm::parse_cov(cov_type);
-    require_ndim(centres, 2, "centres");
-    const std::int64_t K = centres.shape(0);
-    if (K < 1) throw std::invalid_argument("centres needs at least one row");
-    require_shape(centres, {K, d}, "centres");
-    require_finite(centres.data(), K * d, "centres");
-    require_shape(shift, {K, d}, "shift");
-    require_finite(shift.data(), K * d, "shift");
-    std::vector<double> w(static_cast<std::size_t>(K), 1.0 / static_cast<double>(K));
-    std::vector<double> pc(static_cast<std::size_t>(gmm::prec_size(cov, K, d)), 0.0);
-    if (cov == Cov::full || cov == Cov::tied) {
-        const std::int64_t nm = cov == Cov::full ? K : 1;
-        for (std::int64_t k = 0; k < nm; ++k)
-            for (std::int64_t i = 0; i < d; ++i) pc[static_cast<std::size_t>((k * d + i) * d + i)] = 1.0;
-    } else {
-        std::fill(pc.begin(), pc.end(), 1.0);
-    }
-    gmm::Prepared<T> prep(cov, K, d, w.data(), shift.data(), pc.data(), shift.data());
+    const std::int64_t K = check_centres(centres, d);
+    require_shift(shift, K, d);
+    gmm::Prepared<T> prep = unit_model<T>(cov, K, d, shift);
     prep.set_nearest(centres.data());
     Stats init(cov, K, d, to_vector(shift));
     return accumulate_impl<T>(X.data(), X.shape(0), prep, nullptr, std::move(init), n_threads);
@@ -208,6 +215,17 @@ struct Interrupted {};
 inline void check_signals() {
     py::gil_scoped_acquire gil;
     if (PyErr_CheckSignals() != 0) throw Interrupted{};
+}
+
+// f() without the GIL; a Ctrl-C seen by check_signals becomes Python's KeyboardInterrupt.
+template <class F>
+void run_interruptible(F&& f) {
+    try {
+        py::gil_scoped_release nogil;
+        f();
+    } catch (const Interrupted&) {
+        throw py::error_already_set();
+    }
 }
 
 template <class T>
@@ -232,12 +250,7 @@ py::tuple kmeans_plusplus(const py::array_t<T, py::array::c_style>& X, std::int6
     double* c = centres.mutable_data();
     std::int64_t* ix = idx.mutable_data();
     const T* x = X.data();
-    try {
-        py::gil_scoped_release nogil;
-        kmeans::plusplus<T>(x, n, d, K, first, u, trials, n_threads, c, ix, check_signals);
-    } catch (const Interrupted&) {
-        throw py::error_already_set();
-    }
+    run_interruptible([&] { kmeans::plusplus<T>(x, n, d, K, first, u, trials, n_threads, c, ix, check_signals); });
     return py::make_tuple(centres, idx);
 }
 
@@ -251,8 +264,7 @@ py::tuple kmeans_lloyd(const py::array_t<T, py::array::c_style>& X, const Double
     if (K < 1 || K > n)
         throw std::invalid_argument("k-means needs 1 to n_samples centres, got " + std::to_string(K) + " for " +
                                     std::to_string(n) + " rows");
-    require_shape(centres, {K, d}, "centres");
-    require_finite(centres.data(), K * d, "centres");
+    check_centres(centres, d);
     if (max_iter < 1) throw std::invalid_argument("max_iter must be >= 1");
     if (!(tol >= 0) || !std::isfinite(tol)) throw std::invalid_argument("tol must be a finite number >= 0");
     DoubleArray out({K, d});
@@ -260,12 +272,7 @@ py::tuple kmeans_lloyd(const py::array_t<T, py::array::c_style>& X, const Double
     std::copy(centres.data(), centres.data() + K * d, c);
     const T* x = X.data();
     std::int64_t it = 0;
-    try {
-        py::gil_scoped_release nogil;
-        it = kmeans::lloyd<T>(x, n, d, K, c, max_iter, tol, n_threads, check_signals);
-    } catch (const Interrupted&) {
-        throw py::error_already_set();
-    }
+    run_interruptible([&] { it = kmeans::lloyd<T>(x, n, d, K, c, max_iter, tol, n_threads, check_signals); });
     return py::make_tuple(out, it);
 }
 
@@ -476,6 +483,13 @@ resp : ndarray of float64, shape (n, K), or None
     m.def("gmm_score", &score<double>, py::arg("X").noconvert(), py::arg("weights").noconvert(),
           py::arg("means").noconvert(), py::arg("prec_chol").noconvert(), py::arg("covariance_type"),
           py::arg("return_resp") = false, py::arg("n_threads") = 0);
+    m.def(
+        "gmm_kernel_level", [] { return std::string(simd::level_name(static_cast<simd::Level>(gmm::kernel_level()))); },
+        R"doc(
+Instruction set of the mixture and k-means kernels in effect: "avx512" (x86-64-v4), "avx2"
+(x86-64-v3: AVX2 + FMA) or "scalar" (the baseline build). The CPU's best, capped by the
+environment variable DATAGAUGE_SIMD (read once; ValueError if it is invalid).
+)doc");
     m.def("gmm_m_step", &m_step, py::arg("stats"), py::arg("reg_covar"), R"doc(
 M-step: merged statistics to (weights, means, covariances, precisions_cholesky), as scikit-learn.
 

@@ -260,6 +260,9 @@ def gmm_score(
 ) -> tuple[NDArray[np.float64], Any]:
     """Per-sample log-likelihood and optionally the responsibilities (n, K)."""
 
+def gmm_kernel_level() -> str:
+    """Instruction set of the mixture and k-means kernels: "avx512", "avx2" or "scalar"."""
+
 def gmm_m_step(
     stats: GmmStats, reg_covar: float
 ) -> tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.float64], NDArray[np.float64]]:

@@ -170,6 +170,12 @@ def _check_matrix(x: Any, *, name: str, min_samples: int, keep_float64: bool) ->
 
 
 def _check_finite(arr: NDArray[Any], name: str, *, after_cast: bool) -> None:
+    # A finite total means every value is finite (NaN and inf carry into it): one reduction,
+    # no boolean copy of the data. Only a non-finite total (or one that overflowed from
+    # large finite values) takes the element-wise check.
+    with np.errstate(over="ignore", invalid="ignore"):
+        if np.isfinite(arr.sum()):
+            return
     finite = np.isfinite(arr)
     if finite.all():
         return

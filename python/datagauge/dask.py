@@ -770,9 +770,10 @@ def fit_familiarity(
     Notes
     -----
     With the same ``random_state`` the fit matches ``Familiarity(...).fit(x.compute())``:
-    the initialisation samples the same rows (k-means++ on a seeded subset of at most
-    100,000 rows, fetched from the chunks; random responsibilities are drawn chunk by chunk
-    in row order), and the statistics only differ in the order they are summed (about 1e-12
+    the initialisation samples the same rows (k-means on a seeded subset of at most
+    ``max(20_000, 100 n_components)`` rows, k-means++ seeds on one of at most 100,000,
+    fetched from the chunks; random responsibilities are drawn chunk by chunk in row
+    order), and the statistics only differ in the order they are summed (about 1e-12
     relative). Each iteration reads the chunks again: ``x = x.persist()`` first when it
     fits in memory.
 

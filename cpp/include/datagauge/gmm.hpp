@@ -15,9 +15,11 @@
 // (a fixed RB x CB accumulator), written so that GCC vectorises them; float input is computed
 // in float and summed into double statistics, double input is computed in double. One pass
 // over a block does the E-step (log-densities, log-sum-exp, responsibilities) and adds the
-// block's statistics while its rows are in L1. process_rows() picks at run time the AVX-512
-// kernels (64-byte vectors of double), the AVX2+FMA clone or the baseline one (no
-// a host-CPU build flag), and flushes subnormals (see FlushSubnormals) while it runs.
+// block's statistics while its rows are in L1. process_rows() runs the kernels of the family
+// chosen at run time (dispatch(): AVX-512 with 64-byte vectors of double, AVX2+FMA, or the
+// baseline build; the CPU's best capped by DATAGAUGE_SIMD, never a host-CPU build flag), and
+// flushes subnormals (see FlushSubnormals) while it runs. Statistics go into padded double
+// accumulators per call and are added to the Stats at its end.
 #pragma once
 
 #include <algorithm>
@@ -35,13 +37,13 @@
 #include <xmmintrin.h>
 #endif
 
+#include "simd.hpp"
+
 #if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__)
-#define DATAGAUGE_GMM_CLONES __attribute__((target_clones("arch=x86-64-v3", "default")))
-#else
-#define DATAGAUGE_GMM_CLONES
+#define DATAGAUGE_GMM_ISA 1  // x86-64-v3 / v4 kernels beside the baseline ones, chosen at run time
 #endif
 
-// Helpers of cloned functions must be inlined into them to get the clone's instruction set.
+// Helpers of the per-instruction-set kernels must be inlined into them to get that instruction set.
 #if defined(__GNUC__)
 #define DATAGAUGE_GMM_INLINE __attribute__((always_inline)) inline
 #else
@@ -298,13 +300,21 @@ struct Simd {
 #if defined(__GNUC__)
 #define DG_SPLAT(V, T, a) (V{} + static_cast<T>(a))
 #define DG_MUL(a, v) ((a) * (v))
+#define DG_SUB(v, a) ((v) - (a))  // vector v - scalar a: a broadcast operand, no add of a zero vector
 #else
 #define DG_SPLAT(V, T, a) dg_splat<V, T>(a)
 #define DG_MUL(a, v) dg_mul(a, v)
+#define DG_SUB(v, a) dg_sub(v, a)
 template <class V, class T>
 inline V dg_splat(T a) {
     V r;
     for (std::size_t c = 0; c < sizeof(V) / sizeof(T); ++c) r[c] = a;
+    return r;
+}
+template <class V, class T>
+inline V dg_sub(const V& v, T a) {
+    V r;
+    for (std::size_t c = 0; c < sizeof(V) / sizeof(T); ++c) r[c] = v[c] - a;
     return r;
 }
 template <class V, class T>
@@ -389,8 +399,7 @@ DATAGAUGE_GMM_INLINE void diag_tiles(const T* xb, const T* means_t, const T* pre
                 std::memcpy(&mu, means_t + j * Kp + k0, sizeof(V));
                 std::memcpy(&p, prec_t + j * Kp + k0, sizeof(V));
                 for (std::int64_t r = 0; r < kRB; ++r) {
-                    V t = DG_SPLAT(V, T, xr[r * dp + j]);
-                    t -= mu;
+                    const V t = DG_SUB(mu, xr[r * dp + j]);  // only t^2 counts: mu - x broadcasts x from memory
                     if constexpr (kUnit) {
                         acc[r] += t * t;
                     } else {
@@ -405,10 +414,11 @@ DATAGAUGE_GMM_INLINE void diag_tiles(const T* xb, const T* means_t, const T* pre
 }
 
 // s[j] += sum_b r_b (x_bj - c_j) and (kQ) q[j] += sum_b r_b (x_bj - c_j)^2 over the nb rows of a
-// block; r_b = resp[b * K]. Sums run in T over the block, then go into the double totals.
+// block, for all dp (padded) columns of the double accumulators s and q; r_b = resp[b * K].
+// Sums run in T over the block, then go into the double totals.
 template <class T, bool kQ, int VW = 32>
-DATAGAUGE_GMM_INLINE void moment_sums(const T* xb, std::int64_t nb, std::int64_t dp, std::int64_t d, const T* c,
-                        const double* resp, std::int64_t K, double* s, double* q) {
+DATAGAUGE_GMM_INLINE void moment_sums(const T* xb, std::int64_t nb, std::int64_t dp, const T* c, const double* resp,
+                                      std::int64_t K, double* s, double* q) {
     using V = typename Simd<T, VW>::type;
     constexpr std::int64_t CW = Simd<T, VW>::kLanes;
     // Four interleaved partial sums per vector (rows b = 0, 1, 2, 3 mod 4): independent add
@@ -434,12 +444,21 @@ DATAGAUGE_GMM_INLINE void moment_sums(const T* xb, std::int64_t nb, std::int64_t
         }
         const V ssum = (sacc[0] + sacc[1]) + (sacc[2] + sacc[3]);
         const V qsum = (qacc[0] + qacc[1]) + (qacc[2] + qacc[3]);
-        const std::int64_t lim = std::min<std::int64_t>(CW, d - j0);
-        for (std::int64_t cc = 0; cc < lim; ++cc) {
+        for (std::int64_t cc = 0; cc < CW; ++cc) {  // a constant count: vector adds, no scalar tail
             s[j0 + cc] += static_cast<double>(ssum[cc]);
             if constexpr (kQ) q[j0 + cc] += static_cast<double>(qsum[cc]);
         }
     }
+}
+
+// dst[0, d) = src[0, d) in whole groups of 8 (fixed-size copies the compiler turns into vector
+// moves; a loop over a run-time count of plain copies would become a library call per row).
+template <class T>
+DATAGAUGE_GMM_INLINE void copy_row(T* dst, const T* src, std::int64_t d) {
+    std::int64_t j = 0;
+    for (; j + 8 <= d; j += 8) std::memcpy(dst + j, src + j, 8 * sizeof(T));
+    for (std::int64_t c = 0; c < 8; ++c)
+        if (j + c < d) dst[j + c] = src[j + c];
 }
 
 // v[i] = exp(v[i]) for v[i] <= 0 (log-sum-exp terms), four at a time: Cody-Waite reduction by
@@ -505,9 +524,11 @@ struct Scratch {
     std::vector<T> x, D, W, Z;
     std::vector<double> maha, logp;
     std::vector<double> qpad;  // full: K x dp x dp, tied: dp x dp (padded accumulators)
+    std::vector<double> spad, dpad, nk;  // K x dp: sums and (diag, spherical) squares; K: weights
     Scratch(std::int64_t K, std::int64_t dp)
         : x(static_cast<std::size_t>(kBlock * dp), T(0)), D(x.size(), T(0)), W(x.size(), T(0)), Z(x.size(), T(0)),
-          maha(static_cast<std::size_t>(kBlock * (K + 8)), 0.0), logp(static_cast<std::size_t>(kBlock * K), 0.0) {}
+          maha(static_cast<std::size_t>(kBlock * (K + 8)), 0.0), logp(static_cast<std::size_t>(kBlock * K), 0.0),
+          spad(static_cast<std::size_t>(K * dp), 0.0), dpad(spad.size(), 0.0), nk(static_cast<std::size_t>(K), 0.0) {}
 };
 
 // E-step (and optionally statistics) on rows [r0, r1) of X (n x d, row-major).
@@ -531,11 +552,7 @@ DATAGAUGE_GMM_INLINE void process_rows_body(const T* X, std::int64_t r0, std::in
     std::int64_t near_arg[kBlock] = {};
     for (std::int64_t b0 = r0; b0 < r1; b0 += kBlock) {
         const std::int64_t nb = std::min<std::int64_t>(kBlock, r1 - b0);
-        for (std::int64_t b = 0; b < nb; ++b) {
-            const T* src = X + (b0 + b) * d;
-            T* dst = xb + b * dp;
-            for (std::int64_t j = 0; j < d; ++j) dst[j] = src[j];
-        }
+        for (std::int64_t b = 0; b < nb; ++b) copy_row(xb + b * dp, X + (b0 + b) * d, d);
         for (std::int64_t b = nb; b < kBlock; ++b)
             for (std::int64_t j = 0; j < dp; ++j) xb[b * dp + j] = T(0);
 
@@ -626,36 +643,39 @@ DATAGAUGE_GMM_INLINE void process_rows_body(const T* X, std::int64_t r0, std::in
         }
         if (!stats) continue;
 
-        // ---- statistics
+        // ---- statistics (into the padded scratch accumulators; added to stats at the end)
         stats->n += static_cast<double>(nb);
-        if (m.nearest && m.cov != Cov::tied) {  // hard assignment: each component's own rows only
-            for (std::int64_t k = 0; k < K; ++k) {
+        double* nka = sc.nk.data();
+        if (m.nearest && m.cov != Cov::tied) {  // hard assignment: each row adds to its own component only
+            for (std::int64_t b = 0; b < nb; ++b) {
+                const std::int64_t k = near_arg[b];
                 const T* c = m.shift.data() + k * dp;
-                std::int64_t cnt = 0;
-                for (std::int64_t b = 0; b < nb; ++b) {
-                    if (near_arg[b] != k) continue;
-                    for (std::int64_t j = 0; j < dp; ++j) D[cnt * dp + j] = xb[b * dp + j] - c[j];
-                    ++cnt;
+                const T* xr = xb + b * dp;
+                double* sa = sc.spad.data() + k * dp;
+                double* qa = sc.dpad.data() + k * dp;
+                nka[k] += 1.0;
+                for (std::int64_t j = 0; j < dp; ++j) {
+                    const double t = static_cast<double>(xr[j] - c[j]);
+                    sa[j] += t;
+                    qa[j] += t * t;
                 }
-                if (cnt == 0) continue;
-                stats->nk[k] += static_cast<double>(cnt);
-                double* s = stats->s.data() + k * d;
-                if (m.cov == Cov::full) outer_tiles<T, VW>(D, D, dp, sc.qpad.data() + k * dp * dp, cnt);
-                for (std::int64_t j = 0; j < d; ++j) {
-                    T sj = 0, qj = 0;
-                    for (std::int64_t b = 0; b < cnt; ++b) {
-                        const T t = D[b * dp + j];
-                        sj += t;
-                        qj += t * t;
+            }
+            if (m.cov == Cov::full) {  // outer products of each component's own rows
+                for (std::int64_t k = 0; k < K; ++k) {
+                    const T* c = m.shift.data() + k * dp;
+                    std::int64_t cnt = 0;
+                    for (std::int64_t b = 0; b < nb; ++b) {
+                        if (near_arg[b] != k) continue;
+                        for (std::int64_t j = 0; j < dp; ++j) D[cnt * dp + j] = xb[b * dp + j] - c[j];
+                        ++cnt;
                     }
-                    s[j] += static_cast<double>(sj);
-                    if (m.cov != Cov::full) stats->q[static_cast<std::size_t>(k * d + j)] += static_cast<double>(qj);
+                    if (cnt > 0) outer_tiles<T, VW>(D, D, dp, sc.qpad.data() + k * dp * dp, cnt);
                 }
             }
             continue;
         }
         for (std::int64_t b = 0; b < nb; ++b)
-            for (std::int64_t k = 0; k < K; ++k) stats->nk[k] += logp[b * K + k];
+            for (std::int64_t k = 0; k < K; ++k) nka[k] += logp[b * K + k];
         if (m.cov == Cov::tied) {
             const T* c = m.shift.data();  // row 0
             for (std::int64_t b = 0; b < kBlock; ++b) {
@@ -668,12 +688,12 @@ DATAGAUGE_GMM_INLINE void process_rows_body(const T* X, std::int64_t r0, std::in
             }
             outer_tiles<T, VW>(W, D, dp, sc.qpad.data());
             for (std::int64_t k = 0; k < K; ++k)
-                moment_sums<T, false, VW>(xb, nb, dp, d, c, logp + k, K, stats->s.data() + k * d, nullptr);
+                moment_sums<T, false, VW>(xb, nb, dp, c, logp + k, K, sc.spad.data() + k * dp, nullptr);
             continue;
         }
         for (std::int64_t k = 0; k < K; ++k) {
             const T* c = m.shift.data() + k * dp;
-            double* s = stats->s.data() + k * d;
+            double* sa = sc.spad.data() + k * dp;
             if (m.cov == Cov::full) {
                 for (std::int64_t b = 0; b < kBlock; ++b) {
                     const T r = b < nb ? static_cast<T>(logp[b * K + k]) : T(0);
@@ -684,13 +704,22 @@ DATAGAUGE_GMM_INLINE void process_rows_body(const T* X, std::int64_t r0, std::in
                     }
                 }
                 outer_tiles<T, VW>(W, D, dp, sc.qpad.data() + k * dp * dp);
-                moment_sums<T, false, VW>(xb, nb, dp, d, c, logp + k, K, s, nullptr);
+                moment_sums<T, false, VW>(xb, nb, dp, c, logp + k, K, sa, nullptr);
             } else {
-                moment_sums<T, true, VW>(xb, nb, dp, d, c, logp + k, K, s, stats->q.data() + k * d);
+                moment_sums<T, true, VW>(xb, nb, dp, c, logp + k, K, sa, sc.dpad.data() + k * dp);
             }
         }
     }
-    if (stats && !sc.qpad.empty()) {
+    if (!stats) return;
+    for (std::int64_t k = 0; k < K; ++k) {
+        stats->nk[k] += sc.nk[k];
+        for (std::int64_t j = 0; j < d; ++j) {
+            stats->s[static_cast<std::size_t>(k * d + j)] += sc.spad[static_cast<std::size_t>(k * dp + j)];
+            if (m.cov == Cov::diag || m.cov == Cov::spherical)
+                stats->q[static_cast<std::size_t>(k * d + j)] += sc.dpad[static_cast<std::size_t>(k * dp + j)];
+        }
+    }
+    if (!sc.qpad.empty()) {
         const std::int64_t nq = m.cov == Cov::full ? K : 1;
         for (std::int64_t k = 0; k < nq; ++k)
             for (std::int64_t i = 0; i < d; ++i)
@@ -700,44 +729,81 @@ DATAGAUGE_GMM_INLINE void process_rows_body(const T* X, std::int64_t r0, std::in
     }
 }
 
-// E-step (and optionally statistics) on rows [r0, r1): the widest kernels the CPU runs. AVX-512
-// CPUs (x86-64-v4) get 64-byte vectors of double (32-byte ones of float: the padded width is a
-// multiple of 8), others the AVX2+FMA or baseline clone. Chosen at run time, never by a host-CPU build flag.
-template <class T>
-DATAGAUGE_GMM_CLONES void process_rows_v3(const T* X, std::int64_t r0, std::int64_t r1, const Prepared<T>& m,
-                                          const double* resp_in, double* loglik_out, double* resp_out,
-                                          std::int64_t* label_out, Stats* stats) {
-    process_rows_body<T, 32>(X, r0, r1, m, resp_in, loglik_out, resp_out, label_out, stats);
+// Kernel families, chosen at run time (never by a host-CPU build flag): 2 = AVX-512
+// (x86-64-v4: 64-byte vectors of double), 1 = AVX2 + FMA (x86-64-v3), 0 = baseline (SSE2 on
+// x86-64; plain loops elsewhere). The level is the CPU's, capped by the environment variable
+// DATAGAUGE_SIMD (auto|avx512|avx2|scalar, read once, as the k-NN kernels read it; see
+// simd.hpp), so DATAGAUGE_SIMD=avx2 or =scalar runs the fallback kernels on any machine.
+inline int cpu_kernel_level() {
+#if defined(DATAGAUGE_GMM_ISA)
+    __builtin_cpu_init();
+    if (__builtin_cpu_supports("x86-64-v4")) return 2;
+    if (__builtin_cpu_supports("x86-64-v3")) return 1;
+#endif
+    return 0;
 }
 
-#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__)
-#define DATAGAUGE_GMM_V4 1
-template <class T>
-__attribute__((target("arch=x86-64-v4"))) void process_rows_v4(const T* X, std::int64_t r0, std::int64_t r1,
-                                                                const Prepared<T>& m, const double* resp_in,
-                                                                double* loglik_out, double* resp_out,
-                                                                std::int64_t* label_out, Stats* stats) {
-    process_rows_body<T, sizeof(T) == 8 ? 64 : 32>(X, r0, r1, m, resp_in, loglik_out, resp_out, label_out, stats);
+inline int kernel_level() {
+    static const int lv = [] {
+        const int cap = static_cast<int>(simd::requested_level());  // scalar 0, avx2 1, avx512 2
+        return std::min(cap, cpu_kernel_level());
+    }();
+    return lv;
 }
 
-inline bool cpu_has_v4() {
-    static const bool yes = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
-                            __builtin_cpu_supports("avx512cd") && __builtin_cpu_supports("avx512dq") &&
-                            __builtin_cpu_supports("avx512vl");
-    return yes;
+// Runs f.template run<VW>() compiled for the kernel family in effect; VW is the widest vector
+// (bytes) the family has: 64 (v4) or 32 (v3, baseline: two SSE registers). f.run must be
+// DATAGAUGE_GMM_INLINE, and so must everything it calls in a hot loop, so that it is compiled
+// with the family's instruction set.
+#if defined(DATAGAUGE_GMM_ISA)
+template <class F>
+__attribute__((target("arch=x86-64-v4"))) void run_v4(const F& f) {
+    f.template run<64>();
+}
+template <class F>
+__attribute__((target("arch=x86-64-v3"))) void run_v3(const F& f) {
+    f.template run<32>();
 }
 #endif
+template <class F>
+void run_baseline(const F& f) {
+    f.template run<32>();
+}
+
+template <class F>
+void dispatch(const F& f) {
+#if defined(DATAGAUGE_GMM_ISA)
+    switch (kernel_level()) {
+        case 2: run_v4(f); return;
+        case 1: run_v3(f); return;
+        default: break;
+    }
+#endif
+    run_baseline(f);
+}
+
+// E-step (and optionally statistics) on rows [r0, r1) with the kernels in effect. Double input
+// uses the family's widest vectors; float input 32-byte ones (the padded width is a multiple
+// of 8).
+template <class T>
+struct ProcessRows {
+    const T* X;
+    std::int64_t r0, r1;
+    const Prepared<T>& m;
+    const double* resp_in;
+    double *loglik_out, *resp_out;
+    std::int64_t* label_out;
+    Stats* stats;
+    template <int VW>
+    DATAGAUGE_GMM_INLINE void run() const {
+        process_rows_body<T, sizeof(T) == 8 ? VW : 32>(X, r0, r1, m, resp_in, loglik_out, resp_out, label_out, stats);
+    }
+};
 
 template <class T>
 void process_rows(const T* X, std::int64_t r0, std::int64_t r1, const Prepared<T>& m, const double* resp_in,
                   double* loglik_out, double* resp_out, std::int64_t* label_out, Stats* stats) {
-#if defined(DATAGAUGE_GMM_V4)
-    if (cpu_has_v4()) {
-        process_rows_v4<T>(X, r0, r1, m, resp_in, loglik_out, resp_out, label_out, stats);
-        return;
-    }
-#endif
-    process_rows_v3<T>(X, r0, r1, m, resp_in, loglik_out, resp_out, label_out, stats);
+    dispatch(ProcessRows<T>{X, r0, r1, m, resp_in, loglik_out, resp_out, label_out, stats});
 }
 
 // Cholesky of a d x d SPD matrix (row-major, in place: lower triangle L). false if not PD.

@@ -637,20 +637,3 @@ def test_one_pass_predictions_and_embeddings_equal_embed():
     again, none = _predict_embed(model, x[:3], None)
     assert none is None
     np.testing.assert_allclose(again, proba[:3], rtol=1e-5, atol=1e-6)
-
-
-def test_map_layout_started_in_another_process_is_the_same(monkeypatch):
-    pytest.importorskip("umap")
-    import datagauge
-    from datagauge.report import _map
-
-    x = _digits_with_problems().embeddings[:300]
-    graph = datagauge.neighbor_graph(x, k=20)
-    assert _map.start_layout(x, graph) is None  # small data: computed in process
-    monkeypatch.setattr(_map, "BACKGROUND_MIN_SAMPLES", 0)
-    started = _map.start_layout(x, graph, seed=3)
-    assert started is not None
-    coords, info = _map.layout_2d(x, graph, seed=3, started=started)
-    here, info_here = _map.layout_2d(x, graph, seed=3)
-    assert info == info_here and info["method"] == "umap"
-    np.testing.assert_array_equal(coords, here)

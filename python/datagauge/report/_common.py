@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import Future
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -67,11 +66,6 @@ class Shared:
     progress : callable or None
         ``progress(done, total)`` moves the report's progress bar within the running section
         (set by the pipeline before each section; long sections call it as they go).
-    want_layout : bool
-        Whether the report draws the 2-D map (set by the pipeline).
-    layout : Future or None
-        The map's UMAP layout running in another process, started with the graph
-        (``_map.start_layout``) when the map is wanted and the data are large.
     """
 
     graph: NeighborGraph | None = None
@@ -79,8 +73,6 @@ class Shared:
     outliers: OutlierResult | None = None
     label_errors: LabelErrorResult | None = None
     progress: Callable[[int, int], None] | None = None
-    want_layout: bool = False
-    layout: Future[NDArray[np.float64] | None] | None = None
 
 
 SectionFn = Callable[[ReportInputs, Section, Path, Shared], dict[str, Any]]
@@ -90,12 +82,9 @@ def neighbour_graph(inputs: ReportInputs, shared: Shared) -> NeighborGraph:
     """The report's one k-NN graph, searched on first use (by coverage) and kept in `shared`."""
     if shared.graph is None:
         from ..graph import neighbor_graph
-        from ._map import start_layout
 
         n = inputs.embeddings.shape[0]
         shared.graph = neighbor_graph(inputs.embeddings, k=max(1, min(GRAPH_K, n - 1)))
-        if shared.want_layout:  # the map's layout needs only the graph: start it now
-            shared.layout = start_layout(inputs.embeddings, shared.graph)
     return shared.graph
 
 

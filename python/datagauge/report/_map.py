@@ -10,11 +10,8 @@ the same data always give the same picture.
 from __future__ import annotations
 
 import importlib
-import importlib.util
-import multiprocessing
 import warnings
 from collections.abc import Callable, Sequence
-from concurrent.futures import Future, ProcessPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -30,16 +27,7 @@ if TYPE_CHECKING:
 
     from ..graph import NeighborGraph
 
-__all__ = [
-    "BACKGROUND_MIN_SAMPLES",
-    "UMAP_MIN_SAMPLES",
-    "UMAP_NEIGHBORS",
-    "layout_2d",
-    "map_figure",
-    "map_section",
-    "pca_2d",
-    "start_layout",
-]
+__all__ = ["UMAP_MIN_SAMPLES", "UMAP_NEIGHBORS", "layout_2d", "map_figure", "map_section", "pca_2d"]
 
 #: Neighbours per point UMAP uses (umap-learn's default), the point itself included.
 UMAP_NEIGHBORS = 15
@@ -48,9 +36,6 @@ UMAP_MIN_SAMPLES = 100
 #: Optimisation epochs: umap-learn's defaults are 500 below 10,000 samples and 200 above;
 #: fewer give the same picture for a report's glance at a fraction of the time.
 _EPOCHS_SMALL, _EPOCHS_LARGE, _LARGE = 200, 100, 10_000
-#: From this many samples the layout runs in another process beside the other sections
-#: (:func:`start_layout`); below it, starting a process costs more than it saves.
-BACKGROUND_MIN_SAMPLES = 20_000
 
 # (legend name, marker style) of the flagged samples drawn over the map.
 _MARKS: dict[str, dict[str, Any]] = {
@@ -100,28 +85,8 @@ def pca_2d(x: NDArray[Any]) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
     return coords, ratio
 
 
-def _umap_inputs(
-    graph: NeighborGraph,
-) -> tuple[NDArray[np.int64], NDArray[np.float32]]:
-    """The graph's neighbours as umap-learn's ``precomputed_knn``: every point its own first
-    neighbour, at distance 0."""
-    n = graph.indices.shape[0]
-    nn = min(UMAP_NEIGHBORS, graph.k + 1)
-    indices = np.empty((n, nn), dtype=np.int64)
-    indices[:, 0] = np.arange(n)
-    indices[:, 1:] = graph.indices[:, : nn - 1]
-    distances = np.zeros((n, nn), dtype=np.float32)
-    distances[:, 1:] = graph.distances[:, : nn - 1]
-    return indices, distances
-
-
-def _umap_fit(
-    x: NDArray[Any], indices: NDArray[np.int64], distances: NDArray[np.float32], seed: int
-) -> NDArray[np.float64] | None:
-    """UMAP of `x` from precomputed neighbours, or None when umap-learn is not installed.
-
-    A module-level function of arrays, so that :func:`start_layout` can run it in another
-    process."""
+def _umap(x: NDArray[Any], graph: NeighborGraph, seed: int) -> NDArray[np.float64] | None:
+    """UMAP of `x` from the graph's neighbours, or None when umap-learn is not installed."""
     with warnings.catch_warnings():
         # umap-learn warns at import that TensorFlow (ParametricUMAP) is missing.
         warnings.simplefilter("ignore")
@@ -130,8 +95,15 @@ def _umap_fit(
         except ImportError:
             return None
     n = x.shape[0]
+    nn = min(UMAP_NEIGHBORS, graph.k + 1)
+    # umap-learn wants every point as its own first neighbour, at distance 0.
+    indices = np.empty((n, nn), dtype=np.int64)
+    indices[:, 0] = np.arange(n)
+    indices[:, 1:] = graph.indices[:, : nn - 1]
+    distances = np.zeros((n, nn), dtype=np.float32)
+    distances[:, 1:] = graph.distances[:, : nn - 1]
     reducer = umap.UMAP(
-        n_neighbors=indices.shape[1],
+        n_neighbors=nn,
         n_components=2,
         precomputed_knn=(indices, distances),
         random_state=seed,
@@ -146,48 +118,10 @@ def _umap_fit(
     return out
 
 
-def _umap(x: NDArray[Any], graph: NeighborGraph, seed: int) -> NDArray[np.float64] | None:
-    """UMAP of `x` from the graph's neighbours, or None when umap-learn is not installed."""
-    return _umap_fit(x, *_umap_inputs(graph), seed)
-
-
-def start_layout(
-    x: NDArray[Any], graph: NeighborGraph, *, seed: int = 0
-) -> Future[NDArray[np.float64] | None] | None:
-    """Start the UMAP layout of a large dataset in another process; None when not worth it.
-
-    UMAP is single-threaded (it is seeded) and needs only the embeddings and the graph, so on
-    ``BACKGROUND_MIN_SAMPLES`` samples or more it runs on a second core while the report's
-    other sections run; :func:`layout_2d` then takes its result (the same coordinates as in
-    process: same inputs, same seed). None below that size (starting a process costs
-    seconds), below ``UMAP_MIN_SAMPLES``, without umap-learn, or when no process can be
-    started; :func:`layout_2d` then computes the layout itself.
-    """
-    n = x.shape[0]
-    if (
-        n < max(BACKGROUND_MIN_SAMPLES, UMAP_MIN_SAMPLES)
-        or importlib.util.find_spec("umap") is None
-    ):
-        return None
-    try:
-        pool = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"))
-        future = pool.submit(_umap_fit, x, *_umap_inputs(graph), seed)
-    except (OSError, RuntimeError):  # pragma: no cover - no processes on this platform
-        return None
-    pool.shutdown(wait=False)  # the submitted layout still runs; the worker exits after it
-    return future
-
-
 def layout_2d(
-    x: NDArray[Any],
-    graph: NeighborGraph,
-    *,
-    seed: int = 0,
-    started: Future[NDArray[np.float64] | None] | None = None,
+    x: NDArray[Any], graph: NeighborGraph, *, seed: int = 0
 ) -> tuple[NDArray[np.float64], dict[str, Any]]:
     """2-D coordinates of every sample and how they were made.
-
-    `started` is :func:`start_layout`'s future for the same `x`, `graph` and `seed`, if any.
 
     Returns
     -------
@@ -201,7 +135,7 @@ def layout_2d(
     if n < UMAP_MIN_SAMPLES:
         why = f"UMAP needs at least {UMAP_MIN_SAMPLES} samples; there are {n}."
     else:
-        coords = started.result() if started is not None else _umap(x, graph, seed)
+        coords = _umap(x, graph, seed)
         if coords is not None:
             return coords, {
                 "method": "umap",
@@ -273,8 +207,7 @@ def map_figure(
 
 def map_section(inputs: ReportInputs, sec: Section, out: Path, shared: Shared) -> dict[str, Any]:
     graph = neighbour_graph(inputs, shared)
-    coords, info = layout_2d(inputs.embeddings, graph, started=shared.layout)
-    shared.layout = None
+    coords, info = layout_2d(inputs.embeddings, graph)
     marks: list[tuple[str, NDArray[np.int64]]] = []
     if shared.outliers is not None:
         marks.append(("outliers", np.asarray(shared.outliers.flagged, dtype=np.int64)))

@@ -84,7 +84,7 @@ def build_report(
     overview = _overview(inputs, report.section("overview", "Data"))
     placed = [(anchor, run, report.section(anchor, title)) for anchor, title, run in steps]
     order = [p for p in placed if p[0] not in DEFERRED] + [p for p in placed if p[0] in DEFERRED]
-    shared = Shared(want_layout=any(anchor == "map" for anchor, _, _ in placed))
+    shared = Shared()
     parts: dict[str, dict[str, Any]] = {}
     bar = Progress(progress, len(steps), desc="datagauge report", unit="step")
     try:
@@ -99,8 +99,6 @@ def build_report(
             parts[anchor] = part
     finally:
         bar.close()
-        if shared.layout is not None:  # a section failed before the map took its layout
-            shared.layout.cancel()
     result: dict[str, Any] = {"overview": overview}
     result.update((anchor, parts[anchor]) for anchor, _, _ in placed)
     # The embeddings the numbers came from, so any result can be recomputed or explored.

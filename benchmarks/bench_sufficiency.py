@@ -33,9 +33,11 @@ message. Results go to ``benchmarks/results/sufficiency-<timestamp>.json`` and `
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import math
 import os
+import select
 import statistics
 import subprocess
 import sys
@@ -149,14 +151,15 @@ def add_queries(curve: dict[str, Any]) -> None:
 
 
 def worker_dataeval() -> None:
-    """Runs in DataEval's virtualenv: fit every curve of the JSON on stdin."""
+    """Runs in DataEval's virtualenv: fits curves one at a time, one JSON line in and one out
+    (the driver times each fit out on its own, see :func:`dataeval_fits`)."""
     from dataeval.performance._output import calc_params, inv_project_steps, project_steps
 
-    spec = json.load(sys.stdin)
-    out = []
-    for curve in spec["curves"]:
-        steps = np.asarray(curve["steps"], dtype=np.int64)
-        mean = np.asarray(curve["values"], dtype=np.float64).mean(axis=0)
+    print(json.dumps({"ready": True}), flush=True)
+    for line in sys.stdin:
+        spec = json.loads(line)
+        steps = np.asarray(spec["steps"], dtype=np.int64)
+        mean = np.asarray(spec["values"], dtype=np.float64).mean(axis=0)
         np.random.seed(0)  # noqa: NPY002 - DataEval's basinhopping draws from the global RNG
         t0, c0 = time.perf_counter(), time.process_time()
         params = calc_params(1 - mean, steps, spec["niter"], True)
@@ -164,21 +167,76 @@ def worker_dataeval() -> None:
         err = (1 - mean) - (params[0] * steps.astype(float) ** -params[1] + params[2])
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            inv = inv_project_steps(params, np.asarray(curve["targets"], dtype=np.float64))
-        out.append(
-            {
-                "params": params.tolist(),
-                "loss": float(np.sum(err**2)),
-                "projection": project_steps(params, np.asarray(curve["sizes"], float)).tolist(),
-                "inv_project": np.asarray(inv).astype(np.int64).tolist(),
-                "seconds": elapsed,
-                "cpu_seconds": cpu,
-            }
+            inv = inv_project_steps(params, np.asarray(spec["targets"], dtype=np.float64))
+        out = {
+            "params": params.tolist(),
+            "loss": float(np.sum(err**2)),
+            "projection": project_steps(params, np.asarray(spec["sizes"], float)).tolist(),
+            "inv_project": np.asarray(inv).astype(np.int64).tolist(),
+            "seconds": elapsed,
+            "cpu_seconds": cpu,
+        }
+        print(json.dumps(out), flush=True)
+
+
+class _DataEvalWorker:
+    """DataEval's interpreter running :func:`worker_dataeval`, restarted after a timeout."""
+
+    def __init__(self) -> None:
+        self.proc: subprocess.Popen[str] | None = None
+
+    def _start(self) -> subprocess.Popen[str]:
+        proc = subprocess.Popen(
+            [str(VENV_PYTHON), str(Path(__file__).resolve()), "--worker", "dataeval"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
         )
-    json.dump(out, sys.stdout)
+        if self._read(proc, None) is None:
+            raise RuntimeError(f"DataEval's worker ({VENV_PYTHON}) exited before it was ready.")
+        return proc
+
+    @staticmethod
+    def _read(proc: subprocess.Popen[str], timeout: float | None) -> dict[str, Any] | None:
+        """The worker's next line, or None when it exited or `timeout` seconds passed."""
+        stdout = proc.stdout
+        if stdout is None:
+            raise RuntimeError("DataEval's worker was started without a stdout pipe.")
+        ready, _, _ = select.select([stdout], [], [], timeout)
+        if not ready:
+            return None
+        line = stdout.readline()
+        return json.loads(line) if line else None
+
+    def fit(self, spec: dict[str, Any], timeout: float | None) -> dict[str, Any] | None:
+        """DataEval's fit of one curve, or None when it ran past `timeout` seconds (the
+        worker is then killed; the next fit starts a new one)."""
+        if self.proc is None:
+            self.proc = self._start()
+        stdin = self.proc.stdin
+        if stdin is None:
+            raise RuntimeError("DataEval's worker was started without a stdin pipe.")
+        stdin.write(json.dumps({**spec, "niter": NITER}) + "\n")
+        stdin.flush()
+        out = self._read(self.proc, timeout)
+        if out is None:
+            self.close()
+        return out
+
+    def close(self) -> None:
+        if self.proc is not None:
+            self.proc.kill()
+            self.proc.wait()
+            self.proc = None
 
 
-def dataeval_fits(curves: list[dict[str, Any]]) -> list[dict[str, Any]] | None:
+def dataeval_fits(
+    curves: list[dict[str, Any]], *, timeout: float | None = None, cache: Path | None = None
+) -> list[dict[str, Any] | None] | None:
+    """DataEval's fit of each curve (``steps``, ``values``, ``sizes``, ``targets``), one at a
+    time in its own interpreter; None for a fit that ran past `timeout` seconds. With `cache`,
+    finished fits and timeouts are kept there by their inputs and not repeated (a timeout is
+    retried only with a longer `timeout`). None when DataEval is not installed."""
     if not VENV_PYTHON.exists():
         print(
             f"DataEval skipped: no interpreter at {VENV_PYTHON}. Set it up with\n"
@@ -186,15 +244,37 @@ def dataeval_fits(curves: list[dict[str, Any]]) -> list[dict[str, Any]] | None:
             file=sys.stderr,
         )
         return None
-    proc = subprocess.run(
-        [str(VENV_PYTHON), str(Path(__file__).resolve()), "--worker", "dataeval"],
-        input=json.dumps({"curves": curves, "niter": NITER}),
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    result: list[dict[str, Any]] = json.loads(proc.stdout)
-    return result
+    from datagauge._atomic import save_json
+
+    store: dict[str, Any] = {}
+    if cache is not None and cache.exists():
+        store = json.loads(cache.read_text()).get("fits", {})
+    worker = _DataEvalWorker()
+    out: list[dict[str, Any] | None] = []
+    try:
+        for i, curve in enumerate(curves):
+            spec = {k: curve[k] for k in ("steps", "values", "sizes", "targets")}
+            key = hashlib.sha256(json.dumps([spec, NITER]).encode()).hexdigest()
+            hit = store.get(key)
+            limit = math.inf if timeout is None else timeout
+            if hit is None or (hit.get("timed_out_after", math.inf) < limit):
+                t0 = time.perf_counter()
+                fit = worker.fit(spec, timeout)
+                hit = fit if fit is not None else {"timed_out_after": timeout}
+                store[key] = hit
+                print(
+                    f"DataEval fit {i + 1}/{len(curves)}: "
+                    f"{'timed out' if fit is None else 'done'} after "
+                    f"{time.perf_counter() - t0:.1f} s",
+                    file=sys.stderr,
+                )
+                if cache is not None:
+                    cache.parent.mkdir(exist_ok=True)
+                    save_json(cache, {"dataeval": "1.1.4", "niter": NITER, "fits": store})
+            out.append(None if "timed_out_after" in hit else hit)
+    finally:
+        worker.close()
+    return out
 
 
 def datagauge_fits(curves: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], float]:
@@ -324,6 +404,95 @@ def fit_case(case: dict[str, Any], model: str) -> dict[str, Any]:
         }
 
 
+# Accuracy-only alternatives to one pow3 fit, tried for the accuracy target (the issue's
+# ideas and CVPR 2022 "How Much More Data Do I Need?"); each gives the accuracy at the
+# largest size only, and one is chosen leave-one-dataset-out like the family.
+ALTERNATIVES = ("pow3", "pow3-late", "family-mean", "cv-weighted", "bootstrap-median")
+
+
+def _late_weighted_pow3(steps: np.ndarray, values: np.ndarray, start: Any) -> np.ndarray:
+    """pow3 least squares with weights (n / n_last)**2: the larger sizes count most."""
+    from scipy.optimize import least_squares
+
+    err = 1.0 - values.mean(axis=0)
+    sw = steps / steps[-1]
+
+    def resid(p: np.ndarray) -> np.ndarray:
+        return np.asarray(sw * (p[0] * steps ** -p[1] + p[2] - err))
+
+    best = None
+    for m0 in (start.m, 0.1, 0.3, 0.6, 1.0):
+        c0 = min(max(start.c0, 0.0), 1.0)
+        p0 = [(err[0] - c0) * steps[0] ** m0, m0, c0]
+        r = least_squares(resid, p0, bounds=([-np.inf, 0.0, 0.0], [np.inf, 20.0, 1.0]))
+        if best is None or r.cost < best.cost:
+            best = r
+    return np.asarray(best.x if best is not None else [start.c, start.m, start.c0])
+
+
+def alternatives(case: dict[str, Any]) -> dict[str, float]:
+    """Each alternative's accuracy at the largest size, from the cut curve."""
+    import datagauge as dg
+
+    steps = np.asarray(case["steps"], dtype=np.float64)
+    values = np.asarray(case["values"], dtype=np.float64)
+    big = case["largest"]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        fits = {m: dg.fit_learning_curve(steps, values, model=m) for m in dg.sufficiency.MODELS}
+        at = {m: float(f.project(big)[0]) for m, f in fits.items()}
+        p = _late_weighted_pow3(steps, values, fits["pow3"])
+        # extrapolation CV as "auto" scores it: fit the first points, predict the later ones
+        k = steps.size
+        cv = {}
+        for m in dg.sufficiency.MODELS:
+            total = 0.0
+            for j in sorted({max(4, math.ceil(0.5 * k)), max(4, math.ceil(0.7 * k))}):
+                if j < k:
+                    part = dg.fit_learning_curve(steps[:j], values[:, :j], model=m, n_bootstrap=0)
+                    total += float(np.mean((part.project(steps[j:]) - values[:, j:].mean(0)) ** 2))
+            cv[m] = total
+    w = np.array([1.0 / (cv[m] + 1e-6) for m in dg.sufficiency.MODELS])
+    boot = fits["pow3"].bootstrap
+    return {
+        "pow3": at["pow3"],
+        "pow3-late": float(1.0 - (p[0] * big ** -p[1] + p[2])),
+        "family-mean": float(np.mean(list(at.values()))),
+        "cv-weighted": float(w @ [at[m] for m in dg.sufficiency.MODELS] / w.sum()),
+        "bootstrap-median": float(
+            np.median(1.0 - (boot[:, 0] * big ** -boot[:, 1] + boot[:, 2]))
+            if boot is not None
+            else at["pow3"]
+        ),
+    }
+
+
+def alternatives_table(cases: list[dict[str, Any]]) -> dict[str, Any]:
+    """Median abs error of each alternative per cut-off, and the leave-one-dataset-out pick
+    (the alternative with the smallest sum over both cut-offs of the median error divided by
+    the issue's target, on the other datasets)."""
+    targets = {0.10: 0.0175, 0.25: 0.0105}
+
+    def med(sub: list[dict[str, Any]], alt: str) -> float:
+        return float(np.median([abs(c["alt"][alt] - c["acc_largest"]) for c in sub]))
+
+    def score(sub: list[dict[str, Any]], alt: str) -> float:
+        return sum(med([c for c in sub if c["cutoff"] == t], alt) / v for t, v in targets.items())
+
+    folds = {}
+    for held in sorted({c["dataset"] for c in cases}):
+        design = [c for c in cases if c["dataset"] != held]
+        folds[held] = min(ALTERNATIVES, key=lambda a: score(design, a))
+    rows = {}
+    for cut in CUTOFFS:
+        here = [c for c in cases if c["cutoff"] == cut]
+        row = {alt: med(here, alt) for alt in ALTERNATIVES}
+        held_out = [abs(c["alt"][folds[c["dataset"]]] - c["acc_largest"]) for c in here]
+        row["held-out choice"] = float(np.median(held_out))
+        rows[str(cut)] = row
+    return {"folds": folds, "rows": rows}
+
+
 def _within2(pred: float, true: float) -> bool:
     return pred > 0 and math.isfinite(true) and true / 2 <= pred <= 2 * true
 
@@ -425,6 +594,8 @@ def run_backtest(args: argparse.Namespace) -> int:
             case[model] = fit_case(case, model)
         last = case["acc_cut"]
         case["last"] = {"acc_largest": last, "sizes": [-1, -1]}
+        case["alt"] = alternatives(case)
+    dataeval_timed_out = None
     if not args.no_dataeval:
         de_in = [
             {
@@ -435,22 +606,20 @@ def run_backtest(args: argparse.Namespace) -> int:
             }
             for c in cases
         ]
-        # DataEval's basinhopping takes minutes: its fits are cached beside the curves
-        de_cache = RESULTS_DIR / "sufficiency-backtest-dataeval.json"
-        theirs = None
-        if de_cache.exists():
-            cached = json.loads(de_cache.read_text())
-            if cached.get("inputs") == de_in:
-                theirs = cached["fits"]
-        if theirs is None:
-            theirs = dataeval_fits(de_in)
-            if theirs is not None:
-                RESULTS_DIR.mkdir(exist_ok=True)
-                save_json(de_cache, {"inputs": de_in, "fits": theirs})
+        # DataEval's basinhopping takes up to minutes a curve under load: each fit runs with
+        # a time limit, and finished fits (and timeouts) are cached beside the curves
+        theirs = dataeval_fits(
+            de_in,
+            timeout=args.dataeval_timeout,
+            cache=RESULTS_DIR / "sufficiency-dataeval-fits.json",
+        )
         if theirs is not None:
             for c, de in zip(cases, theirs, strict=True):
-                c["dataeval"] = {"acc_largest": de["projection"][0], "sizes": de["inv_project"]}
-    methods = [*FAMILIES, "last"] + (["dataeval"] if "dataeval" in cases[0] else [])
+                if de is not None:
+                    c["dataeval"] = {"acc_largest": de["projection"][0], "sizes": de["inv_project"]}
+            dataeval_timed_out = sum(de is None for de in theirs)
+    has_de = any("dataeval" in c for c in cases)
+    methods = [*FAMILIES, "last"] + (["dataeval"] if has_de else [])
     datasets = sorted({c["dataset"] for c in cases})
     # Leave one dataset out: the design choices (the family, the range's RANGE_TAU) are made
     # on the other datasets' curves, then judged on the held-out dataset's.
@@ -475,7 +644,13 @@ def run_backtest(args: argparse.Namespace) -> int:
     table: dict[str, dict[str, Any]] = {}
     for cut in CUTOFFS:
         here = [c for c in cases if c["cutoff"] == cut]
-        row = {m: summarise(here, m, str(tau_shipped) if m in FAMILIES else None) for m in methods}
+        row = {
+            m: summarise(here, m, str(tau_shipped) if m in FAMILIES else None)
+            for m in methods
+            if m != "dataeval"
+        }
+        if has_de:  # on the curves whose DataEval fit finished within its time limit
+            row["dataeval"] = summarise([c for c in here if "dataeval" in c], "dataeval", None)
         chosen = []
         for c in here:
             f = folds[c["dataset"]]
@@ -504,8 +679,11 @@ def run_backtest(args: argparse.Namespace) -> int:
         "all_curves_choice": shipped_choice,
         "tau_shipped": tau_shipped,
         "default_model": dg.sufficiency.DEFAULT_MODEL,
+        "dataeval_timeout_s": None if args.no_dataeval else args.dataeval_timeout,
+        "dataeval_timed_out": dataeval_timed_out,
         "table": table,
         "timing": [timing, timing_pow3],
+        "alternatives": alternatives_table(cases),
         "cases": cases,
     }
     RESULTS_DIR.mkdir(exist_ok=True)
@@ -534,12 +712,20 @@ def backtest_markdown(result: dict[str, Any], methods: list[str]) -> str:
         f"## Sufficiency back-test: {len(result['curves'])} measured curves, "
         f"{result['n_cases']} cut curves",
         "",
-        f"Machine: {m.get('cpu', '?')}, {m.get('cpus', '?')} CPUs. Folds (family, tau chosen "
+        f"Machine: {m.get('cpu', '?')}, {m.get('usable_cpus', '?')} CPUs, load "
+        f"{m.get('load_1min_at_start', '?')} at start. Folds (family, tau chosen "
         f"without the held-out dataset): {result['folds']}. Chosen on all curves: "
         f"{result['all_curves_choice']}; shipped: DEFAULT_MODEL = "
         f"{result['default_model']!r}, RANGE_TAU = {result['tau_shipped']}.",
         "",
     ]
+    if result.get("dataeval_timed_out") is not None:
+        lines += [
+            f"DataEval 1.1.4 (basinhopping, {NITER} iterations), each fit limited to "
+            f"{result['dataeval_timeout_s']:.0f} s wall: {result['dataeval_timed_out']} of "
+            f"{result['n_cases']} cut curves timed out; its column is over the others.",
+            "",
+        ]
     rows = [
         ("accuracy at the largest size, median abs error", "median_abs_error", "{:.4f}"),
         ("size for half the remaining gain, within 2x", "half_within_2x", "{:.0%}"),
@@ -568,6 +754,19 @@ def backtest_markdown(result: dict[str, Any], methods: list[str]) -> str:
                 )
             lines.append(f"| {label} | " + " | ".join(cells) + " |")
         lines.append("")
+    alt = result["alternatives"]
+    lines += [
+        "### Accuracy at the largest size: alternatives to one pow3 fit (median abs error)",
+        "",
+        f"Leave-one-dataset-out choices: {alt['folds']}.",
+        "",
+        "| cut-off | " + " | ".join([*ALTERNATIVES, "held-out choice"]) + " |",
+        "|---|" + "---|" * (len(ALTERNATIVES) + 1),
+    ]
+    for cut, row in alt["rows"].items():
+        cells = [f"{row[a]:.4f}" for a in [*ALTERNATIVES, "held-out choice"]]
+        lines.append(f"| {float(cut):.0%} | " + " | ".join(cells) + " |")
+    lines.append("")
     for t in result["timing"]:
         lines.append(
             f"Fit + 80% size range, 25 runs per size, model={t['model']!r}: median "
@@ -651,6 +850,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     p.add_argument("--measure", action="store_true", help="measure missing curves first")
     p.add_argument("--budget", type=float, default=900.0, help="seconds for --measure")
+    p.add_argument(
+        "--dataeval-timeout",
+        type=float,
+        default=120.0,
+        help="seconds each DataEval fit of the back-test may take (wall)",
+    )
     p.add_argument("--worker", choices=["dataeval"], help=argparse.SUPPRESS)
     return p.parse_args(argv)
 
@@ -672,6 +877,8 @@ def main(argv: list[str] | None = None) -> int:
         add_queries(curve)
     ours, first = datagauge_fits(curves)
     theirs = None if args.no_dataeval else dataeval_fits(curves)
+    if theirs is not None and any(t is None for t in theirs):
+        raise RuntimeError("DataEval's worker exited before it fitted every curve.")
     rows = []
     for i, curve in enumerate(curves):
         row: dict[str, Any] = {

@@ -610,3 +610,30 @@ def test_sufficiency_section_sizes_targets_with_ranges_and_moves_the_bar(tmp_pat
     tick(4, 4)
     bar.to(4)
     assert bar.done == 4
+
+
+def test_one_pass_predictions_and_embeddings_equal_embed():
+    """The report's single forward pass gives what datagauge.embed and a softmax give."""
+    torch = pytest.importorskip("torch")
+    from datagauge import embed
+    from datagauge.embeddings.models import SmallCNN
+    from datagauge.report._sources import _predict_embed
+
+    rng = np.random.default_rng(0)
+    x = rng.random((600, 1, 28, 28), dtype=np.float32)  # more than one batch of 512
+    model = SmallCNN(1, 10, random_state=0)
+    model.train()
+    proba, emb = _predict_embed(model, x, model.embedding_layer)
+    want = embed(x, model, layer=model.embedding_layer, progress=False)
+    with torch.inference_mode():
+        model.eval()
+        logits = model(torch.from_numpy(x))
+        model.train()
+    np.testing.assert_allclose(emb, want, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(proba, torch.softmax(logits, 1).numpy(), rtol=1e-5, atol=1e-6)
+    assert proba.dtype == emb.dtype == np.float32
+    assert model.training  # the mode is restored, the hook removed
+    assert not model.get_submodule(model.embedding_layer)._forward_hooks
+    again, none = _predict_embed(model, x[:3], None)
+    assert none is None
+    np.testing.assert_allclose(again, proba[:3], rtol=1e-5, atol=1e-6)

@@ -207,19 +207,39 @@ def _folds(labels: NDArray[Any], n_folds: int, seed: int) -> NDArray[np.int64]:
 
 def _softmax_predict(model: Any, x: NDArray[np.float32]) -> NDArray[np.float32]:
     """Class probabilities of a torch classifier, in batches, in eval mode (state restored)."""
+    return _predict_embed(model, x, None)[0]
+
+
+def _predict_embed(
+    model: Any, x: NDArray[np.float32], layer: str | None
+) -> tuple[NDArray[np.float32], NDArray[np.float32] | None]:
+    """Class probabilities (n, n_classes) and, with `layer`, that layer's flattened output
+    (n, d) (what :func:`datagauge.embed` gives), from one forward pass per batch of 512 on
+    one torch thread, in eval mode (the mode and the hook are restored/removed afterwards).
+    """
     import torch
 
     was_training = model.training
     model.eval()
-    out = []
+    out, hidden = [], []
+    handle = None
+    if layer is not None:
+
+        def keep(_module: Any, _inputs: Any, output: Any) -> None:
+            hidden.append(torch.flatten(output, 1).numpy().astype(np.float32, copy=False))
+
+        handle = model.get_submodule(layer).register_forward_hook(keep)
     try:
-        with torch.inference_mode():
+        with torch.inference_mode(), thread_limits(1, torch=True):
             for s in range(0, x.shape[0], 512):
                 logits = model(torch.from_numpy(np.ascontiguousarray(x[s : s + 512])))
                 out.append(torch.softmax(logits, dim=1).numpy())
     finally:
+        if handle is not None:
+            handle.remove()
         model.train(was_training)
-    return np.concatenate(out).astype(np.float32)
+    emb = np.ascontiguousarray(np.concatenate(hidden)) if layer is not None else None
+    return np.concatenate(out).astype(np.float32), emb
 
 
 def _image_tags(inputs: ReportInputs, images: NDArray[Any]) -> None:
@@ -245,7 +265,6 @@ def _train_small_cnn(
     model per fold is trained on the other folds and predicts its fold, so every image has an
     out-of-sample prediction; fold 0's model gives the embeddings and the saliency maps.
     """
-    from ..embeddings import embed
     from ..embeddings.models import SmallCNN, train_classifier
 
     images = np.asarray(ds.images, dtype=np.float32)
@@ -257,25 +276,28 @@ def _train_small_cnn(
     fold = _folds(y, n_folds, seed)
     proba = np.zeros((y.size, n_classes), dtype=np.float32)
     main_model = None
-    for f in range(n_folds):
+    large = fold.size > 20_000  # large data: one model, predictions on the test split only
+    for f in range(1 if large else n_folds):
         train_rows, test_rows = np.flatnonzero(fold != f), np.flatnonzero(fold == f)
         model = SmallCNN(x.shape[1], n_classes, random_state=seed + f)
         with thread_limits(1, torch=True):  # a small model: one thread is the fastest
             train_classifier(
                 model, x[train_rows], y[train_rows], epochs=epochs, random_state=seed + f
             )
-        proba[test_rows] = _softmax_predict(model, x[test_rows])
         if f == 0:
-            main_model = model
-        if fold.size > 20_000:  # large data: one model, predictions on the test split only
-            break
-    is_train = fold != 0
-    if fold.size > 20_000:
-        # Training-split predictions of the model that saw them, stated in the notes.
-        proba[is_train] = _softmax_predict(main_model, x[is_train])
+            main_model = model  # its predictions come with the embeddings, below
+        else:
+            proba[test_rows] = _softmax_predict(model, x[test_rows])
     if main_model is None:  # pragma: no cover - the loop always runs fold 0
         raise RuntimeError("no model was trained")
-    emb = embed(x, main_model, layer=main_model.embedding_layer, progress=False)
+    is_train = fold != 0
+    # One pass of fold 0's model over every image: the embeddings and its predictions (of
+    # the test split, out of sample; with large data of the training rows too, in-sample).
+    main_proba, emb = _predict_embed(main_model, x, main_model.embedding_layer)
+    own = slice(None) if large else ~is_train
+    proba[own] = main_proba[own]
+    if emb is None:  # pragma: no cover - a layer was named
+        raise RuntimeError("no embeddings were captured")
     pred = proba.argmax(axis=1)
     inputs = ReportInputs(
         name=ds.name,
@@ -290,7 +312,7 @@ def _train_small_cnn(
         class_names=tuple(ds.class_names),
     )
     oof = "out-of-fold (each image predicted by a model that did not train on it)"
-    if fold.size > 20_000:
+    if large:
         oof = "of the test split's model (training rows are in-sample)"
     inputs.notes.append(
         f"Model: a small CNN (datagauge.embeddings.SmallCNN) trained on the CPU for {epochs} "
@@ -304,14 +326,12 @@ def _train_small_cnn(
 
 def _pretrained_mnist(ds: Any, seed: int, progress: bool) -> ReportInputs:
     """The pretrained MNIST CNN of digit-recognizer-py: predictions and 256-d embeddings."""
-    from ..embeddings import embed
     from ..embeddings.models import load_mnist_cnn, preprocess_mnist
 
     model = load_mnist_cnn()
     x = preprocess_mnist(ds.images)
-    proba = _softmax_predict(model, x)
+    proba, emb = _predict_embed(model, x, model.embedding_layer)
     y = np.asarray(ds.labels)
-    emb = embed(x, model, layer=model.embedding_layer, progress=False)
     inputs = ReportInputs(
         name=ds.name,
         embeddings=np.ascontiguousarray(emb, dtype=np.float32),

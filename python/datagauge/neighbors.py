@@ -110,6 +110,15 @@ KDTREE_MAX_SHARE = 0.1
 #: float32 tiles: 2 CPUs, 30k clustered 512-d points, share 0.142, tree self-query 6.6 s, int8
 #: screening with 131 candidates 5.45 s; break-even near 0.12).
 KDTREE_MAX_SHARE_SCREEN = 0.1
+#: A rotated tree's scans stop early, so a point it screens costs a few features where a
+#: brute-force distance costs all d: its break-even share is higher, and grows with d. Measured
+#: on 2 CPUs (bench_rotated_tree.py against the AVX-512 float32 tiles, k = 20): at 100k x 64
+#: (latent 8) 4.1 ns per screened point against 1.6 ns per pair, break-even share 0.2; at
+#: 50k x 512 (latent 32) 10.8 ns against about 12.8, break-even near 0.6. Hence the plain
+#: limit against the float32 tiles (and query_knn's) times ROTATED_SHARE_GAIN * sqrt(d / 64),
+#: at most ROTATED_MAX_SHARE; against the int8 screening the plain limit stays (not measured).
+ROTATED_SHARE_GAIN = 2.0
+ROTATED_MAX_SHARE = 0.5
 #: query_knn (queries against a base, FAISS flat as the alternative): the tree up to this share.
 QUERY_KDTREE_MAX_SHARE = 0.2
 #: "auto" screens in int8 only when the plan needs at most max(2k + 8, d / this) candidates:
@@ -503,6 +512,11 @@ def build_tree(
     return _core.KDTree(x, leaf_size, index_offset, rotated, errors, frame.key)
 
 
+def rotated_share_limit(limit: float, d: int) -> float:
+    """The probe-share limit of a rotated kd-tree over d features, from a plain tree's."""
+    return min(ROTATED_MAX_SHARE, limit * ROTATED_SHARE_GAIN * math.sqrt(d / 64))
+
+
 def tree_frame(d: int) -> bool:
     """Whether exact kd-trees over d features are built in the data's principal axes."""
     return d > KDTREE_MAX_DIM
@@ -564,7 +578,10 @@ def _auto_engine(
     # embeddings often are). Measure what a query would touch, not guess from d.
     frame = frame_for(x)
     tree = build_tree(x, resolve_leaf_size(spec, d, frame is not None, n), 0, frame)
-    limit = KDTREE_MAX_SHARE if plan is None else KDTREE_MAX_SHARE_SCREEN
+    if plan is not None:
+        limit = KDTREE_MAX_SHARE_SCREEN  # not measured with rotated trees: kept as it was
+    else:
+        limit = KDTREE_MAX_SHARE if frame is None else rotated_share_limit(KDTREE_MAX_SHARE, d)
     if tree_share(tree, k, n, limit) <= limit:
         result: tuple[NDArray[np.float32], NDArray[np.int64]] = tree.self_query(k, n_threads)
         return result
@@ -718,11 +735,10 @@ def query_knn(
     k = min(k, n)
     frame = frame_for(base)
     tree = build_tree(base, resolve_leaf_size(Exact(), d, frame is not None, n), 0, frame)
-    if (
-        d <= KDTREE_MAX_DIM
-        or n <= k
-        or tree_share(tree, k, n, QUERY_KDTREE_MAX_SHARE) <= QUERY_KDTREE_MAX_SHARE
-    ):
+    limit = QUERY_KDTREE_MAX_SHARE
+    if frame is not None:
+        limit = rotated_share_limit(limit, d)
+    if d <= KDTREE_MAX_DIM or n <= k or tree_share(tree, k, n, limit) <= limit:
         queries = np.ascontiguousarray(queries)
         rotated, errors = frame.apply(queries) if frame is not None else (None, None)
         result: tuple[NDArray[np.float32], NDArray[np.int64]] = tree.query(

@@ -614,17 +614,18 @@ def _sample_rows(n: int) -> NDArray[np.int64]:
 def _sample_sqdist(
     x: NDArray[np.float32], rows: NDArray[np.int64], mean: NDArray[np.float64]
 ) -> NDArray[np.float64]:
-    """Squared distances (n, m) of every point to the sample `rows` (float64 BLAS on data
-    centred at `mean`, in chunks: no cancellation, little memory); a row's own at +inf."""
+    """Squared distances (m, n) of each sample row `rows` to every point (float64 BLAS on
+    data centred at `mean`, in chunks: no cancellation, little memory); a row's own at +inf.
+    One sample row per array row, so its order statistics run along contiguous memory."""
     n = x.shape[0]
     q = x[rows] - mean
-    sq = np.empty((n, rows.size))
+    sq = np.empty((rows.size, n))
     for start in range(0, n, 8192):
         c = x[start : start + 8192] - mean
-        sq[start : start + 8192] = (
-            np.einsum("ij,ij->i", c, c)[:, None] - 2.0 * (c @ q.T) + np.einsum("ij,ij->i", q, q)
+        sq[:, start : start + 8192] = (
+            np.einsum("ij,ij->i", q, q)[:, None] - 2.0 * (q @ c.T) + np.einsum("ij,ij->i", c, c)
         )
-    sq[rows, np.arange(rows.size)] = np.inf
+    sq[np.arange(rows.size), rows] = np.inf
     return sq
 
 
@@ -672,8 +673,8 @@ def screen_plan(x: NDArray[np.float32], k: int) -> int | None:
     rows = _sample_rows(n)
     err = resid[rows] + resid.max()  # E_a + E_max: the bound's slack for each sample row
     dist = np.sqrt(np.maximum(_sample_sqdist(x, rows, mean), 0.0))
-    kth = np.partition(dist, k - 1, axis=0)[k - 1]
-    needed = np.count_nonzero(dist <= kth * (1.0 + 1e-4) + 1.1 * err, axis=0) + 1
+    kth = np.partition(dist, k - 1, axis=1)[:, k - 1]
+    needed = np.count_nonzero(dist <= (kth * (1.0 + 1e-4) + 1.1 * err)[:, None], axis=1) + 1
     kc = max(base, math.ceil(1.2 * float(needed.max())))
     if kc > SCREEN_MAX_CANDIDATES:
         return None
@@ -714,8 +715,8 @@ def brute_plan(x: NDArray[np.float32], k: int) -> int:
     rows = _sample_rows(n)
     err = _FP32_ERR * (d + 6) * (norms[rows] + norms.max()) ** 2
     sq = _sample_sqdist(x, rows, mean)
-    kth = np.partition(sq, k - 1, axis=0)[k - 1]
-    needed = np.count_nonzero(sq <= kth * (1.0 + 1e-4) + 2.2 * err, axis=0) + 1
+    kth = np.partition(sq, k - 1, axis=1)[:, k - 1]
+    needed = np.count_nonzero(sq <= (kth * (1.0 + 1e-4) + 2.2 * err)[:, None], axis=1) + 1
     kc = max(base, min(BRUTE_MAX_CANDIDATES, math.ceil(1.2 * float(needed.max()))))
     return int(min(n - 1, kc))
 

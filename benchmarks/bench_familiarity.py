@@ -289,34 +289,39 @@ def run_config(
         np.save(path, value)
         init_files[name] = str(path)
     row: dict[str, Any] = {"n": n, "d": D, "k": k, "cov": cov, "iters": args.iters}
-    for lib in LIBS:
-        if lib == "sklearn" and args.skip_sklearn:
-            continue
-        job = {
-            "lib": "sklearn" if lib == "sklearn" else "datagauge",
-            "data": files["f32" if lib == "datagauge_f32" else "f64"],
-            "init": init_files,
-            "k": k,
-            "cov": cov,
-            "iters": args.iters,
-        }
+    for lib, base in _lib_jobs(args, files, k, cov):
+        job = {**base, "init": init_files, "iters": args.iters}
         print(f"  n={n:,} K={k} {cov}: {lib} ...", flush=True)
         row[lib] = run_worker("fit", job, tmp, args.timeout)
     return row
+
+
+def _lib_jobs(
+    args: argparse.Namespace, files: dict[str, str], k: int, cov: str
+) -> list[tuple[str, dict[str, Any]]]:
+    """Each library measured (scikit-learn unless skipped) with the job fields both modes share."""
+    return [
+        (
+            lib,
+            {
+                "lib": "sklearn" if lib == "sklearn" else "datagauge",
+                "data": files["f32" if lib == "datagauge_f32" else "f64"],
+                "k": k,
+                "cov": cov,
+            },
+        )
+        for lib in LIBS
+        if not (lib == "sklearn" and args.skip_sklearn)
+    ]
 
 
 def run_whole(
     args: argparse.Namespace, tmp: Path, files: dict[str, str], n: int, k: int, cov: str
 ) -> dict[str, Any]:
     row: dict[str, Any] = {"n": n, "d": D, "k": k, "cov": cov, "init": args.init}
-    for lib in LIBS:
-        if lib == "sklearn" and args.skip_sklearn:
-            continue
+    for lib, base in _lib_jobs(args, files, k, cov):
         job = {
-            "lib": "sklearn" if lib == "sklearn" else "datagauge",
-            "data": files["f32" if lib == "datagauge_f32" else "f64"],
-            "k": k,
-            "cov": cov,
+            **base,
             "init": args.init,
             "max_iter": 100 if lib == "sklearn" else 200,  # each library's default
             "threads": args.threads,

@@ -503,12 +503,17 @@ def principal_frame(x: NDArray[np.float32]) -> Frame:
 
 
 def build_tree(
-    x: NDArray[np.float32], leaf_size: int, index_offset: int = 0, frame: Frame | None = None
+    x: NDArray[np.float32],
+    leaf_size: int,
+    index_offset: int = 0,
+    frame: Frame | None = None,
+    framed: tuple[NDArray[np.float32], NDArray[np.float32]] | None = None,
 ) -> Any:
-    """A kd-tree over `x`, rotated into `frame` when one is given."""
+    """A kd-tree over `x`, rotated into `frame` when one is given (`framed`: ``frame.apply(x)``
+    when already computed)."""
     if frame is None:
         return _core.KDTree(x, leaf_size, index_offset)
-    rotated, errors = frame.apply(x)
+    rotated, errors = frame.apply(x) if framed is None else framed
     return _core.KDTree(x, leaf_size, index_offset, rotated, errors, frame.key)
 
 
@@ -894,11 +899,17 @@ def _kdtree_knn(
         return result
     self_ids = np.arange(n, dtype=np.int64)
     rotated, errors = frame.apply(x) if frame is not None else (None, None)
-    # One tree per database block; each partial list is padded with (+inf, -1) if block < k.
-    parts = (
-        build_tree(x[start:stop], leaf, start, frame).query(
-            x, k, self_ids, n_threads, None, rotated, errors
+
+    def block_tree(start: int, stop: int) -> Any:
+        framed = (
+            None if rotated is None or errors is None else (rotated[start:stop], errors[start:stop])
         )
+        return build_tree(x[start:stop], leaf, start, frame, framed)
+
+    # One tree per database block; each partial list is padded with (+inf, -1) if block < k.
+    # The rows are rotated once, for the queries and the blocks' trees alike.
+    parts = (
+        block_tree(start, stop).query(x, k, self_ids, n_threads, None, rotated, errors)
         for start, stop in blocks
     )
     return _merge_all(parts, k)

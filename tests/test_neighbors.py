@@ -767,6 +767,39 @@ def test_auto_engine_uses_the_tree_only_where_it_pays(monkeypatch):
     assert len(calls) == 1  # only the uniform data went to brute force
 
 
+def test_auto_engine_small_probe_skips_the_full_tree_only_where_none_prunes(monkeypatch):
+    # Above 4 x 4,096 points a tree over 4,096 rows is probed first: on uniform 64-d data it
+    # scans everything, so no tree over all the points is built; data near a plane pass on to
+    # the full probe, whose tree answers. The answers are the same either way.
+    from datagauge import neighbors
+
+    n = 4 * neighbors._SMALL_PROBE_ROWS + 500
+    low = _low_dim_64(n, 4)
+    uniform = np.random.default_rng(5).random((n, 64), dtype=np.float32)
+    built: list[int] = []
+    real_build = neighbors.build_tree
+
+    def spy(x, *args, **kwargs):
+        built.append(x.shape[0])
+        return real_build(x, *args, **kwargs)
+
+    monkeypatch.setattr(neighbors, "build_tree", spy)
+    spec = neighbors.Exact()
+    assert not neighbors._small_probe_passes(uniform, 10, spec, screened=False)
+    assert neighbors._small_probe_passes(low, 10, spec, screened=False)
+    built.clear()
+    chosen = neighbors._auto_engine(uniform, 10, spec, 2, "cpu")
+    assert isinstance(chosen, (str, neighbors._Screen))  # brute force, not a tree's answer
+    assert built == [neighbors._SMALL_PROBE_ROWS]
+    built.clear()
+    chosen = neighbors._auto_engine(low, 10, spec, 2, "cpu")
+    assert isinstance(chosen, tuple)  # the full tree was kept: its answer
+    assert built == [neighbors._SMALL_PROBE_ROWS, n]
+    expected = datagauge.kneighbors(low, 10, index="flat")
+    np.testing.assert_array_equal(chosen[1], expected[1])
+    np.testing.assert_array_equal(np.sqrt(chosen[0]), expected[0])
+
+
 def test_kdtree_probe_rejects_bad_positions():
     tree = _core.KDTree(np.random.default_rng(0).random((50, 3), dtype=np.float32), 8, 0)
     assert tree.probe(np.arange(50, dtype=np.int64), 5) >= 50 * 5

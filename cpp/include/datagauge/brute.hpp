@@ -209,8 +209,11 @@ class SymmetricTiles {
         const std::int64_t r0 = bi * block_, c0 = bj * block_;
         const std::int64_t mr = engine().tile_rows(), nr = engine().tile_cols();
         std::uint32_t masks[kMaxTileRows];
-        for (std::int64_t jc = c0; jc < c0 + block_; jc += nr) {
-            for (std::int64_t ir = r0; ir < r0 + block_; ir += mr) {
+        // Tiles wholly in the padding past the last point are skipped: padding points are
+        // not points, and their lists never fill (their bounds would flag every entry).
+        const std::int64_t c1 = std::min(c0 + block_, n_), r1 = std::min(r0 + block_, n_);
+        for (std::int64_t jc = c0; jc < c1; jc += nr) {
+            for (std::int64_t ir = r0; ir < r1; ir += mr) {
                 if (!engine().tile(ir, jc, tile, masks)) continue;
                 // Only the entries that beat a bound (bit c of masks[r]) are looked at.
                 for (std::int64_t r = 0; r < mr; ++r) {

@@ -55,7 +55,7 @@ import glob
 import itertools
 import math
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -644,19 +644,25 @@ def _sample_rows(n: int) -> NDArray[np.int64]:
 
 
 def _sample_sqdist(
-    x: NDArray[np.float32], rows: NDArray[np.int64], mean: NDArray[np.float64]
+    x: NDArray[np.float32],
+    rows: NDArray[np.int64],
+    mean: NDArray[np.float64],
+    each: Callable[[NDArray[np.float64], slice], None] | None = None,
 ) -> NDArray[np.float64]:
     """Squared distances (m, n) of each sample row `rows` to every point (float64 BLAS on
     data centred at `mean`, in chunks: no cancellation, little memory); a row's own at +inf.
-    One sample row per array row, so its order statistics run along contiguous memory."""
+    One sample row per array row, so its order statistics run along contiguous memory.
+    `each(centred, rows)` is called with every centred chunk (float64) and its rows of x."""
     n = x.shape[0]
     q = x[rows] - mean
+    qq = np.einsum("ij,ij->i", q, q)[:, None]
     sq = np.empty((rows.size, n))
     for start in range(0, n, 8192):
-        c = x[start : start + 8192] - mean
-        sq[:, start : start + 8192] = (
-            np.einsum("ij,ij->i", q, q)[:, None] - 2.0 * (q @ c.T) + np.einsum("ij,ij->i", c, c)
-        )
+        part = slice(start, min(n, start + 8192))
+        c = x[part] - mean
+        if each is not None:
+            each(c, part)
+        sq[:, part] = qq - 2.0 * (q @ c.T) + np.einsum("ij,ij->i", c, c)
     sq[np.arange(rows.size), rows] = np.inf
     return sq
 
@@ -698,13 +704,14 @@ def screen_plan(x: NDArray[np.float32], k: int) -> int | None:
     # The core's quantisation and residual norms E (computed the same way, in chunks).
     scale = 127.0 / amax
     resid = np.empty(n)
-    for start in range(0, n, 4096):
-        c = x[start : start + 4096] - mean
+
+    def residuals(c: NDArray[np.float64], part: slice) -> None:
         r = c - np.clip(np.rint(c * scale), -127, 127) / scale
-        resid[start : start + 4096] = np.sqrt(np.einsum("ij,ij->i", r, r))
+        resid[part] = np.sqrt(np.einsum("ij,ij->i", r, r))
+
     rows = _sample_rows(n)
+    dist = np.sqrt(np.maximum(_sample_sqdist(x, rows, mean, residuals), 0.0))
     err = resid[rows] + resid.max()  # E_a + E_max: the bound's slack for each sample row
-    dist = np.sqrt(np.maximum(_sample_sqdist(x, rows, mean), 0.0))
     kth = np.partition(dist, k - 1, axis=1)[:, k - 1]
     needed = np.count_nonzero(dist <= (kth * (1.0 + 1e-4) + 1.1 * err)[:, None], axis=1) + 1
     kc = max(base, math.ceil(1.2 * float(needed.max())))
@@ -741,12 +748,13 @@ def brute_plan(x: NDArray[np.float32], k: int) -> int:
         return base
     mean = x.mean(axis=0, dtype=np.float64)
     norms = np.empty(n)
-    for start in range(0, n, 4096):
-        c = x[start : start + 4096] - mean
-        norms[start : start + 4096] = np.sqrt(np.einsum("ij,ij->i", c, c))
+
+    def centred_norms(c: NDArray[np.float64], part: slice) -> None:
+        norms[part] = np.sqrt(np.einsum("ij,ij->i", c, c))
+
     rows = _sample_rows(n)
+    sq = _sample_sqdist(x, rows, mean, centred_norms)
     err = _FP32_ERR * (d + 6) * (norms[rows] + norms.max()) ** 2
-    sq = _sample_sqdist(x, rows, mean)
     kth = np.partition(sq, k - 1, axis=1)[:, k - 1]
     needed = np.count_nonzero(sq <= (kth * (1.0 + 1e-4) + 2.2 * err)[:, None], axis=1) + 1
     kc = max(base, min(BRUTE_MAX_CANDIDATES, math.ceil(1.2 * float(needed.max()))))

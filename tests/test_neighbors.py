@@ -557,6 +557,27 @@ def test_refine_candidates_against_numpy(c, k, n_threads):
     assert not np.any(idx[:30] == exclude[:30, None])
 
 
+@pytest.mark.parametrize("d", [1, 7, 15, 16, 17, 33, 64, 100])
+@pytest.mark.parametrize("c", [5, 8, 16, 23, 40])
+def test_refine_candidates_bit_identical_to_the_float32_order(d, c):
+    # The re-ranking's distances (16 or 8 candidates at a time in SIMD lanes, the rest one by
+    # one) are the core's float32 sum in feature order, bit for bit, on wide-range data.
+    rng = np.random.default_rng(d * 100 + c)
+    data = (rng.standard_normal((60, d)) * 10.0 ** rng.integers(-3, 4, (60, 1))).astype(np.float32)
+    queries = (rng.standard_normal((9, d)) * 10.0).astype(np.float32)
+    candidates = np.stack([rng.permutation(60)[:c] for _ in range(9)]).astype(np.int64)
+    sq, idx = _core.refine_candidates(data, queries, candidates, None, c, 1)
+    expected = np.zeros((9, 60), dtype=np.float32)
+    for j in range(d):
+        t = queries[:, None, j] - data[None, :, j]
+        expected = expected + t * t
+    want = np.take_along_axis(expected, candidates, axis=1)
+    order = np.lexsort((candidates, want), axis=1)
+    np.testing.assert_array_equal(idx, np.take_along_axis(candidates, order, axis=1))
+    ranked = np.take_along_axis(want, order, axis=1)
+    assert np.array_equal(sq.view(np.uint32), ranked.view(np.uint32))
+
+
 def test_refine_candidates_without_exclude():
     rng = np.random.default_rng(51)
     data = rng.random((50, 3)).astype(np.float32)

@@ -310,7 +310,7 @@ TileLists<Engine> tile_lists(const float* xp, std::int64_t n, std::int64_t d, in
     TileLists<Engine> out;
     {
         py::gil_scoped_release nogil;
-        out.search = std::make_unique<Engine>(xp, n, d, n_candidates, block);
+        out.search = std::make_unique<Engine>(xp, n, d, n_candidates, block, n_threads);
     }
     std::tie(out.dist, out.idx) = alloc_lists(n, k);
     out.redo = screen_and_refine(*out.search, n, k, out.dist.mutable_data(), out.idx.mutable_data(),

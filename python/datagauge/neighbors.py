@@ -625,11 +625,17 @@ def _screen_candidates(n: int, k: int) -> int:
     return min(n - 1, 2 * k + 8)
 
 
-def _on_grid(x: NDArray[np.float32], grid: float) -> bool:
-    """Whether every x * grid lies within 1e-3 of an integer (the core's pixel grids)."""
-    for start, stop in [(0, 64)] + [(s, s + 4096) for s in range(0, x.shape[0], 4096)]:
-        v = x[start:stop].astype(np.float64) * grid  # the first 64 rows alone first: fast no
-        if np.max(np.abs(v - np.round(v)), initial=0.0) > 1e-3:
+def _on_grid(x: NDArray[np.float32], grid: float, amax: float) -> bool:
+    """Whether every x * grid lies within 1e-3 of an integer (the core's pixel grids); `amax`
+    is max |x|. In float32 where amax * grid <= 4096: the product's rounding (at most
+    4096 * 2^-24 = 2.4e-4) is then well inside the tolerance; in float64 above. (Only the
+    plan depends on this: the core decides the grid again, in double.)"""
+    dtype = np.float64 if amax * grid > 4096 else np.float32
+    tol, g = dtype(1e-3), dtype(grid)
+    for start, stop in [(0, 64)] + [(s, s + 8192) for s in range(0, x.shape[0], 8192)]:
+        v = x[start:stop].astype(dtype, copy=False) * g  # the first 64 rows alone: a fast no
+        v -= np.round(v)
+        if np.max(np.abs(v), initial=dtype(0)) > tol:
             return False
     return True
 
@@ -695,7 +701,8 @@ def screen_plan(x: NDArray[np.float32], k: int) -> int | None:
         return None
     base = _screen_candidates(n, k)
     lo, hi = x.min(axis=0).astype(np.float64), x.max(axis=0).astype(np.float64)
-    if any(np.all((hi - lo) * g <= 255) and _on_grid(x, g) for g in (1.0, 255.0)):
+    amax_x = float(max(np.abs(lo).max(), np.abs(hi).max()))
+    if any(np.all((hi - lo) * g <= 255) and _on_grid(x, g, amax_x) for g in (1.0, 255.0)):
         return base
     mean = x.mean(axis=0, dtype=np.float64)
     amax = float(np.max(np.maximum(hi - mean, mean - lo)))

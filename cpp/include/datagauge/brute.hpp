@@ -23,6 +23,7 @@
 #pragma once
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <cstdint>
 #include <limits>
@@ -84,6 +85,45 @@ inline void exact_self_row(const float* x, std::int64_t n, std::int64_t d, std::
         if (dist <= top.bound()) top.push(dist, j);
     }
     top.write(dist_out + i * k, idx_out + i * k);
+}
+
+// Per-feature minimum, maximum and sum (double) of x (n, d) float32 row-major, over row chunks
+// on n_threads threads (the sums merged in chunk order: the same on any thread count).
+// Throws std::invalid_argument on a value that is not finite.
+inline void column_extremes_and_sums(const float* x, std::int64_t n, std::int64_t d, int n_threads,
+                                     std::vector<double>& lo, std::vector<double>& hi, std::vector<double>& sum) {
+    const std::size_t dd = static_cast<std::size_t>(d);
+    constexpr std::size_t kChunk = 4096;
+    const std::size_t n_chunks = (static_cast<std::size_t>(n) + kChunk - 1) / kChunk;
+    const double inf = std::numeric_limits<double>::infinity();
+    std::vector<double> plo(n_chunks * dd, inf), phi(n_chunks * dd, -inf), psum(n_chunks * dd, 0.0);
+    std::atomic<bool> bad{false};
+    parallel_for(n_chunks, n_threads, 1, [&](std::size_t cb, std::size_t ce) {
+        for (std::size_t c = cb; c < ce; ++c) {
+            double* l = plo.data() + c * dd;
+            double* h = phi.data() + c * dd;
+            double* s = psum.data() + c * dd;
+            const std::size_t i1 = std::min(static_cast<std::size_t>(n), (c + 1) * kChunk);
+            for (std::size_t i = c * kChunk; i < i1; ++i)
+                for (std::size_t j = 0; j < dd; ++j) {
+                    const double v = x[i * dd + j];
+                    if (!std::isfinite(v)) bad.store(true, std::memory_order_relaxed);
+                    l[j] = std::min(l[j], v);
+                    h[j] = std::max(h[j], v);
+                    s[j] += v;
+                }
+        }
+    });
+    if (bad.load()) throw std::invalid_argument("data must be finite");
+    lo.assign(dd, inf);
+    hi.assign(dd, -inf);
+    sum.assign(dd, 0.0);
+    for (std::size_t c = 0; c < n_chunks; ++c)
+        for (std::size_t j = 0; j < dd; ++j) {
+            lo[j] = std::min(lo[j], plo[c * dd + j]);
+            hi[j] = std::max(hi[j], phi[c * dd + j]);
+            sum[j] += psum[c * dd + j];
+        }
 }
 
 // The part of a symmetric tile engine that does not depend on its arithmetic: blocks of
@@ -268,12 +308,13 @@ class BruteSelfKnn : public SymmetricTiles<BruteSelfKnn, float> {
 
     // x: (n, d) float32 row-major. kc: candidates kept per point (> k). block: rows per block
     // (rounded up to a multiple of kernel_align(selected_kernel()): 96 with AVX-512, else 48).
-    BruteSelfKnn(const float* x, std::int64_t n, std::int64_t d, int kc, std::int64_t block)
+    // The packing runs on n_threads threads.
+    BruteSelfKnn(const float* x, std::int64_t n, std::int64_t d, int kc, std::int64_t block, int n_threads = 1)
         : SymmetricTiles(x, n, d, kc, block, kernel_align(selected_kernel()), kMissingDistance),
           kernel_(selected_kernel()),
           mr_(kernel_rows(kernel_)),
           nr_(kernel_cols(kernel_)) {
-        pack();
+        pack(n_threads);
     }
 
     // Which micro-kernel runs the tiles: "fp32-avx512", "fp32-avx2" or "fp32-scalar".
@@ -296,29 +337,33 @@ class BruteSelfKnn : public SymmetricTiles<BruteSelfKnn, float> {
     std::int64_t tile_rows() const { return mr_; }
     std::int64_t tile_cols() const { return nr_; }
 
-    void pack() {
+    void pack(int n_threads) {
         // Centre the data (distances do not change; cancellation in |a|^2 + |b|^2 - 2ab shrinks).
-        std::vector<double> mean(static_cast<std::size_t>(d_), 0.0);
-        for (std::int64_t i = 0; i < n_; ++i)
-            for (std::int64_t j = 0; j < d_; ++j) mean[static_cast<std::size_t>(j)] += x_[i * d_ + j];
+        std::vector<double> lo, hi, mean;
+        column_extremes_and_sums(x_, n_, d_, n_threads, lo, hi, mean);
         for (double& m : mean) m /= static_cast<double>(n_);
         apack_.assign(static_cast<std::size_t>(n_pad_ * d_), 0.0f);
         bpack_.assign(static_cast<std::size_t>(n_pad_ * d_), 0.0f);
         norm_.assign(static_cast<std::size_t>(n_pad_), kMissingDistance);
-        double max_norm = 0.0;
-        for (std::int64_t i = 0; i < n_; ++i) {
-            double s = 0.0;
-            float* a = apack_.data() + (i / mr_) * mr_ * d_ + i % mr_;
-            float* b = bpack_.data() + (i / nr_) * nr_ * d_ + i % nr_;
-            for (std::int64_t j = 0; j < d_; ++j) {
-                const float c = static_cast<float>(x_[i * d_ + j] - mean[static_cast<std::size_t>(j)]);
-                a[j * mr_] = c;
-                b[j * nr_] = -2.0f * c;
-                s += static_cast<double>(c) * c;
+        parallel_for(static_cast<std::size_t>(n_), n_threads, 2048, [&](std::size_t rb, std::size_t re) {
+            for (std::int64_t i = static_cast<std::int64_t>(rb); i < static_cast<std::int64_t>(re); ++i) {
+                double s = 0.0;
+                float* a = apack_.data() + (i / mr_) * mr_ * d_ + i % mr_;
+                float* b = bpack_.data() + (i / nr_) * nr_ * d_ + i % nr_;
+                for (std::int64_t j = 0; j < d_; ++j) {
+                    const float c = static_cast<float>(x_[i * d_ + j] - mean[static_cast<std::size_t>(j)]);
+                    a[j * mr_] = c;
+                    b[j * nr_] = -2.0f * c;
+                    s += static_cast<double>(c) * c;
+                }
+                norm_[static_cast<std::size_t>(i)] = static_cast<float>(s);
             }
-            norm_[static_cast<std::size_t>(i)] = static_cast<float>(s);
-            max_norm = std::max(max_norm, s);
-        }
+        });
+        // The largest |x - mean|^2, from the float32 norms rounded up by their relative rounding.
+        double max_norm = 0.0;
+        for (std::int64_t i = 0; i < n_; ++i)
+            max_norm = std::max(max_norm, static_cast<double>(norm_[static_cast<std::size_t>(i)]));
+        max_norm *= 1.0 + std::ldexp(1.0, -23);
         max_norm_ = static_cast<float>(std::sqrt(max_norm));
         // |approx - exact| <= (d + 6) u (|a| + |b|)^2 (u = 2^-24): the float32 sum of |a|^2 + |b|^2
         // and d FMAs, plus the rounding of the centred coordinates; doubled for margin (and

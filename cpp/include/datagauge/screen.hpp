@@ -30,6 +30,7 @@
 #pragma once
 
 #include <algorithm>
+#include <atomic>
 #include <climits>
 #include <cmath>
 #include <cstdint>
@@ -75,11 +76,12 @@ class Int8SelfKnn : public SymmetricTiles<Int8SelfKnn, std::int32_t> {
     // x: (n, d) float32 row-major, finite. kc: candidates kept per point (> k). block: rows
     // per block (rounded up to a multiple of 64). Throws std::invalid_argument where the
     // kernel is unavailable (check available() first).
-    Int8SelfKnn(const float* x, std::int64_t n, std::int64_t d, int kc, std::int64_t block)
+    // The packing (quantisation, residual norms) runs on n_threads threads.
+    Int8SelfKnn(const float* x, std::int64_t n, std::int64_t d, int kc, std::int64_t block, int n_threads = 1)
         : SymmetricTiles(x, n, d, kc, block, kAlign, kNoBound) {
         if (!available(d)) throw std::invalid_argument("the int8 screening kernel is not available here");
         d4_ = (d + 3) / 4;
-        pack();
+        pack(n_threads);
     }
 
     // True when the data were quantised on a pixel grid (see find_grid).
@@ -104,40 +106,37 @@ class Int8SelfKnn : public SymmetricTiles<Int8SelfKnn, std::int32_t> {
     static constexpr double kGrids[2] = {1.0, 255.0};
     static constexpr double kGridTol = 1e-3;
 
-    double find_grid() const {
+    // lo, hi: per-feature minimum and maximum of x.
+    double find_grid(const std::vector<double>& lo, const std::vector<double>& hi, int n_threads) const {
         const std::size_t dd = static_cast<std::size_t>(d_);
         for (const double g : kGrids) {
-            std::vector<double> lo(dd, std::numeric_limits<double>::infinity()), hi(dd, -lo[0]);
+            // x -> nearbyint(x G) is monotonic, so the features' spans in grid steps come from
+            // their extremes; then every value must lie on the grid.
             bool ok = true;
-            for (std::int64_t i = 0; i < n_ && ok; ++i)
-                for (std::size_t j = 0; j < dd; ++j) {
-                    const double v = static_cast<double>(x_[static_cast<std::size_t>(i) * dd + j]) * g;
-                    const double q = std::nearbyint(v);
-                    if (!(std::fabs(v - q) <= kGridTol)) {
-                        ok = false;
-                        break;
+            for (std::size_t j = 0; j < dd && ok; ++j)
+                ok = std::nearbyint(hi[j] * g) - std::nearbyint(lo[j] * g) <= 255.0;
+            if (!ok) continue;
+            std::atomic<bool> off{false};
+            parallel_for(static_cast<std::size_t>(n_), n_threads, 4096, [&](std::size_t b, std::size_t e) {
+                for (std::size_t i = b; i < e && !off.load(std::memory_order_relaxed); ++i)
+                    for (std::size_t j = 0; j < dd; ++j) {
+                        const double v = static_cast<double>(x_[i * dd + j]) * g;
+                        if (!(std::fabs(v - std::nearbyint(v)) <= kGridTol)) {
+                            off.store(true, std::memory_order_relaxed);
+                            break;
+                        }
                     }
-                    lo[j] = std::min(lo[j], q);
-                    hi[j] = std::max(hi[j], q);
-                }
-            for (std::size_t j = 0; j < dd && ok; ++j) ok = hi[j] - lo[j] <= 255.0;
-            if (ok) return g;
+            });
+            if (!off.load()) return g;
         }
         return 0.0;
     }
 
-    void pack() {
+    void pack(int n_threads) {
         const std::size_t dd = static_cast<std::size_t>(d_);
-        std::vector<double> lo(dd, std::numeric_limits<double>::infinity()), hi(dd, -lo[0]), mean(dd, 0.0);
-        for (std::int64_t i = 0; i < n_; ++i)
-            for (std::size_t j = 0; j < dd; ++j) {
-                const double v = x_[static_cast<std::size_t>(i) * dd + j];
-                if (!std::isfinite(v)) throw std::invalid_argument("data must be finite");
-                lo[j] = std::min(lo[j], v);
-                hi[j] = std::max(hi[j], v);
-                mean[j] += v;
-            }
-        const double grid = find_grid();
+        std::vector<double> lo, hi, mean;
+        column_extremes_and_sums(x_, n_, d_, n_threads, lo, hi, mean);
+        const double grid = find_grid(lo, hi, n_threads);
         grid_ = grid > 0.0;
         // Grid: q = round(x G) - min of the feature, in [0, 255]; u = q, v = q - 128.
         // Otherwise q = round((x - mean) s) in [-127, 127], u = q + 128, v = q.
@@ -164,48 +163,49 @@ class Int8SelfKnn : public SymmetricTiles<Int8SelfKnn, std::int32_t> {
         rconst_.assign(static_cast<std::size_t>(n_pad_), 0);
         cconst_.assign(static_cast<std::size_t>(n_pad_), 0);
         err_.assign(static_cast<std::size_t>(n_), 0.0);
-        err_max_ = 0.0;
-        for (std::int64_t i = 0; i < n_; ++i) {
-            std::uint8_t* a = apack_.data() + ((i / kMR) * d4_ * kMR + i % kMR) * 4;
-            std::int8_t* b = bpack_.data() + ((i / kNR) * d4_ * kNR + i % kNR) * 4;
-            std::int64_t norm = 0, sum = 0;
-            double res = 0.0, mag = 0.0;
-            for (std::int64_t j = 0; j < d_; ++j) {
-                const std::size_t jj = static_cast<std::size_t>(j);
-                const double v = x_[static_cast<std::size_t>(i) * dd + jj];
-                const double c = v - mean[jj];
-                double qd;
-                std::int64_t q;
-                if (grid_) {
-                    qd = std::nearbyint(v * s);
-                    q = std::clamp<std::int64_t>(static_cast<std::int64_t>(qd - qmin[jj]), 0, 255);
-                } else {
-                    q = std::clamp<std::int64_t>(static_cast<std::int64_t>(std::nearbyint(c * s)), -127, 127);
-                    qd = static_cast<double>(q);
+        parallel_for(static_cast<std::size_t>(n_), n_threads, 2048, [&](std::size_t rb, std::size_t re) {
+            for (std::int64_t i = static_cast<std::int64_t>(rb); i < static_cast<std::int64_t>(re); ++i) {
+                std::uint8_t* a = apack_.data() + ((i / kMR) * d4_ * kMR + i % kMR) * 4;
+                std::int8_t* b = bpack_.data() + ((i / kNR) * d4_ * kNR + i % kNR) * 4;
+                std::int64_t norm = 0, sum = 0;
+                double res = 0.0, mag = 0.0;
+                for (std::int64_t j = 0; j < d_; ++j) {
+                    const std::size_t jj = static_cast<std::size_t>(j);
+                    const double v = x_[static_cast<std::size_t>(i) * dd + jj];
+                    const double c = v - mean[jj];
+                    double qd;
+                    std::int64_t q;
+                    if (grid_) {
+                        qd = std::nearbyint(v * s);
+                        q = std::clamp<std::int64_t>(static_cast<std::int64_t>(qd - qmin[jj]), 0, 255);
+                    } else {
+                        q = std::clamp<std::int64_t>(static_cast<std::int64_t>(std::nearbyint(c * s)), -127, 127);
+                        qd = static_cast<double>(q);
+                    }
+                    const double r = c - qd * inv_scale_;
+                    res += r * r;
+                    mag += c * c;
+                    norm += q * q;
+                    sum += q;
+                    const std::int64_t g = j / 4, lane = j % 4;
+                    a[g * kMR * 4 + lane] = static_cast<std::uint8_t>(q + oa);
+                    b[g * kNR * 4 + lane] = static_cast<std::int8_t>(q - ob);
                 }
-                const double r = c - qd * inv_scale_;
-                res += r * r;
-                mag += c * c;
-                norm += q * q;
-                sum += q;
-                const std::int64_t g = j / 4, lane = j % 4;
-                a[g * kMR * 4 + lane] = static_cast<std::uint8_t>(q + oa);
-                b[g * kNR * 4 + lane] = static_cast<std::int8_t>(q - ob);
+                // acc = sum (q_a + oa)(q_b - ob) = qa.qb - ob S_a + oa S_b - oa ob d, so
+                // D = |qa|^2 + |qb|^2 - 2 qa.qb = rconst[a] + cconst[b] - 2 acc, in exact integers;
+                // the int32 arithmetic wraps but D itself fits, so the wrapped result is D.
+                const std::int64_t rc = norm - 2 * ob * sum - oa * ob * d_;
+                const std::int64_t cc = norm + 2 * oa * sum - oa * ob * d_;
+                rconst_[static_cast<std::size_t>(i)] = static_cast<std::int32_t>(static_cast<std::uint32_t>(rc));
+                cconst_[static_cast<std::size_t>(i)] = static_cast<std::int32_t>(static_cast<std::uint32_t>(cc));
+                // Residual norm E, padded for the rounding of c, q / s, r and the sums (all in
+                // double: relative error far below 1e-12 of |c|). Exactly 0 for integer data on
+                // the grid G = 1 (every step exact).
+                err_[static_cast<std::size_t>(i)] =
+                    res == 0.0 ? 0.0 : std::sqrt(res) * (1.0 + 1e-12) + 1e-12 * std::sqrt(mag);
             }
-            // acc = sum (q_a + oa)(q_b - ob) = qa.qb - ob S_a + oa S_b - oa ob d, so
-            // D = |qa|^2 + |qb|^2 - 2 qa.qb = rconst[a] + cconst[b] - 2 acc, in exact integers;
-            // the int32 arithmetic wraps but D itself fits, so the wrapped result is D.
-            const std::int64_t rc = norm - 2 * ob * sum - oa * ob * d_;
-            const std::int64_t cc = norm + 2 * oa * sum - oa * ob * d_;
-            rconst_[static_cast<std::size_t>(i)] = static_cast<std::int32_t>(static_cast<std::uint32_t>(rc));
-            cconst_[static_cast<std::size_t>(i)] = static_cast<std::int32_t>(static_cast<std::uint32_t>(cc));
-            // Residual norm E, padded for the rounding of c, q / s, r and the sums (all in
-            // double: relative error far below 1e-12 of |c|). Exactly 0 for integer data on
-            // the grid G = 1 (every step exact).
-            const double e = res == 0.0 ? 0.0 : std::sqrt(res) * (1.0 + 1e-12) + 1e-12 * std::sqrt(mag);
-            err_[static_cast<std::size_t>(i)] = e;
-            err_max_ = std::max(err_max_, e);
-        }
+        });
+        err_max_ = *std::max_element(err_.begin(), err_.end());
     }
 
     bool complete(std::int64_t i, std::int32_t bound, float kth_exact) const {

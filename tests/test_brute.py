@@ -212,6 +212,35 @@ def test_plan_proves_clustered_lists():
     np.testing.assert_array_equal(idx, oi)
 
 
+@pytest.mark.parametrize(("n", "k"), [(700, 10), (1500, 40), (301, 299)])
+def test_plans_in_two_passes_equal_the_held_matrix(monkeypatch, n, k):
+    # Past _PLAN_MATRIX_BYTES the plans keep only each sample row's k smallest distances and
+    # count in a second pass (memory O(64 (k + chunk)), not O(64 n)): the same plans.
+    from datagauge import neighbors
+
+    x = clustered(31, n, 24)
+    x[::7] += np.float32(0.5)  # some points between the clusters
+    held = neighbors.brute_plan(x, k), neighbors.screen_plan(x, k)
+    counts_held = _plan_counts(neighbors, x, k)
+    monkeypatch.setattr(neighbors, "_PLAN_MATRIX_BYTES", 0)
+    monkeypatch.setattr(neighbors, "_PLAN_CHUNK", 97)  # many chunks, the sample rows in several
+    assert (neighbors.brute_plan(x, k), neighbors.screen_plan(x, k)) == held
+    np.testing.assert_array_equal(_plan_counts(neighbors, x, k), counts_held)
+
+
+def _plan_counts(neighbors, x, k):
+    # The counts within the k-th squared distance times 1.5 of the sample rows (a threshold
+    # that depends on kth, as the plans' do).
+    mean = x.mean(axis=0, dtype=np.float64)
+    rows = neighbors._sample_rows(x.shape[0])
+    counts = neighbors._sample_counts(x, rows, mean, k, lambda c, part: None, lambda kth: 1.5 * kth)
+    sq = ((x[rows, None, :].astype(np.float64) - x[None, :, :]) ** 2).sum(axis=2)
+    sq[np.arange(rows.size), rows] = np.inf
+    kth = np.sort(sq, axis=1)[:, k - 1]
+    np.testing.assert_array_equal(counts, np.count_nonzero(sq <= 1.5 * kth[:, None], axis=1))
+    return counts
+
+
 @settings(max_examples=20, deadline=None)
 @given(n=st.integers(2, 300), d=st.integers(1, 40), k_frac=st.floats(0, 1), seed=st.integers(0, 99))
 def test_plan_is_within_its_bounds(n, d, k_frac, seed):

@@ -649,28 +649,61 @@ def _sample_rows(n: int) -> NDArray[np.int64]:
     return np.linspace(0, n - 1, min(n, 64)).astype(np.int64)
 
 
-def _sample_sqdist(
+#: Above this many bytes of sample distances (64 rows x n float64: n > 131,072), the plans
+#: make two passes over the data (k smallest, then counts) instead of holding them all.
+_PLAN_MATRIX_BYTES = 64 << 20
+_PLAN_CHUNK = 8192
+
+
+def _sample_counts(
     x: NDArray[np.float32],
     rows: NDArray[np.int64],
     mean: NDArray[np.float64],
-    each: Callable[[NDArray[np.float64], slice], None] | None = None,
-) -> NDArray[np.float64]:
-    """Squared distances (m, n) of each sample row `rows` to every point (float64 BLAS on
-    data centred at `mean`, in chunks: no cancellation, little memory); a row's own at +inf.
-    One sample row per array row, so its order statistics run along contiguous memory.
-    `each(centred, rows)` is called with every centred chunk (float64) and its rows of x."""
+    k: int,
+    each: Callable[[NDArray[np.float64], slice], None],
+    threshold: Callable[[NDArray[np.float64]], NDArray[np.float64]],
+) -> NDArray[np.int64]:
+    """For each sample row `rows` (m of them), how many points lie within `threshold(kth)` in
+    squared distance, where kth (m,) is the row's k-th smallest squared distance to the other
+    points. Distances are float64 BLAS on data centred at `mean`, in chunks (no
+    cancellation); `each(centred, part)` sees every centred chunk (float64) and its rows of x
+    once, before `threshold` is called. Memory: the (m, n) distances up to
+    ``_PLAN_MATRIX_BYTES``, beyond that a second pass and O(m (k + chunk)).
+    """
     n = x.shape[0]
+    m = rows.size
     q = x[rows] - mean
     qq = np.einsum("ij,ij->i", q, q)[:, None]
-    sq = np.empty((rows.size, n))
-    for start in range(0, n, 8192):
-        part = slice(start, min(n, start + 8192))
+    one_pass = m * n * 8 <= _PLAN_MATRIX_BYTES
+
+    def chunk_sq(c: NDArray[np.float64], part: slice) -> NDArray[np.float64]:
+        sq = qq - 2.0 * (q @ c.T) + np.einsum("ij,ij->i", c, c)
+        own = (rows >= part.start) & (rows < part.stop)
+        sq[np.flatnonzero(own), rows[own] - part.start] = np.inf  # a row's own distance
+        return sq
+
+    parts = [slice(s, min(n, s + _PLAN_CHUNK)) for s in range(0, n, _PLAN_CHUNK)]
+    held = np.empty((m, n)) if one_pass else None
+    best = np.full((m, 0), np.inf)  # the k smallest so far (two passes)
+    for part in parts:
         c = x[part] - mean
-        if each is not None:
-            each(c, part)
-        sq[:, part] = qq - 2.0 * (q @ c.T) + np.einsum("ij,ij->i", c, c)
-    sq[np.arange(rows.size), rows] = np.inf
-    return sq
+        each(c, part)
+        sq = chunk_sq(c, part)
+        if held is not None:
+            held[:, part] = sq
+        else:
+            both = np.concatenate([best, sq], axis=1)
+            keep = min(k, both.shape[1])
+            best = np.partition(both, keep - 1, axis=1)[:, :keep]
+    if held is not None:
+        kth = np.partition(held, k - 1, axis=1)[:, k - 1]
+        return np.count_nonzero(held <= threshold(kth)[:, None], axis=1)
+    kth = np.max(best, axis=1)
+    thr = threshold(kth)[:, None]
+    counts = np.zeros(m, dtype=np.int64)
+    for part in parts:
+        counts += np.count_nonzero(chunk_sq(x[part] - mean, part) <= thr, axis=1)
+    return counts
 
 
 def _blas_fits() -> bool:
@@ -717,10 +750,14 @@ def screen_plan(x: NDArray[np.float32], k: int) -> int | None:
         resid[part] = np.sqrt(np.einsum("ij,ij->i", r, r))
 
     rows = _sample_rows(n)
-    dist = np.sqrt(np.maximum(_sample_sqdist(x, rows, mean, residuals), 0.0))
-    err = resid[rows] + resid.max()  # E_a + E_max: the bound's slack for each sample row
-    kth = np.partition(dist, k - 1, axis=1)[:, k - 1]
-    needed = np.count_nonzero(dist <= (kth * (1.0 + 1e-4) + 1.1 * err)[:, None], axis=1) + 1
+
+    def within(kth_sq: NDArray[np.float64]) -> NDArray[np.float64]:
+        # Distances up to the k-th plus the bound's slack E_a + E_max of each sample row.
+        err = resid[rows] + resid.max()
+        reach = np.sqrt(np.maximum(kth_sq, 0.0)) * (1.0 + 1e-4) + 1.1 * err
+        return reach * reach
+
+    needed = _sample_counts(x, rows, mean, k, residuals, within) + 1
     kc = max(base, math.ceil(1.2 * float(needed.max())))
     if kc > SCREEN_MAX_CANDIDATES:
         return None
@@ -760,10 +797,12 @@ def brute_plan(x: NDArray[np.float32], k: int) -> int:
         norms[part] = np.sqrt(np.einsum("ij,ij->i", c, c))
 
     rows = _sample_rows(n)
-    sq = _sample_sqdist(x, rows, mean, centred_norms)
-    err = _FP32_ERR * (d + 6) * (norms[rows] + norms.max()) ** 2
-    kth = np.partition(sq, k - 1, axis=1)[:, k - 1]
-    needed = np.count_nonzero(sq <= (kth * (1.0 + 1e-4) + 2.2 * err)[:, None], axis=1) + 1
+
+    def within(kth_sq: NDArray[np.float64]) -> NDArray[np.float64]:
+        err = _FP32_ERR * (d + 6) * (norms[rows] + norms.max()) ** 2
+        return kth_sq * (1.0 + 1e-4) + 2.2 * err
+
+    needed = _sample_counts(x, rows, mean, k, centred_norms, within) + 1
     kc = max(base, min(BRUTE_MAX_CANDIDATES, math.ceil(1.2 * float(needed.max()))))
     return int(min(n - 1, kc))
 

@@ -45,6 +45,10 @@ DATAGAUGE_INLINE void squared_distance8(const float* q, const float* const* rows
 #if defined(__GNUC__) && defined(__x86_64__)
 #include <immintrin.h>
 #define DATAGAUGE_REFINE_AVX512 1
+// GCC 12 reports its own intrinsics' deliberately undefined vectors (_mm512_undefined_ps) as
+// possibly uninitialised once they are inlined here: not a defect of this code.
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 
 // Transpose the 16 x 16 floats in r (r[i] lane j -> r[j] lane i).
 __attribute__((target("avx512f"), always_inline)) inline void transpose16(__m512* r) {
@@ -99,6 +103,7 @@ __attribute__((target("avx512f"))) inline void squared_distance16_avx512(const f
     }
     _mm512_storeu_ps(out, s);
 }
+#pragma GCC diagnostic pop
 #else
 #define DATAGAUGE_REFINE_AVX512 0
 #endif

@@ -190,6 +190,38 @@ def test_screen_rejects_bad_arguments():
 # --------------------------------------------------------------------------- Python engines
 
 
+@pytest.mark.parametrize("n_threads", [1, 2])
+def test_quantisation_residuals_bound_the_residuals(n_threads):
+    # The planner's residual norms are the screening's own: at least the exact residual norm
+    # of q = round((x - mean) s) clamped to [-127, 127], and within its rounding pad of it.
+    rng = np.random.default_rng(7)
+    x = wide_range(7, 3000, 37, top=6)
+    mean = x.mean(axis=0, dtype=np.float64)
+    amax = float(np.max(np.maximum(x.max(0) - mean, mean - x.min(0))))
+    scale = 127.0 / amax
+    got = _core.quantisation_residuals(x, mean, scale, n_threads)
+    c = x.astype(np.float64) - mean
+    r = c - np.clip(np.rint(c * scale), -127, 127) / scale
+    want = np.sqrt((r * r).sum(axis=1))
+    assert np.all(got >= want)
+    pad = 1e-11 * np.sqrt((c * c).sum(axis=1)).max()
+    np.testing.assert_allclose(got, want, rtol=1e-9, atol=pad)
+    # Integer rows on the quantisation grid have no residual at all.
+    grid = rng.integers(-127, 128, (50, 8)).astype(np.float32)
+    assert np.all(_core.quantisation_residuals(grid, np.zeros(8), 1.0) == 0.0)
+
+
+def test_quantisation_residuals_reject_bad_arguments():
+    x = np.ones((4, 3), dtype=np.float32)
+    with pytest.raises(ValueError, match="mean must be"):
+        _core.quantisation_residuals(x, np.zeros(2), 1.0)
+    for bad in (0.0, -1.0, float("nan"), float("inf")):
+        with pytest.raises(ValueError, match="scale must be positive"):
+            _core.quantisation_residuals(x, np.zeros(3), bad)
+    with pytest.raises(TypeError):
+        _core.quantisation_residuals(x.astype(np.float64), np.zeros(3), 1.0)
+
+
 @pytest.mark.parametrize("make", [pixels, lambda s, n, d: np.random.default_rng(s).random((n, d))])
 def test_screen_engine_equals_brute_engine(make):
     x = make(9, 700, 70).astype(np.float32)

@@ -357,6 +357,23 @@ py::tuple screen_self_knn(const FloatArray& data, int k, int n_candidates, std::
     return py::make_tuple(t.dist, t.idx, m, std::string("int8-vnni"));
 }
 
+py::array_t<double> residual_norms(const FloatArray& data, const py::array_t<double, py::array::c_style>& mean,
+                                   double scale, int n_threads) {
+    if (data.ndim() != 2) throw std::invalid_argument("data must be a 2-D float32 array (n, d)");
+    const std::int64_t n = data.shape(0), d = data.shape(1);
+    if (mean.ndim() != 1 || mean.shape(0) != d)
+        throw std::invalid_argument("mean must be a 1-D float64 array of the data's " + std::to_string(d) +
+                                    " features");
+    std::vector<double> out;
+    {
+        py::gil_scoped_release nogil;
+        out = quantisation_residuals(data.data(), n, d, mean.data(), scale, n_threads);
+    }
+    py::array_t<double> res(static_cast<py::ssize_t>(n));
+    std::copy(out.begin(), out.end(), res.mutable_data());
+    return res;
+}
+
 }  // namespace
 
 void register_neighbors(py::module_& m) {
@@ -540,6 +557,25 @@ redone : int
 kernel : str
     The screening kernel that ran: "int8-vnni", "fp32-avx512", "fp32-avx2", "fp32-scalar", or
     "int8-vnni>fp32-..." when the int8 screening gave way to the float32 tiles.
+)doc");
+
+    m.def("quantisation_residuals", &residual_norms, py::arg("data").noconvert(), py::arg("mean").noconvert(),
+          py::arg("scale"), py::arg("n_threads") = 0, R"doc(
+Per row, the norm of the int8 screening's quantisation residual |x - mean - q / scale| with
+q = round((x - mean) scale) clamped to [-127, 127], padded for its rounding: the E the
+screening's bound uses for data off a pixel grid (screen_self_knn), computed the same way.
+
+Parameters
+----------
+data : ndarray of float32, shape (n, d), C-contiguous
+mean : ndarray of float64, shape (d,)
+scale : float
+    Positive and finite (the screening uses 127 / max |x - mean|).
+n_threads : int
+
+Returns
+-------
+ndarray of float64, shape (n,)
 )doc");
 
     m.def("simd_level", [] { return std::string(simd::level_name(simd::level())); }, R"doc(

@@ -80,6 +80,11 @@ def screen_self_knn(
     """Exact k-NN screened in int8 (AVX-512 VNNI) where it runs: (sqdist, indices, rows
     redone, kernel name)."""
 
+def quantisation_residuals(
+    data: NDArray[np.float32], mean: NDArray[np.float64], scale: float, n_threads: int = 0
+) -> NDArray[np.float64]:
+    """Per row, the int8 screening's quantisation residual norm (padded for rounding)."""
+
 def simd_level() -> str:
     """The instruction set the k-NN kernels use: "avx512", "avx2" or "scalar"."""
 

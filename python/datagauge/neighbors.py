@@ -660,7 +660,7 @@ def _sample_counts(
     rows: NDArray[np.int64],
     mean: NDArray[np.float64],
     k: int,
-    each: Callable[[NDArray[np.float64], slice], None],
+    each: Callable[[NDArray[np.float64], slice], None] | None,
     threshold: Callable[[NDArray[np.float64]], NDArray[np.float64]],
 ) -> NDArray[np.int64]:
     """For each sample row `rows` (m of them), how many points lie within `threshold(kth)` in
@@ -677,7 +677,7 @@ def _sample_counts(
     one_pass = m * n * 8 <= _PLAN_MATRIX_BYTES
 
     def chunk_sq(c: NDArray[np.float64], part: slice) -> NDArray[np.float64]:
-        sq = qq - 2.0 * (q @ c.T) + np.einsum("ij,ij->i", c, c)
+        sq: NDArray[np.float64] = qq - 2.0 * (q @ c.T) + np.einsum("ij,ij->i", c, c)
         own = (rows >= part.start) & (rows < part.stop)
         sq[np.flatnonzero(own), rows[own] - part.start] = np.inf  # a row's own distance
         return sq
@@ -687,7 +687,8 @@ def _sample_counts(
     best = np.full((m, 0), np.inf)  # the k smallest so far (two passes)
     for part in parts:
         c = x[part] - mean
-        each(c, part)
+        if each is not None:
+            each(c, part)
         sq = chunk_sq(c, part)
         if held is not None:
             held[:, part] = sq
@@ -697,7 +698,8 @@ def _sample_counts(
             best = np.partition(both, keep - 1, axis=1)[:, :keep]
     if held is not None:
         kth = np.partition(held, k - 1, axis=1)[:, k - 1]
-        return np.count_nonzero(held <= threshold(kth)[:, None], axis=1)
+        held_counts: NDArray[np.int64] = np.count_nonzero(held <= threshold(kth)[:, None], axis=1)
+        return held_counts
     kth = np.max(best, axis=1)
     thr = threshold(kth)[:, None]
     counts = np.zeros(m, dtype=np.int64)
@@ -741,23 +743,17 @@ def screen_plan(x: NDArray[np.float32], k: int) -> int | None:
     amax = float(np.max(np.maximum(hi - mean, mean - lo)))
     if amax <= 0:
         return base
-    # The core's quantisation and residual norms E (computed the same way, in chunks).
-    scale = 127.0 / amax
-    resid = np.empty(n)
-
-    def residuals(c: NDArray[np.float64], part: slice) -> None:
-        r = c - np.clip(np.rint(c * scale), -127, 127) / scale
-        resid[part] = np.sqrt(np.einsum("ij,ij->i", r, r))
-
+    # The core's quantisation residual norms E (the core's own function).
+    resid = _core.quantisation_residuals(x, mean, 127.0 / amax, 0)
     rows = _sample_rows(n)
 
     def within(kth_sq: NDArray[np.float64]) -> NDArray[np.float64]:
         # Distances up to the k-th plus the bound's slack E_a + E_max of each sample row.
         err = resid[rows] + resid.max()
-        reach = np.sqrt(np.maximum(kth_sq, 0.0)) * (1.0 + 1e-4) + 1.1 * err
+        reach: NDArray[np.float64] = np.sqrt(np.maximum(kth_sq, 0.0)) * (1.0 + 1e-4) + 1.1 * err
         return reach * reach
 
-    needed = _sample_counts(x, rows, mean, k, residuals, within) + 1
+    needed = _sample_counts(x, rows, mean, k, None, within) + 1
     kc = max(base, math.ceil(1.2 * float(needed.max())))
     if kc > SCREEN_MAX_CANDIDATES:
         return None
@@ -800,7 +796,8 @@ def brute_plan(x: NDArray[np.float32], k: int) -> int:
 
     def within(kth_sq: NDArray[np.float64]) -> NDArray[np.float64]:
         err = _FP32_ERR * (d + 6) * (norms[rows] + norms.max()) ** 2
-        return kth_sq * (1.0 + 1e-4) + 2.2 * err
+        bar: NDArray[np.float64] = kth_sq * (1.0 + 1e-4) + 2.2 * err
+        return bar
 
     needed = _sample_counts(x, rows, mean, k, centred_norms, within) + 1
     kc = max(base, min(BRUTE_MAX_CANDIDATES, math.ceil(1.2 * float(needed.max()))))

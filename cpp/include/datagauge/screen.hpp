@@ -54,6 +54,47 @@
 
 namespace datagauge {
 
+// std::nearbyint(v) in the default rounding mode (to nearest, ties to even; -0 may come back
+// as +0), without the library call the baseline x86-64 build makes for it: adding and
+// subtracting 1.5 * 2^52 rounds |v| < 2^51 exactly so (IEEE arithmetic: the compiler may not
+// fold it away without -ffast-math, which this project never uses).
+inline double round_even(double v) {
+    constexpr double kShift = 6755399441055744.0;  // 1.5 * 2^52
+    if (!(std::fabs(v) < 2251799813685248.0)) return std::nearbyint(v);  // |v| >= 2^51, NaN
+    return (v + kShift) - kShift;
+}
+
+// The quantisation of one row x (d features) away from a pixel grid: q = round((x - mean) s)
+// clamped to [-127, 127]; writes q and returns the residual norm |x - mean - q / s| with its
+// rounding pad (see Int8SelfKnn::pack). The one definition the engine and its planner share.
+inline double quantise_row(const float* x, const double* mean, double s, std::int64_t d, std::int32_t* q) {
+    const double inv = 1.0 / s;
+    double res = 0.0, mag = 0.0;
+    for (std::int64_t j = 0; j < d; ++j) {
+        const double c = static_cast<double>(x[j]) - mean[j];
+        const std::int64_t v = std::clamp<std::int64_t>(static_cast<std::int64_t>(round_even(c * s)), -127, 127);
+        const double r = c - static_cast<double>(v) * inv;
+        res += r * r;
+        mag += c * c;
+        q[j] = static_cast<std::int32_t>(v);
+    }
+    // Padded for the rounding of c, q / s, r and the sums (all in double: relative error far
+    // below 1e-12 of |c|).
+    return res == 0.0 ? 0.0 : std::sqrt(res) * (1.0 + 1e-12) + 1e-12 * std::sqrt(mag);
+}
+
+// Residual norms (n,) of quantise_row for every row of x (n, d), on n_threads threads.
+inline std::vector<double> quantisation_residuals(const float* x, std::int64_t n, std::int64_t d, const double* mean,
+                                                  double s, int n_threads) {
+    if (!(s > 0.0) || !std::isfinite(s)) throw std::invalid_argument("scale must be positive and finite");
+    std::vector<double> out(static_cast<std::size_t>(n));
+    parallel_for(static_cast<std::size_t>(n), n_threads, 2048, [&](std::size_t b, std::size_t e) {
+        std::vector<std::int32_t> q(static_cast<std::size_t>(d));
+        for (std::size_t i = b; i < e; ++i) out[i] = quantise_row(x + i * static_cast<std::size_t>(d), mean, s, d, q.data());
+    });
+    return out;
+}
+
 class Int8SelfKnn : public SymmetricTiles<Int8SelfKnn, std::int32_t> {
     friend class SymmetricTiles<Int8SelfKnn, std::int32_t>;
 
@@ -121,7 +162,7 @@ class Int8SelfKnn : public SymmetricTiles<Int8SelfKnn, std::int32_t> {
                 for (std::size_t i = b; i < e && !off.load(std::memory_order_relaxed); ++i)
                     for (std::size_t j = 0; j < dd; ++j) {
                         const double v = static_cast<double>(x_[i * dd + j]) * g;
-                        if (!(std::fabs(v - std::nearbyint(v)) <= kGridTol)) {
+                        if (!(std::fabs(v - round_even(v)) <= kGridTol)) {
                             off.store(true, std::memory_order_relaxed);
                             break;
                         }
@@ -164,27 +205,31 @@ class Int8SelfKnn : public SymmetricTiles<Int8SelfKnn, std::int32_t> {
         cconst_.assign(static_cast<std::size_t>(n_pad_), 0);
         err_.assign(static_cast<std::size_t>(n_), 0.0);
         parallel_for(static_cast<std::size_t>(n_), n_threads, 2048, [&](std::size_t rb, std::size_t re) {
+            std::vector<std::int32_t> qrow(dd);
             for (std::int64_t i = static_cast<std::int64_t>(rb); i < static_cast<std::int64_t>(re); ++i) {
+                const float* xi = x_ + static_cast<std::size_t>(i) * dd;
+                if (grid_) {
+                    // q = round(x G) - min of the feature, in [0, 255]; the residual of rounding
+                    // size for pixels / 255, exactly 0 for integers on G = 1 (every step exact).
+                    double res = 0.0, mag = 0.0;
+                    for (std::size_t j = 0; j < dd; ++j) {
+                        const double v = xi[j], qd = round_even(v * s);
+                        qrow[j] = static_cast<std::int32_t>(std::clamp<std::int64_t>(
+                            static_cast<std::int64_t>(qd - qmin[j]), 0, 255));
+                        const double r = v - qd * inv_scale_;
+                        res += r * r;
+                        mag += v * v;
+                    }
+                    err_[static_cast<std::size_t>(i)] =
+                        res == 0.0 ? 0.0 : std::sqrt(res) * (1.0 + 1e-12) + 1e-12 * std::sqrt(mag);
+                } else {
+                    err_[static_cast<std::size_t>(i)] = quantise_row(xi, mean.data(), s, d_, qrow.data());
+                }
                 std::uint8_t* a = apack_.data() + ((i / kMR) * d4_ * kMR + i % kMR) * 4;
                 std::int8_t* b = bpack_.data() + ((i / kNR) * d4_ * kNR + i % kNR) * 4;
                 std::int64_t norm = 0, sum = 0;
-                double res = 0.0, mag = 0.0;
                 for (std::int64_t j = 0; j < d_; ++j) {
-                    const std::size_t jj = static_cast<std::size_t>(j);
-                    const double v = x_[static_cast<std::size_t>(i) * dd + jj];
-                    const double c = v - mean[jj];
-                    double qd;
-                    std::int64_t q;
-                    if (grid_) {
-                        qd = std::nearbyint(v * s);
-                        q = std::clamp<std::int64_t>(static_cast<std::int64_t>(qd - qmin[jj]), 0, 255);
-                    } else {
-                        q = std::clamp<std::int64_t>(static_cast<std::int64_t>(std::nearbyint(c * s)), -127, 127);
-                        qd = static_cast<double>(q);
-                    }
-                    const double r = c - qd * inv_scale_;
-                    res += r * r;
-                    mag += c * c;
+                    const std::int64_t q = qrow[static_cast<std::size_t>(j)];
                     norm += q * q;
                     sum += q;
                     const std::int64_t g = j / 4, lane = j % 4;
@@ -198,11 +243,6 @@ class Int8SelfKnn : public SymmetricTiles<Int8SelfKnn, std::int32_t> {
                 const std::int64_t cc = norm + 2 * oa * sum - oa * ob * d_;
                 rconst_[static_cast<std::size_t>(i)] = static_cast<std::int32_t>(static_cast<std::uint32_t>(rc));
                 cconst_[static_cast<std::size_t>(i)] = static_cast<std::int32_t>(static_cast<std::uint32_t>(cc));
-                // Residual norm E, padded for the rounding of c, q / s, r and the sums (all in
-                // double: relative error far below 1e-12 of |c|). Exactly 0 for integer data on
-                // the grid G = 1 (every step exact).
-                err_[static_cast<std::size_t>(i)] =
-                    res == 0.0 ? 0.0 : std::sqrt(res) * (1.0 + 1e-12) + 1e-12 * std::sqrt(mag);
             }
         });
         err_max_ = *std::max_element(err_.begin(), err_.end());

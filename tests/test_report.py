@@ -637,3 +637,183 @@ def test_one_pass_predictions_and_embeddings_equal_embed():
     again, none = _predict_embed(model, x[:3], None)
     assert none is None
     np.testing.assert_allclose(again, proba[:3], rtol=1e-5, atol=1e-6)
+
+
+def test_map_rows_are_a_seeded_stratified_sample(monkeypatch):
+    from datagauge.report import _map
+
+    y = np.repeat(np.arange(4), [500, 300, 150, 50])
+    assert _map.map_rows(y, y.size, 0).tolist() == list(range(y.size))
+    monkeypatch.setattr(_map, "MAP_MAX_POINTS", 200)
+    rows = _map.map_rows(y, y.size, 0)
+    assert rows.dtype == np.int64
+    assert rows.size == 200
+    assert np.all(np.diff(rows) > 0)  # ascending, no repeats
+    np.testing.assert_array_equal(np.bincount(y[rows]), [100, 60, 30, 10])  # class shares
+    np.testing.assert_array_equal(rows, _map.map_rows(y, y.size, 0))  # seeded
+    assert not np.array_equal(rows, _map.map_rows(y, y.size, 1))
+    assert _map.map_rows(None, 1000, 0).size == 200  # no labels: a seeded plain sample
+
+
+def test_map_of_a_subsample_laid_out_in_a_worker(tmp_path, monkeypatch):
+    """Above MAP_MAX_POINTS the map shows a stratified sample, the flagged samples among them
+    marked; the JSON and the page say how many; the worker's layout equals the one made
+    in-process."""
+    pytest.importorskip("umap")
+    import datagauge
+    from datagauge.report import _map, build_report
+    from datagauge.report._sections import SECTIONS as STEPS
+
+    monkeypatch.setattr(_map, "MAP_MAX_POINTS", 400)
+    inputs = _digits_with_problems()
+    n = inputs.embeddings.shape[0]
+    out = tmp_path / "out"
+    keep = {"map", "duplicates", "outliers", "label_errors"}
+    build_report(inputs, out, progress=False, sections=lambda: [s for s in STEPS if s[0] in keep])
+    result = json.loads((out / "report.json").read_text())
+    m = result["map"]
+    rows = np.asarray(m["indices"])
+    assert m["method"] == "umap"
+    assert (m["n_samples"], m["n_shown"], m["max_points"]) == (n, 400, 400)
+    np.testing.assert_array_equal(rows, _map.map_rows(inputs.labels, n, 0))
+    for key, part in (("outliers", "outliers"), ("label_errors", "label_errors")):
+        flagged = result[part]["result"]["flagged"]
+        assert m["n_flagged"][key] == len(flagged)
+        assert sorted(m["marked"][key]) == sorted(set(flagged) & set(rows.tolist()))
+    coords = np.asarray(m["coordinates"])
+    assert coords.shape == (400, 2)
+    html = (out / "report.html").read_text()
+    assert f"Shown: 400 of the {n:,} samples" in html
+    assert f"400 of {n:,} samples, umap" in html
+    # the same layout in this process: the shown rows' own 14 nearest neighbours
+    sub = datagauge.neighbor_graph(inputs.embeddings[rows], k=14)
+    again = _map.umap_layout(inputs.embeddings[rows], sub.indices, sub.distances, 0)
+    np.testing.assert_array_equal(coords, np.round(again, 4))
+
+
+def test_a_failed_map_worker_is_redone_in_process(tmp_path, monkeypatch):
+    pytest.importorskip("umap")
+    from datagauge.report import _worker, build_report
+    from datagauge.report._sections import SECTIONS as STEPS
+
+    x = _digits_with_problems().embeddings[:300]
+    with pytest.raises(RuntimeError, match="KeyError"):  # a real failure in the worker
+        _worker.BackgroundTask("umap", {"x": x}, {"seed": 0}).result()
+    with pytest.raises(ValueError, match="unknown background task"):
+        _worker.BackgroundTask("nope", {}, {})
+    with monkeypatch.context() as m:
+        m.setattr(_worker.sys, "executable", str(tmp_path / "no-python"))
+        task = _worker.BackgroundTask("umap", {"x": x}, {"seed": 0})
+    assert not task.folder.exists()
+    with pytest.raises(RuntimeError, match=r"umap process could not start: .*no-python"):
+        task.result()
+
+    def fail(self):
+        self.close()
+        raise RuntimeError("the background umap process exited with status 1: boom")
+
+    monkeypatch.setattr(_worker.BackgroundTask, "result", fail)
+    inputs = _digits_with_problems()
+    out = tmp_path / "out"
+    build_report(inputs, out, progress=False, sections=lambda: [s for s in STEPS if s[0] == "map"])
+    m = json.loads((out / "report.json").read_text())["map"]
+    assert m["method"] == "umap"
+    assert np.asarray(m["coordinates"]).shape == (inputs.embeddings.shape[0], 2)
+    html = (out / "report.html").read_text()
+    assert "boom The layout was computed in the report&#x27;s own process instead." in html or (
+        "boom The layout was computed in the report's own process instead." in html
+    )
+
+
+def test_background_work_is_stopped_when_a_section_raises(tmp_path, monkeypatch):
+    from datagauge.report import _worker, build_report
+    from datagauge.report._sections import SECTIONS as STEPS
+
+    started = []
+    real = _worker.BackgroundTask.__init__
+
+    def keep(self, *args, **kwargs):
+        real(self, *args, **kwargs)
+        started.append(self)
+
+    def broken(inputs, sec, out, shared):
+        raise KeyError("a section failed")
+
+    monkeypatch.setattr(_worker.BackgroundTask, "__init__", keep)
+    steps = [s for s in STEPS if s[0] in {"map", "outliers"}] + [("bad", "Bad", broken)]
+    with pytest.raises(KeyError, match="a section failed"):
+        build_report(
+            _digits_with_problems(), tmp_path / "out", progress=False, sections=lambda: steps
+        )
+    if importlib.util.find_spec("umap") is not None:
+        assert len(started) == 1
+    for task in started:
+        assert task._proc is None  # stopped and waited for
+        assert not task.folder.exists()  # its files removed
+
+
+def test_train_vs_rest_fits_on_a_stratified_subsample(tmp_path, monkeypatch):
+    import datagauge
+    from datagauge.report import _sections, build_report
+    from datagauge.report._common import stratified_rows
+
+    monkeypatch.setattr(_sections, "COMPARE_FIT_ROWS", 600)
+    inputs = _digits_with_problems()
+    out = tmp_path / "out"
+    steps = [s for s in _sections.SECTIONS if s[0] == "familiarity"]
+    build_report(inputs, out, progress=False, sections=lambda: steps)
+    part = json.loads((out / "report.json").read_text())["familiarity"]
+    x, y, tr = inputs.embeddings, inputs.labels, inputs.is_train
+    train = np.flatnonzero(tr)
+    assert part["train_vs_rest_budget"] == {
+        "fit_rows": 600,
+        "training_rows": train.size,
+        "max_fit_rows": 600,
+    }
+    rows = train[stratified_rows(y[train], train.size, 600, 0)]
+    np.testing.assert_allclose(
+        np.bincount(y[rows]), np.bincount(y[train]) * 600 / train.size, atol=1
+    )
+    cmp = datagauge.compare_datasets(
+        x[rows],
+        x[~tr],
+        fit_labels=y[rows],
+        predict_labels=y[~tr],
+        n_components=5,
+        random_state=0,
+        covariance_type="diag",
+        reduce_dim=40,
+    )
+    got = part["train_vs_rest"]
+    assert got["n_fit"] == 600
+    assert got["n_predict"] == int((~tr).sum())
+    assert got["likelihood_ratio"] == pytest.approx(cmp.likelihood_ratio, rel=1e-12)
+    assert got["fit_mean_loglik"] == pytest.approx(cmp.fit_mean_loglik, rel=1e-12)
+    html = (out / "report.html").read_text()
+    assert f"600 of the {train.size:,} training rows (seeded, stratified by class)" in html
+
+
+def test_cnn_sufficiency_in_a_worker_equals_the_run_in_process():
+    """The CNN sufficiency experiment runs in a worker process from the start of training;
+    its measurements are those of the same experiment run here, and a worker that dies is
+    replaced by a run here, with a warning."""
+    pytest.importorskip("torch")
+    from datagauge import DatagaugeWarning
+    from datagauge.report._sources import CnnSufficiency, _cnn_experiment, load_inputs
+
+    inputs = load_inputs(dataset="digits", limit=240, progress=False)
+    assert isinstance(inputs.sufficiency, CnnSufficiency)
+    suff, train_ds, test_ds, note = inputs.sufficiency(inputs)
+    assert "in a second process" in note
+    got = suff.evaluate(train_ds, test_ds, random_state=0)
+    here = _cnn_experiment(1, 10, 30).evaluate(train_ds, test_ds, random_state=0, progress=False)
+    np.testing.assert_array_equal(got.steps, here.steps)
+    np.testing.assert_array_equal(got.measures["accuracy"], here.measures["accuracy"])
+    assert (got.n_train, got.random_state) == (here.n_train, here.random_state)
+
+    killed = CnnSufficiency(inputs.model_inputs, inputs.labels, inputs.is_train, 30)
+    killed.task._proc.kill()
+    suff, train_ds, test_ds, _ = killed(inputs)
+    with pytest.warns(DatagaugeWarning, match="exited with status -9.*own process instead"):
+        again = suff.evaluate(train_ds, test_ds, random_state=0)
+    np.testing.assert_array_equal(again.measures["accuracy"], here.measures["accuracy"])

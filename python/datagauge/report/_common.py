@@ -11,9 +11,9 @@ from __future__ import annotations
 import warnings
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import numpy as np
 from numpy.typing import NDArray
@@ -24,6 +24,7 @@ from ._inputs import ReportInputs
 if TYPE_CHECKING:
     from .._results import DuplicateResult, LabelErrorResult, OutlierResult
     from ..graph import NeighborGraph
+    from ._worker import BackgroundTask
 
 __all__ = [
     "COVERAGE_K",
@@ -34,11 +35,13 @@ __all__ = [
     "SHOW",
     "SectionFn",
     "Shared",
+    "StartsEarly",
     "grid",
     "neighbour_graph",
     "ordinal",
     "skipped",
     "split_names",
+    "stratified_rows",
     "warnings_on_page",
 ]
 
@@ -66,6 +69,9 @@ class Shared:
     progress : callable or None
         ``progress(done, total)`` moves the report's progress bar within the running section
         (set by the pipeline before each section; long sections call it as they go).
+    background : dict
+        Work a section started early in a worker process (the map's layout), by anchor;
+        the pipeline stops what nobody collected.
     """
 
     graph: NeighborGraph | None = None
@@ -73,9 +79,25 @@ class Shared:
     outliers: OutlierResult | None = None
     label_errors: LabelErrorResult | None = None
     progress: Callable[[int, int], None] | None = None
+    background: dict[str, BackgroundTask] = field(default_factory=dict)
+
+    def close(self) -> None:
+        """Stop the background work nobody collected (a section raised)."""
+        for task in self.background.values():
+            task.close()
+        self.background.clear()
 
 
 SectionFn = Callable[[ReportInputs, Section, Path, Shared], dict[str, Any]]
+
+
+@runtime_checkable
+class StartsEarly(Protocol):
+    """A deferred section that starts background work once its ``after`` sections ran."""
+
+    after: frozenset[str]
+
+    def start(self, inputs: ReportInputs, shared: Shared) -> None: ...
 
 
 def neighbour_graph(inputs: ReportInputs, shared: Shared) -> NeighborGraph:
@@ -86,6 +108,31 @@ def neighbour_graph(inputs: ReportInputs, shared: Shared) -> NeighborGraph:
         n = inputs.embeddings.shape[0]
         shared.graph = neighbor_graph(inputs.embeddings, k=max(1, min(GRAPH_K, n - 1)))
     return shared.graph
+
+
+def stratified_rows(labels: Any, n: int, limit: int, seed: int) -> NDArray[np.int64]:
+    """`limit` of n rows (ascending), seeded; with labels, each class keeps its share (largest
+    remainders, at least one row per class while there is room), so a file sorted by class
+    still gives every class."""
+    rng = np.random.default_rng([seed, 1])
+    if labels is None:
+        return np.sort(rng.permutation(n)[:limit]).astype(np.int64)
+    _, codes = np.unique(np.asarray(labels), return_inverse=True)
+    counts = np.bincount(codes)
+    quota = counts * (limit / n)
+    take = np.floor(quota).astype(np.int64)
+    if counts.size <= limit:
+        take = np.maximum(take, 1)
+    short = limit - int(take.sum())
+    if short > 0:  # largest remainders first (ties: smaller class code)
+        order = np.lexsort((np.arange(counts.size), -(quota - np.floor(quota))))
+        room = order[take[order] < counts[order]]
+        take[room[:short]] += 1
+    elif short < 0:  # the one-per-class floor overshot: trim the largest classes
+        for c in np.argsort(-take, kind="stable")[:-short]:
+            take[c] -= 1
+    rows = [rng.permutation(np.flatnonzero(codes == c))[: take[c]] for c in range(counts.size)]
+    return np.sort(np.concatenate(rows)).astype(np.int64)
 
 
 def split_names(inputs: ReportInputs) -> NDArray[np.str_] | None:

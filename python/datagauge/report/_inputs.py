@@ -39,7 +39,9 @@ class ReportInputs:
         The images as the model takes them, shape (n, C, H, W) float32.
     class_names : tuple of str
     sufficiency : callable or None
-        Builds the sufficiency experiment: returns (Sufficiency, train_ds, test_ds, note).
+        Builds the sufficiency experiment: returns (experiment, train_ds, test_ds, note), the
+        experiment a Sufficiency or anything with its ``evaluate(train_ds, test_ds, *,
+        progress, random_state)`` (the report's CNN experiment collects a worker's run).
     sufficiency_targets : tuple of float
         Metric values the sufficiency section says the training-set size for (empty: a few
         chosen from the measured curve).

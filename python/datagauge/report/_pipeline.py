@@ -8,11 +8,12 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from threadpoolctl import threadpool_limits
 
 from .._atomic import save_json, save_npy, write_text
 from .._progress import Progress
 from .._results import _plain
-from ._common import Shared
+from ._common import Shared, StartsEarly
 from ._html import HtmlReport, Section
 from ._inputs import ReportInputs
 from ._sections import DEFERRED, SECTIONS
@@ -66,7 +67,10 @@ def build_report(
     sections : callable, optional
         Returns the ``(anchor, title, run)`` sections to run instead of the default ones.
         They are drawn in that order; those whose anchor is in ``DEFERRED`` (the map) run
-        after the others, since they show what the others found.
+        after the others, since they show what the others found. A `run` with a
+        ``start(inputs, shared)`` method and an ``after`` set of anchors (the map) is started
+        (in the background) as soon as those of its ``after`` sections that run here have
+        run.
 
     Returns
     -------
@@ -86,9 +90,18 @@ def build_report(
     order = [p for p in placed if p[0] not in DEFERRED] + [p for p in placed if p[0] in DEFERRED]
     shared = Shared()
     parts: dict[str, dict[str, Any]] = {}
+    present = {anchor for anchor, _, _ in placed}
+    waiting = [run for _, run, _ in placed if isinstance(run, StartsEarly)]
     bar = Progress(progress, len(steps), desc="datagauge report", unit="step")
+    # BLAS on one thread here: the sections' matrix products are small, and the map's layout
+    # (and the CNN sufficiency experiment) run in worker processes on the other core, where
+    # a second BLAS thread would only wait for the CPU (and spin). Restored afterwards.
+    blas = threadpool_limits(1, user_api="blas")
     try:
         for i, (anchor, run, sec) in enumerate(order):
+            for early in [w for w in waiting if (w.after & present) <= parts.keys()]:
+                waiting.remove(early)
+                early.start(inputs, shared)  # runs beside the sections still to come
             t0 = time.perf_counter()
             bar.note(anchor)
             shared.progress = bar.part(i)  # long sections (sufficiency) move the bar as they go
@@ -98,6 +111,8 @@ def build_report(
             part["seconds"] = round(time.perf_counter() - t0, 3)
             parts[anchor] = part
     finally:
+        blas.restore_original_limits()
+        shared.close()
         bar.close()
     result: dict[str, Any] = {"overview": overview}
     result.update((anchor, parts[anchor]) for anchor, _, _ in placed)

@@ -224,6 +224,41 @@ def test_batches_memmap_and_one_block_agree(tmp_path):
     np.testing.assert_allclose(one.score_samples(mm), one.score_samples(x), rtol=1e-13)
 
 
+@pytest.mark.parametrize("init", ["kmeans", "random"])
+def test_projected_once_equals_projecting_every_pass(monkeypatch, tmp_path, init):
+    # With reduce_dim an in-memory or memory-mapped fit projects its blocks once and reuses
+    # them in every EM pass: the fit is bit for bit the one that projects each pass, and the
+    # projected data are not kept on the estimator afterwards.
+    from datagauge import _gmm
+
+    x = blobs(n=900, d=12, offset=2.0, seed=12)
+    np.save(tmp_path / "x.npy", x)
+    mm = np.load(tmp_path / "x.npy", mmap_mode="r")
+    kw = {"n_components": 3, "reduce_dim": 4, "init": init, "random_state": 3, "block_size": 101}
+    calls: list[int] = []
+    real = Familiarity._transform
+
+    def counting(self, blk):
+        calls.append(blk.shape[0])
+        return real(self, blk)
+
+    monkeypatch.setattr(Familiarity, "_transform", counting)
+    for source in (x, mm):
+        calls.clear()
+        cached = Familiarity(**kw).fit(source)
+        projected_rows = sum(calls)
+        assert cached._projected is None
+        with monkeypatch.context() as m:
+            m.setattr(_gmm, "_PROJECTED_BYTES", 0)  # every pass projects its blocks again
+            calls.clear()
+            plain = Familiarity(**kw).fit(source)
+        # Once (plus the seeding sample), not once per pass.
+        assert projected_rows <= 2 * x.shape[0] < sum(calls)
+        assert cached.lower_bounds_ == plain.lower_bounds_
+        for name in ("weights_", "means_", "covariances_", "components_", "mean_"):
+            np.testing.assert_array_equal(getattr(cached, name), getattr(plain, name))
+
+
 def test_statistics_merge_and_pickle():
     x = blobs(n=600, seed=11)
     f = Familiarity(n_components=3, covariance_type="full", random_state=0).fit(x)

@@ -8,8 +8,8 @@ datagauge and nothing else of the caller: not the user's script, which multiproc
 
 Arrays travel as ``.npy`` files in a private temporary folder (``in_<name>.npy`` there,
 ``out_<name>.npy`` back), the task's name and options as ``job.json``; every file is written
-atomically. The worker runs on one thread (OpenMP, MKL, Numba), leaving the other core to the
-report.
+atomically (the worker's stderr goes to an anonymous temporary file, with no name on disk).
+The worker runs on one thread (OpenMP, MKL, Numba), leaving the other core to the report.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ import tempfile
 import weakref
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -68,6 +68,7 @@ class BackgroundTask:
         self.arrays = dict(arrays)
         self.folder = Path(tempfile.mkdtemp(prefix=f"datagauge-{task}-"))
         self._proc: subprocess.Popen[bytes] | None = None
+        self._stderr: IO[bytes] | None = None
         self._error: str | None = None
         # Dropped without result() or close() (the caller raised): stop it, remove the files.
         self._finalizer = weakref.finalize(self, _stop, self.__dict__)
@@ -80,14 +81,16 @@ class BackgroundTask:
             # The worker imports this very datagauge, wherever the caller found it.
             root = str(Path(__file__).resolve().parents[2])
             env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH")) if p)
-            with open(self.folder / "stderr.txt", "wb") as err:
-                self._proc = subprocess.Popen(
-                    [sys.executable, "-m", "datagauge.report._worker", str(self.folder)],
-                    stdin=subprocess.DEVNULL,
-                    stdout=subprocess.DEVNULL,
-                    stderr=err,
-                    env=env,
-                )
+            # The worker's stderr goes to an anonymous temporary file (no name on disk; a
+            # pipe nobody reads until the end could fill up and stall the worker).
+            self._stderr = tempfile.TemporaryFile()  # noqa: SIM115 - closed by close()
+            self._proc = subprocess.Popen(
+                [sys.executable, "-m", "datagauge.report._worker", str(self.folder)],
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                stderr=self._stderr,
+                env=env,
+            )
         except OSError as exc:  # no interpreter to start, no room for the arrays: say so later
             self.close()
             self._error = f"the background {task} process could not start: {exc}."
@@ -111,7 +114,10 @@ class BackgroundTask:
         try:
             code = self._proc.wait()
             if code != 0:
-                tail = (self.folder / "stderr.txt").read_text(errors="replace").strip()
+                tail = ""
+                if self._stderr is not None:
+                    self._stderr.seek(0)
+                    tail = self._stderr.read().decode(errors="replace").strip()
                 tail = "\n".join(tail.splitlines()[-5:])
                 raise RuntimeError(
                     f"the background {self.task} process exited with status {code}: {tail}"
@@ -134,6 +140,9 @@ def _stop(state: dict[str, Any]) -> None:
     if proc is not None and proc.poll() is None:
         proc.kill()
         proc.wait()
+    err, state["_stderr"] = state.get("_stderr"), None
+    if err is not None:
+        err.close()
     shutil.rmtree(state["folder"], ignore_errors=True)
 
 

@@ -64,6 +64,13 @@ inline double round_even(double v) {
     return (v + kShift) - kShift;
 }
 
+// A residual norm from its squared sum `res` and the squared norm `mag` of the values it was
+// taken from, padded for the rounding of the steps and sums (all in double: relative error far
+// below 1e-12 of |c|); exactly 0 when every step was exact.
+inline double padded_residual(double res, double mag) {
+    return res == 0.0 ? 0.0 : std::sqrt(res) * (1.0 + 1e-12) + 1e-12 * std::sqrt(mag);
+}
+
 // The quantisation of one row x (d features) away from a pixel grid: q = round((x - mean) s)
 // clamped to [-127, 127]; writes q and returns the residual norm |x - mean - q / s| with its
 // rounding pad (see Int8SelfKnn::pack). The one definition the engine and its planner share.
@@ -78,9 +85,7 @@ inline double quantise_row(const float* x, const double* mean, double s, std::in
         mag += c * c;
         q[j] = static_cast<std::int32_t>(v);
     }
-    // Padded for the rounding of c, q / s, r and the sums (all in double: relative error far
-    // below 1e-12 of |c|).
-    return res == 0.0 ? 0.0 : std::sqrt(res) * (1.0 + 1e-12) + 1e-12 * std::sqrt(mag);
+    return padded_residual(res, mag);
 }
 
 // Residual norms (n,) of quantise_row for every row of x (n, d), on n_threads threads.
@@ -220,8 +225,7 @@ class Int8SelfKnn : public SymmetricTiles<Int8SelfKnn, std::int32_t> {
                         res += r * r;
                         mag += v * v;
                     }
-                    err_[static_cast<std::size_t>(i)] =
-                        res == 0.0 ? 0.0 : std::sqrt(res) * (1.0 + 1e-12) + 1e-12 * std::sqrt(mag);
+                    err_[static_cast<std::size_t>(i)] = padded_residual(res, mag);
                 } else {
                     err_[static_cast<std::size_t>(i)] = quantise_row(xi, mean.data(), s, d_, qrow.data());
                 }

@@ -269,7 +269,11 @@ def test_auto_screens_in_int8_only_with_short_lists(monkeypatch):
     monkeypatch.setattr(neighbors, "tree_share", lambda *a, **kw: 1.0)
     expected = datagauge.kneighbors(x, 5, index="kdtree")
     for plan, screened in ((200, False), (18, True)):
-        monkeypatch.setattr(neighbors, "screen_plan", lambda x, k, plan=plan: plan)
+        monkeypatch.setattr(
+            neighbors,
+            "screen_plan",
+            lambda x, k, limit=None, plan=plan: plan if limit is None or plan <= limit else None,
+        )
         dist, idx = datagauge.kneighbors(x, 5, device="cpu")
         np.testing.assert_array_equal(dist, expected[0])
         np.testing.assert_array_equal(idx, expected[1])

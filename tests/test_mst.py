@@ -271,6 +271,110 @@ def test_knn_tree_on_a_disconnected_knn_graph_spans_everything():
     assert len({*tree.source.tolist(), *tree.target.tolist()}) == len(x)
 
 
+def _replay_first_pass(idx, dist):
+    """DataEval's first Kruskal pass (its Numba quicksort order): the edges as unordered
+    pairs, and the edge count."""
+    from datagauge._kernels.kruskal import kruskal_pass
+
+    n = idx.shape[0]
+    src = np.full(n - 1, -1, dtype=np.int64)
+    dst = np.full(n - 1, -1, dtype=np.int64)
+    count = kruskal_pass(
+        np.arange(n, dtype=np.int64), np.zeros(n, dtype=np.int64), idx, dist, src, dst, 0
+    )
+    return {(min(a, b), max(a, b)) for a, b in zip(src[:count], dst[:count], strict=True)}, count
+
+
+def _fast_first_pass(idx, dist):
+    from datagauge._kernels.kruskal import kruskal_sorted
+    from datagauge.mst import _sort_keys
+
+    n = idx.shape[0]
+    src = np.full(n - 1, -1, dtype=np.int64)
+    dst = np.full(n - 1, -1, dtype=np.int64)
+    count = kruskal_sorted(idx, _sort_keys(dist), src, dst)
+    return {(min(a, b), max(a, b)) for a, b in zip(src[:count], dst[:count], strict=True)}, count
+
+
+def _lists(x, k):
+    x = np.ascontiguousarray(x, dtype=np.float32)
+    return self_knn_distances(x, k, Exact(), 1, "cpu")[::-1]
+
+
+def test_fast_kruskal_gives_dataevals_edges_on_distinct_lengths():
+    x = np.random.default_rng(14).normal(size=(3000, 6))
+    idx, dist = _lists(x, 15)
+    fast, count = _fast_first_pass(idx, dist)
+    assert count == len(x) - 1
+    assert fast == _replay_first_pass(idx, dist)[0]
+
+
+def test_fast_kruskal_refuses_an_order_dependent_tie():
+    # the unit square: its four sides tie, and any three of them span it
+    x = np.array([[0, 0], [1, 0], [0, 1], [1, 1]], dtype=np.float32)
+    idx, dist = _lists(x, 2)
+    assert _fast_first_pass(idx, dist)[1] == -1
+    # a forest that does not span: DataEval's second pass depends on its roots
+    x = np.array([[0, 0], [0.1, 0], [5, 5], [5.2, 5]], dtype=np.float32)
+    idx, dist = _lists(x, 1)
+    assert _fast_first_pass(idx, dist)[1] == -1
+
+
+def test_fast_kruskal_resolves_ties_that_do_not_matter():
+    # coordinates to three decimals: one edge in ten shares its float32 length with another
+    x = np.round(np.random.default_rng(18).normal(size=(2000, 2)), 3)
+    idx, dist = _lists(x, 10)
+    pairs = {(min(i, j), max(i, j)): d for i, row in enumerate(idx) for j, d in zip(row, dist[i])}
+    lengths = np.array(list(pairs.values()))
+    assert np.unique(lengths).size < 0.95 * lengths.size
+    fast, count = _fast_first_pass(idx, dist)
+    assert count == len(x) - 1
+    assert fast == _replay_first_pass(idx, dist)[0]
+
+
+@settings(max_examples=80, deadline=None)
+@given(
+    seed=st.integers(0, 2**31 - 1),
+    n=st.integers(3, 150),
+    decimals=st.integers(1, 2),
+    k=st.integers(1, 9),
+)
+def test_fast_kruskal_agrees_or_refuses(seed, n, decimals, k):
+    """With ties (coordinates rounded; the fast pass proves about 15% of these at one
+    decimal, 90% at two) it either gives DataEval's edges or says it cannot."""
+    x = np.round(np.random.default_rng(seed).normal(size=(n, 2)), decimals)
+    idx, dist = _lists(x, min(k, n - 1))
+    fast, count = _fast_first_pass(idx, dist)
+    if count == -1:
+        return
+    replay, replay_count = _replay_first_pass(idx, dist)
+    assert count == replay_count == n - 1
+    assert fast == replay
+
+
+def test_knn_tree_takes_the_fast_pass_or_the_replay_alike():
+    """The whole tree is the same whichever pass built it (ties and disconnected graphs
+    included)."""
+    from datagauge import mst
+
+    cases = [
+        np.random.default_rng(15).normal(size=(500, 4)),
+        np.random.default_rng(16).integers(0, 3, size=(300, 4)).astype(float),
+        np.concatenate([np.random.default_rng(17).normal(c, 0.05, (40, 2)) for c in (0, 5, 11)]),
+    ]
+    for x in cases:
+        fast = minimum_spanning_tree(x, method="knn", k=4)
+        original = mst._fast_order_fits
+        try:
+            mst._fast_order_fits = lambda idx: False
+            replay = minimum_spanning_tree(x, method="knn", k=4)
+        finally:
+            mst._fast_order_fits = original
+        np.testing.assert_array_equal(fast.source, replay.source)
+        np.testing.assert_array_equal(fast.target, replay.target)
+        np.testing.assert_array_equal(fast.distances, replay.distances)
+
+
 # --------------------------------------------------------------------------- results
 
 

@@ -806,8 +806,8 @@ def test_auto_engine_small_probe_skips_the_full_tree_only_where_none_prunes(monk
 
     monkeypatch.setattr(neighbors, "build_tree", spy)
     spec = neighbors.Exact()
-    assert not neighbors._small_probe_passes(uniform, 10, spec, screened=False)
-    assert neighbors._small_probe_passes(low, 10, spec, screened=False)
+    assert not neighbors._small_probe_passes(uniform, 10, spec)
+    assert neighbors._small_probe_passes(low, 10, spec)
     built.clear()
     chosen = neighbors._auto_engine(uniform, 10, spec, 2, "cpu")
     assert isinstance(chosen, (str, neighbors._Screen))  # brute force, not a tree's answer
@@ -819,6 +819,30 @@ def test_auto_engine_small_probe_skips_the_full_tree_only_where_none_prunes(monk
     expected = datagauge.kneighbors(low, 10, index="flat")
     np.testing.assert_array_equal(chosen[1], expected[1])
     np.testing.assert_array_equal(np.sqrt(chosen[0]), expected[0])
+
+
+def test_auto_engine_plans_brute_force_only_when_the_tree_is_in_doubt(monkeypatch):
+    # The brute-force plan (a pass over the data) decides only between the two probe limits:
+    # a tree scanning less than both is kept without it; uniform data, which no tree prunes,
+    # gets the plan and the engine it picks.
+    from datagauge import neighbors
+
+    planned: list[int] = []
+    real_plan = neighbors.screen_plan
+
+    def spy(x, k, limit=None):
+        planned.append(x.shape[0])
+        return real_plan(x, k, limit)
+
+    monkeypatch.setattr(neighbors, "screen_plan", spy)
+    n = 4 * neighbors._SMALL_PROBE_ROWS + 500
+    spec = neighbors.Exact()
+    assert isinstance(neighbors._auto_engine(_low_dim_64(n, 4), 10, spec, 2, "cpu"), tuple)
+    assert planned == []
+    uniform = np.random.default_rng(6).random((n, 64), dtype=np.float32)
+    chosen = neighbors._auto_engine(uniform, 10, spec, 2, "cpu")
+    assert planned == [n]
+    assert chosen == neighbors._brute_engine(uniform, 10)
 
 
 def test_kdtree_probe_rejects_bad_positions():

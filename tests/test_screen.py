@@ -271,6 +271,32 @@ def test_auto_screens_pixels_and_predicts_continuous_data(monkeypatch):
     assert neighbors.screen_plan(w, 20) is None
 
 
+@pytest.mark.skipif(_core.simd_level() != "avx512", reason="the int8 screening needs AVX-512")
+def test_screen_plan_with_a_limit_gives_up_early_and_only_above_it(monkeypatch):
+    from datagauge import neighbors
+
+    rng = np.random.default_rng(11)
+    centres = rng.normal(size=(30, 512))
+    c = (centres[rng.integers(0, 30, 1500)] + 0.3 * rng.normal(size=(1500, 512))).astype(np.float32)
+    plan = neighbors.screen_plan(c, 20)
+    assert plan is not None
+    assert neighbors.screen_plan(c, 20, plan) == plan
+    assert neighbors.screen_plan(c, 20, 10_000) == plan
+    passes: list[int] = []
+    real = neighbors._sample_counts
+
+    def spy(x, rows, *args, **kwargs):
+        passes.append(rows.size)
+        return real(x, rows, *args, **kwargs)
+
+    monkeypatch.setattr(neighbors, "_sample_counts", spy)
+    assert neighbors.screen_plan(c, 20, plan - 1) is None
+    # every eighth sample row already needs more than the limit: no pass over the rest
+    small = neighbors.screen_plan(c, 20, 1)
+    assert small is None
+    assert passes[-1] == 8
+
+
 # --------------------------------------------------------------------------- dispatch
 
 

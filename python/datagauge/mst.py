@@ -215,13 +215,18 @@ def _dataeval_tree(
     """DataEval's ``minimum_spanning_tree_edges`` on the (scaled) points `x` with their k-NN
     lists (`dist`: float32 lengths in the data's units, as DataEval sorts them): (source,
     target, squared lengths of `x`), sorted by (length, source, target)."""
-    from ._kernels.kruskal import kruskal_pass, roots
+    from ._kernels.kruskal import kruskal_pass, kruskal_sorted, roots
 
     n = x.shape[0]
-    parent = np.arange(n, dtype=np.int64)
-    rank = np.zeros(n, dtype=np.int64)
     source = np.full(n - 1, -1, dtype=np.int64)
     target = np.full(n - 1, -1, dtype=np.int64)
+    if _fast_order_fits(idx):
+        # A plain sort of (length, position) and a proof that DataEval's order of the ties
+        # changes nothing (kruskal_sorted), instead of replaying Numba's quicksort.
+        if kruskal_sorted(idx, _sort_keys(dist), source, target) == n - 1:
+            return _sorted_edges(x, source, target)
+    parent = np.arange(n, dtype=np.int64)
+    rank = np.zeros(n, dtype=np.int64)
     n_edges = kruskal_pass(parent, rank, idx, dist, source, target, 0)
     labels = roots(parent)
     clusters = np.unique(labels)
@@ -239,6 +244,28 @@ def _dataeval_tree(
         n_edges = kruskal_pass(parent, rank, nbr, nd, source, target, n_edges)
         labels = roots(parent)
         clusters = np.unique(labels)
+    return _sorted_edges(x, source, target)
+
+
+def _fast_order_fits(idx: NDArray[np.int64]) -> bool:
+    """Whether every flat position of the (n, c) lists fits the 32 low bits of a sort key."""
+    return idx.size < 2**32
+
+
+def _sort_keys(dist: NDArray[np.float32]) -> NDArray[np.uint64]:
+    """Sorted uint64 keys: the bits of each (non-negative) float32 length, which order as the
+    lengths do, above its flat position in the lists."""
+    bits = (dist.ravel() + np.float32(0.0)).view(np.uint32).astype(np.uint64)  # -0 -> +0
+    keys = (bits << np.uint64(32)) | np.arange(bits.size, dtype=np.uint64)
+    keys.sort()
+    return keys
+
+
+def _sorted_edges(
+    x: NDArray[np.float32], source: NDArray[np.int64], target: NDArray[np.int64]
+) -> tuple[NDArray[np.int64], NDArray[np.int64], NDArray[np.float32]]:
+    """The edges as (smaller, larger) endpoint with their squared lengths in `x`, sorted by
+    (length, source, target)."""
     a = np.minimum(source, target)
     b = np.maximum(source, target)
     sq = _edge_sqdist(x, a, b)

@@ -578,26 +578,34 @@ def _auto_engine(
     # A GPU runs brute force fast; the tree is for the CPU, and must fit in memory twice.
     if not (device == "cpu" or (device == "auto" and not gpu_available())):
         return "flat"
-    plan = screen_plan(x, k)
-    # The int8 screening pays where its lists stay short against d: longer candidate lists
-    # cost more than the 4x cheaper distances save (measured, benchmarks/README.md).
-    if plan is not None and plan > max(_screen_candidates(n, k), d // SCREEN_DIM_PER_CANDIDATE):
-        plan = None
-    brute: str | _Screen = "brute" if plan is None else _Screen(plan)
     if spec.block_size is not None or _TREE_COPIES * 4 * n * d > _PROBE_MAX_BYTES:
-        return brute
+        return _brute_engine(x, k)
     # Higher dimension: the tree wins only on data of low intrinsic dimension (real
-    # embeddings often are). Measure what a query would touch, not guess from d.
-    screened = plan is not None
-    if n > 4 * _SMALL_PROBE_ROWS and not _small_probe_passes(x, k, spec, screened):
-        return brute
+    # embeddings often are). Measure what a query would touch, not guess from d. The limit
+    # depends on the brute-force engine the tree competes with, whose plan (a pass over the
+    # data) is made only when the tree's share lies between the two engines' limits.
+    if n > 4 * _SMALL_PROBE_ROWS and not _small_probe_passes(x, k, spec):
+        return _brute_engine(x, k)
     frame = frame_for(x)
-    tree = build_tree(x, resolve_leaf_size(spec, d, frame is not None, n), 0, frame)
-    limit = _probe_limit(screened, frame is not None, d)
-    if tree_share(tree, k, n, limit) <= limit:
+    rotated = frame is not None
+    tree = build_tree(x, resolve_leaf_size(spec, d, rotated, n), 0, frame)
+    limits = [_probe_limit(screened, rotated, d) for screened in (False, True)]
+    share = tree_share(tree, k, n, max(limits))
+    brute = _brute_engine(x, k) if share > min(limits) else None
+    if share <= _probe_limit(isinstance(brute, _Screen), rotated, d):
         result: tuple[NDArray[np.float32], NDArray[np.int64]] = tree.self_query(k, n_threads)
         return result
+    assert brute is not None  # the share exceeds the smaller limit
     return brute
+
+
+def _brute_engine(x: NDArray[np.float32], k: int) -> str | _Screen:
+    """The int8 screening where its plan pays, else the float32 tiles ("brute")."""
+    n, d = x.shape
+    # The int8 screening pays where its lists stay short against d: longer candidate lists
+    # cost more than the 4x cheaper distances save (measured, benchmarks/README.md).
+    plan = screen_plan(x, k, max(_screen_candidates(n, k), d // SCREEN_DIM_PER_CANDIDATE))
+    return "brute" if plan is None else _Screen(plan)
 
 
 def _probe_limit(screened: bool, rotated: bool, d: int) -> float:
@@ -608,15 +616,17 @@ def _probe_limit(screened: bool, rotated: bool, d: int) -> float:
     return rotated_share_limit(KDTREE_MAX_SHARE, d) if rotated else KDTREE_MAX_SHARE
 
 
-def _small_probe_passes(x: NDArray[np.float32], k: int, spec: Exact, screened: bool) -> bool:
+def _small_probe_passes(x: NDArray[np.float32], k: int, spec: Exact) -> bool:
     """Whether a kd-tree over ``_SMALL_PROBE_ROWS`` evenly spaced rows of `x` scans at most
-    ``_SMALL_PROBE_FACTOR`` times the probe limit (else no tree over all of `x` can reach it)."""
+    ``_SMALL_PROBE_FACTOR`` times the larger probe limit (else no tree over all of `x` can
+    reach either)."""
     n, d = x.shape
     rows = np.linspace(0, n - 1, _SMALL_PROBE_ROWS).astype(np.int64)
     sub = np.ascontiguousarray(x[rows])
     frame = frame_for(sub)
     tree = build_tree(sub, resolve_leaf_size(spec, d, frame is not None, sub.shape[0]), 0, frame)
-    bar = min(1.0, _SMALL_PROBE_FACTOR * _probe_limit(screened, frame is not None, d))
+    limit = max(_probe_limit(screened, frame is not None, d) for screened in (False, True))
+    bar = min(1.0, _SMALL_PROBE_FACTOR * limit)
     return tree_share(tree, k, sub.shape[0], bar / 2) <= bar
 
 
@@ -715,10 +725,10 @@ def _blas_fits() -> bool:
     return left is None or left >= BLAS_BYTES
 
 
-def screen_plan(x: NDArray[np.float32], k: int) -> int | None:
+def screen_plan(x: NDArray[np.float32], k: int, limit: int | None = None) -> int | None:
     """Candidates per point for the int8 screening of validated `x`, or None where it does
     not pay (no AVX-512 VNNI, or data whose 8-bit error bound would leave too many points
-    unproven: the float32 tiles are then cheaper).
+    unproven: the float32 tiles are then cheaper, or more than `limit` candidates).
 
     Pixel data (integers, or integers / 255, each feature spanning at most 255 steps) are
     quantised on their grid, losslessly or nearly: ``2k + 8``. For other data the plan is
@@ -727,7 +737,8 @@ def screen_plan(x: NDArray[np.float32], k: int) -> int | None:
     ``r_k + err``, where err is the quantisation error bound the core uses (a residual of
     computed per point as the core does: the sample point's and the largest); a list must hold all
     of those to be proven. The plan is the largest count with a 20% margin, at least
-    ``2k + 8``; None above ``SCREEN_MAX_CANDIDATES``.
+    ``2k + 8``; None above ``SCREEN_MAX_CANDIDATES`` (or `limit`: every eighth sample row is
+    measured first, and a plan that already exceeds it there is given up without the rest).
     """
     n = x.shape[0]
     if _core.simd_level() != "avx512" or n < 2:
@@ -745,19 +756,30 @@ def screen_plan(x: NDArray[np.float32], k: int) -> int | None:
         return base
     # The core's quantisation residual norms E (the core's own function).
     resid = _core.quantisation_residuals(x, mean, 127.0 / amax, 0)
+    cap = SCREEN_MAX_CANDIDATES if limit is None else min(limit, SCREEN_MAX_CANDIDATES)
     rows = _sample_rows(n)
+    kc = base
+    # the plan is a maximum over the rows: a subset that exceeds the cap settles it
+    for subset in (rows[::8], rows):
+        needed = _sample_counts(x, subset, mean, k, None, _reach(resid, subset)) + 1
+        kc = max(base, math.ceil(1.2 * float(needed.max())))
+        if kc > cap:
+            return None
+    return int(min(n - 1, kc))
+
+
+def _reach(
+    resid: NDArray[np.float64], rows: NDArray[np.int64]
+) -> Callable[[NDArray[np.float64]], NDArray[np.float64]]:
+    """The squared distance each sample row's list must reach: its k-th plus the slack
+    E_a + E_max of the int8 bound (the residual norms `resid`)."""
 
     def within(kth_sq: NDArray[np.float64]) -> NDArray[np.float64]:
-        # Distances up to the k-th plus the bound's slack E_a + E_max of each sample row.
         err = resid[rows] + resid.max()
         reach: NDArray[np.float64] = np.sqrt(np.maximum(kth_sq, 0.0)) * (1.0 + 1e-4) + 1.1 * err
         return reach * reach
 
-    needed = _sample_counts(x, rows, mean, k, None, within) + 1
-    kc = max(base, math.ceil(1.2 * float(needed.max())))
-    if kc > SCREEN_MAX_CANDIDATES:
-        return None
-    return int(min(n - 1, kc))
+    return within
 
 
 def screen_pays(x: NDArray[np.float32], k: int) -> bool:

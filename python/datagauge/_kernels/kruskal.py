@@ -67,3 +67,71 @@ def roots(parent):  # type: ignore[no-untyped-def]
     for i in range(parent.size):
         out[i] = _find(parent, i)
     return out
+
+
+#: Largest tie group (entries at one float32 length) the fast pass resolves; a larger one
+#: sends the caller back to DataEval's order.
+_MAX_TIE_GROUP = 64
+
+
+@njit(cache=True)
+def kruskal_sorted(neighbors, keys, source, target):  # type: ignore[no-untyped-def]
+    """Kruskal's first pass in any order that sorts the lengths, with proof that DataEval's
+    order gives the same tree; returns the edge count, or -1 where it might not.
+
+    ``keys`` (uint64, sorted): float32 length bits << 32 | flat position in the (n, c)
+    ``neighbors``. Entries of one length (a tie group) may come in another order than Numba's
+    quicksort gives DataEval, and that order decides the tree only where the group closes a
+    cycle among the components it starts from: an entry joining two points that were apart
+    at the start of the group but are joined by the group's earlier entries. Such a group, one
+    of more than ``_MAX_TIE_GROUP`` entries, or a forest that does not span every point (the
+    second pass then depends on DataEval's union-by-rank roots) returns -1. Otherwise the
+    edges (as unordered pairs) are the ones DataEval adds.
+    """
+    n = source.size + 1
+    c = neighbors.shape[1]
+    flat = neighbors.ravel()
+    parent = np.arange(n, dtype=np.int64)
+    rank = np.zeros(n, dtype=np.int64)
+    start_p = np.empty(_MAX_TIE_GROUP, dtype=np.int64)
+    start_q = np.empty(_MAX_TIE_GROUP, dtype=np.int64)
+    n_edges = 0
+    m = keys.size
+    t = 0
+    while t < m and n_edges < n - 1:
+        length = keys[t] >> np.uint64(32)
+        u = t + 1
+        while u < m and (keys[u] >> np.uint64(32)) == length:
+            u += 1
+        if u - t > _MAX_TIE_GROUP:
+            return -1
+        for e in range(t, u):
+            pos = np.int64(keys[e] & np.uint64(0xFFFFFFFF))
+            q = flat[pos]
+            start_p[e - t] = _find(parent, pos // c)
+            start_q[e - t] = _find(parent, q) if q >= 0 else -1
+        first = n_edges
+        for e in range(t, u):
+            pos = np.int64(keys[e] & np.uint64(0xFFFFFFFF))
+            p = pos // c
+            q = flat[pos]
+            if q < 0 or start_p[e - t] == start_q[e - t]:
+                continue  # no edge, or inside a component already: never added
+            if _union_by_rank(parent, rank, p, q):
+                source[n_edges] = p
+                target[n_edges] = q
+                n_edges += 1
+                continue
+            # p and q were joined by this group's own edges: fine only when this is one of
+            # them seen from its other end
+            same = False
+            for f in range(first, n_edges):
+                if (source[f] == q and target[f] == p) or (source[f] == p and target[f] == q):
+                    same = True
+                    break
+            if not same:
+                return -1
+        t = u
+    if n_edges != n - 1:
+        return -1
+    return n_edges

@@ -310,19 +310,29 @@ class BoruvkaMst {
         parallel_for(static_cast<std::size_t>(n), n_threads, 256, [&](std::size_t b, std::size_t e) {
             for (std::size_t i = b; i < e; ++i) {
                 const std::int64_t p = static_cast<std::int64_t>(i);
-                for (std::int64_t r = 0; r < k; ++r) {
-                    const std::int64_t q = nbr_[p * k + r];
-                    if (q < 0 || q >= n || q == p) {
+                const std::int64_t* row = nbr_ + p * k;
+                float* out = lsq_.data() + p * k;
+                for (std::int64_t r = 0; r < k; ++r)
+                    if (row[r] < 0 || row[r] >= n || row[r] == p) {
                         bad[i] = r;
                         break;
                     }
-                    const float s = squared_distance(x + p * d, x + q * d, d);
-                    lsq_[static_cast<std::size_t>(p * k + r)] = s;
-                    if (r > 0 && !neighbor_less(lsq_[static_cast<std::size_t>(p * k + r - 1)], nbr_[p * k + r - 1], s, q)) {
-                        bad[i] = r;
-                        break;
-                    }
+                if (bad[i] >= 0) continue;
+                // Eight lists entries at a time: eight independent sums, each bit-identical to
+                // squared_distance (a short last group repeats its final row).
+                for (std::int64_t r0 = 0; r0 < k; r0 += 8) {
+                    const std::int64_t g = std::min<std::int64_t>(8, k - r0);
+                    const float* rows[8];
+                    float sq[8];
+                    for (std::int64_t t = 0; t < 8; ++t) rows[t] = x + row[r0 + std::min(t, g - 1)] * d;
+                    squared_distance8(x + p * d, rows, d, sq);
+                    std::copy(sq, sq + g, out + r0);
                 }
+                for (std::int64_t r = 1; r < k; ++r)
+                    if (!neighbor_less(out[r - 1], row[r - 1], out[r], row[r])) {
+                        bad[i] = r;
+                        break;
+                    }
             }
         });
         for (std::int64_t p = 0; p < n; ++p)

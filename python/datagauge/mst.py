@@ -119,7 +119,10 @@ def minimum_spanning_tree(
     second pass over the clusters in the order of their roots), so the edges are DataEval's
     whenever the float32 neighbour distances are; they may differ where DataEval's
     scikit-learn search rounds a distance differently or orders neighbours at exactly equal
-    distances otherwise. On data whose 15-NN graph is connected and holds the minimum tree
+    distances otherwise. Where the k-NN graph is connected and no group of equal lengths
+    closes a cycle (checked), the order DataEval's sort gives equal lengths cannot change the
+    tree, and the lengths are sorted by a plain (length, position) sort instead, about 4x
+    faster than replaying Numba's quicksort. On data whose 15-NN graph is connected and holds the minimum tree
     (as on every dataset in this package's tests but one built to show the difference), the
     two methods give the same tree.
 

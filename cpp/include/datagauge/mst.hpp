@@ -84,7 +84,8 @@ inline bool edge_less(const EdgeKey& x, const EdgeKey& y) {
 class ComponentTree {
    public:
     // rows: the global row numbers of the points (x is the whole (n, d) array), at least one.
-    ComponentTree(const float* x, std::int64_t d, std::vector<std::int64_t> rows, int leaf_size)
+    // The nodes' balls are computed on n_threads threads.
+    ComponentTree(const float* x, std::int64_t d, std::vector<std::int64_t> rows, int leaf_size, int n_threads = 1)
         : d_(d), leaf_(leaf_size), perm_(std::move(rows)) {
         if (perm_.empty() || d < 1) throw std::invalid_argument("the tree needs at least one point and one feature");
         if (leaf_size < 1) throw std::invalid_argument("leaf_size must be >= 1");
@@ -98,23 +99,25 @@ class ComponentTree {
         }
         center_.assign(nodes_.size() * du, 0.0);
         radius_.assign(nodes_.size(), 0.0);
-        for (std::size_t ni = 0; ni < nodes_.size(); ++ni) {
-            const Node& nd = nodes_[ni];
-            double* c = center_.data() + ni * du;
-            for (std::int64_t t = nd.begin; t < nd.end; ++t)
-                for (std::size_t j = 0; j < du; ++j) c[j] += pts_[static_cast<std::size_t>(t) * du + j];
-            for (std::size_t j = 0; j < du; ++j) c[j] /= static_cast<double>(nd.end - nd.begin);
-            double r2 = 0.0;
-            for (std::int64_t t = nd.begin; t < nd.end; ++t) {
-                double s2 = 0.0;
-                for (std::size_t j = 0; j < du; ++j) {
-                    const double u = pts_[static_cast<std::size_t>(t) * du + j] - c[j];
-                    s2 += u * u;
+        parallel_for(nodes_.size(), n_threads, 16, [&](std::size_t nb, std::size_t ne) {
+            for (std::size_t ni = nb; ni < ne; ++ni) {
+                const Node& nd = nodes_[ni];
+                double* c = center_.data() + ni * du;
+                for (std::int64_t t = nd.begin; t < nd.end; ++t)
+                    for (std::size_t j = 0; j < du; ++j) c[j] += pts_[static_cast<std::size_t>(t) * du + j];
+                for (std::size_t j = 0; j < du; ++j) c[j] /= static_cast<double>(nd.end - nd.begin);
+                double r2 = 0.0;
+                for (std::int64_t t = nd.begin; t < nd.end; ++t) {
+                    double s2 = 0.0;
+                    for (std::size_t j = 0; j < du; ++j) {
+                        const double u = pts_[static_cast<std::size_t>(t) * du + j] - c[j];
+                        s2 += u * u;
+                    }
+                    r2 = std::max(r2, s2);
                 }
-                r2 = std::max(r2, s2);
+                radius_[ni] = std::sqrt(r2);
             }
-            radius_[ni] = std::sqrt(r2);
-        }
+        });
         // The core's float32 squared distance is at least the exact one times (1 - (d + 3) u),
         // u = 2^-24 (rounding of d differences, d squares and d sums); twice that is kept.
         ball_margin_ = 1.0 - static_cast<double>(d + 3) * std::ldexp(1.0, -23);
@@ -393,7 +396,7 @@ class BoruvkaMst {
         });
         found_.assign(unproven_.size(), EdgeKey());
         skipped_.assign(unproven_.size(), 0);
-        if (!unproven_.empty()) build_forest();
+        if (!unproven_.empty()) build_forest(n_threads);
         for (std::int64_t p = 0; p < n_; ++p)
             if (comp_[static_cast<std::size_t>(p)] == p)
                 shared_w_[static_cast<std::size_t>(p)].store(best_[static_cast<std::size_t>(p)].w, std::memory_order_relaxed);
@@ -496,7 +499,7 @@ class BoruvkaMst {
     // skips whole (by its bounding ball) when the component is far, and one over the points of
     // all smaller components, whose subtrees inside the searching point's component are
     // skipped. Components are large from max(256, n / 64) points: at most 64 trees.
-    void build_forest() {
+    void build_forest(int n_threads) {
         forest_.clear();
         std::vector<std::int64_t> size(static_cast<std::size_t>(n_), 0);
         for (std::int64_t p = 0; p < n_; ++p) ++size[static_cast<std::size_t>(comp_[static_cast<std::size_t>(p)])];
@@ -516,7 +519,7 @@ class BoruvkaMst {
             rows[static_cast<std::size_t>(slot[c])].push_back(p);
         }
         for (auto& r : rows)
-            if (!r.empty()) forest_.emplace_back(x_, d_, std::move(r), leaf_);
+            if (!r.empty()) forest_.emplace_back(x_, d_, std::move(r), leaf_, n_threads);
         for (ComponentTree& t : forest_) t.label(comp_.data());
     }
 

@@ -324,7 +324,11 @@ def test_fast_kruskal_resolves_ties_that_do_not_matter():
     # coordinates to three decimals: one edge in ten shares its float32 length with another
     x = np.round(np.random.default_rng(18).normal(size=(2000, 2)), 3)
     idx, dist = _lists(x, 10)
-    pairs = {(min(i, j), max(i, j)): d for i, row in enumerate(idx) for j, d in zip(row, dist[i])}
+    pairs = {
+        (min(i, j), max(i, j)): d
+        for i, row in enumerate(idx)
+        for j, d in zip(row, dist[i], strict=True)
+    }
     lengths = np.array(list(pairs.values()))
     assert np.unique(lengths).size < 0.95 * lengths.size
     fast, count = _fast_first_pass(idx, dist)

@@ -122,9 +122,9 @@ def minimum_spanning_tree(
     distances otherwise. Where the k-NN graph is connected and no group of equal lengths
     closes a cycle (checked), the order DataEval's sort gives equal lengths cannot change the
     tree, and the lengths are sorted by a plain (length, position) sort instead, about 4x
-    faster than replaying Numba's quicksort. On data whose 15-NN graph is connected and holds the minimum tree
-    (as on every dataset in this package's tests but one built to show the difference), the
-    two methods give the same tree.
+    faster than replaying Numba's quicksort. On data whose 15-NN graph is connected and holds
+    the minimum tree (as on every dataset in this package's tests but one built to show the
+    difference), the two methods give the same tree.
 
     Examples
     --------
@@ -223,11 +223,10 @@ def _dataeval_tree(
     n = x.shape[0]
     source = np.full(n - 1, -1, dtype=np.int64)
     target = np.full(n - 1, -1, dtype=np.int64)
-    if _fast_order_fits(idx):
-        # A plain sort of (length, position) and a proof that DataEval's order of the ties
-        # changes nothing (kruskal_sorted), instead of replaying Numba's quicksort.
-        if kruskal_sorted(idx, _sort_keys(dist), source, target) == n - 1:
-            return _sorted_edges(x, source, target)
+    # A plain sort of (length, position) and a proof that DataEval's order of the ties
+    # changes nothing (kruskal_sorted), instead of replaying Numba's quicksort.
+    if _fast_order_fits(idx) and kruskal_sorted(idx, _sort_keys(dist), source, target) == n - 1:
+        return _sorted_edges(x, source, target)
     parent = np.arange(n, dtype=np.int64)
     rank = np.zeros(n, dtype=np.int64)
     n_edges = kruskal_pass(parent, rank, idx, dist, source, target, 0)
@@ -259,7 +258,7 @@ def _sort_keys(dist: NDArray[np.float32]) -> NDArray[np.uint64]:
     """Sorted uint64 keys: the bits of each (non-negative) float32 length, which order as the
     lengths do, above its flat position in the lists."""
     bits = (dist.ravel() + np.float32(0.0)).view(np.uint32).astype(np.uint64)  # -0 -> +0
-    keys = (bits << np.uint64(32)) | np.arange(bits.size, dtype=np.uint64)
+    keys: NDArray[np.uint64] = (bits << np.uint64(32)) | np.arange(bits.size, dtype=np.uint64)
     keys.sort()
     return keys
 

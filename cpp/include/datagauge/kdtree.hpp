@@ -108,6 +108,16 @@ class KDTree {
         // Boxes again with each bound padded to whole SIMD vectors (padding lo = hi = 0, and a
         // query padded with 0 there, adds nothing to the box distance).
         dpad_ = (d_ + kLanes - 1) / kLanes * kLanes;
+        // Box distances sum the features up to the last one any node splits on (rounded up to
+        // whole vectors): dropping the others' gaps keeps a lower bound, and in a rotated tree
+        // (principal axes first) they are the low-variance tail, where every node's box spans
+        // nearly the whole data and the gaps are almost always 0.
+        std::int64_t split_top = 0;
+        for (const Node& node : nodes_)
+            if (node.left >= 0) split_top = std::max(split_top, node.split_dim + 1);
+        box_dims_ = std::min(dpad_, std::max<std::int64_t>(kLanes, (split_top + kLanes - 1) / kLanes * kLanes));
+        for (const Node& node : nodes_)
+            if (node.left < 0) max_leaf_ = std::max(max_leaf_, node.end - node.begin);
         pboxes_.assign(nodes_.size() * static_cast<std::size_t>(2 * dpad_), 0.0f);
         for (std::size_t ni = 0; ni < nodes_.size(); ++ni) {
             const float* lo = boxes_.data() + nodes_[ni].box;
@@ -194,7 +204,7 @@ class KDTree {
     // arithmetic as a single search.
     DATAGAUGE_SIMD_CLONES void self_query_batches(std::int64_t batch_begin, std::int64_t batch_end, int k,
                                                   float* dist_out, std::int64_t* idx_out) const {
-        Batch b(k, max_batch_, dpad_);
+        Batch b(k, max_batch_, dpad_, rotated_ ? max_leaf_ : 0);
         for (std::int64_t bi = batch_begin; bi < batch_end; ++bi) {
             const Node& own = nodes_[static_cast<std::size_t>(batches_[static_cast<std::size_t>(bi)])];
             batch_search(own, b);
@@ -279,6 +289,8 @@ class KDTree {
     std::vector<float> boxes_;          // node bounding boxes while building
     std::vector<float> pboxes_;         // node i: lo then hi, each padded to dpad_ floats
     std::int64_t dpad_ = 0;
+    std::int64_t box_dims_ = 0;           // features the box distances sum (see the constructor)
+    std::int64_t max_leaf_ = 0;           // most points in a leaf
     std::vector<std::int64_t> batches_;   // roots of the self-query batches, in tree order
     std::vector<std::int64_t> leaf_of_;   // tree position -> node index of its leaf
     std::int64_t max_batch_ = 0;          // most points in a batch
@@ -550,19 +562,90 @@ class KDTree {
 
     // State of a leaf-batched self-query: one list and one padded query per batch point.
     struct Batch {
-        Batch(int k, std::int64_t max_leaf, std::int64_t dpad)
+        Batch(int k, std::int64_t max_leaf, std::int64_t dpad, std::int64_t leaf_points = 0)
             : tops(static_cast<std::size_t>(max_leaf), TopK(k)),
               q(static_cast<std::size_t>(max_leaf * dpad), 0.0f),
               qx(static_cast<std::size_t>(max_leaf), nullptr),
               eq(static_cast<std::size_t>(max_leaf), 0.0f),
-              exclude(static_cast<std::size_t>(max_leaf), kMissingIndex) {}
+              exclude(static_cast<std::size_t>(max_leaf), kMissingIndex),
+              th(static_cast<std::size_t>(max_leaf), kMissingDistance),
+              screened(static_cast<std::size_t>(padded(leaf_points))),
+              values(static_cast<std::size_t>(leaf_points)),
+              order(static_cast<std::size_t>(leaf_points)) {}
         std::vector<TopK> tops;
         std::vector<float> q;          // queries in the frame of the tree, padded
         std::vector<const float*> qx;  // queries in the original frame
         std::vector<float> eq;         // their errors (rotated trees)
         std::vector<std::int64_t> exclude;
+        std::vector<float> th;               // rotated trees: each list's bound in the rotated frame
+        std::vector<float> screened;         // the own leaf's screening distances
+        std::vector<float> values;           // the same, to select from
+        std::vector<std::int64_t> order;     // its positions, the nearest first
         std::vector<Pending> stack;
     };
+
+    // A rotated tree's first scan of query t's own leaf: screening distances to all of its
+    // points (rotated frame, all features), the k nearest by them measured exactly first, so
+    // the list is full and near its final bound before the rest are looked at; then every
+    // other point whose screening distance is within the list's rotated threshold, as
+    // scan_leaf_rotated would. (Scanning in tree order instead measures and inserts a point
+    // each time the list improves: about k ln(leaf / k) of them.)
+    DATAGAUGE_INLINE void seed_from_leaf(const Node& leaf, std::int64_t t, Batch& b) const {
+        const float* q = b.q.data() + t * dpad_;
+        const float* qx = b.qx[static_cast<std::size_t>(t)];
+        const float eq = b.eq[static_cast<std::size_t>(t)];
+        const std::int64_t exclude = b.exclude[static_cast<std::size_t>(t)];
+        TopK& top = b.tops[static_cast<std::size_t>(t)];
+        const std::int64_t cnt = leaf.end - leaf.begin, stride = padded(cnt);
+        const float* cols = cols_.data() + leaf.cols;
+        float* sc = b.screened.data();
+        for (std::int64_t p0 = 0; p0 < cnt; p0 += kScanBlock)
+            block_sums(cols + p0, stride, q, kMissingDistance, d_, sc + p0);
+        // the k-th smallest screening distance (the query itself left out), then the points
+        // at or below it, in leaf order
+        float* vals = b.values.data();
+        std::int64_t m = 0;
+        for (std::int64_t p = 0; p < cnt; ++p)
+            if (offset_ + perm_[static_cast<std::size_t>(leaf.begin + p)] != exclude) vals[m++] = sc[p];
+        const std::int64_t want = std::min<std::int64_t>(m, top_k(top));
+        if (want == 0) return;
+        std::nth_element(vals, vals + want - 1, vals + m);
+        const float kth = vals[want - 1];
+        std::int64_t* order = b.order.data();
+        std::int64_t first = 0, rest = cnt;  // nearest first; the others from the back
+        for (std::int64_t p = 0; p < cnt; ++p) {
+            if (offset_ + perm_[static_cast<std::size_t>(leaf.begin + p)] == exclude) continue;
+            if (sc[p] <= kth) order[first++] = p;
+            else order[--rest] = p;
+        }
+        float bound = top.bound(), th = threshold(bound, eq);
+        auto measure = [&](const std::int64_t* pos, std::int64_t count) {
+            for (std::int64_t c0 = 0; c0 < count; c0 += 8) {
+                const std::int64_t g = std::min<std::int64_t>(8, count - c0);
+                const float* rows[8];
+                float dx[8];
+                for (std::int64_t r = 0; r < 8; ++r)
+                    rows[r] = pts_.data() + (leaf.begin + pos[c0 + std::min(r, g - 1)]) * d_;
+                squared_distance8(qx, rows, d_, dx);
+                for (std::int64_t r = 0; r < g; ++r) {
+                    if (!(dx[r] <= bound)) continue;
+                    top.push(dx[r], offset_ + perm_[static_cast<std::size_t>(leaf.begin + pos[c0 + r])]);
+                    if (top.bound() != bound) {
+                        bound = top.bound();
+                        th = threshold(bound, eq);
+                    }
+                }
+            }
+        };
+        measure(order, first);
+        // the rest: only those within the threshold (gathered eight at a time)
+        std::int64_t kept = first;
+        for (std::int64_t j = rest; j < cnt; ++j)
+            if (sc[order[j]] <= th) order[kept++] = order[j];
+        measure(order + first, kept - first);
+    }
+
+    static std::int64_t top_k(const TopK& top) { return top.capacity(); }
 
     // Query t of a batch is this tree's point at tree position p (padding of b.q stays 0).
     DATAGAUGE_INLINE void load_query(std::int64_t p, Batch& b, std::int64_t t) const {
@@ -581,7 +664,7 @@ class KDTree {
 #if defined(__GNUC__)
         using simd::Float8;
         Float8 s{};
-        for (std::int64_t j = 0; j < dpad_; j += kLanes) {
+        for (std::int64_t j = 0; j < box_dims_; j += kLanes) {
             const Float8 gap = simd::vmax(
                 simd::vmax(simd::load(blo + j) - simd::load(ahi + j), simd::load(alo + j) - simd::load(bhi + j)),
                 Float8{});
@@ -608,8 +691,12 @@ class KDTree {
         // Each query's own leaf first: every list starts with close neighbours.
         for (std::int64_t t = 0; t < m; ++t) {
             const Node& leaf = nodes_[static_cast<std::size_t>(leaf_of_[static_cast<std::size_t>(own.begin + t)])];
-            scan_leaf(leaf, b.q.data() + t * dpad_, b.qx[static_cast<std::size_t>(t)], b.eq[static_cast<std::size_t>(t)],
-                      b.exclude[static_cast<std::size_t>(t)], b.tops[static_cast<std::size_t>(t)]);
+            if (rotated_)
+                seed_from_leaf(leaf, t, b);
+            else
+                scan_leaf(leaf, b.q.data() + t * dpad_, b.qx[static_cast<std::size_t>(t)],
+                          b.eq[static_cast<std::size_t>(t)], b.exclude[static_cast<std::size_t>(t)],
+                          b.tops[static_cast<std::size_t>(t)]);
         }
         const float* lo = pboxes_.data() + static_cast<std::size_t>(&own - nodes_.data()) * 2 * dpad_;
         walk(lo, lo + dpad_, m, b, &own, emax_);
@@ -634,6 +721,10 @@ class KDTree {
             return w;
         };
         float bound = widest();
+        if (rotated_)
+            for (std::int64_t t = 0; t < m; ++t)
+                b.th[static_cast<std::size_t>(t)] =
+                    threshold(b.tops[static_cast<std::size_t>(t)].bound(), b.eq[static_cast<std::size_t>(t)]);
         auto skip = [&](float dist) { return dist >= bound || dist > seeds; };
         b.stack.clear();
         b.stack.push_back({&nodes_[0], 0.0f});
@@ -649,6 +740,15 @@ class KDTree {
                     TopK& top = b.tops[static_cast<std::size_t>(t)];
                     const float* q = b.q.data() + t * dpad_;
                     const float eq = b.eq[static_cast<std::size_t>(t)];
+                    if (rotated_) {
+                        // Beyond the list's bound in the rotated frame: nothing in the box can
+                        // enter (threshold(), kept per list and renewed after each scan).
+                        float& th = b.th[static_cast<std::size_t>(t)];
+                        if (box_distance(*node, q) > th) continue;
+                        scan_leaf(*node, q, b.qx[static_cast<std::size_t>(t)], eq, b.exclude[static_cast<std::size_t>(t)], top);
+                        th = threshold(top.bound(), eq);
+                        continue;
+                    }
                     if (top.prunes(lower(box_distance(*node, q), eq))) continue;
                     scan_leaf(*node, q, b.qx[static_cast<std::size_t>(t)], eq, b.exclude[static_cast<std::size_t>(t)], top);
                 }

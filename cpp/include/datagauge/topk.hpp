@@ -56,6 +56,7 @@ class TopK {
         return box_dist > seed_ || (size_ == k_ && box_dist >= dist_[static_cast<std::size_t>(k_ - 1)]);
     }
     bool full() const { return size_ == k_; }
+    int capacity() const { return k_; }
     float seed() const { return seed_; }
     int size() const { return size_; }
 

@@ -231,12 +231,29 @@ class _DataEvalWorker:
 
 
 def dataeval_fits(
-    curves: list[dict[str, Any]], *, timeout: float | None = None, cache: Path | None = None
+    curves: list[dict[str, Any]],
+    *,
+    timeout: float | None = None,
+    cache: Path | None = None,
+    cached_only: bool = False,
 ) -> list[dict[str, Any] | None] | None:
     """DataEval's fit of each curve (``steps``, ``values``, ``sizes``, ``targets``), one at a
     time in its own interpreter; None for a fit that ran past `timeout` seconds. With `cache`,
     finished fits and timeouts are kept there by their inputs and not repeated (a timeout is
-    retried only with a longer `timeout`). None when DataEval is not installed."""
+    retried only with a longer `timeout`). None when DataEval is not installed. With
+    `cached_only`, only the fits in `cache` (None for the others; DataEval is not run)."""
+    if cached_only:
+        store = json.loads(cache.read_text()).get("fits", {}) if cache and cache.exists() else {}
+        keys = [
+            hashlib.sha256(
+                json.dumps(
+                    [{k: c[k] for k in ("steps", "values", "sizes", "targets")}, NITER]
+                ).encode()
+            ).hexdigest()
+            for c in curves
+        ]
+        hits = [store.get(key) for key in keys]
+        return [None if h is None or "timed_out_after" in h else h for h in hits]
     if not VENV_PYTHON.exists():
         print(
             f"DataEval skipped: no interpreter at {VENV_PYTHON}. Set it up with\n"
@@ -747,6 +764,7 @@ def run_backtest(args: argparse.Namespace) -> int:
             de_in,
             timeout=args.dataeval_timeout,
             cache=RESULTS_DIR / "sufficiency-dataeval-fits.json",
+            cached_only=args.dataeval_cached,
         )
         if theirs is not None:
             for c, de in zip(cases, theirs, strict=True):
@@ -824,6 +842,7 @@ def run_backtest(args: argparse.Namespace) -> int:
         "tau_shipped": tau_shipped,
         "default_model": dg.sufficiency.DEFAULT_MODEL,
         "dataeval_timeout_s": None if args.no_dataeval else args.dataeval_timeout,
+        "dataeval_cached_only": bool(args.dataeval_cached),
         "dataeval_timed_out": dataeval_timed_out,
         "table": table,
         "timing": [timing, timing_pow3],
@@ -865,7 +884,15 @@ def backtest_markdown(result: dict[str, Any], methods: list[str]) -> str:
         f"{result['default_model']!r}, RANGE_TAU = {result['tau_shipped']}.",
         "",
     ]
-    if result.get("dataeval_timed_out") is not None:
+    if result.get("dataeval_cached_only"):
+        lines += [
+            f"DataEval 1.1.4 (basinhopping, {NITER} iterations): only the fits cached in "
+            f"results/sufficiency-dataeval-fits.json were used (not run again); "
+            f"{result['n_cases'] - result['dataeval_timed_out']} of {result['n_cases']} cut "
+            "curves have one, and its column is over those only.",
+            "",
+        ]
+    elif result.get("dataeval_timed_out") is not None:
         lines += [
             f"DataEval 1.1.4 (basinhopping, {NITER} iterations), each fit limited to "
             f"{result['dataeval_timeout_s']:.0f} s wall: {result['dataeval_timed_out']} of "
@@ -1026,6 +1053,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         type=float,
         default=120.0,
         help="seconds each DataEval fit of the back-test may take (wall)",
+    )
+    p.add_argument(
+        "--dataeval-cached",
+        action="store_true",
+        help="back-test: DataEval's column from its cached fits only (run none)",
     )
     p.add_argument("--worker", choices=["dataeval"], help=argparse.SUPPRESS)
     return p.parse_args(argv)

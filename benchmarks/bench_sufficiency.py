@@ -348,7 +348,7 @@ CUTOFFS = (0.10, 0.25)
 FAMILIES = ("pow3", "pow4", "mmf4", "auto")
 MIN_GAIN = 0.01  # size measures only where the learner still gains this much after the cut-off
 LEVEL = 0.8
-TAUS = tuple(round(0.05 * i, 2) for i in range(0, 21))
+TAUS = tuple(round(0.05 * i, 2) for i in range(0, 41))
 
 
 def true_size(steps: np.ndarray, mean: np.ndarray, start: int, target: float) -> float:
@@ -481,26 +481,6 @@ def prior_projection(profile: dict[str, np.ndarray], m0: float, width: float) ->
     return float(profile["at_largest"][int(np.argmin(obj))])
 
 
-def _late_weighted_pow3(steps: np.ndarray, values: np.ndarray, start: Any) -> np.ndarray:
-    """pow3 least squares with weights (n / n_last)**2: the larger sizes count most."""
-    from scipy.optimize import least_squares
-
-    err = 1.0 - values.mean(axis=0)
-    sw = steps / steps[-1]
-
-    def resid(p: np.ndarray) -> np.ndarray:
-        return np.asarray(sw * (p[0] * steps ** -p[1] + p[2] - err))
-
-    best = None
-    for m0 in (min(start.m, 19.9), 0.1, 0.3, 0.6, 1.0):  # start.m may exceed the bound
-        c0 = min(max(start.c0, 0.0), 1.0)
-        p0 = [(err[0] - c0) * steps[0] ** m0, m0, c0]
-        r = least_squares(resid, p0, bounds=([-np.inf, 0.0, 0.0], [np.inf, 20.0, 1.0]))
-        if best is None or r.cost < best.cost:
-            best = r
-    return np.asarray(best.x if best is not None else [start.c, start.m, start.c0])
-
-
 def alternatives(case: dict[str, Any]) -> dict[str, float]:
     """Each alternative's accuracy at the largest size, from the cut curve."""
     import datagauge as dg
@@ -512,7 +492,7 @@ def alternatives(case: dict[str, Any]) -> dict[str, float]:
         warnings.simplefilter("ignore")
         fits = {m: dg.fit_learning_curve(steps, values, model=m) for m in dg.sufficiency.MODELS}
         at = {m: float(f.project(big)[0]) for m, f in fits.items()}
-        p = _late_weighted_pow3(steps, values, fits["pow3"])
+        late = float(fits["pow3"].forecast(big)[0])  # pow3 with weights (n / n_last)**2
         # extrapolation CV as "auto" scores it: fit the first points, predict the later ones
         k = steps.size
         cv = {}
@@ -529,7 +509,7 @@ def alternatives(case: dict[str, Any]) -> dict[str, float]:
     pooled = np.concatenate([_bootstrap_projections(f, big) for f in fits.values()])
     return {
         "pow3": at["pow3"],
-        "pow3-late": float(1.0 - (p[0] * big ** -p[1] + p[2])),
+        "pow3-late": late,
         "family-mean": float(np.mean(list(at.values()))),
         "cv-weighted": cv_weighted,
         "bootstrap-median": boot_median,
@@ -645,6 +625,14 @@ def summarise(cases: list[dict[str, Any]], method: str, tau: str | None) -> dict
             for i, t in enumerate(c["true_sizes"])
         ]
         out["range_coverage"] = float(np.mean(cover)) if cover else math.nan
+        # the same over the targets the fit reaches (lower > 0): no tau covers the others
+        given = [
+            _covered(c[method]["ranges"][tau][0][i], c[method]["ranges"][tau][1][i], t)
+            for c in sized
+            for i, t in enumerate(c["true_sizes"])
+            if c[method]["ranges"][tau][0][i] > 0
+        ]
+        out["range_coverage_reached"] = float(np.mean(given)) if given else math.nan
         widths = [
             c[method]["ranges"][tau][1][i] / c[method]["ranges"][tau][0][i]
             for c in sized
@@ -703,7 +691,7 @@ def alternatives_timing(curves: list[dict[str, Any]]) -> dict[str, float]:
     from _harness import cpu_s
 
     rng = np.random.default_rng(1)
-    pooled, prior = [], []
+    pooled, prior, late = [], [], []
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", dg.DatagaugeWarning)
         for curve in curves:
@@ -721,9 +709,14 @@ def alternatives_timing(curves: list[dict[str, Any]]) -> dict[str, float]:
                 c0 = cpu_s()
                 prior_projection(pow3_profile(steps, runs, big), 0.5, 0.5)
                 prior.append(cpu_s() - c0)
+                fit = dg.fit_learning_curve(steps, runs, model="pow3", n_bootstrap=0)
+                c0 = cpu_s()
+                fit.forecast(big)
+                late.append(cpu_s() - c0)
     return {
         "pooled_extra_cpu_ms": 1e3 * statistics.median(pooled),
         "prior_cpu_ms": 1e3 * statistics.median(prior),
+        "forecast_cpu_ms": 1e3 * statistics.median(late),
     }
 
 
@@ -907,6 +900,7 @@ def backtest_markdown(result: dict[str, Any], methods: list[str]) -> str:
         ("  its median ratio predicted / true", "p95_median_ratio", "{:.2f}"),
         ("share of the 95% targets called unreachable", "p95_unreachable", "{:.0%}"),
         ("80% range holds the true size", "range_coverage", "{:.0%}"),
+        ("  the same, of the targets the fit reaches", "range_coverage_reached", "{:.0%}"),
         ("  median width upper / lower", "range_median_width", "{:.1f}"),
     ]
     for cut, row in result["table"].items():
@@ -963,7 +957,8 @@ def backtest_markdown(result: dict[str, Any], methods: list[str]) -> str:
     lines.append(
         f"CPU per curve with 25 runs per size, on top of one pow3 fit + range: pow4 and mmf4 "
         f"with their bootstraps (pooled-bootstrap-median) {ta['pooled_extra_cpu_ms']:.2f} ms; "
-        f"pow3-prior's grid {ta['prior_cpu_ms']:.2f} ms (medians)."
+        f"pow3-prior's grid {ta['prior_cpu_ms']:.2f} ms; pow3-late "
+        f"(`LearningCurve.forecast`) {ta['forecast_cpu_ms']:.2f} ms (medians)."
     )
     for t in result["timing"]:
         lines.append(

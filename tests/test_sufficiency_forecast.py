@@ -168,3 +168,63 @@ def test_result_forecast_is_each_metrics_curve_forecast():
     np.testing.assert_array_equal(table["e"], curves["e"].forecast(sizes))
     np.testing.assert_allclose(table["a"], 1.0 - table["e"], atol=1e-12)
     assert res.forecast(sizes, metrics="e").columns.tolist() == ["size", "e"]
+
+
+def brute_force_size(fit, target, n_max):
+    """Oracle: the first n in 1..n_max whose forecast reaches the target (-1 if none)."""
+    n = np.arange(1, n_max + 1, dtype=np.float64)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ExtrapolationWarning)
+        v = fit.forecast(n)
+    hit = np.flatnonzero(v >= target if fit.higher_is_better else v <= target)
+    return int(hit[0]) + 1 if hit.size else -1
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_forecast_size_matches_brute_force(seed):
+    steps, values = noisy(0.9, 0.5, 0.05, noise=0.004, seed=seed, n=3000)
+    fit = fit_learning_curve(steps, values)
+    lerr = fit_learning_curve(steps, 1.0 - values, higher_is_better=False)
+    n_max = 60_000
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ExtrapolationWarning)
+        top = float(fit.forecast(n_max)[0])
+        targets = [
+            max(0.0, float(fit.forecast(1)[0]) - 0.01),
+            float(fit.forecast(5)[0]),
+            float(fit.forecast(700)[0]) + 1e-4,
+            top - 1e-3,
+        ]
+        sizes = fit.forecast_size(targets)
+        lsizes = lerr.forecast_size([1.0 - t for t in targets])
+    for t, n, ln in zip(targets, sizes.tolist(), lsizes.tolist(), strict=True):
+        assert n == brute_force_size(fit, t, n_max)
+        assert ln == brute_force_size(lerr, 1.0 - t, n_max)
+    assert sizes[0] == 1  # met below the measured range
+
+
+@settings(max_examples=25, deadline=None)
+@given(seed=st.integers(0, 10_000), q=st.floats(0.05, 0.999))
+def test_forecast_size_is_the_smallest_reaching_size(seed, q):
+    steps, values = noisy(0.8, 0.4, 0.08, noise=0.003, seed=seed)
+    fit = fit_learning_curve(steps, values, n_bootstrap=0)
+    c, m, c0 = fit._forecast_params()
+    assume(c > 0 and m > 0)
+    lo = float(fit.forecast(steps[0])[0])
+    target = lo + q * (1.0 - c0 - lo)  # between the first point and the asymptote
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ExtrapolationWarning)
+        n = int(fit.forecast_size(target)[0])
+        assume(n > 0)  # beyond MAX_SIZE for q near 1 and a slow curve
+        assert fit.forecast(n)[0] >= target
+        if n > 1:
+            assert fit.forecast(n - 1)[0] < target
+        # beyond the asymptote: never
+        assert fit.forecast_size(min(1.0, 1.0 - c0 + 1e-9))[0] == -1
+
+
+def test_forecast_size_of_a_flat_curve():
+    steps = geometric_steps(3000, 8)
+    flat = fit_learning_curve(steps, np.full(steps.size, 0.7), n_bootstrap=0)
+    with pytest.warns(ExtrapolationWarning, match="below the smallest measured size"):
+        assert flat.forecast_size([0.6, 0.7, 0.71]).tolist() == [1, 1, -1]

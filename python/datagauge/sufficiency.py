@@ -322,11 +322,82 @@ class LearningCurve(ResultBase):
         """
         n = check_sizes(sizes)
         self._warn_far(float(n.max()), "forecasting at")
+        return self._forecast_at(self._forecast_params(), n)
+
+    def _forecast_params(self) -> tuple[float, float, float]:
+        """(c, m, c0) of the weighted fit, ``error = c0 + c * (n / n_1)**(-m)``."""
         mean = self.mean
         err = 1.0 - mean if self.higher_is_better else mean
-        c, m, c0 = _weighted_pow3(self.steps, err, self.steps**FORECAST_POWER, *self._clip)
+        return _weighted_pow3(self.steps, err, self.steps**FORECAST_POWER, *self._clip)
+
+    def _forecast_at(
+        self, params: tuple[float, float, float], n: NDArray[np.float64]
+    ) -> NDArray[np.float64]:
+        c, m, c0 = params
         out = np.clip(c0 + c * (n / self.steps.min()) ** -m, *self._clip)
         return np.asarray(1.0 - out if self.higher_is_better else out, dtype=np.float64)
+
+    def forecast_size(self, targets: Any) -> NDArray[np.int64]:
+        """Smallest training-set size whose :meth:`forecast` reaches each target.
+
+        The counterpart of :meth:`inv_project` on the late-weighted fit of :meth:`forecast`
+        (on the back-test's 182 curves its sizes fall within 2x of the true ones more often
+        than :meth:`inv_project`'s; benchmarks/README.md). No range: :meth:`size_needed` gives
+        one around :meth:`inv_project`'s size.
+
+        Parameters
+        ----------
+        targets : float or array-like of shape (n_targets,)
+            Metric values to reach (at least, for a higher-is-better metric; at most, for a
+            lower-is-better one). In [0, 1] for a bounded metric.
+
+        Returns
+        -------
+        ndarray of int64, shape (n_targets,)
+            The smallest integer ``n >= 1`` with ``forecast(n)`` reaching the target. -1 where
+            it never does: at or beyond the asymptote, beyond ``MAX_SIZE`` samples, or, for a
+            forecast that does not improve with data, a target it misses at the smallest
+            measured size.
+
+        Warns
+        -----
+        ExtrapolationWarning
+            When a size is more than 10 times the largest measured one, or below the smallest
+            measured one.
+        """
+        t = check_targets(targets, bounded=self.bounded)
+        params = self._forecast_params()
+        c, m, c0 = params
+        n1 = float(self.steps.min())
+
+        def reaches(n: float, goal: float) -> bool:
+            v = float(self._forecast_at(params, np.array([float(n)]))[0])
+            return bool(v >= goal if self.higher_is_better else v <= goal)
+
+        out = np.full(t.size, -1, dtype=np.int64)
+        for i, goal in enumerate(t.tolist()):
+            if not (c > 0.0 and m > 0.0):  # flat, or worse with more data
+                out[i] = 1 if reaches(n1, goal) else -1
+                continue
+            if reaches(1.0, goal):
+                out[i] = 1
+                continue
+            e = 1.0 - goal if self.higher_is_better else goal  # the error to get down to
+            if e <= c0:
+                continue  # at or beyond the asymptote
+            ln_n = math.log(n1) - math.log((e - c0) / c) / m
+            if ln_n > math.log(MAX_SIZE):
+                continue
+            n = max(1, math.ceil(math.exp(ln_n)))
+            while n > 1 and reaches(n - 1, goal):  # rounding of the closed form, either way
+                n -= 1
+            while not reaches(n, goal):
+                n += 1
+            out[i] = n if n <= MAX_SIZE else -1
+        if (out > 0).any():
+            self._warn_far(float(out.max()), "reaching a target needs")
+            self._warn_below(out, stacklevel=3)
+        return out
 
     def band(
         self, sizes: Any, level: float = 0.9

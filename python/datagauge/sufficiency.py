@@ -300,10 +300,10 @@ class LearningCurve(ResultBase):
         image) cut at 10% and 25% of their largest size it predicts the accuracy at the largest
         size better than :meth:`project` (median abs error 0.0246 / 0.0133 against 0.0260 /
         0.0191; benchmarks/README.md): the unweighted fit follows the small sizes and
-        underestimates what the learner reaches. Only for this question: :meth:`project`,
-        :meth:`inv_project`, :meth:`band` and :meth:`size_needed` keep the unweighted fit
-        (DataEval's), whose sizes back-test better. Whatever :attr:`model` is, the forecast is
-        the power law.
+        underestimates what the learner reaches. :meth:`forecast_size` inverts it.
+        :meth:`project`, :meth:`inv_project`, :meth:`band` and :meth:`size_needed` keep the
+        unweighted fit (DataEval's meaning). Whatever :attr:`model` is, the forecast is the
+        power law.
 
         Parameters
         ----------

@@ -665,6 +665,13 @@ def _score(s: dict[str, Any]) -> float:
     return s["median_abs_error"] / 0.0175 - s["half_within_2x"] - s["p95_within_2x"]
 
 
+def _runs25(values: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """25 runs per size resampled from a real curve's runs, each shifted by its own noise."""
+    noise = values.std(axis=0)
+    runs = values[rng.integers(0, values.shape[0], 25)] + rng.normal(0, 1, (25, 1)) * noise
+    return np.clip(runs, 0.0, 1.0)
+
+
 def backtest_timing(curves: list[dict[str, Any]], model: str) -> dict[str, Any]:
     """Fit + size range per curve with 25 runs per size (runs resampled from a real curve)."""
     import datagauge as dg
@@ -676,9 +683,7 @@ def backtest_timing(curves: list[dict[str, Any]], model: str) -> dict[str, Any]:
         warnings.simplefilter("ignore", dg.DatagaugeWarning)
         for curve in curves:
             values = np.asarray(curve["values"])
-            noise = values.std(axis=0)
-            runs = values[rng.integers(0, values.shape[0], 25)] + rng.normal(0, 1, (25, 1)) * noise
-            runs = np.clip(runs, 0.0, 1.0)
+            runs = _runs25(values, rng)
             target = float(np.clip(values.mean(axis=0)[-1] + 0.005, 0.0, 1.0))
             dg.fit_learning_curve(curve["steps"], runs, model=model).size_needed(target)
             for _ in range(5):
@@ -709,9 +714,7 @@ def alternatives_timing(curves: list[dict[str, Any]]) -> dict[str, float]:
         warnings.simplefilter("ignore", dg.DatagaugeWarning)
         for curve in curves:
             values = np.asarray(curve["values"])
-            noise = values.std(axis=0)
-            runs = values[rng.integers(0, values.shape[0], 25)] + rng.normal(0, 1, (25, 1)) * noise
-            runs = np.clip(runs, 0.0, 1.0)
+            runs = _runs25(values, rng)
             steps = np.asarray(curve["steps"], dtype=np.float64)
             big = 10.0 * steps[-1]
             for _ in range(3):

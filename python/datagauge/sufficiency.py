@@ -305,20 +305,9 @@ class LearningCurve(ResultBase):
         unweighted fit (DataEval's meaning). Whatever :attr:`model` is, the forecast is the
         power law.
 
-        Parameters
-        ----------
-        sizes : int, float or array-like of shape (n_sizes,)
-            Training-set sizes, >= 1.
-
-        Returns
-        -------
-        ndarray of float64, shape (n_sizes,)
-            Clipped to [0, 1] for a bounded metric.
-
-        Warns
-        -----
-        ExtrapolationWarning
-            When a size is more than ``FAR_EXTRAPOLATION`` (10) times the largest measured one.
+        Takes, returns and warns as :meth:`project` does: `sizes` (n_sizes,) >= 1 in, float64
+        (n_sizes,) out (clipped to [0, 1] for a bounded metric), an ExtrapolationWarning beyond
+        ``FAR_EXTRAPOLATION`` (10) times the largest measured size.
         """
         n = check_sizes(sizes)
         self._warn_far(float(n.max()), "forecasting at")
@@ -340,30 +329,17 @@ class LearningCurve(ResultBase):
     def forecast_size(self, targets: Any) -> NDArray[np.int64]:
         """Smallest training-set size whose :meth:`forecast` reaches each target.
 
-        The counterpart of :meth:`inv_project` on the late-weighted fit of :meth:`forecast`
-        (on the back-test's 182 curves its sizes fall within 2x of the true ones more often
-        than :meth:`inv_project`'s; benchmarks/README.md). No range: :meth:`size_needed` gives
-        one around :meth:`inv_project`'s size.
-
-        Parameters
-        ----------
-        targets : float or array-like of shape (n_targets,)
-            Metric values to reach (at least, for a higher-is-better metric; at most, for a
-            lower-is-better one). In [0, 1] for a bounded metric.
+        :meth:`inv_project` (same targets, same -1 and warnings) on the late-weighted fit of
+        :meth:`forecast`: on the back-test's 182 curves its sizes fall within 2x of the true
+        ones more often than :meth:`inv_project`'s (benchmarks/README.md). No range:
+        :meth:`size_needed` gives one around :meth:`inv_project`'s size.
 
         Returns
         -------
         ndarray of int64, shape (n_targets,)
-            The smallest integer ``n >= 1`` with ``forecast(n)`` reaching the target. -1 where
-            it never does: at or beyond the asymptote, beyond ``MAX_SIZE`` samples, or, for a
-            forecast that does not improve with data, a target it misses at the smallest
-            measured size.
-
-        Warns
-        -----
-        ExtrapolationWarning
-            When a size is more than 10 times the largest measured one, or below the smallest
-            measured one.
+            The smallest ``n >= 1`` with ``forecast(n)`` reaching the target; -1 where it never
+            does (beyond the asymptote or ``MAX_SIZE``; for a forecast that does not improve
+            with data, a target it misses at the smallest measured size).
         """
         t = check_targets(targets, bounded=self.bounded)
         params = self._forecast_params()

@@ -22,8 +22,9 @@ repository (``apt-get download`` needs no root and fetches no dependencies)::
     apt-get download r-cran-mlbench r-cran-kernlab r-cran-modeldata
     for f in *.deb; do dpkg-deb -x "$f" x; done
 
-and install the reader into the measuring interpreter only (``pip install rdata``; the library
-and CI never need it: the curves are cached in ``results/sufficiency-curves.json``). Set
+and install the reader into the measuring interpreter only (``pip install rdata``, 1.1.0 here;
+the library and CI never need it: the curves are cached in ``results/sufficiency-curves.json``),
+then ``python benchmarks/bench_sufficiency.py --backtest --measure --budget 3600``. Set
 ``DATAGAUGE_RDATA`` if the packages lie elsewhere than ``/tmp/rdata/x/usr/lib/R/site-library``.
 mlbench and kernlab keep one ``data/<name>.rda`` per dataset (``rdata.read_rda``); modeldata keeps
 all of them in a lazy-load database, ``data/Rdata.rdx`` (gzip of a serialized R list that gives

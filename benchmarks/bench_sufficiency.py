@@ -836,7 +836,8 @@ def run_backtest(args: argparse.Namespace) -> int:
     for cut in CUTOFFS:
         for group in sorted({c["group"] for c in cases}):
             here = [c for c in cases if c["cutoff"] == cut and c["group"] == group]
-            groups[f"{cut}/{group}"] = summarise(here, "pow3", str(tau_shipped))
+            groups[f"{cut}/{group}/pow3"] = summarise(here, "pow3", str(tau_shipped))
+            groups[f"{cut}/{group}/forecast"] = summarise(here, "forecast", None)
     alt_table = alternatives_table(cases)
     for case in cases:
         del case["prior"]  # arrays of the grid: only the choice above needs them
@@ -939,17 +940,19 @@ def backtest_markdown(result: dict[str, Any], methods: list[str]) -> str:
             lines.append(f"| {label} | " + " | ".join(cells) + " |")
         lines.append("")
     lines += [
-        "### pow3 per dataset group (shipped tau)",
+        "### pow3 and the forecast per dataset group (shipped tau)",
         "",
-        "| cut-off | group | curves | accuracy, median abs error | half within 2x | "
+        "| cut-off | group | method | curves | accuracy, median abs error | half within 2x | "
         "95% within 2x | 80% range holds |",
-        "|---|---|---|---|---|---|---|",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for key, g in result["groups"].items():
-        cut, group = key.split("/")
+        cut, group, meth = key.split("/")
+        cover = g.get("range_coverage")
         lines.append(
-            f"| {float(cut):.0%} | {group} | {g['cases']} | {g['median_abs_error']:.4f} | "
-            f"{g['half_within_2x']:.0%} | {g['p95_within_2x']:.0%} | {g['range_coverage']:.0%} |"
+            f"| {float(cut):.0%} | {group} | {meth} | {g['cases']} | "
+            f"{g['median_abs_error']:.4f} | {g['half_within_2x']:.0%} | {g['p95_within_2x']:.0%} "
+            f"| {'-' if cover is None else f'{cover:.0%}'} |"
         )
     alt = result["alternatives"]
     cols = [*ALTERNATIVES, "pow3-prior held out", "held-out choice"]

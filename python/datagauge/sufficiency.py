@@ -500,7 +500,7 @@ class LearningCurve(ResultBase):
           ``model="auto"``), so a choice the families disagree on gets a wider range;
         - ``x = max(0, ln(size / largest measured size))``: how far the answer extrapolates.
 
-        ``RANGE_KAPPA`` and ``RANGE_TAU`` were set leave one dataset out on the 32 image curves
+        ``RANGE_KAPPA`` and ``RANGE_TAU`` were chosen on the 32 image curves
         of ``benchmarks/bench_sufficiency.py --backtest``; on its 182 curves the range holds
         87% / 75% of the true sizes the fit reaches (from 10% / 25% of the sizes), 66% / 64%
         of all (benchmarks/README.md). When more than ``(1 - level) / 2`` of the bootstrap

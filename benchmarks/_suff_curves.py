@@ -13,11 +13,33 @@ of a seeded shuffle of the training pool, for ``STEPS`` sizes geometric from 20 
 pool, ``RUNS`` shuffles (``CNN_RUNS`` for the CNN). Each curve is saved as soon as it is
 measured, so an interrupted run resumes where it stopped. One thread throughout (the machine
 is shared).
+
+Tabular datasets (``TABULAR``; the issue's own corpus is mostly tabular) come from three R data
+packages that Debian bookworm ships; R itself is not needed. Fetch and unpack them outside the
+repository (``apt-get download`` needs no root and fetches no dependencies)::
+
+    mkdir -p /tmp/rdata && cd /tmp/rdata
+    apt-get download r-cran-mlbench r-cran-kernlab r-cran-modeldata
+    for f in *.deb; do dpkg-deb -x "$f" x; done
+
+and install the reader into the measuring interpreter only (``pip install rdata``, 1.1.0 here;
+the library and CI never need it: the curves are cached in ``results/sufficiency-curves.json``),
+then ``python benchmarks/bench_sufficiency.py --backtest --measure --budget 3600``. Set
+``DATAGAUGE_RDATA`` if the packages lie elsewhere than ``/tmp/rdata/x/usr/lib/R/site-library``.
+mlbench and kernlab keep one ``data/<name>.rda`` per dataset (``rdata.read_rda``); modeldata keeps
+all of them in a lazy-load database, ``data/Rdata.rdx`` (gzip of a serialized R list that gives
+each object's offset and length in ``Rdata.rdb``) and ``data/Rdata.rdb`` (per object: 4 bytes of
+length, a type byte, here ``Z``: a raw LZMA2 stream, preset 9 extreme), read by ``_modeldata``.
+Each table: rows with a missing value dropped; the target column becomes the labels; ordered
+factors become their codes, two-level factors one 0/1 column, other factors one-hot columns; a
+seeded test split of 25% of the rows (at most 2,000); the training pool capped at 10,000 rows;
+features standardised on the pool. The CNN runs on the images only.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -34,11 +56,99 @@ N_STEPS = 14
 SMALLEST = 20
 
 
+# name: (R package, object, target column, columns dropped); ordered cheap (small) to costly
+TABULAR: dict[str, tuple[str, str, str, tuple[str, ...]]] = {
+    "pima": ("mlbench", "PimaIndiansDiabetes", "diabetes", ()),
+    "two-class": ("modeldata", "two_class_dat", "Class", ()),
+    "vehicle": ("mlbench", "Vehicle", "Class", ()),
+    "vowel": ("mlbench", "Vowel", "Class", ()),
+    "attrition": ("modeldata", "attrition", "Attrition", ()),
+    "cells": ("modeldata", "cells", "class", ("case",)),
+    "dna": ("mlbench", "DNA", "Class", ()),
+    "credit": ("modeldata", "credit_data", "Status", ()),
+    "hpc": ("modeldata", "hpc_data", "class", ()),
+    "spam": ("kernlab", "spam", "type", ()),
+    "churn": ("modeldata", "mlc_churn", "churn", ()),
+    "income": ("kernlab", "income", "INCOME", ()),
+    "stackoverflow": ("modeldata", "stackoverflow", "Remote", ()),
+    "satellite": ("mlbench", "Satellite", "classes", ()),
+    "letter": ("mlbench", "LetterRecognition", "lettr", ()),
+}
+MAX_TEST = 2000
+MAX_POOL = 10_000
+
+
+def _rlib() -> Path:
+    return Path(os.environ.get("DATAGAUGE_RDATA", "/tmp/rdata/x/usr/lib/R/site-library"))
+
+
+def _modeldata(obj: str) -> Any:
+    """One object of modeldata's lazy-load database (Rdata.rdx / Rdata.rdb)."""
+    import gzip
+    import lzma
+
+    import rdata
+
+    data = _rlib() / "modeldata" / "data"
+    index = rdata.conversion.convert(
+        rdata.parser.parse_data(gzip.decompress((data / "Rdata.rdx").read_bytes()))
+    )
+    offset, length = (int(v) for v in index["variables"][obj])
+    with open(data / "Rdata.rdb", "rb") as f:
+        f.seek(offset)
+        block = f.read(length)
+    if block[4:5] != b"Z":
+        raise ValueError(f"modeldata {obj}: compression {block[4:5]!r}, expected b'Z' (xz)")
+    lzma2 = [{"id": lzma.FILTER_LZMA2, "preset": 9 | lzma.PRESET_EXTREME}]
+    raw = lzma.decompress(block[5:], format=lzma.FORMAT_RAW, filters=lzma2)
+    return rdata.conversion.convert(rdata.parser.parse_data(raw))
+
+
+def _table(name: str) -> tuple[np.ndarray, np.ndarray]:
+    """(x, y) of a tabular dataset: numeric features (unscaled) and integer labels."""
+    import warnings
+
+    import pandas as pd
+    import rdata
+
+    package, obj, target, drop = TABULAR[name]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # rdata: "Unknown encoding. Assumed ASCII."
+        if package == "modeldata":
+            df = _modeldata(obj)
+        else:
+            df = rdata.read_rda(str(_rlib() / package / "data" / f"{obj}.rda"))[obj]
+    df = df.drop(columns=list(drop)).dropna()
+    y = pd.Categorical(df.pop(target).astype(str)).codes.astype(np.int64)
+    cols = []
+    for col in df.columns:
+        v = df[col]
+        if isinstance(v.dtype, pd.CategoricalDtype) or v.dtype == object:
+            cat = pd.Categorical(v)
+            if cat.ordered:
+                cols.append(cat.codes[:, None].astype(np.float64))
+            elif len(cat.categories) <= 2:
+                cols.append((cat.codes == 1)[:, None].astype(np.float64))
+            else:
+                cols.append(np.eye(len(cat.categories))[cat.codes])
+        else:
+            cols.append(v.to_numpy(dtype=np.float64)[:, None])
+    return np.hstack(cols), y
+
+
 def _features(name: str) -> tuple[Any, Any, Any, Any, Any, Any]:
     """(x_train, y_train, x_test, y_test, images_train, images_test) of a dataset."""
     from datagauge import datasets
 
     rng = np.random.default_rng(0)
+    if name in TABULAR:
+        x, y = _table(name)
+        n_test = min(round(0.25 * y.size), MAX_TEST)
+        order = rng.permutation(y.size)
+        te, tr = order[:n_test], order[n_test:][:MAX_POOL]
+        mean, std = x[tr].mean(axis=0), x[tr].std(axis=0) + 1e-6
+        z = ((x - mean) / std).astype(np.float32)
+        return z[tr], y[tr], z[te], y[te], None, None
     if name == "digits":
         ds = datasets.load_digits()
         n_test = 450
@@ -152,6 +262,8 @@ def measure(budget_s: float = 1e9, verbose: bool = True) -> list[dict[str, Any]]
     # the cheap learners on every dataset first, the CNN last (it costs the most)
     order = [(d, lr) for lr in LEARNERS[:-1] for d in DATASETS]
     order += [(d, "cnn") for d in DATASETS if d != "fashion-mnist"]
+    # then the tables, one whole dataset at a time (each fold of the back-test needs all of it)
+    order += [(d, lr) for d in TABULAR for lr in LEARNERS[:-1]]
     with thread_limits(1, torch=True):
         for dname, learner in order:
             if (dname, learner) in done:

@@ -231,12 +231,29 @@ class _DataEvalWorker:
 
 
 def dataeval_fits(
-    curves: list[dict[str, Any]], *, timeout: float | None = None, cache: Path | None = None
+    curves: list[dict[str, Any]],
+    *,
+    timeout: float | None = None,
+    cache: Path | None = None,
+    cached_only: bool = False,
 ) -> list[dict[str, Any] | None] | None:
     """DataEval's fit of each curve (``steps``, ``values``, ``sizes``, ``targets``), one at a
     time in its own interpreter; None for a fit that ran past `timeout` seconds. With `cache`,
     finished fits and timeouts are kept there by their inputs and not repeated (a timeout is
-    retried only with a longer `timeout`). None when DataEval is not installed."""
+    retried only with a longer `timeout`). None when DataEval is not installed. With
+    `cached_only`, only the fits in `cache` (None for the others; DataEval is not run)."""
+    if cached_only:
+        store = json.loads(cache.read_text()).get("fits", {}) if cache and cache.exists() else {}
+        keys = [
+            hashlib.sha256(
+                json.dumps(
+                    [{k: c[k] for k in ("steps", "values", "sizes", "targets")}, NITER]
+                ).encode()
+            ).hexdigest()
+            for c in curves
+        ]
+        hits = [store.get(key) for key in keys]
+        return [None if h is None or "timed_out_after" in h else h for h in hits]
     if not VENV_PYTHON.exists():
         print(
             f"DataEval skipped: no interpreter at {VENV_PYTHON}. Set it up with\n"
@@ -331,7 +348,7 @@ CUTOFFS = (0.10, 0.25)
 FAMILIES = ("pow3", "pow4", "mmf4", "auto")
 MIN_GAIN = 0.01  # size measures only where the learner still gains this much after the cut-off
 LEVEL = 0.8
-TAUS = tuple(round(0.05 * i, 2) for i in range(0, 21))
+TAUS = tuple(round(0.05 * i, 2) for i in range(0, 41))
 
 
 def true_size(steps: np.ndarray, mean: np.ndarray, start: int, target: float) -> float:
@@ -348,11 +365,17 @@ def true_size(steps: np.ndarray, mean: np.ndarray, start: int, target: float) ->
 
 def backtest_cases(curves: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Each curve cut at each cut-off: the points fitted and what the learner really reached."""
+    import _suff_curves
+    import datagauge as dg
+
     cases = []
     for curve in curves:
         steps = np.asarray(curve["steps"], dtype=np.float64)
         values = np.asarray(curve["values"], dtype=np.float64)
         mean = values.mean(axis=0)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", dg.DatagaugeWarning)
+            m_full = dg.fit_learning_curve(steps, values, model="pow3", n_bootstrap=0).m
         for cut in CUTOFFS:
             k = int(np.searchsorted(steps, cut * steps[-1], side="right"))
             if k < 5:
@@ -364,7 +387,9 @@ def backtest_cases(curves: list[dict[str, Any]]) -> list[dict[str, Any]]:
             cases.append(
                 {
                     "dataset": curve["dataset"],
+                    "group": "tabular" if curve["dataset"] in _suff_curves.TABULAR else "image",
                     "learner": curve["learner"],
+                    "m_full": m_full,
                     "cutoff": cut,
                     "steps": steps[:k].tolist(),
                     "values": values[:, :k].tolist(),
@@ -404,30 +429,69 @@ def fit_case(case: dict[str, Any], model: str) -> dict[str, Any]:
         }
 
 
+def forecast_case(case: dict[str, Any]) -> dict[str, Any]:
+    """The late-weighted fit of `LearningCurve.forecast`: its accuracy and sizes (no range)."""
+    import datagauge as dg
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", dg.DatagaugeWarning)
+        fit = dg.fit_learning_curve(case["steps"], case["values"], model="pow3", n_bootstrap=0)
+        return {
+            "acc_largest": float(fit.forecast(case["largest"])[0]),
+            "sizes": fit.forecast_size(np.clip(case["targets"], 0.0, 1.0)).tolist(),
+        }
+
+
 # Accuracy-only alternatives to one pow3 fit, tried for the accuracy target (the issue's
 # ideas and CVPR 2022 "How Much More Data Do I Need?"); each gives the accuracy at the
 # largest size only, and one is chosen leave-one-dataset-out like the family.
-ALTERNATIVES = ("pow3", "pow3-late", "family-mean", "cv-weighted", "bootstrap-median")
+ALTERNATIVES = (
+    "pow3",
+    "pow3-late",
+    "family-mean",
+    "cv-weighted",
+    "bootstrap-median",
+    "pooled-bootstrap-median",
+    "bootstrap+cv",
+    "pow3-prior",
+)
+# "pow3-prior": pow3 with a log-normal prior on the exponent, ln m ~ N(ln m0, width**2), at
+# its maximum a posteriori under Gaussian noise of unknown variance (profile likelihood over
+# a grid of m, c and c0 exact for each m). m0 is the median exponent of pow3 fitted to the
+# whole curves of the design datasets; the width (inf: no prior, plain pow3 on the grid) is
+# chosen on them too. Both are chosen leave one dataset out, like everything else here.
+PRIOR_WIDTHS = (0.1, 0.2, 0.35, 0.5, 0.75, 1.0, 1.5, math.inf)
+PRIOR_GRID = 4000  # exponents, geometric from 1e-3 to pow3's own upper end
 
 
-def _late_weighted_pow3(steps: np.ndarray, values: np.ndarray, start: Any) -> np.ndarray:
-    """pow3 least squares with weights (n / n_last)**2: the larger sizes count most."""
-    from scipy.optimize import least_squares
-
+def pow3_profile(steps: np.ndarray, values: np.ndarray, big: float) -> dict[str, np.ndarray]:
+    """pow3 least squares on a grid of exponents: ln m, the negative profile log-likelihood
+    ``k/2 ln SSE(m)`` (c, c0 exact for each m, 0 <= c0 <= 1) and the projection at `big`."""
     err = 1.0 - values.mean(axis=0)
-    sw = steps / steps[-1]
+    k = steps.size
+    m = np.geomspace(1e-3, 40.0 / math.log(steps[1] / steps[0]), PRIOR_GRID)
+    # (n / n_1)**-m: the first column is 1, so nothing underflows where it matters
+    x = (steps[None, :] / steps[0]) ** -m[:, None]
+    xc = x - x.mean(axis=1, keepdims=True)
+    c = (xc @ (err - err.mean())) / (xc**2).sum(axis=1)
+    c0 = err.mean() - c * x.mean(axis=1)
+    # outside [0, 1] the constrained optimum is on the nearer bound (convex in c0)
+    c0b = np.clip(c0, 0.0, 1.0)
+    c = np.where(c0b != c0, (x @ err - c0b * x.sum(axis=1)) / (x**2).sum(axis=1), c)
+    sse = ((c[:, None] * x + c0b[:, None] - err) ** 2).sum(axis=1)
+    return {
+        "ln_m": np.log(m),
+        "nll": 0.5 * k * np.log(np.maximum(sse, 1e-300)),
+        "at_largest": 1.0 - np.clip(c * (big / steps[0]) ** -m + c0b, 0.0, 1.0),
+    }
 
-    def resid(p: np.ndarray) -> np.ndarray:
-        return np.asarray(sw * (p[0] * steps ** -p[1] + p[2] - err))
 
-    best = None
-    for m0 in (start.m, 0.1, 0.3, 0.6, 1.0):
-        c0 = min(max(start.c0, 0.0), 1.0)
-        p0 = [(err[0] - c0) * steps[0] ** m0, m0, c0]
-        r = least_squares(resid, p0, bounds=([-np.inf, 0.0, 0.0], [np.inf, 20.0, 1.0]))
-        if best is None or r.cost < best.cost:
-            best = r
-    return np.asarray(best.x if best is not None else [start.c, start.m, start.c0])
+def prior_projection(profile: dict[str, np.ndarray], m0: float, width: float) -> float:
+    """The pow3-prior's accuracy at the largest size (its MAP exponent on the grid)."""
+    obj = profile["nll"]
+    if math.isfinite(width):
+        obj = obj + (profile["ln_m"] - math.log(m0)) ** 2 / (2.0 * width**2)
+    return float(profile["at_largest"][int(np.argmin(obj))])
 
 
 def alternatives(case: dict[str, Any]) -> dict[str, float]:
@@ -441,7 +505,7 @@ def alternatives(case: dict[str, Any]) -> dict[str, float]:
         warnings.simplefilter("ignore")
         fits = {m: dg.fit_learning_curve(steps, values, model=m) for m in dg.sufficiency.MODELS}
         at = {m: float(f.project(big)[0]) for m, f in fits.items()}
-        p = _late_weighted_pow3(steps, values, fits["pow3"])
+        late = float(fits["pow3"].forecast(big)[0])  # pow3 with weights (n / n_last)**2
         # extrapolation CV as "auto" scores it: fit the first points, predict the later ones
         k = steps.size
         cv = {}
@@ -453,44 +517,90 @@ def alternatives(case: dict[str, Any]) -> dict[str, float]:
                     total += float(np.mean((part.project(steps[j:]) - values[:, j:].mean(0)) ** 2))
             cv[m] = total
     w = np.array([1.0 / (cv[m] + 1e-6) for m in dg.sufficiency.MODELS])
-    boot = fits["pow3"].bootstrap
+    boot_median = float(np.median(_bootstrap_projections(fits["pow3"], big)))
+    cv_weighted = float(w @ [at[m] for m in dg.sufficiency.MODELS] / w.sum())
+    pooled = np.concatenate([_bootstrap_projections(f, big) for f in fits.values()])
     return {
         "pow3": at["pow3"],
-        "pow3-late": float(1.0 - (p[0] * big ** -p[1] + p[2])),
+        "pow3-late": late,
         "family-mean": float(np.mean(list(at.values()))),
-        "cv-weighted": float(w @ [at[m] for m in dg.sufficiency.MODELS] / w.sum()),
-        "bootstrap-median": float(
-            np.median(1.0 - (boot[:, 0] * big ** -boot[:, 1] + boot[:, 2]))
-            if boot is not None
-            else at["pow3"]
-        ),
+        "cv-weighted": cv_weighted,
+        "bootstrap-median": boot_median,
+        "pooled-bootstrap-median": float(np.median(pooled)),
+        "bootstrap+cv": 0.5 * (boot_median + cv_weighted),
     }
 
 
+def _bootstrap_projections(fit: Any, big: float) -> np.ndarray:
+    """Accuracy at `big` of each bootstrap fit of a curve (its own fit without a bootstrap)."""
+    from datagauge._kernels.families import error_at
+    from datagauge.sufficiency import _FAMILY
+
+    rows = fit.bootstrap if fit.bootstrap is not None else np.array([fit.params])
+    logn = np.array([math.log(big)])
+    code = _FAMILY[fit.model]
+    out = [error_at(code, *[*map(float, r), 0.0][:4], logn)[0] for r in rows]
+    return np.asarray(1.0 - np.clip(out, 0.0, 1.0))
+
+
+def _prior_choice(cases: list[dict[str, Any]], score: Any) -> tuple[float, float]:
+    """(m0, width) of pow3-prior chosen on `cases`: m0 the median whole-curve exponent of
+    their curves, the width the one with the best `score`."""
+    by_curve = {(c["dataset"], c["learner"]): c["m_full"] for c in cases}
+    m0 = float(np.median(list(by_curve.values())))
+    width = min(
+        PRIOR_WIDTHS, key=lambda w: score(cases, lambda c: prior_projection(c["prior"], m0, w))
+    )
+    return m0, width
+
+
 def alternatives_table(cases: list[dict[str, Any]]) -> dict[str, Any]:
-    """Median abs error of each alternative per cut-off, and the leave-one-dataset-out pick
-    (the alternative with the smallest sum over both cut-offs of the median error divided by
-    the issue's target, on the other datasets)."""
+    """Median abs error of each alternative per cut-off (and per dataset group), and the
+    leave-one-dataset-out pick (the alternative with the smallest sum over both cut-offs of
+    the median error divided by the issue's target, on the other datasets); pow3-prior's
+    m0 and width are chosen the same way, inside each fold."""
     targets = {0.10: 0.0175, 0.25: 0.0105}
 
-    def med(sub: list[dict[str, Any]], alt: str) -> float:
-        return float(np.median([abs(c["alt"][alt] - c["acc_largest"]) for c in sub]))
+    def med_of(sub: list[dict[str, Any]], pred: Any) -> float:
+        return float(np.median([abs(pred(c) - c["acc_largest"]) for c in sub]))
 
-    def score(sub: list[dict[str, Any]], alt: str) -> float:
-        return sum(med([c for c in sub if c["cutoff"] == t], alt) / v for t, v in targets.items())
+    def score(sub: list[dict[str, Any]], pred: Any) -> float:
+        return sum(
+            med_of([c for c in sub if c["cutoff"] == t], pred) / v for t, v in targets.items()
+        )
 
-    folds = {}
+    def predictor(alt: str, prior: tuple[float, float]) -> Any:
+        if alt == "pow3-prior":
+            return lambda c: prior_projection(c["prior"], *prior)
+        return lambda c: c["alt"][alt]
+
+    folds, priors = {}, {}
     for held in sorted({c["dataset"] for c in cases}):
         design = [c for c in cases if c["dataset"] != held]
-        folds[held] = min(ALTERNATIVES, key=lambda a: score(design, a))
+        priors[held] = _prior_choice(design, score)
+        folds[held] = min(ALTERNATIVES, key=lambda a: score(design, predictor(a, priors[held])))
+    everywhere = _prior_choice(cases, score)
     rows = {}
     for cut in CUTOFFS:
-        here = [c for c in cases if c["cutoff"] == cut]
-        row = {alt: med(here, alt) for alt in ALTERNATIVES}
-        held_out = [abs(c["alt"][folds[c["dataset"]]] - c["acc_largest"]) for c in here]
-        row["held-out choice"] = float(np.median(held_out))
-        rows[str(cut)] = row
-    return {"folds": folds, "rows": rows}
+        for group in ("all", *sorted({c["group"] for c in cases})):
+            here = [c for c in cases if c["cutoff"] == cut and group in ("all", c["group"])]
+            if not here:
+                continue
+            row = {alt: med_of(here, predictor(alt, everywhere)) for alt in ALTERNATIVES}
+            row["pow3-prior held out"] = med_of(
+                here, lambda c: prior_projection(c["prior"], *priors[c["dataset"]])
+            )
+            row["held-out choice"] = med_of(
+                here, lambda c: predictor(folds[c["dataset"]], priors[c["dataset"]])(c)
+            )
+            row["curves"] = len(here)
+            rows[f"{cut}/{group}"] = row
+    return {
+        "folds": folds,
+        "prior_folds": {k: [round(v[0], 3), v[1]] for k, v in priors.items()},
+        "prior_everywhere": [round(everywhere[0], 3), everywhere[1]],
+        "rows": rows,
+    }
 
 
 def _within2(pred: float, true: float) -> bool:
@@ -528,6 +638,14 @@ def summarise(cases: list[dict[str, Any]], method: str, tau: str | None) -> dict
             for i, t in enumerate(c["true_sizes"])
         ]
         out["range_coverage"] = float(np.mean(cover)) if cover else math.nan
+        # the same over the targets the fit reaches (lower > 0): no tau covers the others
+        given = [
+            _covered(c[method]["ranges"][tau][0][i], c[method]["ranges"][tau][1][i], t)
+            for c in sized
+            for i, t in enumerate(c["true_sizes"])
+            if c[method]["ranges"][tau][0][i] > 0
+        ]
+        out["range_coverage_reached"] = float(np.mean(given)) if given else math.nan
         widths = [
             c[method]["ranges"][tau][1][i] / c[method]["ranges"][tau][0][i]
             for c in sized
@@ -547,6 +665,13 @@ def _score(s: dict[str, Any]) -> float:
     return s["median_abs_error"] / 0.0175 - s["half_within_2x"] - s["p95_within_2x"]
 
 
+def _runs25(values: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """25 runs per size resampled from a real curve's runs, each shifted by its own noise."""
+    noise = values.std(axis=0)
+    runs = values[rng.integers(0, values.shape[0], 25)] + rng.normal(0, 1, (25, 1)) * noise
+    return np.clip(runs, 0.0, 1.0)
+
+
 def backtest_timing(curves: list[dict[str, Any]], model: str) -> dict[str, Any]:
     """Fit + size range per curve with 25 runs per size (runs resampled from a real curve)."""
     import datagauge as dg
@@ -558,9 +683,7 @@ def backtest_timing(curves: list[dict[str, Any]], model: str) -> dict[str, Any]:
         warnings.simplefilter("ignore", dg.DatagaugeWarning)
         for curve in curves:
             values = np.asarray(curve["values"])
-            noise = values.std(axis=0)
-            runs = values[rng.integers(0, values.shape[0], 25)] + rng.normal(0, 1, (25, 1)) * noise
-            runs = np.clip(runs, 0.0, 1.0)
+            runs = _runs25(values, rng)
             target = float(np.clip(values.mean(axis=0)[-1] + 0.005, 0.0, 1.0))
             dg.fit_learning_curve(curve["steps"], runs, model=model).size_needed(target)
             for _ in range(5):
@@ -578,6 +701,41 @@ def backtest_timing(curves: list[dict[str, Any]], model: str) -> dict[str, Any]:
     }
 
 
+def alternatives_timing(curves: list[dict[str, Any]]) -> dict[str, float]:
+    """CPU ms per curve (25 runs per size, median) of what each cheap accuracy alternative
+    adds to one pow3 fit + range: the other families' fits with their bootstrap (the pooled
+    median), the exponent grid of pow3-prior."""
+    import datagauge as dg
+    from _harness import cpu_s
+
+    rng = np.random.default_rng(1)
+    pooled, prior, late = [], [], []
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", dg.DatagaugeWarning)
+        for curve in curves:
+            values = np.asarray(curve["values"])
+            runs = _runs25(values, rng)
+            steps = np.asarray(curve["steps"], dtype=np.float64)
+            big = 10.0 * steps[-1]
+            for _ in range(3):
+                c0 = cpu_s()
+                fits = [dg.fit_learning_curve(steps, runs, model=m) for m in ("pow4", "mmf4")]
+                np.median(np.concatenate([_bootstrap_projections(f, big) for f in fits]))
+                pooled.append(cpu_s() - c0)
+                c0 = cpu_s()
+                prior_projection(pow3_profile(steps, runs, big), 0.5, 0.5)
+                prior.append(cpu_s() - c0)
+                fit = dg.fit_learning_curve(steps, runs, model="pow3", n_bootstrap=0)
+                c0 = cpu_s()
+                fit.forecast(big)
+                late.append(cpu_s() - c0)
+    return {
+        "pooled_extra_cpu_ms": 1e3 * statistics.median(pooled),
+        "prior_cpu_ms": 1e3 * statistics.median(prior),
+        "forecast_cpu_ms": 1e3 * statistics.median(late),
+    }
+
+
 def run_backtest(args: argparse.Namespace) -> int:
     import _suff_curves
     import datagauge as dg
@@ -592,9 +750,13 @@ def run_backtest(args: argparse.Namespace) -> int:
     for case in cases:
         for model in FAMILIES:
             case[model] = fit_case(case, model)
+        case["forecast"] = forecast_case(case)
         last = case["acc_cut"]
         case["last"] = {"acc_largest": last, "sizes": [-1, -1]}
         case["alt"] = alternatives(case)
+        case["prior"] = pow3_profile(
+            np.asarray(case["steps"]), np.asarray(case["values"]), case["largest"]
+        )
     dataeval_timed_out = None
     if not args.no_dataeval:
         de_in = [
@@ -612,6 +774,7 @@ def run_backtest(args: argparse.Namespace) -> int:
             de_in,
             timeout=args.dataeval_timeout,
             cache=RESULTS_DIR / "sufficiency-dataeval-fits.json",
+            cached_only=args.dataeval_cached,
         )
         if theirs is not None:
             for c, de in zip(cases, theirs, strict=True):
@@ -619,7 +782,7 @@ def run_backtest(args: argparse.Namespace) -> int:
                     c["dataeval"] = {"acc_largest": de["projection"][0], "sizes": de["inv_project"]}
             dataeval_timed_out = sum(de is None for de in theirs)
     has_de = any("dataeval" in c for c in cases)
-    methods = [*FAMILIES, "last"] + (["dataeval"] if has_de else [])
+    methods = [*FAMILIES, "forecast", "last"] + (["dataeval"] if has_de else [])
     datasets = sorted({c["dataset"] for c in cases})
     # Leave one dataset out: the design choices (the family, the range's RANGE_TAU) are made
     # on the other datasets' curves, then judged on the held-out dataset's.
@@ -669,8 +832,18 @@ def run_backtest(args: argparse.Namespace) -> int:
         ]
         row["lodo"]["range_coverage"] = float(np.mean(cover)) if cover else math.nan
         table[str(cut)] = row
+    groups = {}
+    for cut in CUTOFFS:
+        for group in sorted({c["group"] for c in cases}):
+            here = [c for c in cases if c["cutoff"] == cut and c["group"] == group]
+            groups[f"{cut}/{group}/pow3"] = summarise(here, "pow3", str(tau_shipped))
+            groups[f"{cut}/{group}/forecast"] = summarise(here, "forecast", None)
+    alt_table = alternatives_table(cases)
+    for case in cases:
+        del case["prior"]  # arrays of the grid: only the choice above needs them
     timing = backtest_timing(curves, "auto")
     timing_pow3 = backtest_timing(curves, "pow3")
+    timing_alt = alternatives_timing(curves)
     result = {
         "machine": machine_info(),
         "curves": [{k: c[k] for k in ("dataset", "learner", "wall_s", "cpu_s")} for c in curves],
@@ -680,10 +853,13 @@ def run_backtest(args: argparse.Namespace) -> int:
         "tau_shipped": tau_shipped,
         "default_model": dg.sufficiency.DEFAULT_MODEL,
         "dataeval_timeout_s": None if args.no_dataeval else args.dataeval_timeout,
+        "dataeval_cached_only": bool(args.dataeval_cached),
         "dataeval_timed_out": dataeval_timed_out,
         "table": table,
         "timing": [timing, timing_pow3],
-        "alternatives": alternatives_table(cases),
+        "timing_alternatives": timing_alt,
+        "groups": groups,
+        "alternatives": alt_table,
         "cases": cases,
     }
     RESULTS_DIR.mkdir(exist_ok=True)
@@ -719,7 +895,15 @@ def backtest_markdown(result: dict[str, Any], methods: list[str]) -> str:
         f"{result['default_model']!r}, RANGE_TAU = {result['tau_shipped']}.",
         "",
     ]
-    if result.get("dataeval_timed_out") is not None:
+    if result.get("dataeval_cached_only"):
+        lines += [
+            f"DataEval 1.1.4 (basinhopping, {NITER} iterations): only the fits cached in "
+            f"results/sufficiency-dataeval-fits.json were used (not run again); "
+            f"{result['n_cases'] - result['dataeval_timed_out']} of {result['n_cases']} cut "
+            "curves have one, and its column is over those only.",
+            "",
+        ]
+    elif result.get("dataeval_timed_out") is not None:
         lines += [
             f"DataEval 1.1.4 (basinhopping, {NITER} iterations), each fit limited to "
             f"{result['dataeval_timeout_s']:.0f} s wall: {result['dataeval_timed_out']} of "
@@ -734,6 +918,7 @@ def backtest_markdown(result: dict[str, Any], methods: list[str]) -> str:
         ("  its median ratio predicted / true", "p95_median_ratio", "{:.2f}"),
         ("share of the 95% targets called unreachable", "p95_unreachable", "{:.0%}"),
         ("80% range holds the true size", "range_coverage", "{:.0%}"),
+        ("  the same, of the targets the fit reaches", "range_coverage_reached", "{:.0%}"),
         ("  median width upper / lower", "range_median_width", "{:.1f}"),
     ]
     for cut, row in result["table"].items():
@@ -754,19 +939,47 @@ def backtest_markdown(result: dict[str, Any], methods: list[str]) -> str:
                 )
             lines.append(f"| {label} | " + " | ".join(cells) + " |")
         lines.append("")
-    alt = result["alternatives"]
     lines += [
+        "### pow3 and the forecast per dataset group (shipped tau)",
+        "",
+        "| cut-off | group | method | curves | accuracy, median abs error | half within 2x | "
+        "95% within 2x | 80% range holds |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for key, g in result["groups"].items():
+        cut, group, meth = key.split("/")
+        cover = g.get("range_coverage")
+        lines.append(
+            f"| {float(cut):.0%} | {group} | {meth} | {g['cases']} | "
+            f"{g['median_abs_error']:.4f} | {g['half_within_2x']:.0%} | {g['p95_within_2x']:.0%} "
+            f"| {'-' if cover is None else f'{cover:.0%}'} |"
+        )
+    alt = result["alternatives"]
+    cols = [*ALTERNATIVES, "pow3-prior held out", "held-out choice"]
+    lines += [
+        "",
         "### Accuracy at the largest size: alternatives to one pow3 fit (median abs error)",
         "",
-        f"Leave-one-dataset-out choices: {alt['folds']}.",
+        f"Leave-one-dataset-out choices: {alt['folds']}. pow3-prior (m0, width) per fold: "
+        f"{alt['prior_folds']}; on all curves (its column): {alt['prior_everywhere']}.",
         "",
-        "| cut-off | " + " | ".join([*ALTERNATIVES, "held-out choice"]) + " |",
-        "|---|" + "---|" * (len(ALTERNATIVES) + 1),
+        "| cut-off | group | curves | " + " | ".join(cols) + " |",
+        "|---|---|---|" + "---|" * len(cols),
     ]
-    for cut, row in alt["rows"].items():
-        cells = [f"{row[a]:.4f}" for a in [*ALTERNATIVES, "held-out choice"]]
-        lines.append(f"| {float(cut):.0%} | " + " | ".join(cells) + " |")
+    for key, row in alt["rows"].items():
+        cut, group = key.split("/")
+        cells = [f"{row[a]:.4f}" for a in cols]
+        lines.append(
+            f"| {float(cut):.0%} | {group} | {row['curves']} | " + " | ".join(cells) + " |"
+        )
     lines.append("")
+    ta = result["timing_alternatives"]
+    lines.append(
+        f"CPU per curve with 25 runs per size, on top of one pow3 fit + range: pow4 and mmf4 "
+        f"with their bootstraps (pooled-bootstrap-median) {ta['pooled_extra_cpu_ms']:.2f} ms; "
+        f"pow3-prior's grid {ta['prior_cpu_ms']:.2f} ms; pow3-late "
+        f"(`LearningCurve.forecast`) {ta['forecast_cpu_ms']:.2f} ms (medians)."
+    )
     for t in result["timing"]:
         lines.append(
             f"Fit + 80% size range, 25 runs per size, model={t['model']!r}: median "
@@ -855,6 +1068,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         type=float,
         default=120.0,
         help="seconds each DataEval fit of the back-test may take (wall)",
+    )
+    p.add_argument(
+        "--dataeval-cached",
+        action="store_true",
+        help="back-test: DataEval's column from its cached fits only (run none)",
     )
     p.add_argument("--worker", choices=["dataeval"], help=argparse.SUPPRESS)
     return p.parse_args(argv)

@@ -987,6 +987,7 @@ def test_size_needed_range_brackets_the_size_and_is_deterministic():
             assert wide.upper[i] == -1 or (est.upper[i] != -1 and wide.upper[i] >= est.upper[i])
     assert est.size[-1] == -1  # beyond the asymptote
     assert est.upper[-1] == -1
+    assert est.lower[-1] > steps[-1]  # at least more than measured, maybe never
     frame = est.to_dataframe()
     assert list(frame.columns) == ["target", "size", "lower", "upper", "reachable"]
     # the range grows with the spread of the runs
@@ -1020,3 +1021,44 @@ def test_sufficiency_result_size_needed_and_progress_callback():
     ]  # fmt: skip
     assert frame["size"].tolist() == est.size.tolist()
     assert frame["model"].tolist() == [curve.model] * 2
+
+
+def test_size_needed_gives_unreached_targets_a_lower_end():
+    """A target the fitted curve never reaches: "at least lower, maybe never", with lower the
+    (1 - level) / 2 quantile of the bootstrap fits' sizes widened as every range is, and just
+    above the largest measured size where too few fits reach it."""
+    import math
+    from statistics import NormalDist
+
+    from datagauge import sufficiency as suff
+    from datagauge._kernels.families import sizes_many
+
+    steps, values = synthetic(noise=0.03, runs=5, n=4_000, substeps=8)
+    fit = fit_learning_curve(steps, values, random_state=1)
+    best = 1.0 - fit.c0  # the fitted asymptote
+    targets = [best + 0.002, best + 0.02, 1.0]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ExtrapolationWarning)
+        est = fit.size_needed(targets, level=0.8)
+    assert (est.size == -1).all() and not est.reachable.any()
+    assert (est.upper == -1).all()
+    top = float(steps[-1])
+    boot = np.zeros((fit.bootstrap.shape[0], 4))
+    boot[:, :3] = fit.bootstrap
+    sizes = np.asarray(
+        sizes_many(0, boot, np.array(targets), True, suff.MAX_SIZE, *fit._clip), dtype=float
+    )
+    sizes[sizes < 1] = np.inf
+    z = NormalDist().inv_cdf(0.9)
+    for i in range(len(targets)):
+        ranked = np.sort(sizes[:, i])
+        q = ranked[math.floor(0.1 * ranked.size)]
+        if np.isfinite(q):
+            x = max(0.0, math.log(q / top))
+            expected = max(math.floor(top) + 1, math.floor(q * math.exp(-z * suff.RANGE_TAU * x)))
+        else:
+            expected = math.floor(top) + 1
+        assert est.lower[i] == expected
+    assert np.isfinite(sizes[:, 0]).mean() > 0.1  # the near target: some fits reach it
+    assert est.lower[0] > math.floor(top) + 1
+    assert est.lower[-1] == math.floor(top) + 1  # no fit reaches an error of 0

@@ -601,16 +601,25 @@ class KDTree {
         float* sc = b.screened.data();
         for (std::int64_t p0 = 0; p0 < cnt; p0 += kScanBlock)
             block_sums(cols + p0, stride, q, kMissingDistance, d_, sc + p0);
-        // the k-th smallest screening distance (the query itself left out), then the points
-        // at or below it, in leaf order
-        float* vals = b.values.data();
-        std::int64_t m = 0;
-        for (std::int64_t p = 0; p < cnt; ++p)
-            if (offset_ + perm_[static_cast<std::size_t>(leaf.begin + p)] != exclude) vals[m++] = sc[p];
-        const std::int64_t want = std::min<std::int64_t>(m, top_k(top));
-        if (want == 0) return;
-        std::nth_element(vals, vals + want - 1, vals + m);
-        const float kth = vals[want - 1];
+        // the k-th smallest screening distance (the query itself left out: a sorted list of
+        // the k smallest, which a value enters about k ln(leaf / k) times), then the points at
+        // or below it, in leaf order
+        float* best = b.values.data();
+        const std::int64_t want = std::min<std::int64_t>(cnt - 1, top_k(top));
+        if (want <= 0) return;
+        std::int64_t held = 0;
+        for (std::int64_t p = 0; p < cnt; ++p) {
+            const float v = sc[p];
+            if (held == want && !(v < best[want - 1])) continue;
+            if (offset_ + perm_[static_cast<std::size_t>(leaf.begin + p)] == exclude) continue;
+            std::int64_t pos = held < want ? held++ : want - 1;
+            while (pos > 0 && v < best[pos - 1]) {
+                best[pos] = best[pos - 1];
+                --pos;
+            }
+            best[pos] = v;
+        }
+        const float kth = best[held - 1];
         std::int64_t* order = b.order.data();
         std::int64_t first = 0, rest = cnt;  // nearest first; the others from the back
         for (std::int64_t p = 0; p < cnt; ++p) {

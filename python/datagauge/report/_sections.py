@@ -387,7 +387,7 @@ def _sufficiency(inputs: ReportInputs, sec: Section, out: Path, shared: Shared) 
 def _range_text(lower: int, upper: int) -> str:
     if lower < 1:
         return "-"
-    return f"{lower:,} to {upper:,}" if upper > 0 else f"{lower:,} to open"
+    return f"{lower:,} to {upper:,}" if upper > 0 else f"{lower:,} or more (maybe never)"
 
 
 def write_review_file(path: Path, text: str) -> tuple[Path, str | None]:

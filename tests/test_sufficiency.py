@@ -1040,7 +1040,8 @@ def test_size_needed_gives_unreached_targets_a_lower_end():
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ExtrapolationWarning)
         est = fit.size_needed(targets, level=0.8)
-    assert (est.size == -1).all() and not est.reachable.any()
+    assert (est.size == -1).all()
+    assert not est.reachable.any()
     assert (est.upper == -1).all()
     top = float(steps[-1])
     boot = np.zeros((fit.bootstrap.shape[0], 4))

@@ -506,8 +506,9 @@ class LearningCurve(ResultBase):
 
         ``RANGE_TAU`` and ``RANGE_FLOOR`` were chosen leave one dataset out on the 182 real
         curves of ``benchmarks/bench_sufficiency.py --backtest``; held out, the range holds
-        the true size 80% / 80% of the time from 10% / 25% of the sizes (benchmarks/README.md). When more than ``(1 - level) / 2`` of the bootstrap
-        fits never reach a target, its range is open-ended (``upper = -1``). A target the
+        the true size 80% / 80% of the time from 10% / 25% of the sizes
+        (benchmarks/README.md). When more than ``(1 - level) / 2`` of the bootstrap fits never
+        reach a target, its range is open-ended (``upper = -1``). A target the
         fitted curve never reaches (``size = -1``) still gets the lower end, "at least this
         many, maybe never": the ``(1 - level) / 2`` quantile of the bootstrap fits' sizes,
         widened for extrapolation as above, and never below the largest measured size plus

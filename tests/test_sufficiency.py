@@ -1056,7 +1056,8 @@ def test_size_needed_gives_unreached_targets_a_lower_end():
         q = ranked[math.floor(0.1 * ranked.size)]
         if np.isfinite(q):
             x = max(0.0, math.log(q / top))
-            expected = max(math.floor(top) + 1, math.floor(q * math.exp(-z * suff.RANGE_TAU * x)))
+            s = math.sqrt((suff.RANGE_TAU * x) ** 2 + suff.RANGE_FLOOR**2)
+            expected = max(math.floor(top) + 1, math.floor(q * math.exp(-z * s)))
         else:
             expected = math.floor(top) + 1
         assert est.lower[i] == expected

@@ -604,11 +604,10 @@ def _auto_engine(
     tree = build_tree(x, resolve_leaf_size(spec, d, rotated, n), 0, frame)
     limits = [_probe_limit(screened, rotated, d) for screened in (False, True)]
     share = tree_share(tree, k, n, max(limits))
-    brute = _brute_engine(x, k) if share > min(limits) else None
-    if share <= _probe_limit(isinstance(brute, _Screen), rotated, d):
+    brute = None if share <= min(limits) else _brute_engine(x, k)
+    if brute is None or share <= _probe_limit(isinstance(brute, _Screen), rotated, d):
         result: tuple[NDArray[np.float32], NDArray[np.int64]] = tree.self_query(k, n_threads)
         return result
-    assert brute is not None  # the share exceeds the smaller limit
     return brute
 
 

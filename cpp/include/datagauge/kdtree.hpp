@@ -590,17 +590,18 @@ class KDTree {
     // other point whose screening distance is within the list's rotated threshold, as
     // scan_leaf_rotated would. (Scanning in tree order instead measures and inserts a point
     // each time the list improves: about k ln(leaf / k) of them.)
-    DATAGAUGE_INLINE void seed_from_leaf(const Node& leaf, std::int64_t t, Batch& b) const {
+    // `self`: the query's own position in the leaf.
+    DATAGAUGE_INLINE void seed_from_leaf(const Node& leaf, std::int64_t t, std::int64_t self, Batch& b) const {
         const float* q = b.q.data() + t * dpad_;
         const float* qx = b.qx[static_cast<std::size_t>(t)];
         const float eq = b.eq[static_cast<std::size_t>(t)];
-        const std::int64_t exclude = b.exclude[static_cast<std::size_t>(t)];
         TopK& top = b.tops[static_cast<std::size_t>(t)];
         const std::int64_t cnt = leaf.end - leaf.begin, stride = padded(cnt);
         const float* cols = cols_.data() + leaf.cols;
         float* sc = b.screened.data();
         for (std::int64_t p0 = 0; p0 < cnt; p0 += kScanBlock)
             block_sums(cols + p0, stride, q, kMissingDistance, d_, sc + p0);
+        sc[self] = kMissingDistance;  // never a candidate of its own list
         // the k-th smallest screening distance (the query itself left out: a sorted list of
         // the k smallest, which a value enters about k ln(leaf / k) times), then the points at
         // or below it, in leaf order
@@ -610,8 +611,7 @@ class KDTree {
         std::int64_t held = 0;
         for (std::int64_t p = 0; p < cnt; ++p) {
             const float v = sc[p];
-            if (held == want && !(v < best[want - 1])) continue;
-            if (offset_ + perm_[static_cast<std::size_t>(leaf.begin + p)] == exclude) continue;
+            if (p == self || (held == want && !(v < best[want - 1]))) continue;
             std::int64_t pos = held < want ? held++ : want - 1;
             while (pos > 0 && v < best[pos - 1]) {
                 best[pos] = best[pos - 1];
@@ -623,7 +623,7 @@ class KDTree {
         std::int64_t* order = b.order.data();
         std::int64_t first = 0, rest = cnt;  // nearest first; the others from the back
         for (std::int64_t p = 0; p < cnt; ++p) {
-            if (offset_ + perm_[static_cast<std::size_t>(leaf.begin + p)] == exclude) continue;
+            if (p == self) continue;
             if (sc[p] <= kth) order[first++] = p;
             else order[--rest] = p;
         }
@@ -701,7 +701,7 @@ class KDTree {
         for (std::int64_t t = 0; t < m; ++t) {
             const Node& leaf = nodes_[static_cast<std::size_t>(leaf_of_[static_cast<std::size_t>(own.begin + t)])];
             if (rotated_)
-                seed_from_leaf(leaf, t, b);
+                seed_from_leaf(leaf, t, own.begin + t - leaf.begin, b);
             else
                 scan_leaf(leaf, b.q.data() + t * dpad_, b.qx[static_cast<std::size_t>(t)],
                           b.eq[static_cast<std::size_t>(t)], b.exclude[static_cast<std::size_t>(t)],

@@ -48,7 +48,10 @@ DATAEVAL_K = 15
 #: 3-d, no point searched (0.75 s with the k-NN search); 10,000 Fashion-MNIST images as raw
 #: 784-d pixels, 571 points searched (6.7 s; 11.7 s at k = 10); 20 well-separated clusters of
 #: 2,500 points in 32-d, every point of the clusters still closed in the last rounds (14.5 s,
-#: DataEval's k-NN tree 7.5 s).
+#: DataEval's k-NN tree 7.5 s). Again with the seeded kd-tree lists (commit 1dafe87): the
+#: pixels 3.05 s at k = 20 (571 searched), 3.2-3.7 s at k = 15 (762); 100k x 64 points of 8
+#: latent dimensions plus noise (bench_compare's) 2.9-3.2 s at k = 20 (6,627 searched),
+#: 2.3-2.4 s at k = 15 (9,531), 2.0-2.2 s at k = 10 (14,339): no k is best for both.
 EXACT_K = 20
 _LEAF_SIZE = 16
 

@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import numpy as np
 from numpy.typing import NDArray
 
-from ._atomic import atomic_dir
+from ._atomic import atomic_dir, save_npy, write_text
 from ._results import ResultBase, _frame
 from ._threads import resolve_n_jobs
 from ._validation import check_choice, check_embeddings, check_int, check_k
@@ -310,14 +310,13 @@ class NeighborGraph(ResultBase):
             for name in _ARRAYS:
                 array = np.ascontiguousarray(getattr(graph, name))
                 file = tmp / f"{name}.npy"
-                with open(file, "wb") as f:  # inside the atomic folder
-                    np.save(f, array, allow_pickle=False)
+                save_npy(file, array)
                 meta["arrays"][name] = {
                     "shape": list(array.shape),
                     "dtype": str(array.dtype),
                     "bytes": file.stat().st_size,
                 }
-            (tmp / "graph.json").write_bytes(json.dumps(meta, indent=1).encode())  # atomic dir
+            write_text(tmp / "graph.json", json.dumps(meta, indent=1))
         return target
 
     @classmethod

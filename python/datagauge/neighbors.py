@@ -771,8 +771,9 @@ def screen_plan(x: NDArray[np.float32], k: int, limit: int | None = None) -> int
     cap = SCREEN_MAX_CANDIDATES if limit is None else min(limit, SCREEN_MAX_CANDIDATES)
     rows = _sample_rows(n)
     kc = base
-    # the plan is a maximum over the rows: a subset that exceeds the cap settles it
-    for subset in (rows[::8], rows):
+    # the plan is a maximum over the rows: a subset that exceeds the cap settles it (asked
+    # with a limit only: otherwise the one pass over the data is all it costs)
+    for subset in (rows[::8], rows) if limit is not None else (rows,):
         needed = _sample_counts(x, subset, mean, k, None, _reach(resid, subset)) + 1
         kc = max(base, math.ceil(1.2 * float(needed.max())))
         if kc > cap:

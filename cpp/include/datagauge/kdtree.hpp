@@ -570,7 +570,7 @@ class KDTree {
               exclude(static_cast<std::size_t>(max_leaf), kMissingIndex),
               th(static_cast<std::size_t>(max_leaf), kMissingDistance),
               screened(static_cast<std::size_t>(padded(leaf_points))),
-              values(static_cast<std::size_t>(leaf_points)),
+              values(leaf_points > 0 ? static_cast<std::size_t>(k) : 0),
               order(static_cast<std::size_t>(leaf_points)) {}
         std::vector<TopK> tops;
         std::vector<float> q;          // queries in the frame of the tree, padded
@@ -579,7 +579,7 @@ class KDTree {
         std::vector<std::int64_t> exclude;
         std::vector<float> th;               // rotated trees: each list's bound in the rotated frame
         std::vector<float> screened;         // the own leaf's screening distances
-        std::vector<float> values;           // the same, to select from
+        std::vector<float> values;           // the k smallest of them so far, ascending
         std::vector<std::int64_t> order;     // its positions, the nearest first
         std::vector<Pending> stack;
     };
@@ -606,7 +606,7 @@ class KDTree {
         // the k smallest, which a value enters about k ln(leaf / k) times), then the points at
         // or below it, in leaf order
         float* best = b.values.data();
-        const std::int64_t want = std::min<std::int64_t>(cnt - 1, top_k(top));
+        const std::int64_t want = std::min<std::int64_t>(cnt - 1, top.capacity());
         if (want <= 0) return;
         std::int64_t held = 0;
         for (std::int64_t p = 0; p < cnt; ++p) {
@@ -653,8 +653,6 @@ class KDTree {
             if (sc[order[j]] <= th) order[kept++] = order[j];
         measure(order + first, kept - first);
     }
-
-    static std::int64_t top_k(const TopK& top) { return top.capacity(); }
 
     // Query t of a batch is this tree's point at tree position p (padding of b.q stays 0).
     DATAGAUGE_INLINE void load_query(std::int64_t p, Batch& b, std::int64_t t) const {

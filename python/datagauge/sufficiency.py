@@ -94,6 +94,7 @@ RANGE_FLOOR = 0.9
 FORECAST_POWER = 2.0
 #: Exponents in the grid of the weighted fit behind :meth:`LearningCurve.forecast`.
 _FORECAST_GRID = 512
+_INV_PHI = (math.sqrt(5.0) - 1.0) / 2.0  # golden-section step
 
 
 # ----------------------------------------------------------------------------- curve fit
@@ -849,16 +850,16 @@ def _weighted_pow3(
         def f(u: float) -> float:
             return float(_weighted_pow3_at(np.array([math.exp(u)]), x_log, err, w, lo, hi)[2][0])
 
-        u1, u2 = b - 0.6180339887498949 * (b - a), a + 0.6180339887498949 * (b - a)
+        u1, u2 = b - _INV_PHI * (b - a), a + _INV_PHI * (b - a)
         f1, f2 = f(u1), f(u2)
         for _ in range(40):  # the bracket, 2 grid cells of ln m, shrinks to 1e-9
             if f1 <= f2:
                 b, u2, f2 = u2, u1, f1
-                u1 = b - 0.6180339887498949 * (b - a)
+                u1 = b - _INV_PHI * (b - a)
                 f1 = f(u1)
             else:
                 a, u1, f1 = u1, u2, f2
-                u2 = a + 0.6180339887498949 * (b - a)
+                u2 = a + _INV_PHI * (b - a)
                 f2 = f(u2)
         u = u1 if f1 <= f2 else u2
         cu, c0u, lu = _weighted_pow3_at(np.array([math.exp(u)]), x_log, err, w, lo, hi)

@@ -57,7 +57,7 @@ DATA = [
 
 
 @pytest.mark.parametrize(("make", "ties"), DATA)
-@pytest.mark.parametrize("leaf", [1, 16, 512])
+@pytest.mark.parametrize("leaf", [1, 16, 100, 512])  # 100: blocks of 32 and a partial one
 @pytest.mark.parametrize("k", [1, 7, 25])  # 25: more than a leaf of 16 holds
 def test_rotated_self_query_equals_plain_tree(make, ties, leaf, k):
     x = make()
@@ -126,7 +126,7 @@ def test_any_orthonormal_frame_gives_the_same_lists():
     latent=st.integers(1, 8),
     scale=st.sampled_from([1e-3, 1.0, 1e3]),
     k=st.integers(1, 9),
-    leaf=st.sampled_from([1, 3, 64, 512]),
+    leaf=st.sampled_from([1, 3, 64, 100, 512]),
 )
 def test_property_rotated_equals_plain(seed, n, d, latent, scale, k, leaf):
     k = min(k, n - 1) if n > 1 else 1

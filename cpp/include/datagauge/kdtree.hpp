@@ -118,6 +118,31 @@ class KDTree {
         box_dims_ = std::min(dpad_, std::max<std::int64_t>(kLanes, (split_top + kLanes - 1) / kLanes * kLanes));
         for (const Node& node : nodes_)
             if (node.left < 0) max_leaf_ = std::max(max_leaf_, node.end - node.begin);
+        if (rotated_) {
+            // Each block's box over the first kLanes features, the leading principal axes
+            // (padding features 0, as the query's padding is): one vector per test, so a block
+            // box costs little where it prunes nothing (data of high intrinsic dimension).
+            const std::size_t w = static_cast<std::size_t>(kLanes);
+            for (Node& node : nodes_) {
+                if (node.left >= 0) continue;
+                node.blocks = bboxes_.size();
+                for (std::int64_t p0 = node.begin; p0 < node.end; p0 += kScanBlock) {
+                    const std::size_t at = bboxes_.size();
+                    bboxes_.resize(at + 2 * w, 0.0f);
+                    const std::int64_t stop = std::min(node.end, p0 + kScanBlock);
+                    for (std::int64_t j = 0; j < std::min(kLanes, d_); ++j) {
+                        float lo = std::numeric_limits<float>::infinity(), hi = -lo;
+                        for (std::int64_t p = p0; p < stop; ++p) {
+                            const float v = ypts_[static_cast<std::size_t>(p * d_ + j)];
+                            lo = std::min(lo, v);
+                            hi = std::max(hi, v);
+                        }
+                        bboxes_[at + static_cast<std::size_t>(j)] = lo;
+                        bboxes_[at + w + static_cast<std::size_t>(j)] = hi;
+                    }
+                }
+            }
+        }
         pboxes_.assign(nodes_.size() * static_cast<std::size_t>(2 * dpad_), 0.0f);
         for (std::size_t ni = 0; ni < nodes_.size(); ++ni) {
             const float* lo = boxes_.data() + nodes_[ni].box;
@@ -271,6 +296,7 @@ class KDTree {
         std::int64_t split_dim = 0;
         float split_value = 0.0f;  // left points <= split_value <= right points
         std::size_t cols = 0;      // leaves: offset of the padded column block in cols_
+        std::size_t blocks = 0;    // rotated leaves: offset of their blocks' boxes in bboxes_
     };
 
     std::int64_t n_, d_;
@@ -288,6 +314,7 @@ class KDTree {
     std::vector<float> cols_;           // the same, each leaf column by column, padded
     std::vector<float> boxes_;          // node bounding boxes while building
     std::vector<float> pboxes_;         // node i: lo then hi, each padded to dpad_ floats
+    std::vector<float> bboxes_;         // rotated leaves: each kScanBlock block's lo then hi (box_dims_ each)
     std::int64_t dpad_ = 0;
     std::int64_t box_dims_ = 0;           // features the box distances sum (see the constructor)
     std::int64_t max_leaf_ = 0;           // most points in a leaf
@@ -323,7 +350,10 @@ class KDTree {
                     hi[j] = std::max(hi[j], x[j]);
                 }
             }
-            if (e - b <= leaf_size_) continue;
+            if (e - b <= leaf_size_) {
+                if (rotated_) order_blocks(data, b, e);
+                continue;
+            }
             std::int64_t split = 0;
             float spread = hi[0] - lo[0];
             for (std::int64_t j = 1; j < d_; ++j) {
@@ -352,6 +382,36 @@ class KDTree {
             todo.push_back({left + 1});
             todo.push_back({left});
         }
+    }
+
+    // Orders a rotated leaf's points [b, e) so that each block of kScanBlock points (from b)
+    // is compact in the leading kLanes features (principal axes first): split at a block
+    // boundary near the middle along the widest of them, again in each half. A scan then skips a block whose box is too
+    // far (the order inside a leaf changes no answer: ties are broken by index).
+    void order_blocks(const float* data, std::int64_t b, std::int64_t e) {
+        if (e - b <= kScanBlock) return;
+        std::int64_t split = 0;
+        float spread = -1.0f;
+        for (std::int64_t j = 0; j < std::min(d_, kLanes); ++j) {  // the block boxes' features
+            float lo = std::numeric_limits<float>::infinity(), hi = -lo;
+            for (std::int64_t p = b; p < e; ++p) {
+                const float v = data[perm_[static_cast<std::size_t>(p)] * d_ + j];
+                lo = std::min(lo, v);
+                hi = std::max(hi, v);
+            }
+            if (hi - lo > spread) {
+                spread = hi - lo;
+                split = j;
+            }
+        }
+        const std::int64_t half = ((e - b) / 2 + kScanBlock - 1) / kScanBlock * kScanBlock;
+        const std::int64_t mid = b + half;
+        std::nth_element(perm_.begin() + b, perm_.begin() + mid, perm_.begin() + e, [&](std::int64_t u, std::int64_t v) {
+            const float xu = data[u * d_ + split], xv = data[v * d_ + split];
+            return xu < xv || (xu == xv && u < v);
+        });
+        order_blocks(data, b, mid);
+        order_blocks(data, mid, e);
     }
 
     // Per-thread search state: the top-k list, the DFS stack and the query padded to dpad_.
@@ -389,9 +449,27 @@ class KDTree {
     // Lower bound on the squared distance from q (padded) to the node's box, branch-free: the
     // distance between boxes, with q as a box of size zero.
     DATAGAUGE_INLINE float box_distance(const Node& node, const float* q) const { return box_box_distance(q, q, node); }
+    // The same for a block's box (lo then hi, kLanes features each).
+    DATAGAUGE_INLINE static float block_box_distance(const float* box, const float* q) {
+#if defined(__GNUC__)
+        const simd::Float8 qv = simd::load(q);
+        const simd::Float8 gap =
+            simd::vmax(simd::vmax(simd::load(box) - qv, qv - simd::load(box + kLanes)), simd::Float8{});
+        return simd::hsum(gap * gap);
+#else
+        float s = 0.0f;
+        for (std::int64_t j = 0; j < kLanes; ++j) {
+            const float gap = std::max(std::max(box[j] - q[j], q[j] - box[kLanes + j]), 0.0f);
+            s += gap * gap;
+        }
+        return s;
+#endif
+    }
 
     // Columns of a 32-point block scanned between two tests of a rotated scan's partial sums.
     static constexpr std::int64_t kAbandonStep = 8;
+    // Leading features whose partial sums rank a query's own leaf for its first neighbours.
+    static constexpr std::int64_t kSeedDims = 8;
 
     static constexpr std::int64_t kScanBlock = 32;
 
@@ -441,13 +519,46 @@ class KDTree {
 #endif
     }
 
+    // Sums of squared differences between q and the kScanBlock points of a leaf block over the
+    // first `dims` features only (a lower bound on the full sums), written to acc.
+    DATAGAUGE_INLINE static void head_sums(const float* col, std::int64_t stride, const float* q, std::int64_t dims,
+                                           float* acc) {
+#if defined(__GNUC__)
+        using simd::Float8;
+        Float8 a0{}, a1{}, a2{}, a3{};
+        for (std::int64_t j = 0; j < dims; ++j, col += stride) {
+            const Float8 qv = simd::splat(q[j]);
+            const Float8 t0 = simd::load(col) - qv, t1 = simd::load(col + 8) - qv;
+            const Float8 t2 = simd::load(col + 16) - qv, t3 = simd::load(col + 24) - qv;
+            a0 += t0 * t0;
+            a1 += t1 * t1;
+            a2 += t2 * t2;
+            a3 += t3 * t3;
+        }
+        std::memcpy(acc, &a0, sizeof a0);
+        std::memcpy(acc + 8, &a1, sizeof a1);
+        std::memcpy(acc + 16, &a2, sizeof a2);
+        std::memcpy(acc + 24, &a3, sizeof a3);
+#else
+        for (std::int64_t p = 0; p < kScanBlock; ++p) acc[p] = 0.0f;
+        for (std::int64_t j = 0; j < dims; ++j, col += stride)
+            for (std::int64_t p = 0; p < kScanBlock; ++p) {
+                const float t = col[p] - q[j];
+                acc[p] += t * t;
+            }
+#endif
+    }
+
     // Distances from q to a leaf's points, kScanBlock at a time: four SIMD accumulators stay in
     // registers across the coordinates. Each lane computes sum_j (x_j - q_j)^2 in the order of
     // j with separate multiply and add, exactly as refine.hpp's squared_distance does, so every
     // exact engine reports bit-identical distances.
     DATAGAUGE_INLINE void scan_leaf(const Node& node, const float* q, const float* qx, float eq, std::int64_t exclude,
                                     TopK& top) const {
-        if (rotated_) return scan_leaf_rotated(node, q, qx, eq, exclude, top);
+        if (rotated_) {
+            float th = threshold(top.bound(), eq);
+            return scan_leaf_rotated(node, q, qx, eq, exclude, top, th);
+        }
         const std::int64_t cnt = node.end - node.begin, stride = padded(cnt);
         const float* cols = cols_.data() + node.cols;
         for (std::int64_t p0 = 0; p0 < cnt; p0 += kScanBlock) {
@@ -464,13 +575,23 @@ class KDTree {
 
     // A rotated tree's scan: partial sums in the rotated frame (principal axes first), a block
     // of points dropped as soon as all of them exceed the threshold; the points that may enter
-    // are measured in the original frame (squared_distance: the exact engines' arithmetic).
+    // are measured in the original frame (squared_distance: the exact engines' arithmetic),
+    // eight at a time across blocks (eight independent sums: a single sum is one chain of d
+    // dependent additions, so a group of one or two costs as long as a group of eight).
+    // `th` is threshold(top.bound(), eq) on entry and is kept so on return.
+    // `skip` (optional): per position of the leaf, nonzero for points not to measure (already
+    // in the list).
     DATAGAUGE_INLINE void scan_leaf_rotated(const Node& node, const float* q, const float* qx, float eq,
-                                            std::int64_t exclude, TopK& top) const {
+                                            std::int64_t exclude, TopK& top, float& th,
+                                            const unsigned char* skip = nullptr) const {
         const std::int64_t cnt = node.end - node.begin, stride = padded(cnt);
         const float* cols = cols_.data() + node.cols;
-        float bound = top.bound(), th = threshold(bound, eq);
-        for (std::int64_t p0 = 0; p0 < cnt; p0 += kScanBlock) {
+        float bound = top.bound();
+        std::int64_t cand[kScanBlock + 8];
+        std::int64_t nc = 0;
+        const float* bbox = bboxes_.data() + node.blocks;
+        for (std::int64_t p0 = 0; p0 < cnt; p0 += kScanBlock, bbox += 2 * kLanes) {
+            if (block_box_distance(bbox, q) > th) continue;  // the block's box
             float acc[kScanBlock];
 #if defined(DATAGAUGE_KDTREE_AVX512)
             if (avx512_) {
@@ -478,29 +599,39 @@ class KDTree {
             } else
 #endif
             if (!block_sums(cols + p0, stride, q, th, kAbandonStep, acc)) continue;
-            // The block's candidates, measured in the original frame eight at a time (eight
-            // independent sums, each bit-identical to squared_distance).
             const std::int64_t m = std::min(kScanBlock, cnt - p0);
-            std::int64_t cand[kScanBlock];
-            int nc = 0;
             for (std::int64_t p = 0; p < m; ++p) {
-                if (!(acc[p] <= th)) continue;
+                if (!(acc[p] <= th) || (skip && skip[p0 + p])) continue;
                 const std::int64_t pos = node.begin + p0 + p;
                 if (offset_ + perm_[static_cast<std::size_t>(pos)] != exclude) cand[nc++] = pos;
             }
-            for (int c0 = 0; c0 < nc; c0 += 8) {
-                const float* rows[8];
-                float dx[8];
-                const int g = std::min(8, nc - c0);
-                for (int r = 0; r < 8; ++r) rows[r] = pts_.data() + cand[c0 + std::min(r, g - 1)] * d_;
-                squared_distance8(qx, rows, d_, dx);
-                for (int r = 0; r < g; ++r) {
-                    if (!(dx[r] <= bound)) continue;
-                    top.push(dx[r], offset_ + perm_[static_cast<std::size_t>(cand[c0 + r])]);
-                    if (top.bound() != bound) {
-                        bound = top.bound();
-                        th = threshold(bound, eq);
-                    }
+            if (nc >= 8) {
+                const std::int64_t whole = nc / 8 * 8;
+                measure_positions(cand, whole, qx, eq, top, bound, th);
+                std::copy(cand + whole, cand + nc, cand);
+                nc -= whole;
+            }
+        }
+        measure_positions(cand, nc, qx, eq, top, bound, th);
+    }
+
+    // Measures the points at tree positions pos[0..count) in the original frame, eight at a
+    // time (squared_distance8, bit-identical to squared_distance), and pushes those within the
+    // list's bound; `bound` and `th` follow the list.
+    DATAGAUGE_INLINE void measure_positions(const std::int64_t* pos, std::int64_t count, const float* qx, float eq,
+                                            TopK& top, float& bound, float& th) const {
+        for (std::int64_t c0 = 0; c0 < count; c0 += 8) {
+            const std::int64_t g = std::min<std::int64_t>(8, count - c0);
+            const float* rows[8];
+            float dx[8];
+            for (std::int64_t r = 0; r < 8; ++r) rows[r] = pts_.data() + pos[c0 + std::min(r, g - 1)] * d_;
+            squared_distance8(qx, rows, d_, dx);
+            for (std::int64_t r = 0; r < g; ++r) {
+                if (!(dx[r] <= bound)) continue;
+                top.push(dx[r], offset_ + perm_[static_cast<std::size_t>(pos[c0 + r])]);
+                if (top.bound() != bound) {
+                    bound = top.bound();
+                    th = threshold(bound, eq);
                 }
             }
         }
@@ -571,26 +702,28 @@ class KDTree {
               th(static_cast<std::size_t>(max_leaf), kMissingDistance),
               screened(static_cast<std::size_t>(padded(leaf_points))),
               values(leaf_points > 0 ? static_cast<std::size_t>(k) : 0),
-              order(static_cast<std::size_t>(leaf_points)) {}
+              order(static_cast<std::size_t>(leaf_points)),
+              seeded(static_cast<std::size_t>(leaf_points), 0) {}
         std::vector<TopK> tops;
         std::vector<float> q;          // queries in the frame of the tree, padded
         std::vector<const float*> qx;  // queries in the original frame
         std::vector<float> eq;         // their errors (rotated trees)
         std::vector<std::int64_t> exclude;
         std::vector<float> th;               // rotated trees: each list's bound in the rotated frame
-        std::vector<float> screened;         // the own leaf's screening distances
+        std::vector<float> screened;         // the own leaf's partial screening distances
         std::vector<float> values;           // the k smallest of them so far, ascending
-        std::vector<std::int64_t> order;     // its positions, the nearest first
+        std::vector<std::int64_t> order;     // the tree positions of the seeds
+        std::vector<unsigned char> seeded;   // per position of the own leaf: a seed (measured)
         std::vector<Pending> stack;
     };
 
-    // A rotated tree's first scan of query t's own leaf: screening distances to all of its
-    // points (rotated frame, all features), the k nearest by them measured exactly first, so
-    // the list is full and near its final bound before the rest are looked at; then every
-    // other point whose screening distance is within the list's rotated threshold, as
-    // scan_leaf_rotated would. (Scanning in tree order instead measures and inserts a point
-    // each time the list improves: about k ln(leaf / k) of them.)
-    // `self`: the query's own position in the leaf.
+    // A rotated tree's first scan of query t's own leaf. Partial sums over the leading
+    // kSeedDims features (the principal axes: a lower bound on the full screening distance,
+    // and on data of low intrinsic dimension nearly all of it) rank the leaf's points; the k
+    // nearest by them are measured exactly first, so the list is full and near its final bound
+    // before the rest of the leaf is screened as any other leaf is. (Scanning in tree order
+    // instead measures and inserts a point each time the list improves: about k ln(leaf / k)
+    // of them.) `self`: the query's own position in the leaf.
     DATAGAUGE_INLINE void seed_from_leaf(const Node& leaf, std::int64_t t, std::int64_t self, Batch& b) const {
         const float* q = b.q.data() + t * dpad_;
         const float* qx = b.qx[static_cast<std::size_t>(t)];
@@ -599,59 +732,39 @@ class KDTree {
         const std::int64_t cnt = leaf.end - leaf.begin, stride = padded(cnt);
         const float* cols = cols_.data() + leaf.cols;
         float* sc = b.screened.data();
-        for (std::int64_t p0 = 0; p0 < cnt; p0 += kScanBlock)
-            block_sums(cols + p0, stride, q, kMissingDistance, d_, sc + p0);
-        sc[self] = kMissingDistance;  // never a candidate of its own list
-        // the k-th smallest screening distance (the query itself left out: a sorted list of
-        // the k smallest, which a value enters about k ln(leaf / k) times), then the points at
-        // or below it, in leaf order
+        const std::int64_t head = std::min<std::int64_t>(d_, kSeedDims);
+        for (std::int64_t p0 = 0; p0 < cnt; p0 += kScanBlock) head_sums(cols + p0, stride, q, head, sc + p0);
+        // the k smallest partial sums (the query itself left out): a sorted list that a value
+        // enters about k ln(leaf / k) times
         float* best = b.values.data();
         const std::int64_t want = std::min<std::int64_t>(cnt - 1, top.capacity());
-        if (want <= 0) return;
-        std::int64_t held = 0;
-        for (std::int64_t p = 0; p < cnt; ++p) {
-            const float v = sc[p];
-            if (p == self || (held == want && !(v < best[want - 1]))) continue;
-            std::int64_t pos = held < want ? held++ : want - 1;
-            while (pos > 0 && v < best[pos - 1]) {
-                best[pos] = best[pos - 1];
-                --pos;
-            }
-            best[pos] = v;
-        }
-        const float kth = best[held - 1];
-        std::int64_t* order = b.order.data();
-        std::int64_t first = 0, rest = cnt;  // nearest first; the others from the back
-        for (std::int64_t p = 0; p < cnt; ++p) {
-            if (p == self) continue;
-            if (sc[p] <= kth) order[first++] = p;
-            else order[--rest] = p;
-        }
-        float bound = top.bound(), th = threshold(bound, eq);
-        auto measure = [&](const std::int64_t* pos, std::int64_t count) {
-            for (std::int64_t c0 = 0; c0 < count; c0 += 8) {
-                const std::int64_t g = std::min<std::int64_t>(8, count - c0);
-                const float* rows[8];
-                float dx[8];
-                for (std::int64_t r = 0; r < 8; ++r)
-                    rows[r] = pts_.data() + (leaf.begin + pos[c0 + std::min(r, g - 1)]) * d_;
-                squared_distance8(qx, rows, d_, dx);
-                for (std::int64_t r = 0; r < g; ++r) {
-                    if (!(dx[r] <= bound)) continue;
-                    top.push(dx[r], offset_ + perm_[static_cast<std::size_t>(leaf.begin + pos[c0 + r])]);
-                    if (top.bound() != bound) {
-                        bound = top.bound();
-                        th = threshold(bound, eq);
-                    }
+        float th = threshold(top.bound(), eq);
+        if (want > 0) {
+            std::int64_t held = 0;
+            for (std::int64_t p = 0; p < cnt; ++p) {
+                const float v = sc[p];
+                if (p == self || (held == want && !(v < best[want - 1]))) continue;
+                std::int64_t pos = held < want ? held++ : want - 1;
+                while (pos > 0 && v < best[pos - 1]) {
+                    best[pos] = best[pos - 1];
+                    --pos;
                 }
+                best[pos] = v;
             }
-        };
-        measure(order, first);
-        // the rest: only those within the threshold (gathered eight at a time)
-        std::int64_t kept = first;
-        for (std::int64_t j = rest; j < cnt; ++j)
-            if (sc[order[j]] <= th) order[kept++] = order[j];
-        measure(order + first, kept - first);
+            const float kth = best[held - 1];
+            std::int64_t* order = b.order.data();
+            std::int64_t first = 0;
+            unsigned char* seeded = b.seeded.data();
+            for (std::int64_t p = 0; p < cnt; ++p) {
+                if (p == self || !(sc[p] <= kth)) continue;
+                order[first++] = leaf.begin + p;
+                seeded[p] = 1;
+            }
+            float bound = top.bound();
+            measure_positions(order, first, qx, eq, top, bound, th);
+        }
+        scan_leaf_rotated(leaf, q, qx, eq, b.exclude[static_cast<std::size_t>(t)], top, th, b.seeded.data());
+        std::fill(b.seeded.begin(), b.seeded.begin() + cnt, static_cast<unsigned char>(0));
     }
 
     // Query t of a batch is this tree's point at tree position p (padding of b.q stays 0).
@@ -752,8 +865,8 @@ class KDTree {
                         // enter (threshold(), kept per list and renewed after each scan).
                         float& th = b.th[static_cast<std::size_t>(t)];
                         if (box_distance(*node, q) > th) continue;
-                        scan_leaf(*node, q, b.qx[static_cast<std::size_t>(t)], eq, b.exclude[static_cast<std::size_t>(t)], top);
-                        th = threshold(top.bound(), eq);
+                        scan_leaf_rotated(*node, q, b.qx[static_cast<std::size_t>(t)], eq,
+                                          b.exclude[static_cast<std::size_t>(t)], top, th);
                         continue;
                     }
                     if (top.prunes(lower(box_distance(*node, q), eq))) continue;

@@ -128,9 +128,9 @@ def stratified_rows(labels: Any, n: int, limit: int, seed: int) -> NDArray[np.in
         order = np.lexsort((np.arange(counts.size), -(quota - np.floor(quota))))
         room = order[take[order] < counts[order]]
         take[room[:short]] += 1
-    elif short < 0:  # the one-per-class floor overshot: trim the largest classes
-        for c in np.argsort(-take, kind="stable")[:-short]:
-            take[c] -= 1
+    elif short < 0:  # the one-per-class floor overshot: trim the largest take, one at a time
+        for _ in range(-short):  # (a take of 1 is never the largest: the floor fits in limit)
+            take[int(np.argmax(take))] -= 1
     rows = [rng.permutation(np.flatnonzero(codes == c))[: take[c]] for c in range(counts.size)]
     return np.sort(np.concatenate(rows)).astype(np.int64)
 

@@ -590,12 +590,77 @@ def _prior_choice(cases: list[dict[str, Any]], score: Any) -> tuple[float, float
     return m0, width
 
 
+# The forecast's weights (n / n_max)**power: powers tried, and blends with pow3's projection
+# (the forecast's share of the accuracy), each chosen leave one dataset out.
+FORECAST_POWERS = (0.0, 1.0, 1.5, 2.0, 2.5, 3.0, 4.0)
+FORECAST_BLENDS = (0.25, 0.5, 0.75, 1.0)
+ACCURACY_TARGETS = {0.10: 0.0175, 0.25: 0.0105}  # the issue's, per cut-off
+
+
+def forecast_powers(case: dict[str, Any]) -> dict[float, float]:
+    """The weighted fit's accuracy at the largest size for each power of its weights."""
+    from datagauge.sufficiency import _weighted_pow3
+
+    steps = np.asarray(case["steps"], dtype=np.float64)
+    err = 1.0 - np.asarray(case["values"], dtype=np.float64).mean(axis=0)
+    out = {}
+    for power in FORECAST_POWERS:
+        c, m, c0 = _weighted_pow3(steps, err, steps**power, 0.0, 1.0)
+        e = c0 + c * (case["largest"] / steps.min()) ** -m
+        out[power] = 1.0 - min(max(e, 0.0), 1.0)
+    return out
+
+
+def forecast_power_table(cases: list[dict[str, Any]]) -> dict[str, Any]:
+    """Median abs error of the accuracy at the largest size for each power of the forecast's
+    weights (on all curves), and held out: the power, or the (power, blend with pow3's
+    projection), with the smallest sum over both cut-offs of the median error divided by the
+    issue's target on the other datasets, judged on the held-out one."""
+
+    def pred(c: dict[str, Any], key: tuple[float, float]) -> float:
+        power, share = key
+        return share * c["powers"][power] + (1.0 - share) * c["pow3"]["acc_largest"]
+
+    def med(sub: list[dict[str, Any]], key: Any) -> float:
+        return float(np.median([abs(pred(c, key(c)) - c["acc_largest"]) for c in sub]))
+
+    def score(sub: list[dict[str, Any]], key: tuple[float, float]) -> float:
+        return sum(
+            med([c for c in sub if c["cutoff"] == t], lambda c: key) / v
+            for t, v in ACCURACY_TARGETS.items()
+        )
+
+    grids = {
+        "power": [(p, 1.0) for p in FORECAST_POWERS],
+        "power and blend": [(p, a) for p in FORECAST_POWERS for a in FORECAST_BLENDS],
+    }
+    datasets = sorted({c["dataset"] for c in cases})
+    folds = {
+        name: {
+            held: min(keys, key=lambda k: score([c for c in cases if c["dataset"] != held], k))
+            for held in datasets
+        }
+        for name, keys in grids.items()
+    }
+    rows = {}
+    for cut in CUTOFFS:
+        here = [c for c in cases if c["cutoff"] == cut]
+        row = {str(p): med(here, lambda c, p=p: (p, 1.0)) for p in FORECAST_POWERS}
+        for name, chosen in folds.items():
+            row[f"{name}, held out"] = med(here, lambda c, chosen=chosen: chosen[c["dataset"]])
+        rows[str(cut)] = row
+    return {
+        "folds": {k: {h: list(v) for h, v in f.items()} for k, f in folds.items()},
+        "rows": rows,
+    }
+
+
 def alternatives_table(cases: list[dict[str, Any]]) -> dict[str, Any]:
     """Median abs error of each alternative per cut-off (and per dataset group), and the
     leave-one-dataset-out pick (the alternative with the smallest sum over both cut-offs of
     the median error divided by the issue's target, on the other datasets); pow3-prior's
     m0 and width are chosen the same way, inside each fold."""
-    targets = {0.10: 0.0175, 0.25: 0.0105}
+    targets = ACCURACY_TARGETS
 
     def med_of(sub: list[dict[str, Any]], pred: Any) -> float:
         return float(np.median([abs(pred(c) - c["acc_largest"]) for c in sub]))
@@ -909,6 +974,9 @@ def run_backtest(args: argparse.Namespace) -> int:
             groups[f"{cut}/{group}/forecast"] = summarise(here, "forecast", forecast_tau_shipped)
     alt_table = alternatives_table(cases)
     for case in cases:
+        case["powers"] = forecast_powers(case)
+    power_table = forecast_power_table(cases)
+    for case in cases:
         del case["prior"]  # arrays of the grid: only the choice above needs them
     timing = backtest_timing(curves, "auto")
     timing_pow3 = backtest_timing(curves, "pow3")
@@ -931,6 +999,7 @@ def run_backtest(args: argparse.Namespace) -> int:
         "timing_alternatives": timing_alt,
         "groups": groups,
         "alternatives": alt_table,
+        "forecast_powers": power_table,
         "cases": cases,
     }
     RESULTS_DIR.mkdir(exist_ok=True)
@@ -1054,6 +1123,20 @@ def backtest_markdown(result: dict[str, Any], methods: list[str]) -> str:
         lines.append(
             f"| {float(cut):.0%} | {group} | {row['curves']} | " + " | ".join(cells) + " |"
         )
+    lines.append("")
+    fp = result["forecast_powers"]
+    cols = [*map(str, FORECAST_POWERS), "power, held out", "power and blend, held out"]
+    lines += [
+        "### The forecast's weights (n / n_max)**power, and blends with pow3 (median abs error)",
+        "",
+        f"Held-out choices (power, the forecast's share of a blend with pow3's projection): "
+        f"{fp['folds']}.",
+        "",
+        "| cut-off | " + " | ".join(f"power {c}" if c[0].isdigit() else c for c in cols) + " |",
+        "|---|" + "---|" * len(cols),
+    ]
+    for cut, row in fp["rows"].items():
+        lines.append(f"| {float(cut):.0%} | " + " | ".join(f"{row[c]:.4f}" for c in cols) + " |")
     lines.append("")
     ta = result["timing_alternatives"]
     lines.append(

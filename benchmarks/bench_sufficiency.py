@@ -352,6 +352,11 @@ LEVEL = 0.8
 TAUS = tuple(
     f"{round(0.05 * i, 2)}/{round(0.1 * j, 1)}" for i in range(4, 21) for j in range(0, 11)
 )
+# ... and of the forecast-centred range (FORECAST_RANGE_TAU, FORECAST_RANGE_FLOOR): the same
+# grid reaching down to tau 0 and up to floor 1.2 (its sizes are nearer the truth).
+FORECAST_TAUS = tuple(
+    f"{round(0.05 * i, 2)}/{round(0.1 * j, 1)}" for i in range(0, 21) for j in range(0, 13)
+)
 
 
 def _range_key(tau: float, floor: float) -> str:
@@ -412,43 +417,64 @@ def backtest_cases(curves: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return cases
 
 
+def size_ranges(fit: Any, targets: np.ndarray, method: str) -> dict[str, list[list[int]]]:
+    """`fit.size_needed(targets, method=method)`'s 80% range for every calibration pair of
+    the grid (TAUS for "project", FORECAST_TAUS for "forecast"), keyed "tau/floor"."""
+    import datagauge as dg
+
+    mod = dg.sufficiency
+    names, keys = {
+        "project": (("RANGE_TAU", "RANGE_FLOOR"), TAUS),
+        "forecast": (("FORECAST_RANGE_TAU", "FORECAST_RANGE_FLOOR"), FORECAST_TAUS),
+    }[method]
+    shipped = [getattr(mod, n) for n in names]
+    ranges = {}
+    try:
+        for key in keys:
+            for n, v in zip(names, key.split("/"), strict=True):
+                setattr(mod, n, float(v))
+            est = fit.size_needed(targets, level=LEVEL, method=method)
+            ranges[key] = [est.lower.tolist(), est.upper.tolist()]
+    finally:
+        for n, v in zip(names, shipped, strict=True):
+            setattr(mod, n, v)
+    return ranges
+
+
 def fit_case(case: dict[str, Any], model: str) -> dict[str, Any]:
-    """Fit one cut curve with datagauge: the projected accuracy, sizes and ranges."""
+    """Fit one cut curve with datagauge: the projected accuracy, sizes and ranges (centred on
+    `inv_project`, ``size_needed(method="project")``)."""
     import datagauge as dg
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", dg.DatagaugeWarning)
         fit = dg.fit_learning_curve(case["steps"], case["values"], model=model)
         targets = np.clip(case["targets"], 0.0, 1.0)
-        shipped = dg.sufficiency.RANGE_TAU, dg.sufficiency.RANGE_FLOOR
-        ranges = {}
-        try:
-            for key in TAUS:
-                tau, floor = (float(v) for v in key.split("/"))
-                dg.sufficiency.RANGE_TAU, dg.sufficiency.RANGE_FLOOR = tau, floor
-                est = fit.size_needed(targets, level=LEVEL)
-                ranges[key] = [est.lower.tolist(), est.upper.tolist()]
-        finally:
-            dg.sufficiency.RANGE_TAU, dg.sufficiency.RANGE_FLOOR = shipped
-        sizes = fit.inv_project(targets)
         return {
             "model": fit.model,
             "acc_largest": float(fit.project(case["largest"])[0]),
-            "sizes": sizes.tolist(),
-            "ranges": ranges,
+            "sizes": fit.inv_project(targets).tolist(),
+            "ranges": size_ranges(fit, targets, "project"),
         }
 
 
 def forecast_case(case: dict[str, Any]) -> dict[str, Any]:
-    """The late-weighted fit of `LearningCurve.forecast`: its accuracy and sizes (no range)."""
+    """The late-weighted fit of `LearningCurve.forecast`: its accuracy, sizes and the ranges of
+    ``size_needed`` (method "forecast", the default) around them."""
     import datagauge as dg
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", dg.DatagaugeWarning)
-        fit = dg.fit_learning_curve(case["steps"], case["values"], model="pow3", n_bootstrap=0)
+        fit = dg.fit_learning_curve(case["steps"], case["values"], model="pow3")
+        targets = np.clip(case["targets"], 0.0, 1.0)
+        sizes = fit.forecast_size(targets)
+        est = fit.size_needed(targets, level=LEVEL)
+        if est.method != "forecast" or est.size.tolist() != sizes.tolist():
+            raise RuntimeError("size_needed no longer answers with forecast_size by default.")
         return {
             "acc_largest": float(fit.forecast(case["largest"])[0]),
-            "sizes": fit.forecast_size(np.clip(case["targets"], 0.0, 1.0)).tolist(),
+            "sizes": sizes.tolist(),
+            "ranges": size_ranges(fit, targets, "forecast"),
         }
 
 
@@ -564,12 +590,77 @@ def _prior_choice(cases: list[dict[str, Any]], score: Any) -> tuple[float, float
     return m0, width
 
 
+# The forecast's weights (n / n_max)**power: powers tried, and blends with pow3's projection
+# (the forecast's share of the accuracy), each chosen leave one dataset out.
+FORECAST_POWERS = (0.0, 1.0, 1.5, 2.0, 2.5, 3.0, 4.0)
+FORECAST_BLENDS = (0.25, 0.5, 0.75, 1.0)
+ACCURACY_TARGETS = {0.10: 0.0175, 0.25: 0.0105}  # the issue's, per cut-off
+
+
+def forecast_powers(case: dict[str, Any]) -> dict[float, float]:
+    """The weighted fit's accuracy at the largest size for each power of its weights."""
+    from datagauge.sufficiency import _weighted_pow3
+
+    steps = np.asarray(case["steps"], dtype=np.float64)
+    err = 1.0 - np.asarray(case["values"], dtype=np.float64).mean(axis=0)
+    out = {}
+    for power in FORECAST_POWERS:
+        c, m, c0 = _weighted_pow3(steps, err, steps**power, 0.0, 1.0)
+        e = c0 + c * (case["largest"] / steps.min()) ** -m
+        out[power] = 1.0 - min(max(e, 0.0), 1.0)
+    return out
+
+
+def forecast_power_table(cases: list[dict[str, Any]]) -> dict[str, Any]:
+    """Median abs error of the accuracy at the largest size for each power of the forecast's
+    weights (on all curves), and held out: the power, or the (power, blend with pow3's
+    projection), with the smallest sum over both cut-offs of the median error divided by the
+    issue's target on the other datasets, judged on the held-out one."""
+
+    def pred(c: dict[str, Any], key: tuple[float, float]) -> float:
+        power, share = key
+        return share * c["powers"][power] + (1.0 - share) * c["pow3"]["acc_largest"]
+
+    def med(sub: list[dict[str, Any]], key: Any) -> float:
+        return float(np.median([abs(pred(c, key(c)) - c["acc_largest"]) for c in sub]))
+
+    def score(sub: list[dict[str, Any]], key: tuple[float, float]) -> float:
+        return sum(
+            med([c for c in sub if c["cutoff"] == t], lambda c: key) / v
+            for t, v in ACCURACY_TARGETS.items()
+        )
+
+    grids = {
+        "power": [(p, 1.0) for p in FORECAST_POWERS],
+        "power and blend": [(p, a) for p in FORECAST_POWERS for a in FORECAST_BLENDS],
+    }
+    datasets = sorted({c["dataset"] for c in cases})
+    folds = {
+        name: {
+            held: min(keys, key=lambda k: score([c for c in cases if c["dataset"] != held], k))
+            for held in datasets
+        }
+        for name, keys in grids.items()
+    }
+    rows = {}
+    for cut in CUTOFFS:
+        here = [c for c in cases if c["cutoff"] == cut]
+        row = {str(p): med(here, lambda c, p=p: (p, 1.0)) for p in FORECAST_POWERS}
+        for name, chosen in folds.items():
+            row[f"{name}, held out"] = med(here, lambda c, chosen=chosen: chosen[c["dataset"]])
+        rows[str(cut)] = row
+    return {
+        "folds": {k: {h: list(v) for h, v in f.items()} for k, f in folds.items()},
+        "rows": rows,
+    }
+
+
 def alternatives_table(cases: list[dict[str, Any]]) -> dict[str, Any]:
     """Median abs error of each alternative per cut-off (and per dataset group), and the
     leave-one-dataset-out pick (the alternative with the smallest sum over both cut-offs of
     the median error divided by the issue's target, on the other datasets); pow3-prior's
     m0 and width are chosen the same way, inside each fold."""
-    targets = {0.10: 0.0175, 0.25: 0.0105}
+    targets = ACCURACY_TARGETS
 
     def med_of(sub: list[dict[str, Any]], pred: Any) -> float:
         return float(np.median([abs(pred(c) - c["acc_largest"]) for c in sub]))
@@ -623,7 +714,9 @@ def _covered(lower: int, upper: int, true: float) -> bool:
 
 
 def _best_range(cases: list[dict[str, Any]], family: str) -> str:
-    """The (RANGE_TAU, RANGE_FLOOR) key whose coverage is nearest LEVEL at both cut-offs."""
+    """The (tau, floor) key whose coverage is nearest LEVEL at both cut-offs: RANGE_TAU and
+    RANGE_FLOOR for a family (its range centred on `inv_project`), FORECAST_RANGE_TAU and
+    FORECAST_RANGE_FLOOR for "forecast"."""
 
     def miss(key: str) -> float:
         return max(
@@ -634,7 +727,7 @@ def _best_range(cases: list[dict[str, Any]], family: str) -> str:
             for cut in CUTOFFS
         )
 
-    return min(TAUS, key=miss)
+    return min(FORECAST_TAUS if family == "forecast" else TAUS, key=miss)
 
 
 def summarise(cases: list[dict[str, Any]], method: str, tau: str | None) -> dict[str, Any]:
@@ -697,8 +790,11 @@ def _runs25(values: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return np.clip(runs, 0.0, 1.0)
 
 
-def backtest_timing(curves: list[dict[str, Any]], model: str) -> dict[str, Any]:
-    """Fit + size range per curve with 25 runs per size (runs resampled from a real curve)."""
+def backtest_timing(
+    curves: list[dict[str, Any]], model: str, method: str = "forecast"
+) -> dict[str, Any]:
+    """Fit (with both bootstraps) + size range (``size_needed(method=method)``) per curve
+    with 25 runs per size (runs resampled from a real curve)."""
     import datagauge as dg
     from _harness import cpu_s
 
@@ -710,15 +806,18 @@ def backtest_timing(curves: list[dict[str, Any]], model: str) -> dict[str, Any]:
             values = np.asarray(curve["values"])
             runs = _runs25(values, rng)
             target = float(np.clip(values.mean(axis=0)[-1] + 0.005, 0.0, 1.0))
-            dg.fit_learning_curve(curve["steps"], runs, model=model).size_needed(target)
+            dg.fit_learning_curve(curve["steps"], runs, model=model).size_needed(
+                target, method=method
+            )
             for _ in range(5):
                 t0, c0 = time.perf_counter(), cpu_s()
                 fit = dg.fit_learning_curve(curve["steps"], runs, model=model)
-                fit.size_needed([target, target - 0.01])
+                fit.size_needed([target, target - 0.01], method=method)
                 times.append(time.perf_counter() - t0)
                 cpus.append(cpu_s() - c0)
     return {
         "model": model,
+        "method": method,
         "curves": len(curves),
         "median_ms": 1e3 * statistics.median(times),
         "p90_ms": 1e3 * float(np.percentile(times, 90)),
@@ -767,6 +866,11 @@ def run_backtest(args: argparse.Namespace) -> int:
     from datagauge._atomic import save_json
 
     tau_shipped = _range_key(dg.sufficiency.RANGE_TAU, dg.sufficiency.RANGE_FLOOR)
+    forecast_tau_shipped = _range_key(
+        dg.sufficiency.FORECAST_RANGE_TAU, dg.sufficiency.FORECAST_RANGE_FLOOR
+    )
+    if forecast_tau_shipped not in FORECAST_TAUS:
+        raise ValueError(f"the shipped forecast range {forecast_tau_shipped} is not on the grid.")
 
     curves = _suff_curves.load()
     if args.measure or not curves:
@@ -810,26 +914,32 @@ def run_backtest(args: argparse.Namespace) -> int:
     methods = [*FAMILIES, "forecast", "last"] + (["dataeval"] if has_de else [])
     datasets = sorted({c["dataset"] for c in cases})
     # Leave one dataset out: the design choices (the family, the range's RANGE_TAU and
-    # RANGE_FLOOR) are made on the other datasets' curves, then judged on the held-out
-    # dataset's. The range's pair is the one whose coverage is nearest LEVEL at both cut-offs
-    # (the larger of the two misses is smallest).
+    # RANGE_FLOOR, the forecast range's FORECAST_RANGE_TAU and FORECAST_RANGE_FLOOR) are made
+    # on the other datasets' curves, then judged on the held-out dataset's. A range's pair is
+    # the one whose coverage is nearest LEVEL at both cut-offs (the larger of the two misses
+    # is smallest).
     folds = {}
     for held in datasets:
         design = [c for c in cases if c["dataset"] != held]
         best_family = min(FAMILIES, key=lambda m: _score(summarise(design, m, None)))
-        folds[held] = {"family": best_family, "tau": _best_range(design, best_family)}
+        folds[held] = {
+            "family": best_family,
+            "tau": _best_range(design, best_family),
+            "forecast_tau": _best_range(design, "forecast"),
+        }
     # the same choice on every curve: what the library ships (DEFAULT_MODEL, RANGE_TAU,
-    # RANGE_FLOOR)
+    # RANGE_FLOOR, FORECAST_RANGE_TAU, FORECAST_RANGE_FLOOR)
     everything = min(FAMILIES, key=lambda m: _score(summarise(cases, m, None)))
-    shipped_choice = {"family": everything, "tau": _best_range(cases, everything)}
+    shipped_choice = {
+        "family": everything,
+        "tau": _best_range(cases, everything),
+        "forecast_tau": _best_range(cases, "forecast"),
+    }
+    shipped_tau = {**dict.fromkeys(FAMILIES, tau_shipped), "forecast": forecast_tau_shipped}
     table: dict[str, dict[str, Any]] = {}
     for cut in CUTOFFS:
         here = [c for c in cases if c["cutoff"] == cut]
-        row = {
-            m: summarise(here, m, tau_shipped if m in FAMILIES else None)
-            for m in methods
-            if m != "dataeval"
-        }
+        row = {m: summarise(here, m, shipped_tau.get(m)) for m in methods if m != "dataeval"}
         if has_de:  # on the curves whose DataEval fit finished within its time limit
             row["dataeval"] = summarise([c for c in here if "dataeval" in c], "dataeval", None)
         chosen = []
@@ -849,18 +959,28 @@ def run_backtest(args: argparse.Namespace) -> int:
             for i, t in enumerate(c["true_sizes"])
         ]
         row["lodo"]["range_coverage"] = float(np.mean(cover)) if cover else math.nan
+        # the forecast held out: its sizes involve no choice, its range the fold's pair
+        held = []
+        for c in here:
+            ranges = c["forecast"]["ranges"][folds[c["dataset"]]["forecast_tau"]]
+            held.append({**c, "lodo-forecast": {**c["forecast"], "ranges": {"held": ranges}}})
+        row["lodo-forecast"] = summarise(held, "lodo-forecast", "held")
         table[str(cut)] = row
     groups = {}
     for cut in CUTOFFS:
         for group in sorted({c["group"] for c in cases}):
             here = [c for c in cases if c["cutoff"] == cut and c["group"] == group]
             groups[f"{cut}/{group}/pow3"] = summarise(here, "pow3", str(tau_shipped))
-            groups[f"{cut}/{group}/forecast"] = summarise(here, "forecast", None)
+            groups[f"{cut}/{group}/forecast"] = summarise(here, "forecast", forecast_tau_shipped)
     alt_table = alternatives_table(cases)
+    for case in cases:
+        case["powers"] = forecast_powers(case)
+    power_table = forecast_power_table(cases)
     for case in cases:
         del case["prior"]  # arrays of the grid: only the choice above needs them
     timing = backtest_timing(curves, "auto")
     timing_pow3 = backtest_timing(curves, "pow3")
+    timing_project = backtest_timing(curves, "pow3", method="project")
     timing_alt = alternatives_timing(curves)
     result = {
         "machine": machine_info(),
@@ -869,15 +989,17 @@ def run_backtest(args: argparse.Namespace) -> int:
         "folds": folds,
         "all_curves_choice": shipped_choice,
         "tau_shipped": tau_shipped,
+        "forecast_tau_shipped": forecast_tau_shipped,
         "default_model": dg.sufficiency.DEFAULT_MODEL,
         "dataeval_timeout_s": None if args.no_dataeval else args.dataeval_timeout,
         "dataeval_cached_only": bool(args.dataeval_cached),
         "dataeval_timed_out": dataeval_timed_out,
         "table": table,
-        "timing": [timing, timing_pow3],
+        "timing": [timing, timing_pow3, timing_project],
         "timing_alternatives": timing_alt,
         "groups": groups,
         "alternatives": alt_table,
+        "forecast_powers": power_table,
         "cases": cases,
     }
     RESULTS_DIR.mkdir(exist_ok=True)
@@ -908,9 +1030,19 @@ def backtest_markdown(result: dict[str, Any], methods: list[str]) -> str:
         "",
         f"Machine: {m.get('cpu', '?')}, {m.get('usable_cpus', '?')} CPUs, load "
         f"{m.get('load_1min_at_start', '?')} at start. Folds (family, range "
-        f"RANGE_TAU/RANGE_FLOOR chosen without the held-out dataset): {result['folds']}. "
-        f"Chosen on all curves: {result['all_curves_choice']}; shipped: DEFAULT_MODEL = "
-        f"{result['default_model']!r}, RANGE_TAU/RANGE_FLOOR = {result['tau_shipped']}.",
+        "RANGE_TAU/RANGE_FLOOR around `inv_project`, forecast range "
+        "FORECAST_RANGE_TAU/FORECAST_RANGE_FLOOR around `forecast_size`, chosen without the "
+        f"held-out dataset): {result['folds']}. Chosen on all curves: "
+        f"{result['all_curves_choice']}; shipped: DEFAULT_MODEL = "
+        f"{result['default_model']!r}, RANGE_TAU/RANGE_FLOOR = {result['tau_shipped']}, "
+        f"FORECAST_RANGE_TAU/FORECAST_RANGE_FLOOR = {result['forecast_tau_shipped']}.",
+        "",
+        "Columns pow3 ... auto: sizes from `inv_project` and the range of "
+        '`size_needed(method="project")` around them (the old `size_needed`); forecast: sizes '
+        'from `forecast_size` and the range of `size_needed()` (method "forecast", the '
+        "default now); the shipped constants. Held-out choice: each dataset judged with the "
+        "family and RANGE_TAU/RANGE_FLOOR chosen without it; forecast, held out: the forecast "
+        "with FORECAST_RANGE_TAU/FORECAST_RANGE_FLOOR chosen without it.",
         "",
     ]
     if result.get("dataeval_cached_only"):
@@ -938,6 +1070,7 @@ def backtest_markdown(result: dict[str, Any], methods: list[str]) -> str:
         ("80% range holds the true size", "range_coverage", "{:.0%}"),
         ("  the same, of the targets the fit reaches", "range_coverage_reached", "{:.0%}"),
         ("  median width upper / lower", "range_median_width", "{:.1f}"),
+        ("  share open-ended (at least lower, maybe never)", "range_open", "{:.0%}"),
     ]
     for cut, row in result["table"].items():
         first = row[methods[0]]
@@ -945,12 +1078,12 @@ def backtest_markdown(result: dict[str, Any], methods: list[str]) -> str:
             f"### cut-off {float(cut):.0%} ({first['cases']} curves, {first['sized']} with a "
             f"gain >= {MIN_GAIN} after it)",
             "",
-            "| measure | " + " | ".join([*methods, "held-out choice"]) + " |",
-            "|---|" + "---|" * (len(methods) + 1),
+            "| measure | " + " | ".join([*methods, "held-out choice", "forecast, held out"]) + " |",
+            "|---|" + "---|" * (len(methods) + 2),
         ]
         for label, key, fmt in rows:
             cells = []
-            for meth in [*methods, "lodo"]:
+            for meth in [*methods, "lodo", "lodo-forecast"]:
                 v = row[meth].get(key)
                 cells.append(
                     "-" if v is None or (isinstance(v, float) and math.isnan(v)) else fmt.format(v)
@@ -958,7 +1091,7 @@ def backtest_markdown(result: dict[str, Any], methods: list[str]) -> str:
             lines.append(f"| {label} | " + " | ".join(cells) + " |")
         lines.append("")
     lines += [
-        "### pow3 and the forecast per dataset group (shipped tau)",
+        "### pow3 and the forecast per dataset group (shipped constants)",
         "",
         "| cut-off | group | method | curves | accuracy, median abs error | half within 2x | "
         "95% within 2x | 80% range holds |",
@@ -991,6 +1124,20 @@ def backtest_markdown(result: dict[str, Any], methods: list[str]) -> str:
             f"| {float(cut):.0%} | {group} | {row['curves']} | " + " | ".join(cells) + " |"
         )
     lines.append("")
+    fp = result["forecast_powers"]
+    cols = [*map(str, FORECAST_POWERS), "power, held out", "power and blend, held out"]
+    lines += [
+        "### The forecast's weights (n / n_max)**power, and blends with pow3 (median abs error)",
+        "",
+        f"Held-out choices (power, the forecast's share of a blend with pow3's projection): "
+        f"{fp['folds']}.",
+        "",
+        "| cut-off | " + " | ".join(f"power {c}" if c[0].isdigit() else c for c in cols) + " |",
+        "|---|" + "---|" * len(cols),
+    ]
+    for cut, row in fp["rows"].items():
+        lines.append(f"| {float(cut):.0%} | " + " | ".join(f"{row[c]:.4f}" for c in cols) + " |")
+    lines.append("")
     ta = result["timing_alternatives"]
     lines.append(
         f"CPU per curve with 25 runs per size, on top of one pow3 fit + range: pow4 and mmf4 "
@@ -1000,7 +1147,8 @@ def backtest_markdown(result: dict[str, Any], methods: list[str]) -> str:
     )
     for t in result["timing"]:
         lines.append(
-            f"Fit + 80% size range, 25 runs per size, model={t['model']!r}: median "
+            f"Fit + 80% size range, 25 runs per size, model={t['model']!r}, "
+            f"method={t.get('method', 'project')!r}: median "
             f"{t['median_ms']:.2f} ms wall ({t['median_cpu_ms']:.2f} ms CPU), 90th percentile "
             f"{t['p90_ms']:.2f} ms, over {t['curves']} curves x 5."
         )

@@ -7,6 +7,7 @@ import json
 import re
 import shutil
 import subprocess
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -568,7 +569,9 @@ def test_an_empty_npy_file_is_a_clear_error(tmp_path, capsys):
 
 def test_sufficiency_section_sizes_targets_with_ranges_and_moves_the_bar(tmp_path):
     """The section says the training size each target needs, with its 80% range and the
-    curve family, and reports progress step by step while the model is retrained."""
+    fit it comes from (the forecast, LearningCurve.size_needed's default), and reports
+    progress step by step while the model is retrained."""
+    from datagauge import SufficiencyResult
     from datagauge._progress import Progress
     from datagauge.datasets import load_digits
     from datagauge.report._common import Shared
@@ -597,9 +600,22 @@ def test_sufficiency_section_sizes_targets_with_ranges_and_moves_the_bar(tmp_pat
         if entry["size"] > 0:
             assert 1 <= entry["lower"] <= entry["size"]
             assert entry["upper"] == -1 or entry["upper"] >= entry["size"]
+    # the sizes and ranges are the forecast's, as size_needed gives them on the same result
+    assert part["sizes_needed_fit"] == "forecast"
+    curve = SufficiencyResult.from_dict(part["result"]).fit()["accuracy"]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        est = curve.size_needed([0.9, 0.97], level=0.8)
+        forecast = curve.forecast_size([0.9, 0.97])
+    assert est.method == "forecast"
+    assert [need["0.9"]["size"], need["0.97"]["size"]] == forecast.tolist()
+    assert [need["0.9"]["lower"], need["0.97"]["lower"]] == est.lower.tolist()
+    assert [need["0.9"]["upper"], need["0.97"]["upper"]] == est.upper.tolist()
     html = report.render()
     assert "training size needed" in html
     assert "80% range" in html
+    assert "forecast (late-weighted power law)" in html
+    assert "from the forecast" in html
     model = part["curves"]["accuracy"]["model"]
     assert model in ("pow3", "pow4", "mmf4")
     assert f'<td class="text">{model}</td>' in html

@@ -965,17 +965,20 @@ def test_auto_picks_the_family_that_extrapolates():
     assert few.candidates == {}
 
 
-def test_size_needed_range_brackets_the_size_and_is_deterministic():
+@pytest.mark.parametrize("method", ["forecast", "project"])
+def test_size_needed_range_brackets_the_size_and_is_deterministic(method):
     steps, values = synthetic(noise=0.01, runs=5, n=20_000, substeps=12)
     a = fit_learning_curve(steps, values, random_state=0)
     b = fit_learning_curve(steps, values, random_state=0)
     targets = [0.85, 0.9, 0.93, 0.999]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ExtrapolationWarning)
-        est = a.size_needed(targets, level=0.8)
-        again = b.size_needed(targets, level=0.8)
-        wide = a.size_needed(targets, level=0.95)
-        sizes = a.inv_project(targets)
+        est = a.size_needed(targets, level=0.8, method=method)
+        again = b.size_needed(targets, level=0.8, method=method)
+        wide = a.size_needed(targets, level=0.95, method=method)
+        sizes = a.forecast_size(targets) if method == "forecast" else a.inv_project(targets)
+    assert est.method == method
+    assert est.model == "pow3"
     assert est.to_dict() == again.to_dict()
     np.testing.assert_array_equal(est.size, sizes)
     np.testing.assert_array_equal(est.reachable, sizes > 0)
@@ -994,12 +997,13 @@ def test_size_needed_range_brackets_the_size_and_is_deterministic():
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DatagaugeWarning)
         noisy = fit_learning_curve(steps, synthetic(noise=0.04, runs=5, n=20_000, substeps=12)[1])
-        e_noisy = noisy.size_needed(0.9)
-        e_calm = a.size_needed(0.9)
-    if e_noisy.upper[0] > 0 and e_calm.upper[0] > 0:
-        assert e_noisy.upper[0] / e_noisy.lower[0] > e_calm.upper[0] / e_calm.lower[0]
+        e_noisy = noisy.size_needed(0.9, method=method)
+        e_calm = a.size_needed(0.9, method=method)
+    assert e_noisy.upper[0] > 0
+    assert e_calm.upper[0] > 0
+    assert e_noisy.upper[0] / e_noisy.lower[0] > e_calm.upper[0] / e_calm.lower[0]
     with pytest.raises(ValueError, match="single run"):
-        fit_learning_curve(steps, values[0]).size_needed(0.9)
+        fit_learning_curve(steps, values[0]).size_needed(0.9, method=method)
 
 
 def test_sufficiency_result_size_needed_and_progress_callback():
@@ -1017,16 +1021,28 @@ def test_sufficiency_result_size_needed_and_progress_callback():
         curve = res.fit()["accuracy"]
         est = curve.size_needed([0.8, 0.85])
     assert list(frame.columns) == [
-        "metric", "target", "size", "lower", "upper", "reachable", "model"
+        "metric", "target", "size", "lower", "upper", "reachable", "model", "method"
     ]  # fmt: skip
     assert frame["size"].tolist() == est.size.tolist()
+    assert frame["lower"].tolist() == est.lower.tolist()
+    assert frame["upper"].tolist() == est.upper.tolist()
     assert frame["model"].tolist() == [curve.model] * 2
+    assert frame["method"].tolist() == ["forecast"] * 2
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DatagaugeWarning)
+        old = res.size_needed([0.8, 0.85], metrics="accuracy", method="project")
+        assert old["size"].tolist() == curve.inv_project([0.8, 0.85]).tolist()
+    assert old["method"].tolist() == ["project"] * 2
+    with pytest.raises(ValueError, match="method must be one of"):
+        res.size_needed(0.8, method="dataeval")
 
 
 def test_size_needed_gives_unreached_targets_a_lower_end():
     """A target the fitted curve never reaches: "at least lower, maybe never", with lower the
-    (1 - level) / 2 quantile of the bootstrap fits' sizes widened as every range is, and just
-    above the largest measured size where too few fits reach it."""
+    (1 - level) / 2 quantile of the bootstrap fits' sizes (the largest finite one where fewer
+    fits reach it) widened as every range is, and just above the largest measured size where
+    no fit reaches it (the range around
+    inv_project; the forecast's: tests/test_sufficiency_forecast.py)."""
     import math
     from statistics import NormalDist
 
@@ -1039,7 +1055,7 @@ def test_size_needed_gives_unreached_targets_a_lower_end():
     targets = [best + 0.002, best + 0.02, 1.0]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ExtrapolationWarning)
-        est = fit.size_needed(targets, level=0.8)
+        est = fit.size_needed(targets, level=0.8, method="project")
     assert (est.size == -1).all()
     assert not est.reachable.any()
     assert (est.upper == -1).all()
@@ -1054,6 +1070,8 @@ def test_size_needed_gives_unreached_targets_a_lower_end():
     for i in range(len(targets)):
         ranked = np.sort(sizes[:, i])
         q = ranked[math.floor(0.1 * ranked.size)]
+        if not np.isfinite(q) and np.isfinite(ranked).any():
+            q = ranked[np.isfinite(ranked)].max()
         if np.isfinite(q):
             x = max(0.0, math.log(q / top))
             s = math.sqrt((suff.RANGE_TAU * x) ** 2 + suff.RANGE_FLOOR**2)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import itertools
 import warnings
 
 import numpy as np
@@ -223,3 +225,200 @@ def test_forecast_size_of_a_flat_curve():
     flat = fit_learning_curve(steps, np.full(steps.size, 0.7), n_bootstrap=0)
     with pytest.warns(ExtrapolationWarning, match="below the smallest measured size"):
         assert flat.forecast_size([0.6, 0.7, 0.71]).tolist() == [1, 1, -1]
+
+
+# ----------------------------------------------------------------------------- size_needed
+
+
+def resampled_errors(values, n_bootstrap, random_state):
+    """Oracle of the bootstrap's resamples: the mean error of runs drawn with replacement,
+    drawn as fit_learning_curve documents (one Generator from random_state, rows of run
+    indices)."""
+    rng = np.random.default_rng(random_state)
+    runs = values.shape[0]
+    pick = rng.integers(0, runs, size=(n_bootstrap, runs))
+    return np.stack([1.0 - values[p].mean(axis=0) for p in pick])
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_forecast_bootstrap_rows_are_the_weighted_fit_of_each_resample(seed):
+    steps, values = noisy(0.9, 0.5, 0.05, noise=0.01, seed=seed, runs=6)
+    fit = fit_learning_curve(steps, values, random_state=seed, n_bootstrap=12)
+    s = steps.astype(np.float64)
+    errs = resampled_errors(values, 12, seed)
+    assert fit.forecast_bootstrap.shape == (12, 3)
+    for row, err in zip(fit.forecast_bootstrap, errs, strict=True):
+        # the same code refitted on that resample alone: the same numbers, bit for bit
+        assert tuple(row) == suff._weighted_pow3(s, err, s**suff.FORECAST_POWER, 0.0, 1.0)
+    # ... and each reaches the weighted least-squares minimum of an independent oracle
+    w = (s / s.max()) ** suff.FORECAST_POWER
+    for row, err in list(zip(fit.forecast_bootstrap, errs, strict=True))[:3]:
+        assert weighted_loss(s, err, w, *row) <= profile_oracle(s, err, w) * (1 + 1e-6) + 1e-14
+    # the pow3 bootstrap saw the same resamples: its rows are pow3 fits of the same means
+    from datagauge._kernels.families import fit_family
+
+    for row, err in list(zip(fit.bootstrap, errs, strict=True))[:3]:
+        p = fit_family(0, np.log(s), np.ascontiguousarray(err), 0.0, 1.0)
+        np.testing.assert_allclose(row, p[:3], rtol=1e-6, atol=1e-9)
+
+
+def test_forecast_bootstrap_sizes_solve_each_fit():
+    steps, values = noisy(0.9, 0.5, 0.05, noise=0.01, seed=4, runs=5)
+    fit = fit_learning_curve(steps, values)
+    targets = np.array([0.6, 0.85, 0.9, 0.999, 1.0])
+    bs = fit._forecast_boot_sizes(targets)
+    n1 = float(steps.min())
+    for (c, m, c0), sizes in zip(fit.forecast_bootstrap, bs, strict=True):
+        for t, n in zip(targets, sizes, strict=True):
+            goal = 1.0 - t
+            if not np.isfinite(n):  # never: at or beyond this fit's asymptote, or too far
+                assert goal <= c0 or c0 + c * (suff.MAX_SIZE / n1) ** -m > goal
+            elif n > 1.0:  # the forecast meets the target exactly there
+                assert c0 + c * (n / n1) ** -m == pytest.approx(goal, rel=1e-9)
+            else:
+                assert c0 + c * (1.0 / n1) ** -m <= goal + 1e-12
+
+
+def test_size_needed_is_centred_on_the_forecast():
+    steps, values = noisy(0.9, 0.45, 0.04, noise=0.01, seed=5, runs=5)
+    fit = fit_learning_curve(steps, values)
+    targets = [0.8, 0.9, 0.93, 0.95]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ExtrapolationWarning)
+        est = fit.size_needed(targets)
+        np.testing.assert_array_equal(est.size, fit.forecast_size(targets))
+        old = fit.size_needed(targets, method="project")
+        np.testing.assert_array_equal(old.size, fit.inv_project(targets))
+    assert (est.method, old.method) == ("forecast", "project")
+    # on this curve the two fits disagree, so the two answers really differ
+    assert est.size.tolist() != old.size.tolist()
+
+
+def test_size_needed_range_follows_its_documented_formula():
+    from statistics import NormalDist
+
+    steps, values = noisy(0.9, 0.45, 0.04, noise=0.01, seed=6, runs=5)
+    fit = fit_learning_curve(steps, values)
+    t = np.array([0.88, 0.92])
+    est = fit.size_needed(t, level=0.8)
+    bs = fit._forecast_boot_sizes(t)
+    assert np.isfinite(bs).all()  # near targets: every resample's fit reaches them
+    z = NormalDist().inv_cdf(0.9)
+    top = float(steps[-1])
+    for i in range(t.size):
+        ln_b = np.log(bs[:, i])
+        s_boot = (np.percentile(ln_b, 84) - np.percentile(ln_b, 16)) / 2.0
+        centre = np.log(est.size[i])
+        x = max(0.0, centre - np.log(top))
+        s = np.sqrt(
+            (suff.FORECAST_RANGE_KAPPA * s_boot) ** 2
+            + (suff.FORECAST_RANGE_TAU * x) ** 2
+            + suff.FORECAST_RANGE_FLOOR**2
+        )
+        assert est.lower[i] == max(1, int(np.floor(np.exp(centre - z * s))))
+        assert est.upper[i] == int(np.ceil(np.exp(centre + z * s)))
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    seed=st.integers(0, 10_000),
+    noise=st.floats(0.002, 0.03),
+    q=st.lists(st.floats(0.05, 1.2), min_size=1, max_size=4),
+)
+def test_size_needed_range_properties(seed, noise, q):
+    steps, values = noisy(0.8, 0.4, 0.08, noise=noise, seed=seed, runs=4)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", PoorFitWarning)
+        fit = fit_learning_curve(steps, values, random_state=seed)
+        again = fit_learning_curve(steps, values, random_state=seed)
+    top = float(values.mean(axis=0)[-1])
+    # from below the last measured point to beyond the asymptote (q > 1)
+    targets = np.clip(top + (np.asarray(q) - 0.5) * 0.1, 0.0, 1.0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ExtrapolationWarning)
+        ests = [fit.size_needed(targets, level=lv) for lv in (0.5, 0.8, 0.95)]
+        assert again.size_needed(targets, level=0.8).to_dict() == ests[1].to_dict()
+    for est in ests:
+        for n, lo, hi in zip(est.size, est.lower, est.upper, strict=True):
+            assert lo >= 1  # every target gets a lower end
+            if n > 0:
+                assert lo <= n
+                assert hi == -1 or n <= hi
+            else:
+                assert hi == -1  # never reached by the fit: "at least lo, maybe never"
+                assert lo > steps[-1]
+    for narrow, wide in itertools.pairwise(ests):  # monotone in the level
+        np.testing.assert_array_equal(narrow.size, wide.size)
+        assert (wide.lower <= narrow.lower).all()
+        assert ((wide.upper == -1) | ((narrow.upper != -1) & (wide.upper >= narrow.upper))).all()
+
+
+def test_size_needed_of_unreached_targets_gives_a_lower_end():
+    import math
+    from statistics import NormalDist
+
+    steps, values = noisy(0.8, 0.5, 0.12, noise=0.02, seed=9, runs=5, n=4000, substeps=8)
+    fit = fit_learning_curve(steps, values, random_state=1)
+    best = 1.0 - fit._forecast_params()[2]  # the forecast's asymptote
+    targets = [best + 0.002, best + 0.02, 1.0]
+    assert targets[1] < 1.0
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ExtrapolationWarning)
+        est = fit.size_needed(targets, level=0.8)
+    assert (est.size == -1).all()
+    assert not est.reachable.any()
+    assert (est.upper == -1).all()
+    top = float(steps[-1])
+    z = NormalDist().inv_cdf(0.9)
+    bs = fit._forecast_boot_sizes(np.array(targets))
+    for i in range(len(targets)):
+        q = np.sort(bs[:, i])[math.floor(0.1 * bs.shape[0])]
+        if not np.isfinite(q) and np.isfinite(bs[:, i]).any():
+            q = bs[np.isfinite(bs[:, i]), i].max()  # too few reach it: the largest finite
+        expected = math.floor(top) + 1
+        if np.isfinite(q):
+            s = math.hypot(
+                suff.FORECAST_RANGE_TAU * max(0.0, math.log(q / top)), suff.FORECAST_RANGE_FLOOR
+            )
+            expected = max(expected, math.floor(q * math.exp(-z * s)))
+        assert est.lower[i] == expected
+    assert np.isfinite(bs[:, :2]).mean(axis=0).min() > 0.1  # some resamples reach these
+    assert est.lower[1] > math.floor(top) + 1  # the quantile, not the measured size, decides
+    assert not np.isfinite(bs[:, -1]).any()
+    assert est.lower[-1] == math.floor(top) + 1  # no fit reaches an error of 0
+
+
+def test_size_needed_needs_runs_and_a_known_method():
+    steps, values = noisy(0.8, 0.5, 0.05, noise=0.01, seed=8, runs=3)
+    with pytest.raises(ValueError, match="single run"):
+        fit_learning_curve(steps, values[0]).size_needed(0.9)
+    with pytest.raises(ValueError, match="single run"):
+        fit_learning_curve(steps, values, n_bootstrap=0).size_needed(0.9)
+    fit = fit_learning_curve(steps, values)
+    with pytest.raises(ValueError, match="method must be one of"):
+        fit.size_needed(0.9, method="dataeval")
+    # a curve built by hand with a bootstrap of its fit but none of its forecast
+    hand = dataclasses.replace(fit, forecast_bootstrap=None)
+    with pytest.raises(ValueError, match="method='project'"):
+        hand.size_needed(0.9)
+    assert hand.size_needed(0.9, method="project").size.tolist() == fit.inv_project(0.9).tolist()
+
+
+def test_inv_project_keeps_dataevals_meaning(monkeypatch):
+    # inv_project is the unweighted least-squares fit's smallest size (DataEval's meaning):
+    # nothing about the forecast changes it, while the forecast's sizes move with its weights
+    steps, values = noisy(0.9, 0.45, 0.04, noise=0.01, seed=9, runs=5)
+    targets = [0.85, 0.9, 0.93]
+    fit = fit_learning_curve(steps, values)
+    sizes, fsizes = fit.inv_project(targets), fit.forecast_size(targets)
+    monkeypatch.setattr(suff, "FORECAST_POWER", 6.0)
+    refit = fit_learning_curve(steps, values)
+    np.testing.assert_array_equal(refit.inv_project(targets), sizes)
+    assert refit.params == fit.params
+    np.testing.assert_array_equal(refit.bootstrap, fit.bootstrap)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ExtrapolationWarning)
+        assert refit.forecast_size(targets).tolist() != fsizes.tolist()
+    # the smallest size of the unweighted curve: it reaches the target there, not one before
+    for t, n in zip(targets, sizes.tolist(), strict=True):
+        assert refit.project(n)[0] >= t > refit.project(n - 1)[0]

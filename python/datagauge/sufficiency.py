@@ -36,6 +36,7 @@ from ._progress import Progress, ProgressArg
 from ._results import ResultBase, _frame, _plain
 from ._threads import resolve_n_jobs, thread_limits
 from ._validation import (
+    check_choice,
     check_int,
     check_learning_curve,
     check_random_state,
@@ -79,22 +80,38 @@ MODELS = ("pow3", "pow4", "mmf4")
 #: ``benchmarks/bench_sufficiency.py --backtest``; see benchmarks/README.md).
 DEFAULT_MODEL = "pow3"
 _FAMILY = {"pow3": 0, "pow4": 1, "mmf4": 2}
-#: Calibration of :meth:`LearningCurve.size_needed`'s range (see there): the bootstrap spread is
-#: scaled by RANGE_KAPPA, each unit of ln(size / largest measured size) adds RANGE_TAU to the
-#: standard deviation of ln(size), and every range has at least RANGE_FLOOR. RANGE_TAU and
-#: RANGE_FLOOR were chosen leave one dataset out on the back-test's 182 real curves (the pair
-#: whose coverage is nearest 80% at both cut-offs), where the held-out ranges hold the true size
-#: 80% / 80% of the time from 10% / 25% of the sizes (benchmarks/README.md).
+#: Calibration of :meth:`LearningCurve.size_needed`'s range with ``method="project"`` (centred
+#: on :meth:`LearningCurve.inv_project`; see there): the bootstrap spread is scaled by
+#: RANGE_KAPPA, each unit of ln(size / largest measured size) adds RANGE_TAU to the standard
+#: deviation of ln(size), and every range has at least RANGE_FLOOR. RANGE_TAU and RANGE_FLOOR
+#: were chosen leave one dataset out on the back-test's 182 real curves (the pair on a grid,
+#: tau 0.2-1.0 and floor 0-1.0, whose coverage is nearest 80% at both cut-offs; (0.45, 1.0) on
+#: all of them since an unreached target's lower end became monotone in the level, (0.45, 0.9)
+#: before), where the held-out ranges hold the true size 80% / 79% of the time from 10% / 25%
+#: of the sizes (benchmarks/README.md).
 RANGE_KAPPA = 1.0
 RANGE_TAU = 0.45
-RANGE_FLOOR = 0.9
+RANGE_FLOOR = 1.0
+#: The same three for the default ``method="forecast"`` (centred on
+#: :meth:`LearningCurve.forecast_size`, its bootstrap the weighted fit's on the same
+#: resamples). FORECAST_RANGE_KAPPA is kept at 1 (the bootstrap spread as it is);
+#: FORECAST_RANGE_TAU and FORECAST_RANGE_FLOOR were chosen the same way as RANGE_TAU and
+#: RANGE_FLOOR, on a grid (tau 0-1.0, floor 0-1.2) leave one dataset out on the back-test's
+#: 182 real curves, (0.5, 0.2) on all of them and in 10 of the 18 folds; held out the range
+#: holds the true size 78% / 82% of the time from 10% / 25% of the sizes, with a median
+#: width upper / lower of 5.9 / 4.6 (benchmarks/README.md). Its sizes are nearer the truth,
+#: so it needs a far smaller floor than the range around inv_project.
+FORECAST_RANGE_KAPPA = 1.0
+FORECAST_RANGE_TAU = 0.5
+FORECAST_RANGE_FLOOR = 0.2
+#: What :meth:`LearningCurve.size_needed` can centre its answer on.
+SIZE_METHODS = ("forecast", "project")
 #: :meth:`LearningCurve.forecast` weighs each measured point's squared residual by
 #: ``(n / n_max)**FORECAST_POWER``: the largest sizes count most (set on the back-test's 32
 #: image curves, confirmed on its 150 tabular ones: benchmarks/README.md).
 FORECAST_POWER = 2.0
 #: Exponents in the grid of the weighted fit behind :meth:`LearningCurve.forecast`.
 _FORECAST_GRID = 512
-_INV_PHI = (math.sqrt(5.0) - 1.0) / 2.0  # golden-section step
 
 
 # ----------------------------------------------------------------------------- curve fit
@@ -111,8 +128,10 @@ class SizeEstimate(ResultBase):
     targets : ndarray of float64, shape (n_targets,)
         The metric values asked for.
     size : ndarray of int64, shape (n_targets,)
-        The fitted curve's smallest size reaching each target (:meth:`LearningCurve.inv_project`);
-        -1 where it never does.
+        The smallest size reaching each target: :meth:`LearningCurve.forecast_size` (the
+        late-weighted power law) with ``method="forecast"``, :meth:`LearningCurve.inv_project`
+        (the plain least-squares fit, DataEval's meaning) with ``method="project"``; -1 where
+        that fit never does.
     lower, upper : ndarray of int64, shape (n_targets,)
         The range holding the true size with probability about `level` (calibrated on real
         curves, see :meth:`LearningCurve.size_needed`). ``upper`` is -1 when the range is
@@ -123,7 +142,12 @@ class SizeEstimate(ResultBase):
     level : float
         Nominal coverage of the range.
     model : str
-        The curve family the sizes come from.
+        The curve family the sizes come from (``"pow3"`` with ``method="forecast"``: the
+        forecast is always the power law).
+    method : str
+        Which fit centred the answer: ``"forecast"`` (:meth:`LearningCurve.forecast`, the power
+        law with the largest measured sizes weighted most) or ``"project"``
+        (:meth:`LearningCurve.project`, the unweighted fit).
     """
 
     targets: NDArray[np.float64]
@@ -133,6 +157,7 @@ class SizeEstimate(ResultBase):
     reachable: NDArray[np.bool_]
     level: float
     model: str
+    method: str = "forecast"
 
     def to_dataframe(self) -> pd.DataFrame:
         """One row per target: target, size, lower, upper, reachable."""
@@ -186,7 +211,12 @@ class LearningCurve(ResultBase):
         Coefficient of determination of the fit on the mean curve.
     bootstrap : ndarray of float64, shape (n_bootstrap, 3) or (n_bootstrap, 4), or None
         :attr:`params` fitted to the mean of runs resampled with replacement; gives
-        :meth:`band` and :meth:`size_needed`'s range. None with a single run.
+        :meth:`band` and the range of ``size_needed(method="project")``. None with a single
+        run.
+    forecast_bootstrap : ndarray of float64, shape (n_bootstrap, 3), or None
+        The weighted fit of :meth:`forecast` on the same resamples, each row ``(c, m, c0)`` of
+        ``error(n) = c0 + c * (n / n_1)**(-m)`` (``n_1`` the smallest measured size); gives
+        :meth:`size_needed`'s range. None with a single run.
     model : str
         The family: ``"pow3"``, ``"pow4"`` or ``"mmf4"``.
     d : float
@@ -215,6 +245,7 @@ class LearningCurve(ResultBase):
     d: float = 0.0
     candidates: dict[str, float] = dataclasses.field(default_factory=dict)
     alternatives: NDArray[np.float64] = dataclasses.field(default_factory=lambda: np.zeros((0, 5)))
+    forecast_bootstrap: NDArray[np.float64] | None = None
 
     def __post_init__(self) -> None:
         if self.model not in _FAMILY:
@@ -306,9 +337,9 @@ class LearningCurve(ResultBase):
         size better than :meth:`project` (median abs error 0.0246 / 0.0133 against 0.0260 /
         0.0191; benchmarks/README.md): the unweighted fit follows the small sizes and
         underestimates what the learner reaches. :meth:`forecast_size` inverts it.
-        :meth:`project`, :meth:`inv_project`, :meth:`band` and :meth:`size_needed` keep the
-        unweighted fit (DataEval's meaning). Whatever :attr:`model` is, the forecast is the
-        power law.
+        :meth:`project`, :meth:`inv_project` and :meth:`band` keep the unweighted fit
+        (DataEval's meaning); :meth:`size_needed` answers with the forecast by default. Whatever
+        :attr:`model` is, the forecast is the power law.
 
         Takes, returns and warns as :meth:`project` does: `sizes` (n_sizes,) >= 1 in, float64
         (n_sizes,) out (clipped to [0, 1] for a bounded metric), an ExtrapolationWarning beyond
@@ -336,8 +367,8 @@ class LearningCurve(ResultBase):
 
         :meth:`inv_project` (same targets, same -1 and warnings) on the late-weighted fit of
         :meth:`forecast`: on the back-test's 182 curves its sizes fall within 2x of the true
-        ones more often than :meth:`inv_project`'s (benchmarks/README.md). No range:
-        :meth:`size_needed` gives one around :meth:`inv_project`'s size.
+        ones more often than :meth:`inv_project`'s (benchmarks/README.md).
+        :meth:`size_needed` gives the same sizes with a range.
 
         Returns
         -------
@@ -347,6 +378,14 @@ class LearningCurve(ResultBase):
             with data, a target it misses at the smallest measured size).
         """
         t = check_targets(targets, bounded=self.bounded)
+        out = self._forecast_sizes(t)
+        if (out > 0).any():
+            self._warn_far(float(out.max()), "reaching a target needs")
+            self._warn_below(out, stacklevel=3)
+        return out
+
+    def _forecast_sizes(self, t: NDArray[np.float64]) -> NDArray[np.int64]:
+        """:meth:`forecast_size` of checked targets, without warnings."""
         params = self._forecast_params()
         c, m, c0 = params
         n1 = float(self.steps.min())
@@ -375,10 +414,26 @@ class LearningCurve(ResultBase):
             while not reaches(n, goal):
                 n += 1
             out[i] = n if n <= MAX_SIZE else -1
-        if (out > 0).any():
-            self._warn_far(float(out.max()), "reaching a target needs")
-            self._warn_below(out, stacklevel=3)
         return out
+
+    def _forecast_boot_sizes(self, t: NDArray[np.float64]) -> NDArray[np.float64]:
+        """Size reaching each target under each of :attr:`forecast_bootstrap`'s fits, float64
+        (n_bootstrap, n_targets), +inf where a fit never does. In closed form, not rounded to
+        an integer (only the spread of their logarithms is used)."""
+        fb = self._require_bootstrap("size range", forecast=True)
+        c, m, c0 = (fb[:, j : j + 1] for j in range(3))
+        lo, hi = self._clip
+        n1 = float(self.steps.min())
+        e = 1.0 - t[None, :] if self.higher_is_better else t[None, :]
+        first = np.clip(c0 + c, lo, hi)  # the error at n_1
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+            falls = (c > 0.0) & (m > 0.0)
+            ln_n = math.log(n1) + np.log(c / (e - c0)) / m
+            ln_n = np.where(falls & (e > c0), np.maximum(ln_n, 0.0), np.inf)
+            # a forecast that does not improve: the target is met from the start or never
+            ln_n = np.where(falls, ln_n, np.where(first <= e, 0.0, np.inf))
+        ln_n[ln_n > math.log(MAX_SIZE)] = np.inf
+        return np.asarray(np.exp(ln_n), dtype=np.float64)
 
     def band(
         self, sizes: Any, level: float = 0.9
@@ -411,13 +466,22 @@ class LearningCurve(ResultBase):
         upper = np.percentile(curves, 100.0 - tail, axis=0)
         return np.asarray(lower, dtype=np.float64), np.asarray(upper, dtype=np.float64)
 
-    def _require_bootstrap(self, what: str) -> NDArray[np.float64]:
-        if self.bootstrap is None:
+    def _require_bootstrap(self, what: str, forecast: bool = False) -> NDArray[np.float64]:
+        """:attr:`bootstrap` (:attr:`forecast_bootstrap` with `forecast`), or a ValueError
+        saying how to get one."""
+        boot = self.forecast_bootstrap if forecast else self.bootstrap
+        if boot is None and self.bootstrap is not None:
+            raise ValueError(
+                f"this curve has no bootstrap of its forecast, so it has no {what} around the "
+                "forecast; fit it with fit_learning_curve (which keeps one), or ask for the "
+                "range around inv_project with method='project'."
+            )
+        if boot is None:
             raise ValueError(
                 f"this curve was fitted to a single run, so it has no {what}; fit the "
                 "per-run values of shape (runs, n_steps) with runs >= 2 (and n_bootstrap > 0)."
             )
-        return self.bootstrap
+        return boot
 
     def _sizes(
         self, params: Any, targets: NDArray[np.float64], fam: int | None = None
@@ -489,31 +553,38 @@ class LearningCurve(ResultBase):
                 stacklevel=stacklevel + 1,
             )
 
-    def size_needed(self, targets: Any, *, level: float = 0.8) -> SizeEstimate:
+    def size_needed(
+        self, targets: Any, *, level: float = 0.8, method: str = "forecast"
+    ) -> SizeEstimate:
         """Training-set sizes needed to reach targets, with a calibrated range.
 
-        The size is :meth:`inv_project`'s (DataEval's meaning, the fitted curve's smallest
-        size). The range is ``exp(ln size +- z * s)`` with ``z`` the normal quantile of
-        `level` and ``s**2 = (RANGE_KAPPA * s_boot)**2 + s_family**2 + (RANGE_TAU * x)**2 +
-        RANGE_FLOOR**2``:
+        The size is :meth:`forecast_size`'s (``method="forecast"``, the default: the power law
+        fitted with the largest measured sizes weighted most, whose sizes back-test closest to
+        the true ones) or :meth:`inv_project`'s (``method="project"``: DataEval's meaning, the
+        unweighted fit). The range is ``exp(ln size +- z * s)`` with ``z`` the normal quantile
+        of `level` and ``s**2 = (kappa * s_boot)**2 + s_family**2 + (tau * x)**2 + floor**2``:
 
         - ``s_boot``: the spread (half the 16th-84th percentile distance) of ln size over the
-          bootstrap fits, that is over resampled runs;
+          bootstrap fits of the same kind (:attr:`forecast_bootstrap` or :attr:`bootstrap`),
+          that is over resampled runs;
         - ``s_family``: the standard deviation of ln size over the candidate families (with
           ``model="auto"``), so a choice the families disagree on gets a wider range;
         - ``x = max(0, ln(size / largest measured size))``: how far the answer extrapolates;
-        - ``RANGE_FLOOR``: a spread every range has (the curve's family is itself a guess,
-          even close to the measured sizes).
+        - ``floor``: a spread every range has (the curve's family is itself a guess, even close
+          to the measured sizes).
 
-        ``RANGE_TAU`` and ``RANGE_FLOOR`` were chosen leave one dataset out on the 182 real
-        curves of ``benchmarks/bench_sufficiency.py --backtest``; held out, the range holds
-        the true size 80% / 80% of the time from 10% / 25% of the sizes
-        (benchmarks/README.md). When more than ``(1 - level) / 2`` of the bootstrap fits never
-        reach a target, its range is open-ended (``upper = -1``). A target the
-        fitted curve never reaches (``size = -1``) still gets the lower end, "at least this
-        many, maybe never": the ``(1 - level) / 2`` quantile of the bootstrap fits' sizes,
-        widened for extrapolation as above, and never below the largest measured size plus
-        one (which it is when fewer than ``(1 - level) / 2`` of the fits reach the target).
+        ``(kappa, tau, floor)`` are ``FORECAST_RANGE_KAPPA``, ``FORECAST_RANGE_TAU`` and
+        ``FORECAST_RANGE_FLOOR`` for the forecast, ``RANGE_KAPPA``, ``RANGE_TAU`` and
+        ``RANGE_FLOOR`` for the projection, each pair (tau, floor) chosen leave one dataset out
+        on the 182 real curves of ``benchmarks/bench_sufficiency.py --backtest``, where the
+        held-out ranges hold the true size about 80% of the time from 10% and from 25% of the
+        sizes (benchmarks/README.md). When more than ``(1 - level) / 2`` of the bootstrap fits
+        never reach a target, its range is open-ended (``upper = -1``). A target the fit never
+        reaches (``size = -1``) still gets the lower end, "at least this many, maybe never":
+        the ``(1 - level) / 2`` quantile of the bootstrap fits' sizes (the largest size any of
+        them needs when fewer than that share reach the target), widened for extrapolation as
+        above, and never below the largest measured size plus one (which it is when no fit
+        reaches the target). A wider `level` never gives a larger lower end.
 
         Parameters
         ----------
@@ -521,6 +592,8 @@ class LearningCurve(ResultBase):
             Metric values to reach, as for :meth:`inv_project`.
         level : float in (0, 1), default 0.8
             Nominal coverage of the range.
+        method : {"forecast", "project"}
+            The fit the answer is centred on (recorded in :attr:`SizeEstimate.method`).
 
         Returns
         -------
@@ -529,7 +602,8 @@ class LearningCurve(ResultBase):
         Raises
         ------
         ValueError
-            Without a bootstrap (a single run: the spread of the measurements is unknown).
+            Without a bootstrap (a single run: the spread of the measurements is unknown), or
+            for an unknown `method`.
 
         Warns
         -----
@@ -538,13 +612,50 @@ class LearningCurve(ResultBase):
         """
         from statistics import NormalDist
 
+        method = check_choice(method, "method", SIZE_METHODS)
         level = check_unit_fraction(level, "level")
-        boot = self._require_bootstrap("size range")
         t = check_targets(targets, bounded=self.bounded)
-        size = self._sizes(self.params, t)
+        if method == "forecast":
+            self._require_bootstrap("size range", forecast=True)
+            size = self._forecast_sizes(t)
+            bs = self._forecast_boot_sizes(t)
+            calib = (FORECAST_RANGE_KAPPA, FORECAST_RANGE_TAU, FORECAST_RANGE_FLOOR)
+            model = "pow3"
+        else:
+            boot = self._require_bootstrap("size range")
+            size = self._sizes(self.params, t)
+            bs = self._boot_sizes(boot, t)
+            calib = (RANGE_KAPPA, RANGE_TAU, RANGE_FLOOR)
+            model = self.model
         if (size > 0).any():
             self._warn_far(float(size.max()), "reaching a target needs")
             self._warn_below(size, stacklevel=2)
+        fam_sizes = [
+            self._sizes(row[1:], t, int(row[0])).astype(np.float64) for row in self.alternatives
+        ]
+        lower, upper = _size_range(
+            size,
+            bs,
+            fam_sizes,
+            float(self.steps[-1]),
+            NormalDist().inv_cdf(0.5 + level / 2.0),
+            (1.0 - level) / 2.0,
+            *calib,
+        )
+        return SizeEstimate(
+            targets=t,
+            size=size,
+            lower=lower,
+            upper=upper,
+            reachable=size > 0,
+            level=float(level),
+            model=model,
+            method=method,
+        )
+
+    def _boot_sizes(self, boot: NDArray[np.float64], t: NDArray[np.float64]) -> NDArray[np.float64]:
+        """Smallest size reaching each target under each bootstrap fit of :attr:`params`,
+        float64 (n_bootstrap, n_targets), +inf where a fit never does."""
         from ._kernels.families import sizes_many
 
         lo_c, hi_c = self._clip
@@ -555,45 +666,7 @@ class LearningCurve(ResultBase):
             dtype=np.float64,
         )
         bs[bs < 1] = np.inf
-        z = NormalDist().inv_cdf(0.5 + level / 2.0)
-        tail = (1.0 - level) / 2.0
-        lower = np.full(t.size, -1, dtype=np.int64)
-        upper = np.full(t.size, -1, dtype=np.int64)
-        fam_sizes = [
-            self._sizes(row[1:], t, int(row[0])).astype(np.float64) for row in self.alternatives
-        ]
-        top = float(self.steps[-1])
-        with np.errstate(invalid="ignore"):
-            q16, q84 = np.percentile(np.log(bs), [16.0, 84.0], axis=0)
-        open_share = np.mean(~np.isfinite(bs), axis=0)
-        ranked = np.sort(bs, axis=0)  # never (+inf) last
-        for i in range(t.size):
-            fam = np.array([f[i] for f in fam_sizes if f[i] > 0])
-            if size[i] > 0:
-                centre = math.log(float(size[i]))
-            elif fam.size:
-                centre = float(np.mean(np.log(fam)))
-            else:
-                lower[i] = _never_lower(ranked[:, i], tail, z, top)
-                continue
-            s_boot = (q84[i] - q16[i]) / 2.0 if np.isfinite(q84[i]) else 0.0
-            s_fam = float(np.std(np.log(fam))) if fam.size > 1 else 0.0
-            x = max(0.0, centre - math.log(top))
-            s = math.sqrt(
-                (RANGE_KAPPA * s_boot) ** 2 + s_fam**2 + (RANGE_TAU * x) ** 2 + RANGE_FLOOR**2
-            )
-            lower[i] = max(1, math.floor(math.exp(centre - z * s)))
-            if size[i] > 0 and open_share[i] <= tail:
-                upper[i] = min(MAX_SIZE, math.ceil(math.exp(centre + z * s)))
-        return SizeEstimate(
-            targets=t,
-            size=size,
-            lower=lower,
-            upper=upper,
-            reachable=size > 0,
-            level=float(level),
-            model=self.model,
-        )
+        return bs
 
     def to_dataframe(self) -> pd.DataFrame:
         """One row per measured step: step, mean, std (over runs), fitted."""
@@ -610,18 +683,65 @@ class LearningCurve(ResultBase):
         )
 
 
-def _never_lower(ranked: NDArray[np.float64], tail: float, z: float, top: float) -> int:
+def _size_range(
+    size: NDArray[np.int64],
+    bs: NDArray[np.float64],
+    fam_sizes: list[NDArray[np.float64]],
+    top: float,
+    z: float,
+    tail: float,
+    kappa: float,
+    tau: float,
+    floor: float,
+) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
+    """(lower, upper) of :meth:`LearningCurve.size_needed`'s range around `size` (n_targets,),
+    from the bootstrap fits' sizes `bs` (n_bootstrap, n_targets; +inf for never), the candidate
+    families' sizes (each (n_targets,), -1 for never), the largest measured size `top`, the
+    normal quantile `z` and tail share `tail` of the level, and the calibration
+    ``(kappa, tau, floor)``; -1 for an end that is not given."""
+    n_t = size.size
+    lower = np.full(n_t, -1, dtype=np.int64)
+    upper = np.full(n_t, -1, dtype=np.int64)
+    with np.errstate(invalid="ignore"):
+        q16, q84 = np.percentile(np.log(bs), [16.0, 84.0], axis=0)
+    open_share = np.mean(~np.isfinite(bs), axis=0)
+    ranked = np.sort(bs, axis=0)  # never (+inf) last
+    for i in range(n_t):
+        fam = np.array([f[i] for f in fam_sizes if f[i] > 0])
+        if size[i] > 0:
+            centre = math.log(float(size[i]))
+        elif fam.size:
+            centre = float(np.mean(np.log(fam)))
+        else:
+            lower[i] = _never_lower(ranked[:, i], tail, z, top, tau, floor)
+            continue
+        s_boot = (q84[i] - q16[i]) / 2.0 if np.isfinite(q84[i]) else 0.0
+        s_fam = float(np.std(np.log(fam))) if fam.size > 1 else 0.0
+        x = max(0.0, centre - math.log(top))
+        s = math.sqrt((kappa * s_boot) ** 2 + s_fam**2 + (tau * x) ** 2 + floor**2)
+        lower[i] = max(1, math.floor(math.exp(centre - z * s)))
+        if size[i] > 0 and open_share[i] <= tail:
+            upper[i] = min(MAX_SIZE, math.ceil(math.exp(centre + z * s)))
+    return lower, upper
+
+
+def _never_lower(
+    ranked: NDArray[np.float64], tail: float, z: float, top: float, tau: float, floor: float
+) -> int:
     """The lower end of the range of a target the fit never reaches ("at least this, maybe
     never"): the `tail` quantile of the bootstrap fits' sizes (`ranked`, ascending, +inf for a
-    fit that never reaches it), widened for extrapolation as every range is (``RANGE_TAU``),
+    fit that never reaches it), widened for extrapolation as every range is (`tau`, `floor`),
     and above the largest measured size `top` (the measured curve does not reach the target
-    there). Where more than ``1 - tail`` of the fits never reach it: just above `top`."""
-    q = float(ranked[min(ranked.size - 1, math.floor(tail * ranked.size))])
+    there). Where fewer than `tail` of the fits reach it, the largest size any of them needs
+    stands for the quantile (so a wider level never gives a larger lower end); where none
+    does: just above `top`."""
+    finite = ranked[np.isfinite(ranked)]
     floor_size = math.floor(top) + 1
-    if not math.isfinite(q):
+    if not finite.size:
         return floor_size
+    q = float(finite[min(finite.size - 1, math.floor(tail * ranked.size))])
     x = max(0.0, math.log(q) - math.log(top))
-    s = math.hypot(RANGE_TAU * x, RANGE_FLOOR)
+    s = math.hypot(tau * x, floor)
     return min(MAX_SIZE, max(floor_size, math.floor(math.exp(math.log(q) - z * s))))
 
 
@@ -772,7 +892,7 @@ def _fit_curve(
     c, m, c0, d, loss = (float(x) for x in p)
     sst = float(np.sum((mean - mean.mean()) ** 2))
     r2 = 1.0 - loss / sst if sst > 0 else (1.0 if loss <= 1e-24 else 0.0)
-    boot = None
+    boot = fboot = None
     runs = v.shape[0]
     if runs >= 2 and n_bootstrap > 0:
         rng = np.random.default_rng(random_state)
@@ -781,6 +901,8 @@ def _fit_curve(
         errs = np.ascontiguousarray(1.0 - means if higher_is_better else means)
         width = 3 if chosen == "pow3" else 4
         boot = np.ascontiguousarray(fit_family_many(code, logn, errs, lo, hi, m, d)[:, :width])
+        # the forecast's weighted fit on the same resamples (the range of size_needed)
+        fboot = _weighted_pow3_many(s, errs, s**FORECAST_POWER, lo, hi)
     return LearningCurve(
         c=c,
         m=m,
@@ -796,32 +918,28 @@ def _fit_curve(
         d=d,
         candidates=candidates,
         alternatives=alternatives,
+        forecast_bootstrap=fboot,
     )
 
 
-def _weighted_pow3_at(
-    m: NDArray[np.float64],
-    x_log: NDArray[np.float64],
-    err: NDArray[np.float64],
-    w: NDArray[np.float64],
+def _weighted_pow3_many(
+    steps: NDArray[np.float64],
+    errs: NDArray[np.float64],
+    weights: NDArray[np.float64],
     lo: float,
     hi: float,
-) -> tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.float64]]:
-    """(c, c0, loss) minimising ``sum w (c0 + c x**m - err)**2`` with ``x = n / n_1`` (given as
-    ``x_log = ln x``, shape (k,)) and ``lo <= c0 <= hi``, for each exponent in `m` (shape (g,))."""
-    x = np.exp(-m[:, None] * x_log[None, :])  # (g, k), 1 at the smallest size: no underflow
-    sw, sy = w.sum(), w @ err
-    sx, sxx, sxy = x @ w, (x * x) @ w, (x * err) @ w
-    det = sw * sxx - sx * sx
-    flat = det <= 1e-12 * sw * sxx  # x constant (m = 0): the model is the constant c + c0
-    safe = np.where(flat, 1.0, det)
-    c = np.where(flat, 0.0, (sw * sxy - sx * sy) / safe)
-    c0 = (sy - c * sx) / sw
-    # outside [lo, hi] the constrained optimum lies on the nearer bound (the loss is convex)
-    c0b = np.clip(c0, lo, hi)
-    c = np.where(c0b != c0, np.where(flat, 0.0, (sxy - c0b * sx) / np.where(flat, 1.0, sxx)), c)
-    loss = ((c0b[:, None] + c[:, None] * x - err) ** 2) @ w
-    return c, c0b, loss
+) -> NDArray[np.float64]:
+    """:func:`_weighted_pow3` of every row of `errs` (n_fits, n_steps), one Numba call:
+    float64 (n_fits, 3), each row ``(c, m, c0)``."""
+    from ._kernels.curves import weighted_fit_many
+
+    x_log = np.log(steps / steps.min())
+    w = np.ascontiguousarray(weights / weights.max(), dtype=np.float64)
+    distinct = np.unique(x_log)
+    m_max = 40.0 / distinct[1]
+    grid = np.concatenate(([0.0], np.geomspace(m_max * 1e-7, m_max, _FORECAST_GRID)))
+    rows = np.ascontiguousarray(np.atleast_2d(errs), dtype=np.float64)
+    return np.asarray(weighted_fit_many(x_log, rows, w, lo, hi, grid), dtype=np.float64)
 
 
 def _weighted_pow3(
@@ -834,38 +952,11 @@ def _weighted_pow3(
     """(c, m, c0) of ``err(n) = c0 + c * (n / n_1)**(-m)`` (``n_1`` the smallest step) at the
     weighted least-squares minimum, ``m >= 0``, ``lo <= c0 <= hi``: a grid over ``m`` (up to
     ``m * ln(n_2 / n_1) = 40``, as :func:`fit_learning_curve`), with ``(c, c0)`` exact for each
-    ``m``, refined by golden-section search in ``ln m`` around the best grid point. Weights are
-    normalised (only their ratios matter). Deterministic."""
-    x_log = np.log(steps / steps.min())
-    w = weights / weights.max()
-    distinct = np.unique(x_log)
-    m_max = 40.0 / distinct[1]
-    grid = np.concatenate(([0.0], np.geomspace(m_max * 1e-7, m_max, _FORECAST_GRID)))
-    c, c0, loss = _weighted_pow3_at(grid, x_log, err, w, lo, hi)
-    j = int(np.argmin(loss))
-    if j > 0:  # refine ln m between the neighbours of the best grid point
-        a = math.log(grid[j - 1]) if j > 1 else math.log(grid[1]) - 1.0
-        b = math.log(grid[min(j + 1, grid.size - 1)])
-
-        def f(u: float) -> float:
-            return float(_weighted_pow3_at(np.array([math.exp(u)]), x_log, err, w, lo, hi)[2][0])
-
-        u1, u2 = b - _INV_PHI * (b - a), a + _INV_PHI * (b - a)
-        f1, f2 = f(u1), f(u2)
-        for _ in range(40):  # the bracket, 2 grid cells of ln m, shrinks to 1e-9
-            if f1 <= f2:
-                b, u2, f2 = u2, u1, f1
-                u1 = b - _INV_PHI * (b - a)
-                f1 = f(u1)
-            else:
-                a, u1, f1 = u1, u2, f2
-                u2 = a + _INV_PHI * (b - a)
-                f2 = f(u2)
-        u = u1 if f1 <= f2 else u2
-        cu, c0u, lu = _weighted_pow3_at(np.array([math.exp(u)]), x_log, err, w, lo, hi)
-        if lu[0] <= loss[j]:
-            return float(cu[0]), math.exp(u), float(c0u[0])
-    return float(c[j]), float(grid[j]), float(c0[j])
+    ``m``, refined by golden-section search in ``ln m`` around the best grid point (Numba,
+    ``datagauge._kernels.curves.weighted_fit_many``). Weights are normalised (only their ratios
+    matter). Deterministic; the bootstrap of the forecast runs the same code on each resample."""
+    c, m, c0 = _weighted_pow3_many(steps, err, weights, lo, hi)[0]
+    return float(c), float(m), float(c0)
 
 
 def _warn_poor_fit(curve: LearningCurve, name: str, *, stacklevel: int) -> None:
@@ -1530,25 +1621,28 @@ class SufficiencyResult(ResultBase):
         *,
         metrics: str | Sequence[str] | None = None,
         level: float = 0.8,
+        method: str = "forecast",
     ) -> pd.DataFrame:
         """Training-set sizes needed for target metric values, with calibrated ranges.
 
-        See :meth:`LearningCurve.size_needed`. With a single run there is no range
-        (``lower``/``upper`` are -1).
+        See :meth:`LearningCurve.size_needed` (`level`, `method`). With a single run there is
+        no range (``lower``/``upper`` are -1).
 
         Returns
         -------
         pandas.DataFrame
             One row per metric and target: ``metric``, ``target``, ``size``, ``lower``,
-            ``upper``, ``reachable``, ``model`` (the family the sizes come from).
+            ``upper``, ``reachable``, ``model`` (the family the sizes come from), ``method``
+            (the fit that centred them).
         """
-        rows: dict[str, list[Any]] = {
-            k: [] for k in ("metric", "target", "size", "lower", "upper", "reachable", "model")
-        }
+        method = check_choice(method, "method", SIZE_METHODS)
+        columns = ("metric", "target", "size", "lower", "upper", "reachable", "model", "method")
+        rows: dict[str, list[Any]] = {k: [] for k in columns}
         for k, curve in self._curves(self._names(metrics)).items():
             t = check_targets(targets, bounded=self.unit_interval)
             if curve.bootstrap is None:
-                size = curve.inv_project(t)
+                forecast = method == "forecast"
+                size = curve.forecast_size(t) if forecast else curve.inv_project(t)
                 est = SizeEstimate(
                     targets=t,
                     size=size,
@@ -1556,10 +1650,11 @@ class SufficiencyResult(ResultBase):
                     upper=np.full(t.size, -1, dtype=np.int64),
                     reachable=size > 0,
                     level=float(level),
-                    model=curve.model,
+                    model="pow3" if forecast else curve.model,
+                    method=method,
                 )
             else:
-                est = curve.size_needed(t, level=level)
+                est = curve.size_needed(t, level=level, method=method)
             for i in range(t.size):
                 rows["metric"].append(k)
                 rows["target"].append(float(t[i]))
@@ -1568,6 +1663,7 @@ class SufficiencyResult(ResultBase):
                 rows["upper"].append(int(est.upper[i]))
                 rows["reachable"].append(bool(est.reachable[i]))
                 rows["model"].append(est.model)
+                rows["method"].append(est.method)
         return _frame(rows)
 
     def to_dict(self) -> dict[str, Any]:

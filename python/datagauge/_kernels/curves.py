@@ -343,3 +343,114 @@ def _reaches(c, m, c0, logn1, t, higher_is_better):  # type: ignore[no-untyped-d
     if higher_is_better:
         return 1.0 - e >= t
     return e <= t
+
+
+@njit(cache=True)
+def _weighted_solve(sw, sx, sxx, sy, sxy, lo, hi):  # type: ignore[no-untyped-def]
+    """(c, c0) minimising ``sum w (c0 + c u - err)**2`` with ``lo <= c0 <= hi``, from the
+    weighted sums ``sw = sum w``, ``sx = sum w u``, ``sxx = sum w u**2``, ``sy = sum w err``,
+    ``sxy = sum w u err``."""
+    det = sw * sxx - sx * sx
+    flat = det <= 1e-12 * sw * sxx  # u constant (m = 0): the model is the constant c + c0
+    c = 0.0 if flat else (sw * sxy - sx * sy) / det
+    c0 = (sy - c * sx) / sw
+    if c0 < lo or c0 > hi:  # the loss is convex: the constrained optimum is on the nearer bound
+        c0 = lo if c0 < lo else hi
+        c = 0.0 if flat else (sxy - c0 * sx) / sxx
+    return c, c0
+
+
+@njit(cache=True)
+def _weighted_at(m, x_log, err, w, lo, hi):  # type: ignore[no-untyped-def]
+    """(c, c0, loss) of the weighted fit ``err = c0 + c * x**-m`` (``x_log = ln x``,
+    ``x = n / n_1``, so ``x**-m`` is 1 at the smallest size) for one exponent m."""
+    sw = 0.0
+    sy = 0.0
+    sx = 0.0
+    sxx = 0.0
+    sxy = 0.0
+    for i in range(x_log.shape[0]):
+        u = math.exp(-m * x_log[i])
+        sw += w[i]
+        sy += w[i] * err[i]
+        sx += w[i] * u
+        sxx += w[i] * u * u
+        sxy += w[i] * u * err[i]
+    c, c0 = _weighted_solve(sw, sx, sxx, sy, sxy, lo, hi)
+    s = 0.0
+    for i in range(x_log.shape[0]):
+        r = c0 + c * math.exp(-m * x_log[i]) - err[i]
+        s += w[i] * r * r
+    return c, c0, s
+
+
+@njit(cache=True)
+def weighted_fit_many(x_log, errs, w, lo, hi, grid):  # type: ignore[no-untyped-def]
+    """Weighted power-law fits ``err = c0 + c * x**-m`` of every row of errs (n_fits, k).
+
+    For each row: the exponent in `grid` (ascending, ``grid[0] = 0``) with the smallest
+    weighted loss, ``(c, c0)`` exact for each, then a golden-section search of ``ln m``
+    between the best grid point's neighbours (40 steps); the polished point is kept when its
+    loss is not larger. The basis on the grid and its row-independent sums are computed once
+    for all rows. Returns float64 (n_fits, 3): ``(c, m, c0)``. Deterministic: a row's answer
+    does not depend on the other rows.
+    """
+    g = grid.shape[0]
+    k = x_log.shape[0]
+    basis = np.empty((g, k))
+    sx = np.zeros(g)
+    sxx = np.zeros(g)
+    sw = 0.0
+    for i in range(k):
+        sw += w[i]
+    for q in range(g):
+        for i in range(k):
+            u = math.exp(-grid[q] * x_log[i])
+            basis[q, i] = u
+            sx[q] += w[i] * u
+            sxx[q] += w[i] * u * u
+    out = np.empty((errs.shape[0], 3))
+    inv_phi = (math.sqrt(5.0) - 1.0) / 2.0
+    for b in range(errs.shape[0]):
+        err = errs[b]
+        sy = 0.0
+        for i in range(k):
+            sy += w[i] * err[i]
+        best = np.inf
+        j = 0
+        bc = 0.0
+        bc0 = 0.0
+        for q in range(g):
+            sxy = 0.0
+            for i in range(k):
+                sxy += w[i] * basis[q, i] * err[i]
+            c, c0 = _weighted_solve(sw, sx[q], sxx[q], sy, sxy, lo, hi)
+            s = 0.0
+            for i in range(k):
+                r = c0 + c * basis[q, i] - err[i]
+                s += w[i] * r * r
+            if s < best:
+                best, j, bc, bc0 = s, q, c, c0
+        out[b, 0], out[b, 1], out[b, 2] = bc, grid[j], bc0
+        if j == 0:
+            continue
+        a = math.log(grid[j - 1]) if j > 1 else math.log(grid[1]) - 1.0
+        z = math.log(grid[min(j + 1, g - 1)])
+        u1 = z - inv_phi * (z - a)
+        u2 = a + inv_phi * (z - a)
+        f1 = _weighted_at(math.exp(u1), x_log, err, w, lo, hi)[2]
+        f2 = _weighted_at(math.exp(u2), x_log, err, w, lo, hi)[2]
+        for _ in range(40):  # the bracket, 2 grid cells of ln m, shrinks to about 1e-9
+            if f1 <= f2:
+                z, u2, f2 = u2, u1, f1
+                u1 = z - inv_phi * (z - a)
+                f1 = _weighted_at(math.exp(u1), x_log, err, w, lo, hi)[2]
+            else:
+                a, u1, f1 = u1, u2, f2
+                u2 = a + inv_phi * (z - a)
+                f2 = _weighted_at(math.exp(u2), x_log, err, w, lo, hi)[2]
+        u = u1 if f1 <= f2 else u2
+        c, c0, s = _weighted_at(math.exp(u), x_log, err, w, lo, hi)
+        if s <= best:
+            out[b, 0], out[b, 1], out[b, 2] = c, math.exp(u), c0
+    return out

@@ -291,7 +291,10 @@ def _sufficiency(inputs: ReportInputs, sec: Section, out: Path, shared: Shared) 
         "Would more data help? The model is trained from scratch on growing random subsets "
         f"of the training set ({res.runs} runs), a learning curve is fitted to its error (the "
         "power law, which back-tests best on real curves), and the curve is projected to "
-        "larger datasets, with the training size each target needs and an 80% range."
+        "larger datasets. The training size each target needs comes from the forecast: the "
+        "same power law fitted with the largest measured sizes weighted most, whose sizes "
+        "back-test closest to the true ones, with an 80% range from refitting it to "
+        "resampled runs."
     )
     sec.paragraph(note, css="note")
     sizes = np.array([n_train, 2 * n_train, 5 * n_train, 10 * n_train], dtype=np.int64)
@@ -327,12 +330,12 @@ def _sufficiency(inputs: ReportInputs, sec: Section, out: Path, shared: Shared) 
         if asked:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")  # far sizes are the question asked here
-                if curve.bootstrap is not None:
-                    est = curve.size_needed(asked, level=0.8)
+                if curve.forecast_bootstrap is not None:
+                    est = curve.size_needed(asked, level=0.8)  # centred on the forecast
                     lower, upper = est.lower.tolist(), est.upper.tolist()
                     size = est.size.tolist()
-                else:
-                    size = curve.inv_project(asked).tolist()
+                else:  # a single run: no spread to give a range from
+                    size = curve.forecast_size(asked).tolist()
                     lower = upper = [-1] * len(asked)
             for t, n, lo, hi in zip(asked, size, lower, upper, strict=True):
                 targets[name][str(t)] = {"size": n, "lower": lo, "upper": hi}
@@ -342,7 +345,7 @@ def _sufficiency(inputs: ReportInputs, sec: Section, out: Path, shared: Shared) 
                         f"{t:g}",
                         f"{n:,}" if n > 0 else "not reached",
                         _range_text(lo, hi),
-                        curve.model,
+                        _FORECAST_FIT,
                     ]
                 )
         params = ", ".join(f"{k} = {v:.4g}" for k, v in zip("cmbd", curve.params, strict=False))
@@ -358,12 +361,13 @@ def _sufficiency(inputs: ReportInputs, sec: Section, out: Path, shared: Shared) 
         )
     if need_rows:
         sec.table(
-            ["metric", "target", "training size needed", "80% range", "curve family"],
+            ["metric", "target", "training size needed", "80% range", "fit"],
             need_rows,
             caption=(
-                "Size needed (the range is calibrated on real learning curves: in the "
-                "back-test it held the true size on about 80% of them; 'open' means some "
-                "plausible curves never reach the target)"
+                "Size needed, from the forecast (the power law with the largest measured sizes "
+                "weighted most; the range is calibrated on real learning curves: in the "
+                "back-test it held the true size on about 80% of them held out; 'or more "
+                "(maybe never)' means some plausible curves never reach the target)"
             ),
         )
     sec.table(
@@ -381,7 +385,12 @@ def _sufficiency(inputs: ReportInputs, sec: Section, out: Path, shared: Shared) 
         "projection_sizes": sizes,
         "projection": {str(c): list(proj_frame[c]) for c in proj_frame.columns},
         "sizes_needed": targets,
+        "sizes_needed_fit": "forecast",
     }
+
+
+#: What the sizes of the sufficiency section come from (LearningCurve.size_needed's default).
+_FORECAST_FIT = "forecast (late-weighted power law)"
 
 
 def _range_text(lower: int, upper: int) -> str:

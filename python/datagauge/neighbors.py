@@ -117,7 +117,11 @@ KDTREE_MAX_SHARE_SCREEN = 0.1
 #: (latent 8) 4.1 ns per screened point against 1.6 ns per pair, break-even share 0.2; at
 #: 50k x 512 (latent 32) 10.8 ns against about 12.8, break-even near 0.6. Hence the plain
 #: limit against the float32 tiles (and query_knn's) times ROTATED_SHARE_GAIN * sqrt(d / 64),
-#: at most ROTATED_MAX_SHARE; against the int8 screening the plain limit stays (not measured).
+#: at most ROTATED_MAX_SHARE. The same gain holds against the int8 screening (2 CPUs, the
+#: seeded tree of commit 5cc7f88, whole calls): at 100k x 64 (latent 8, k = 15) share 0.104,
+#: tree 1.54 s wall against 6.3 s screening (152 candidates): break-even far above 0.2; at
+#: 30k clustered 512-d (bench_ivf_wide's, k = 20) share 0.53, tree 1.96 s against 1.46 s: the
+#: limit there (0.5) keeps the screening.
 ROTATED_SHARE_GAIN = 2.0
 ROTATED_MAX_SHARE = 0.5
 #: query_knn (queries against a base, FAISS flat as the alternative): the tree up to this share.
@@ -623,9 +627,8 @@ def _brute_engine(x: NDArray[np.float32], k: int) -> str | _Screen:
 def _probe_limit(screened: bool, rotated: bool, d: int) -> float:
     """The largest probe share at which "auto" keeps a kd-tree: against the int8 screening
     (`screened`) or the float32 tiles, for a rotated tree or a plain one."""
-    if screened:
-        return KDTREE_MAX_SHARE_SCREEN  # not measured with rotated trees: kept as it was
-    return rotated_share_limit(KDTREE_MAX_SHARE, d) if rotated else KDTREE_MAX_SHARE
+    limit = KDTREE_MAX_SHARE_SCREEN if screened else KDTREE_MAX_SHARE
+    return rotated_share_limit(limit, d) if rotated else limit
 
 
 def _small_probe_passes(x: NDArray[np.float32], k: int, spec: Exact) -> bool:

@@ -30,12 +30,18 @@ def _union_by_rank(parent, rank, p, q):  # type: ignore[no-untyped-def]
     y = _find(parent, q)
     if x == y:
         return False
+    _link(parent, rank, x, y)
+    return True
+
+
+@njit(cache=True)
+def _link(parent, rank, x, y):  # type: ignore[no-untyped-def]
+    """Joins the distinct roots x and y by rank (DataEval's rule)."""
     if rank[x] < rank[y]:
         x, y = y, x
     parent[y] = x
     if rank[x] == rank[y]:
         rank[x] += 1
-    return True
 
 
 @njit(cache=True)
@@ -105,6 +111,26 @@ def kruskal_sorted(neighbors, keys, source, target):  # type: ignore[no-untyped-
             u += 1
         if u - t > _MAX_TIE_GROUP:
             return -1
+        pos = np.int64(keys[t] & np.uint64(0xFFFFFFFF))
+        p = pos // c
+        q = flat[pos]
+        if u - t <= 2 and q >= 0:
+            # One entry, or an edge seen from both ends (p's list holds q and q's holds p at
+            # the same length: the group's order cannot matter): a plain union of the roots.
+            other = np.int64(-1)
+            if u - t == 2:
+                pos2 = np.int64(keys[t + 1] & np.uint64(0xFFFFFFFF))
+                other = pos2 // c if flat[pos2] == p else np.int64(-1)
+            if u - t == 1 or other == q:
+                x = _find(parent, p)
+                y = _find(parent, q)
+                if x != y:
+                    _link(parent, rank, x, y)
+                    source[n_edges] = p
+                    target[n_edges] = q
+                    n_edges += 1
+                t = u
+                continue
         for e in range(t, u):
             pos = np.int64(keys[e] & np.uint64(0xFFFFFFFF))
             q = flat[pos]

@@ -119,6 +119,21 @@ def test_exact_tree_with_large_components(k):
     assert tree.n_searched > 0
 
 
+@pytest.mark.parametrize("k", [1, 3])
+def test_exact_tree_when_large_components_merge_over_rounds(k):
+    """Clusters in pairs, the pairs in pairs: large components of one searching round merge
+    in the next, whose searches reuse the first round's trees (relabelled)."""
+    rng = np.random.default_rng(5)
+    centres = [a + b for a in (0.0, 40.0) for b in (0.0, 8.0, 8.0 * 1j)]
+    parts = [
+        rng.normal(0.0, 0.5, (300, 4)) + np.array([c.real, c.imag, 0.0, 0.0]) for c in centres
+    ]
+    x = np.concatenate(parts)
+    tree = check_against_oracle(x[rng.permutation(len(x))], k=k)
+    assert tree.n_searched is not None
+    assert tree.n_searched > len(x) // 2
+
+
 def test_digits_exact_tree_equals_scipy():
     x, _ = make_ref.digits()
     tree = check_against_oracle(x[:700])

@@ -499,8 +499,18 @@ class BoruvkaMst {
     // skips whole (by its bounding ball) when the component is far, and one over the points of
     // all smaller components, whose subtrees inside the searching point's component are
     // skipped. Components are large from max(256, n / 64) points: at most 64 trees.
+    //
+    // The trees are built by the first round that searches and kept: their points never change,
+    // only the components do, and relabelling their nodes each round (label()) is enough for a
+    // search to skip a tree, or a subtree, inside its own component. (Later rounds' components
+    // are unions of the first one's, so each tree still lies in one component or in the small
+    // ones; rebuilding them per round cost more than the searches at 100k x 64.)
     void build_forest(int n_threads) {
-        forest_.clear();
+        if (forest_.empty()) make_forest(n_threads);
+        for (ComponentTree& t : forest_) t.label(comp_.data());
+    }
+
+    void make_forest(int n_threads) {
         std::vector<std::int64_t> size(static_cast<std::size_t>(n_), 0);
         for (std::int64_t p = 0; p < n_; ++p) ++size[static_cast<std::size_t>(comp_[static_cast<std::size_t>(p)])];
         const std::int64_t large = std::max<std::int64_t>(kLargeComponent, n_ / kMaxTrees);
@@ -520,7 +530,6 @@ class BoruvkaMst {
         }
         for (auto& r : rows)
             if (!r.empty()) forest_.emplace_back(x_, d_, std::move(r), leaf_, n_threads);
-        for (ComponentTree& t : forest_) t.label(comp_.data());
     }
 
     // An edge between two components: a candidate for the cheapest edge of both.

@@ -120,25 +120,34 @@ class KDTree {
             if (node.left < 0) max_leaf_ = std::max(max_leaf_, node.end - node.begin);
         if (rotated_) {
             // Each block's box over the first kLanes features, the leading principal axes
-            // (padding features 0, as the query's padding is): one vector per test, so a block
-            // box costs little where it prunes nothing (data of high intrinsic dimension).
-            const std::size_t w = static_cast<std::size_t>(kLanes);
+            // (padding features 0, as the query's padding is), so that a block box costs
+            // little where it prunes nothing (data of high intrinsic dimension). Stored by
+            // groups of kLanes blocks, feature-major (lo[j][block], then hi[j][block]), so one
+            // vector pass gives a group's kLanes box distances; blocks past the leaf's end get
+            // an empty box (lo +inf, hi -inf: never scanned).
+            const std::size_t group = static_cast<std::size_t>(2 * kLanes * kLanes);
             for (Node& node : nodes_) {
                 if (node.left >= 0) continue;
                 node.blocks = bboxes_.size();
-                for (std::int64_t p0 = node.begin; p0 < node.end; p0 += kScanBlock) {
-                    const std::size_t at = bboxes_.size();
-                    bboxes_.resize(at + 2 * w, 0.0f);
+                const std::int64_t nblk = (node.end - node.begin + kScanBlock - 1) / kScanBlock;
+                const std::int64_t ngroups = (nblk + kLanes - 1) / kLanes;
+                bboxes_.resize(bboxes_.size() + static_cast<std::size_t>(ngroups) * group, 0.0f);
+                float* base = bboxes_.data() + node.blocks;
+                for (std::int64_t blk = 0; blk < ngroups * kLanes; ++blk) {
+                    float* lo = base + static_cast<std::size_t>(blk / kLanes) * group + blk % kLanes;
+                    float* hi = lo + kLanes * kLanes;
+                    const std::int64_t p0 = node.begin + blk * kScanBlock;
                     const std::int64_t stop = std::min(node.end, p0 + kScanBlock);
-                    for (std::int64_t j = 0; j < std::min(kLanes, d_); ++j) {
-                        float lo = std::numeric_limits<float>::infinity(), hi = -lo;
-                        for (std::int64_t p = p0; p < stop; ++p) {
+                    for (std::int64_t j = 0; j < kLanes; ++j) {
+                        float l = std::numeric_limits<float>::infinity(), h = -l;
+                        if (j >= d_ && p0 < stop) l = h = 0.0f;  // padding feature
+                        for (std::int64_t p = p0; p < stop && j < d_; ++p) {
                             const float v = ypts_[static_cast<std::size_t>(p * d_ + j)];
-                            lo = std::min(lo, v);
-                            hi = std::max(hi, v);
+                            l = std::min(l, v);
+                            h = std::max(h, v);
                         }
-                        bboxes_[at + static_cast<std::size_t>(j)] = lo;
-                        bboxes_[at + w + static_cast<std::size_t>(j)] = hi;
+                        lo[j * kLanes] = l;
+                        hi[j * kLanes] = h;
                     }
                 }
             }
@@ -449,20 +458,29 @@ class KDTree {
     // Lower bound on the squared distance from q (padded) to the node's box, branch-free: the
     // distance between boxes, with q as a box of size zero.
     DATAGAUGE_INLINE float box_distance(const Node& node, const float* q) const { return box_box_distance(q, q, node); }
-    // The same for a block's box (lo then hi, kLanes features each).
-    DATAGAUGE_INLINE static float block_box_distance(const float* box, const float* q) {
+    // The box distances from q (padded) to a group of kLanes blocks (see the constructor),
+    // written to out.
+    DATAGAUGE_INLINE static void block_box_distances(const float* group, const float* q, float* out) {
 #if defined(__GNUC__)
-        const simd::Float8 qv = simd::load(q);
-        const simd::Float8 gap =
-            simd::vmax(simd::vmax(simd::load(box) - qv, qv - simd::load(box + kLanes)), simd::Float8{});
-        return simd::hsum(gap * gap);
-#else
-        float s = 0.0f;
+        simd::Float8 s{};
         for (std::int64_t j = 0; j < kLanes; ++j) {
-            const float gap = std::max(std::max(box[j] - q[j], q[j] - box[kLanes + j]), 0.0f);
+            const simd::Float8 qv = simd::splat(q[j]);
+            const simd::Float8 gap = simd::vmax(
+                simd::vmax(simd::load(group + j * kLanes) - qv, qv - simd::load(group + (kLanes + j) * kLanes)),
+                simd::Float8{});
             s += gap * gap;
         }
-        return s;
+        std::memcpy(out, &s, sizeof s);
+#else
+        for (std::int64_t b = 0; b < kLanes; ++b) {
+            float s = 0.0f;
+            for (std::int64_t j = 0; j < kLanes; ++j) {
+                const float lo = group[j * kLanes + b], hi = group[(kLanes + j) * kLanes + b];
+                const float gap = std::max(std::max(lo - q[j], q[j] - hi), 0.0f);
+                s += gap * gap;
+            }
+            out[b] = s;
+        }
 #endif
     }
 
@@ -589,9 +607,12 @@ class KDTree {
         float bound = top.bound();
         std::int64_t cand[kScanBlock + 8];
         std::int64_t nc = 0;
-        const float* bbox = bboxes_.data() + node.blocks;
-        for (std::int64_t p0 = 0; p0 < cnt; p0 += kScanBlock, bbox += 2 * kLanes) {
-            if (block_box_distance(bbox, q) > th) continue;  // the block's box
+        const float* groups = bboxes_.data() + node.blocks;
+        float box[kLanes];
+        for (std::int64_t p0 = 0; p0 < cnt; p0 += kScanBlock) {
+            const std::int64_t blk = p0 / kScanBlock;
+            if (blk % kLanes == 0) block_box_distances(groups + blk / kLanes * 2 * kLanes * kLanes, q, box);
+            if (box[blk % kLanes] > th) continue;  // the block's box
             float acc[kScanBlock];
 #if defined(DATAGAUGE_KDTREE_AVX512)
             if (avx512_) {

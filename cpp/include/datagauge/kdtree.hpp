@@ -736,6 +736,8 @@ class KDTree {
         std::vector<std::int64_t> order;     // the tree positions of the seeds
         std::vector<unsigned char> seeded;   // per position of the own leaf: a seed (measured)
         std::vector<Pending> stack;
+        std::vector<float> qt;    // rotated trees: the queries' first box_dims_ features, feature-major
+        std::vector<float> boxd;  // rotated trees: each query's box distance to the leaf at hand
     };
 
     // A rotated tree's first scan of query t's own leaf. Partial sums over the leading
@@ -822,6 +824,35 @@ class KDTree {
 #endif
     }
 
+    // Box distances (over box_dims_ features) from the leaf to mp queries laid out
+    // feature-major in qt (mp a multiple of kLanes), written to out: eight queries per vector.
+    DATAGAUGE_INLINE void leaf_box_distances(const Node& leaf, const float* qt, std::int64_t mp, float* out) const {
+        const float* lo = pboxes_.data() + static_cast<std::size_t>(&leaf - nodes_.data()) * 2 * dpad_;
+        const float* hi = lo + dpad_;
+#if defined(__GNUC__)
+        for (std::int64_t t0 = 0; t0 < mp; t0 += kLanes) {
+            simd::Float8 s{};
+            for (std::int64_t j = 0; j < box_dims_; ++j) {
+                const simd::Float8 qv = simd::load(qt + j * mp + t0);
+                const simd::Float8 gap =
+                    simd::vmax(simd::vmax(simd::splat(lo[j]) - qv, qv - simd::splat(hi[j])), simd::Float8{});
+                s += gap * gap;
+            }
+            std::memcpy(out + t0, &s, sizeof s);
+        }
+#else
+        for (std::int64_t t = 0; t < mp; ++t) {
+            float s = 0.0f;
+            for (std::int64_t j = 0; j < box_dims_; ++j) {
+                const float v = qt[j * mp + t];
+                const float gap = std::max(std::max(lo[j] - v, v - hi[j]), 0.0f);
+                s += gap * gap;
+            }
+            out[t] = s;
+        }
+#endif
+    }
+
     DATAGAUGE_INLINE void batch_search(const Node& own, Batch& b) const {
         const std::int64_t m = own.end - own.begin;
         for (std::int64_t t = 0; t < m; ++t) {
@@ -867,6 +898,16 @@ class KDTree {
                 b.th[static_cast<std::size_t>(t)] =
                     threshold(b.tops[static_cast<std::size_t>(t)].bound(), b.eq[static_cast<std::size_t>(t)]);
         auto skip = [&](float dist) { return dist >= bound || dist > seeds; };
+        // Rotated trees test a leaf's box against all the batch's queries eight at a time: the
+        // queries' leading features are laid out feature-major for that.
+        const std::int64_t mp = (m + kLanes - 1) / kLanes * kLanes;
+        if (rotated_) {
+            b.qt.assign(static_cast<std::size_t>(box_dims_ * mp), 0.0f);
+            b.boxd.resize(static_cast<std::size_t>(mp));
+            for (std::int64_t t = 0; t < m; ++t)
+                for (std::int64_t j = 0; j < box_dims_; ++j)
+                    b.qt[static_cast<std::size_t>(j * mp + t)] = b.q[static_cast<std::size_t>(t * dpad_ + j)];
+        }
         b.stack.clear();
         b.stack.push_back({&nodes_[0], 0.0f});
         while (!b.stack.empty()) {
@@ -876,6 +917,7 @@ class KDTree {
             const Node* node = item.node;
             if (node->left < 0) {
                 const bool inside = own && node->begin >= own->begin && node->end <= own->end;
+                if (rotated_) leaf_box_distances(*node, b.qt.data(), mp, b.boxd.data());
                 for (std::int64_t t = 0; t < m; ++t) {
                     if (inside && own->begin + t >= node->begin && own->begin + t < node->end) continue;  // own leaf
                     TopK& top = b.tops[static_cast<std::size_t>(t)];
@@ -885,7 +927,7 @@ class KDTree {
                         // Beyond the list's bound in the rotated frame: nothing in the box can
                         // enter (threshold(), kept per list and renewed after each scan).
                         float& th = b.th[static_cast<std::size_t>(t)];
-                        if (box_distance(*node, q) > th) continue;
+                        if (b.boxd[static_cast<std::size_t>(t)] > th) continue;
                         scan_leaf_rotated(*node, q, b.qx[static_cast<std::size_t>(t)], eq,
                                           b.exclude[static_cast<std::size_t>(t)], top, th);
                         continue;

@@ -125,9 +125,7 @@ def test_exact_tree_when_large_components_merge_over_rounds(k):
     in the next, whose searches reuse the first round's trees (relabelled)."""
     rng = np.random.default_rng(5)
     centres = [a + b for a in (0.0, 40.0) for b in (0.0, 8.0, 8.0 * 1j)]
-    parts = [
-        rng.normal(0.0, 0.5, (300, 4)) + np.array([c.real, c.imag, 0.0, 0.0]) for c in centres
-    ]
+    parts = [rng.normal(0.0, 0.5, (300, 4)) + np.array([c.real, c.imag, 0.0, 0.0]) for c in centres]
     x = np.concatenate(parts)
     tree = check_against_oracle(x[rng.permutation(len(x))], k=k)
     assert tree.n_searched is not None
@@ -484,3 +482,32 @@ def test_core_refuses_what_it_cannot_use():
     repeated[6, 1] = repeated[6, 0]
     with pytest.raises(ValueError, match="point 6"):
         _core.euclidean_mst(x, repeated)
+
+
+def test_core_takes_the_lists_squared_distances():
+    """The search's squared distances, passed along, give the tree measured lists give; bad
+    ones are refused."""
+    from datagauge.neighbors import _self_knn
+
+    x = np.ascontiguousarray(np.random.default_rng(14).normal(size=(300, 5)), dtype=np.float32)
+    sq, idx = _self_knn(x, 6, Exact(), 1, "cpu")
+    measured = _core.euclidean_mst(x, idx, 16, 1)
+    given = _core.euclidean_mst(x, idx, 16, 1, sq)
+    for a, b in zip(measured[:3], given[:3], strict=True):
+        np.testing.assert_array_equal(a, b)
+    assert measured[3] == given[3]
+    with pytest.raises(TypeError):
+        _core.euclidean_mst(x, idx, 16, 1, sq.astype(np.float64))
+    with pytest.raises(ValueError, match="rows"):
+        _core.euclidean_mst(x, idx, 16, 1, sq[:-1].copy())
+    with pytest.raises(ValueError, match="as many columns as neighbors"):
+        _core.euclidean_mst(x, idx, 16, 1, sq[:, :-1].copy())
+    for value in (-1.0, np.nan, np.inf):
+        bad = sq.copy()
+        bad[8, 2] = value
+        with pytest.raises(ValueError, match="point 8"):
+            _core.euclidean_mst(x, idx, 16, 1, bad)
+    unsorted = sq.copy()
+    unsorted[9, 0] = unsorted[9, -1] * 2.0
+    with pytest.raises(ValueError, match="point 9"):
+        _core.euclidean_mst(x, idx, 16, 1, unsorted)

@@ -1,4 +1,5 @@
 #include <memory>
+#include <optional>
 
 #include "common.hpp"
 #include "datagauge/mst.hpp"
@@ -10,7 +11,8 @@ namespace {
 constexpr std::int64_t kSearchBlock = 1 << 14;  // unproven points between Ctrl-C checks
 constexpr std::int64_t kSearchChunk = 64;        // points a thread takes at a time
 
-py::tuple euclidean_mst(const FloatArray& data, const IndexArray& neighbors, int leaf_size, int n_threads) {
+py::tuple euclidean_mst(const FloatArray& data, const IndexArray& neighbors, int leaf_size, int n_threads,
+                        const std::optional<FloatArray>& sqdist) {
     require_ndim(data, 2, "data");
     require_ndim(neighbors, 2, "neighbors");
     require_rows(neighbors, data.shape(0), "neighbors", "data");
@@ -20,12 +22,21 @@ py::tuple euclidean_mst(const FloatArray& data, const IndexArray& neighbors, int
     if (k < 1 || k >= n)
         throw std::invalid_argument("neighbors must have 1 to n - 1 columns, got " + std::to_string(k));
     if (leaf_size < 1) throw std::invalid_argument("leaf_size must be >= 1, got " + std::to_string(leaf_size));
+    const float* sp_ = nullptr;
+    if (sqdist) {
+        require_ndim(*sqdist, 2, "sqdist");
+        require_rows(*sqdist, data.shape(0), "sqdist", "data");
+        if (sqdist->shape(1) != k)
+            throw std::invalid_argument("sqdist must have as many columns as neighbors (" + std::to_string(k) +
+                                        "), got " + std::to_string(sqdist->shape(1)));
+        sp_ = sqdist->data();
+    }
     const float* xp = data.data();
     const std::int64_t* np_ = neighbors.data();
     std::unique_ptr<BoruvkaMst> mst;
     {
         py::gil_scoped_release nogil;
-        mst = std::make_unique<BoruvkaMst>(xp, n, d, np_, k, leaf_size, n_threads);
+        mst = std::make_unique<BoruvkaMst>(xp, n, d, np_, k, leaf_size, n_threads, sp_);
     }
     while (mst->components() > 1) {
         {
@@ -62,7 +73,7 @@ py::tuple euclidean_mst(const FloatArray& data, const IndexArray& neighbors, int
 
 void register_mst(py::module_& m) {
     m.def("euclidean_mst", &euclidean_mst, py::arg("data").noconvert(), py::arg("neighbors").noconvert(),
-          py::arg("leaf_size") = 16, py::arg("n_threads") = 0, R"doc(
+          py::arg("leaf_size") = 16, py::arg("n_threads") = 0, py::arg("sqdist").noconvert() = py::none(), R"doc(
 Exact Euclidean minimum spanning tree (Boruvka) from exact k-NN lists.
 
 Each round gives every component its cheapest outgoing edge: from a point's list when the list
@@ -84,6 +95,10 @@ leaf_size : int
     Points per kd-tree leaf.
 n_threads : int
     Threads; <= 0 means all hardware threads.
+sqdist : ndarray of float32, shape (n, k), C-contiguous, optional
+    The lists' squared distances as the exact search returned them (the core's arithmetic,
+    bit for bit): used instead of measuring them again. Negative, NaN or infinite entries, or
+    lists not sorted by them, raise ValueError; other wrong values give a wrong tree.
 
 Returns
 -------

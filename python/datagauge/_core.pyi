@@ -344,6 +344,7 @@ def euclidean_mst(
     neighbors: NDArray[np.int64],
     leaf_size: int = 16,
     n_threads: int = 0,
+    sqdist: NDArray[np.float32] | None = None,
 ) -> tuple[NDArray[np.int64], NDArray[np.int64], NDArray[np.float32], dict[str, int]]:
     """Exact Euclidean minimum spanning tree (Boruvka) from exact k-NN lists: (source, target,
     squared lengths, stats), edges sorted by (squared length, source, target), source < target."""

@@ -31,12 +31,12 @@ from ._validation import check_choice, check_embeddings, check_k
 from .graph import NeighborGraph
 from .neighbors import (
     Exact,
+    _self_knn,
     distances,
     query_knn,
     resolve_index,
     scale_down,
     scale_exponent,
-    self_knn_distances,
 )
 
 __all__ = ["DATAEVAL_K", "EXACT_K", "minimum_spanning_tree"]
@@ -146,6 +146,7 @@ def minimum_spanning_tree(
     n_threads = resolve_n_jobs(n_jobs)
     exponent = scale_exponent(x.min(axis=0), x.max(axis=0))
     scaled = scale_down(x, exponent)
+    list_sq: NDArray[np.float32] | None = None  # the lists' squared distances of `scaled`
     if graph is not None:
         list_dist, idx = _graph_lists(graph, x, k)
     else:
@@ -156,9 +157,11 @@ def minimum_spanning_tree(
                 "neighbour that proves an edge); use index='exact', 'kdtree', 'brute' or "
                 "'flat'."
             )
-        list_dist, idx = self_knn_distances(x, k, spec, n_threads, "auto")
+        # what self_knn_distances does, keeping the squared distances for the exact tree
+        list_sq, idx = _self_knn(scaled, k, spec, n_threads, "auto")
+        list_dist = distances(list_sq, exponent)
     if method == "exact":
-        src, dst, sq, stats = _core.euclidean_mst(scaled, idx, _LEAF_SIZE, n_threads)
+        src, dst, sq, stats = _core.euclidean_mst(scaled, idx, _LEAF_SIZE, n_threads, list_sq)
         searched: int | None = int(stats["searched"])
     else:
         src, dst, sq = _dataeval_tree(scaled, idx, list_dist, exponent, n_threads)

@@ -295,8 +295,10 @@ class BoruvkaMst {
    public:
     // x: (n, d) points; neighbors: (n, k) the k nearest other points of every point, sorted by
     // (squared distance, index) in the core's arithmetic and complete (an exact search).
+    // sqdist (optional, (n, k)): the lists' squared distances as the exact search returned
+    // them (the core's arithmetic, bit for bit), which saves measuring them again.
     BoruvkaMst(const float* x, std::int64_t n, std::int64_t d, const std::int64_t* neighbors, std::int64_t k,
-               int leaf_size, int n_threads)
+               int leaf_size, int n_threads, const float* sqdist = nullptr)
         : x_(x), n_(n), d_(d), k_(k), nbr_(neighbors), leaf_(leaf_size) {
         if (n < 2) throw std::invalid_argument("a spanning tree needs at least 2 points");
         if (d < 1) throw std::invalid_argument("the points need at least one feature");
@@ -321,9 +323,17 @@ class BoruvkaMst {
                         break;
                     }
                 if (bad[i] >= 0) continue;
+                if (sqdist != nullptr) {
+                    std::copy(sqdist + p * k, sqdist + (p + 1) * k, out);
+                    for (std::int64_t r = 0; r < k; ++r)
+                        if (!(out[r] >= 0.0f && out[r] < std::numeric_limits<float>::infinity())) {
+                            bad[i] = r;
+                            break;
+                        }
+                }
                 // Eight lists entries at a time: eight independent sums, each bit-identical to
                 // squared_distance (a short last group repeats its final row).
-                for (std::int64_t r0 = 0; r0 < k; r0 += 8) {
+                for (std::int64_t r0 = 0; r0 < k && sqdist == nullptr; r0 += 8) {
                     const std::int64_t g = std::min<std::int64_t>(8, k - r0);
                     const float* rows[8];
                     float sq[8];

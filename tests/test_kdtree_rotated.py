@@ -186,3 +186,13 @@ def test_bad_frames_are_refused():
     plain = _core.KDTree(x, 8, 0)
     with pytest.raises(ValueError, match="not rotated"):
         plain.query(x, 3, None, 1, None, y, err)
+
+
+@pytest.mark.parametrize("rotated", [False, True])
+def test_tree_built_on_several_threads_is_the_same(rotated):
+    x = np.ascontiguousarray(np.random.default_rng(31).normal(size=(5000, 24)), dtype=np.float32)
+    frame = nb.principal_frame(x) if rotated else None
+    lists = [nb.build_tree(x, 64, 0, frame, n_threads=t).self_query(9, 1) for t in (1, 2, 0)]
+    for d, i in lists[1:]:
+        np.testing.assert_array_equal(d, lists[0][0])
+        np.testing.assert_array_equal(i, lists[0][1])

@@ -74,7 +74,7 @@ std::pair<const float*, const float*> framed_data(const FloatArray& rows, const 
 
 std::unique_ptr<KDTree> make_tree(const FloatArray& data, int leaf_size, std::int64_t index_offset,
                                   std::optional<FloatArray> rotated, std::optional<FloatArray> errors,
-                                  std::int64_t frame) {
+                                  std::int64_t frame, int n_threads) {
     require_ndim(data, 2, "data");
     if (data.shape(0) < 1 || data.shape(1) < 1) throw std::invalid_argument("data must be non-empty");
     if (index_offset < 0) throw std::invalid_argument("index_offset must be >= 0");
@@ -82,7 +82,7 @@ std::unique_ptr<KDTree> make_tree(const FloatArray& data, int leaf_size, std::in
     const float* ptr = data.data();
     const std::int64_t n = data.shape(0), d = data.shape(1);
     py::gil_scoped_release nogil;
-    return std::make_unique<KDTree>(ptr, n, d, leaf_size, index_offset, rp, ep, frame);
+    return std::make_unique<KDTree>(ptr, n, d, leaf_size, index_offset, rp, ep, frame, n_threads);
 }
 
 // The queries in the tree's frame, checked: required by a rotated tree, refused by another.
@@ -398,10 +398,12 @@ errors : ndarray of float32, shape (n,), optional
 frame : int
     A name of the frame: only trees of the same frame (and both rotated or not) query each
     other.
+n_threads : int
+    Threads that build it (<= 0: all hardware threads); the tree does not depend on it.
 )doc")
         .def(py::init(&make_tree), py::arg("data").noconvert(), py::arg("leaf_size") = 32,
              py::arg("index_offset") = 0, py::arg("rotated").noconvert() = py::none(),
-             py::arg("errors").noconvert() = py::none(), py::arg("frame") = 0)
+             py::arg("errors").noconvert() = py::none(), py::arg("frame") = 0, py::arg("n_threads") = 1)
         .def_property_readonly("rotated", &KDTree::rotated)
         .def_property_readonly("frame", &KDTree::frame)
         .def_property_readonly("size", &KDTree::size)

@@ -17,6 +17,7 @@ class KDTree:
         rotated: NDArray[np.float32] | None = None,
         errors: NDArray[np.float32] | None = None,
         frame: int = 0,
+        n_threads: int = 1,
     ) -> None: ...
     @property
     def rotated(self) -> bool: ...

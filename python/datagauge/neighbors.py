@@ -499,11 +499,13 @@ class Frame:
         m = rows.shape[0]
         for start in range(0, m, _FRAME_BLOCK):
             stop = min(m, start + _FRAME_BLOCK)
-            centred = rows[start:stop].astype(np.float64) - self.mean
+            centred = rows[start:stop].astype(np.float64)
+            centred -= self.mean
             exact = centred @ self.basis
             out[start:stop] = exact
-            e = np.sqrt(((out[start:stop] - exact) ** 2).sum(axis=1))
-            e += self.slack * np.sqrt((centred * centred).sum(axis=1))
+            exact -= out[start:stop]  # now the rounding of each rotated coordinate
+            e = np.sqrt(np.einsum("ij,ij->i", exact, exact))
+            e += self.slack * np.sqrt(np.einsum("ij,ij->i", centred, centred))
             err[start:stop] = np.nextafter(e.astype(np.float32), np.float32(np.inf))
 
 
@@ -532,13 +534,14 @@ def build_tree(
     index_offset: int = 0,
     frame: Frame | None = None,
     framed: tuple[NDArray[np.float32], NDArray[np.float32]] | None = None,
+    n_threads: int = 1,
 ) -> Any:
     """A kd-tree over `x`, rotated into `frame` when one is given (`framed`: ``frame.apply(x)``
-    when already computed)."""
+    when already computed), built on `n_threads` threads (the same tree whatever it is)."""
     if frame is None:
-        return _core.KDTree(x, leaf_size, index_offset)
+        return _core.KDTree(x, leaf_size, index_offset, n_threads=n_threads)
     rotated, errors = frame.apply(x) if framed is None else framed
-    return _core.KDTree(x, leaf_size, index_offset, rotated, errors, frame.key)
+    return _core.KDTree(x, leaf_size, index_offset, rotated, errors, frame.key, n_threads)
 
 
 def rotated_share_limit(limit: float, d: int) -> float:
@@ -605,7 +608,7 @@ def _auto_engine(
         return _brute_engine(x, k)
     frame = frame_for(x)
     rotated = frame is not None
-    tree = build_tree(x, resolve_leaf_size(spec, d, rotated, n), 0, frame)
+    tree = build_tree(x, resolve_leaf_size(spec, d, rotated, n), 0, frame, n_threads=n_threads)
     limits = [_probe_limit(screened, rotated, d) for screened in (False, True)]
     share = tree_share(tree, k, n, max(limits))
     brute = None if share <= min(limits) else _brute_engine(x, k)
@@ -856,7 +859,9 @@ def query_knn(
     n, d = base.shape
     k = min(k, n)
     frame = frame_for(base)
-    tree = build_tree(base, resolve_leaf_size(Exact(), d, frame is not None, n), 0, frame)
+    tree = build_tree(
+        base, resolve_leaf_size(Exact(), d, frame is not None, n), 0, frame, n_threads=n_threads
+    )
     limit = QUERY_KDTREE_MAX_SHARE
     if frame is not None:
         limit = rotated_share_limit(limit, d)
@@ -1011,7 +1016,7 @@ def _kdtree_knn(
     blocks = _db_blocks(n, spec.block_size, n)
     if len(blocks) == 1:
         result: tuple[NDArray[np.float32], NDArray[np.int64]]
-        result = build_tree(x, leaf, 0, frame).self_query(k, n_threads)
+        result = build_tree(x, leaf, 0, frame, n_threads=n_threads).self_query(k, n_threads)
         return result
     self_ids = np.arange(n, dtype=np.int64)
     rotated, errors = frame.apply(x) if frame is not None else (None, None)
@@ -1020,7 +1025,7 @@ def _kdtree_knn(
         framed = (
             None if rotated is None or errors is None else (rotated[start:stop], errors[start:stop])
         )
-        return build_tree(x[start:stop], leaf, start, frame, framed)
+        return build_tree(x[start:stop], leaf, start, frame, framed, n_threads)
 
     # One tree per database block; each partial list is padded with (+inf, -1) if block < k.
     # The rows are rotated once, for the queries and the blocks' trees alike.

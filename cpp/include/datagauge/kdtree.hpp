@@ -53,8 +53,9 @@ class KDTree {
     // `rotated` (optional, n x d): the points in another orthonormal frame, and `errors` (n):
     // each row's bound e_p (see the top of this file); `frame` names the frame, so that only
     // trees of one frame query each other. Without them the tree is built on `data` itself.
+    // `n_threads` builds it (<= 0: all hardware threads); the tree is the same whatever it is.
     KDTree(const float* data, std::int64_t n, std::int64_t d, int leaf_size, std::int64_t index_offset,
-           const float* rotated = nullptr, const float* errors = nullptr, std::int64_t frame = 0)
+           const float* rotated = nullptr, const float* errors = nullptr, std::int64_t frame = 0, int n_threads = 1)
         : n_(n), d_(d), leaf_size_(leaf_size), offset_(index_offset), rotated_(rotated != nullptr), frame_(frame) {
         if (n < 1) throw std::invalid_argument("KDTree needs at least one point");
         if (d < 1) throw std::invalid_argument("KDTree needs at least one feature");
@@ -64,23 +65,23 @@ class KDTree {
         std::iota(perm_.begin(), perm_.end(), std::int64_t{0});
         nodes_.reserve(static_cast<std::size_t>(2 * (n / leaf_size + 1)));
         const float* basis = rotated_ ? rotated : data;  // the frame of the boxes and scans
-        build(basis);
+        build(basis, n_threads);
         // Copy points into tree order for cache-friendly leaves.
         pts_.resize(static_cast<std::size_t>(n * d));
-        for (std::int64_t p = 0; p < n; ++p) {
-            const float* src = data + perm_[static_cast<std::size_t>(p)] * d;
-            std::copy(src, src + d, pts_.data() + p * d);
-        }
         if (rotated_) {
             ypts_.resize(static_cast<std::size_t>(n * d));
             err_.resize(static_cast<std::size_t>(n));
-            for (std::int64_t p = 0; p < n; ++p) {
-                const std::int64_t row = perm_[static_cast<std::size_t>(p)];
-                std::copy(rotated + row * d, rotated + (row + 1) * d, ypts_.data() + p * d);
-                err_[static_cast<std::size_t>(p)] = errors[row];
-                emax_ = std::max(emax_, errors[row]);
-            }
         }
+        parallel_for(static_cast<std::size_t>(n), n_threads, 4096, [&](std::size_t pb, std::size_t pe) {
+            for (std::size_t p = pb; p < pe; ++p) {
+                const std::int64_t row = perm_[p];
+                std::copy(data + row * d, data + (row + 1) * d, pts_.data() + p * static_cast<std::size_t>(d));
+                if (!rotated_) continue;
+                std::copy(rotated + row * d, rotated + (row + 1) * d, ypts_.data() + p * static_cast<std::size_t>(d));
+                err_[p] = errors[row];
+            }
+        });
+        for (const float e : err_) emax_ = std::max(emax_, e);
         // Rounding of a float32 sum of squares of rounded differences, relative (with room;
         // fused multiply-adds round less).
         g_ = 4.0 * static_cast<double>(d + 8) * std::ldexp(1.0, -24);
@@ -97,14 +98,17 @@ class KDTree {
             total += static_cast<std::size_t>(padded(node.end - node.begin) * d_);
         }
         cols_.assign(total, std::numeric_limits<float>::infinity());
-        for (const Node& node : nodes_) {
-            if (node.left >= 0) continue;
-            const std::int64_t cnt = node.end - node.begin, stride = padded(cnt);
-            float* dst = cols_.data() + node.cols;
-            for (std::int64_t p = 0; p < cnt; ++p)
-                for (std::int64_t j = 0; j < d_; ++j)
-                    dst[j * stride + p] = frame_rows[static_cast<std::size_t>((node.begin + p) * d_ + j)];
-        }
+        parallel_for(nodes_.size(), n_threads, 64, [&](std::size_t nb, std::size_t ne) {
+            for (std::size_t ni = nb; ni < ne; ++ni) {
+                const Node& node = nodes_[ni];
+                if (node.left >= 0) continue;
+                const std::int64_t cnt = node.end - node.begin, stride = padded(cnt);
+                float* dst = cols_.data() + node.cols;
+                for (std::int64_t p = 0; p < cnt; ++p)
+                    for (std::int64_t j = 0; j < d_; ++j)
+                        dst[j * stride + p] = frame_rows[static_cast<std::size_t>((node.begin + p) * d_ + j)];
+            }
+        });
         // Boxes again with each bound padded to whole SIMD vectors (padding lo = hi = 0, and a
         // query padded with 0 there, adds nothing to the box distance).
         dpad_ = (d_ + kLanes - 1) / kLanes * kLanes;
@@ -334,63 +338,83 @@ class KDTree {
     static constexpr std::int64_t kLanes = 8;
     std::vector<Node> nodes_;
 
-    void build(const float* data) {
-        struct Task { std::int64_t node; };
+    // The nodes' ranges depend only on n and the leaf size (each node splits at its middle
+    // position), so they are laid out first (depth first, left before right) and the nodes of
+    // each depth, whose ranges are disjoint, are then boxed and split side by side.
+    void build(const float* data, int n_threads) {
         nodes_.push_back(Node{0, n_, -1, -1, 0, 0, 0.0f});
-        std::vector<Task> todo{{0}};
+        std::vector<std::int64_t> depth{0}, todo{0};
+        std::int64_t max_depth = 0;
         while (!todo.empty()) {
-            const std::int64_t ni = todo.back().node;
+            const std::int64_t ni = todo.back();
             todo.pop_back();
             const std::int64_t b = nodes_[static_cast<std::size_t>(ni)].begin;
             const std::int64_t e = nodes_[static_cast<std::size_t>(ni)].end;
-            // Bounding box of the node's points.
-            const std::size_t box = boxes_.size();
-            nodes_[static_cast<std::size_t>(ni)].box = box;
-            boxes_.resize(box + static_cast<std::size_t>(2 * d_));
-            float* lo = boxes_.data() + box;
-            float* hi = lo + d_;
-            const float* first = data + perm_[static_cast<std::size_t>(b)] * d_;
-            std::copy(first, first + d_, lo);
-            std::copy(first, first + d_, hi);
-            for (std::int64_t p = b + 1; p < e; ++p) {
-                const float* x = data + perm_[static_cast<std::size_t>(p)] * d_;
-                for (std::int64_t j = 0; j < d_; ++j) {
-                    lo[j] = std::min(lo[j], x[j]);
-                    hi[j] = std::max(hi[j], x[j]);
-                }
-            }
-            if (e - b <= leaf_size_) {
-                if (rotated_) order_blocks(data, b, e);
-                continue;
-            }
-            std::int64_t split = 0;
-            float spread = hi[0] - lo[0];
-            for (std::int64_t j = 1; j < d_; ++j) {
-                if (hi[j] - lo[j] > spread) {
-                    spread = hi[j] - lo[j];
-                    split = j;
-                }
-            }
-            // Identical points are split too (by index: the order below breaks ties by index):
-            // their boxes have zero size, so once a query's list holds k of them at distance 0
-            // every other such node is pruned, and many duplicates cost O(k log n) per query
-            // instead of a scan of all of them.
+            if (e - b <= leaf_size_) continue;
             const std::int64_t mid = b + (e - b) / 2;
-            auto first_it = perm_.begin() + b, mid_it = perm_.begin() + mid, end_it = perm_.begin() + e;
-            std::nth_element(first_it, mid_it, end_it, [&](std::int64_t u, std::int64_t v) {
-                const float xu = data[u * d_ + split], xv = data[v * d_ + split];
-                return xu < xv || (xu == xv && u < v);
-            });
             const std::int64_t left = static_cast<std::int64_t>(nodes_.size());
             nodes_.push_back(Node{b, mid, -1, -1, 0, 0, 0.0f});
             nodes_.push_back(Node{mid, e, -1, -1, 0, 0, 0.0f});
-            nodes_[static_cast<std::size_t>(ni)].split_dim = split;
-            nodes_[static_cast<std::size_t>(ni)].split_value = data[*mid_it * d_ + split];
             nodes_[static_cast<std::size_t>(ni)].left = left;
             nodes_[static_cast<std::size_t>(ni)].right = left + 1;
-            todo.push_back({left + 1});
-            todo.push_back({left});
+            const std::int64_t below = depth[static_cast<std::size_t>(ni)] + 1;
+            depth.push_back(below);
+            depth.push_back(below);
+            max_depth = std::max(max_depth, below);
+            todo.push_back(left + 1);
+            todo.push_back(left);
         }
+        boxes_.assign(nodes_.size() * static_cast<std::size_t>(2 * d_), 0.0f);
+        std::vector<std::vector<std::int64_t>> levels(static_cast<std::size_t>(max_depth + 1));
+        for (std::size_t ni = 0; ni < nodes_.size(); ++ni)
+            levels[static_cast<std::size_t>(depth[ni])].push_back(static_cast<std::int64_t>(ni));
+        for (const std::vector<std::int64_t>& level : levels)
+            parallel_for(level.size(), n_threads, 1, [&](std::size_t lb, std::size_t le) {
+                for (std::size_t t = lb; t < le; ++t) split_node(data, level[t]);
+            });
+    }
+
+    // Boxes node ni (its parent already split) and splits it, or orders a leaf's blocks.
+    void split_node(const float* data, std::int64_t ni) {
+        Node& node = nodes_[static_cast<std::size_t>(ni)];
+        const std::int64_t b = node.begin, e = node.end;
+        node.box = static_cast<std::size_t>(ni) * static_cast<std::size_t>(2 * d_);
+        float* lo = boxes_.data() + node.box;
+        float* hi = lo + d_;
+        const float* first = data + perm_[static_cast<std::size_t>(b)] * d_;
+        std::copy(first, first + d_, lo);
+        std::copy(first, first + d_, hi);
+        for (std::int64_t p = b + 1; p < e; ++p) {
+            const float* x = data + perm_[static_cast<std::size_t>(p)] * d_;
+            for (std::int64_t j = 0; j < d_; ++j) {
+                lo[j] = std::min(lo[j], x[j]);
+                hi[j] = std::max(hi[j], x[j]);
+            }
+        }
+        if (node.left < 0) {
+            if (rotated_) order_blocks(data, b, e);
+            return;
+        }
+        std::int64_t split = 0;
+        float spread = hi[0] - lo[0];
+        for (std::int64_t j = 1; j < d_; ++j) {
+            if (hi[j] - lo[j] > spread) {
+                spread = hi[j] - lo[j];
+                split = j;
+            }
+        }
+        // Identical points are split too (by index: the order below breaks ties by index):
+        // their boxes have zero size, so once a query's list holds k of them at distance 0
+        // every other such node is pruned, and many duplicates cost O(k log n) per query
+        // instead of a scan of all of them.
+        const std::int64_t mid = b + (e - b) / 2;
+        auto first_it = perm_.begin() + b, mid_it = perm_.begin() + mid, end_it = perm_.begin() + e;
+        std::nth_element(first_it, mid_it, end_it, [&](std::int64_t u, std::int64_t v) {
+            const float xu = data[u * d_ + split], xv = data[v * d_ + split];
+            return xu < xv || (xu == xv && u < v);
+        });
+        node.split_dim = split;
+        node.split_value = data[*mid_it * d_ + split];
     }
 
     // Orders a rotated leaf's points [b, e) so that each block of kScanBlock points (from b)

@@ -51,7 +51,10 @@ DATAEVAL_K = 15
 #: DataEval's k-NN tree 7.5 s). Again with the seeded kd-tree lists (commit 1dafe87): the
 #: pixels 3.05 s at k = 20 (571 searched), 3.2-3.7 s at k = 15 (762); 100k x 64 points of 8
 #: latent dimensions plus noise (bench_compare's) 2.9-3.2 s at k = 20 (6,627 searched),
-#: 2.3-2.4 s at k = 15 (9,531), 2.0-2.2 s at k = 10 (14,339): no k is best for both.
+#: 2.3-2.4 s at k = 15 (9,531), 2.0-2.2 s at k = 10 (14,339): no k is best for both. Again
+#: with Boruvka's search trees kept across rounds (commit 59fb655): the 100k points 1.94 s at
+#: k = 20, 1.86 s at 15, 1.99 s at 10, 2.98 s at 8 (17,506 searched); the pixels 2.85 s at
+#: k = 20, 3.26 s at 15, 5.98 s at 10 (1,053 searched).
 EXACT_K = 20
 _LEAF_SIZE = 16
 

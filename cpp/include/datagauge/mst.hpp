@@ -101,9 +101,15 @@ class ComponentTree {
         }
         center_.assign(nodes_.size() * du, 0.0);
         radius_.assign(nodes_.size(), 0.0);
+        // Exact balls for the leaves and the nodes of at least n / kExactBallShare points (the
+        // trees' tops, whose balls skip whole components); the others' from their children's
+        // below (a looser bound, where the box usually decides anyway).
+        const std::int64_t exact_from = std::max<std::int64_t>(1, n / kExactBallShare);
+        auto exact_ball = [&](const Node& nd) { return nd.left < 0 || nd.end - nd.begin >= exact_from; };
         parallel_for(nodes_.size(), n_threads, 16, [&](std::size_t nb, std::size_t ne) {
             for (std::size_t ni = nb; ni < ne; ++ni) {
                 const Node& nd = nodes_[ni];
+                if (!exact_ball(nd)) continue;
                 double* c = center_.data() + ni * du;
                 for (std::int64_t t = nd.begin; t < nd.end; ++t)
                     for (std::size_t j = 0; j < du; ++j) c[j] += pts_[static_cast<std::size_t>(t) * du + j];
@@ -120,6 +126,26 @@ class ComponentTree {
                 radius_[ni] = std::sqrt(r2);
             }
         });
+        for (std::size_t ni = nodes_.size(); ni-- > 0;) {  // children after their parents
+            const Node& nd = nodes_[ni];
+            if (exact_ball(nd)) continue;
+            double* c = center_.data() + ni * du;
+            const std::size_t l = static_cast<std::size_t>(nd.left), r = static_cast<std::size_t>(nd.right);
+            const double wl = static_cast<double>(nodes_[l].end - nodes_[l].begin);
+            const double wr = static_cast<double>(nodes_[r].end - nodes_[r].begin);
+            for (std::size_t j = 0; j < du; ++j)
+                c[j] = (wl * center_[l * du + j] + wr * center_[r * du + j]) / (wl + wr);
+            double rad = 0.0;
+            for (const std::size_t child : {l, r}) {
+                double s2 = 0.0;
+                for (std::size_t j = 0; j < du; ++j) {
+                    const double u = c[j] - center_[child * du + j];
+                    s2 += u * u;
+                }
+                rad = std::max(rad, std::sqrt(s2) + radius_[child]);
+            }
+            radius_[ni] = rad * (1.0 + 1e-12);  // the triangle inequality, with room for rounding
+        }
         // The core's float32 squared distance is at least the exact one times (1 - (d + 3) u),
         // u = 2^-24 (rounding of d differences, d squares and d sums); twice that is kept.
         ball_margin_ = 1.0 - static_cast<double>(d + 3) * std::ldexp(1.0, -23);
@@ -206,6 +232,9 @@ class ComponentTree {
     float box_margin_ = 1.0f;
     std::vector<Node> nodes_;         // parents before children
     std::vector<std::int64_t> node_comp_;
+    // Points of a node that estimate its features' spread when choosing the split.
+    static constexpr std::int64_t kSplitSample = 256;
+    static constexpr std::int64_t kExactBallShare = 8;
 
     // A lower bound of the core's squared distance from q to every point of the node: the
     // larger of the box distance and the ball bound (|q - c| - r)^2, the latter shrunk by the
@@ -262,44 +291,48 @@ class ComponentTree {
         return std::nextafter(s * box_margin_, 0.0f);
     }
 
+    // Top-down splits at the middle position along the feature of widest spread (estimated on
+    // at most kSplitSample evenly spaced points of a larger node), the partition made on the
+    // gathered split values; then the boxes bottom-up, exact: a leaf's from its points, a
+    // node's as the union of its children's.
     void build(const float* x, std::int64_t n) {
         nodes_.push_back(Node{0, n, -1, -1});
         std::vector<std::int64_t> todo{0};
-        const std::size_t box_size = 2 * static_cast<std::size_t>(d_);
+        std::vector<float> lo(static_cast<std::size_t>(d_)), hi(static_cast<std::size_t>(d_));
+        std::vector<std::pair<float, std::int64_t>> vals;
         while (!todo.empty()) {
             const std::int64_t ni = todo.back();
             todo.pop_back();
             const std::int64_t b = nodes_[static_cast<std::size_t>(ni)].begin;
             const std::int64_t e = nodes_[static_cast<std::size_t>(ni)].end;
-            box_.resize(nodes_.size() * box_size);
-            float* lo = box_.data() + static_cast<std::size_t>(ni) * box_size;
-            float* hi = lo + d_;
-            const float* first = x + perm_[static_cast<std::size_t>(b)] * d_;
-            std::copy(first, first + d_, lo);
-            std::copy(first, first + d_, hi);
-            for (std::int64_t t = b + 1; t < e; ++t) {
+            if (e - b <= leaf_) continue;
+            const std::int64_t step = std::max<std::int64_t>(1, (e - b) / kSplitSample);
+            std::fill(lo.begin(), lo.end(), std::numeric_limits<float>::infinity());
+            std::fill(hi.begin(), hi.end(), -std::numeric_limits<float>::infinity());
+            for (std::int64_t t = b; t < e; t += step) {
                 const float* r = x + perm_[static_cast<std::size_t>(t)] * d_;
                 for (std::int64_t j = 0; j < d_; ++j) {
-                    lo[j] = std::min(lo[j], r[j]);
-                    hi[j] = std::max(hi[j], r[j]);
+                    lo[static_cast<std::size_t>(j)] = std::min(lo[static_cast<std::size_t>(j)], r[j]);
+                    hi[static_cast<std::size_t>(j)] = std::max(hi[static_cast<std::size_t>(j)], r[j]);
                 }
             }
-            if (e - b <= leaf_) continue;
             std::int64_t split = 0;
             float spread = hi[0] - lo[0];
             for (std::int64_t j = 1; j < d_; ++j)
-                if (hi[j] - lo[j] > spread) {
-                    spread = hi[j] - lo[j];
+                if (hi[static_cast<std::size_t>(j)] - lo[static_cast<std::size_t>(j)] > spread) {
+                    spread = hi[static_cast<std::size_t>(j)] - lo[static_cast<std::size_t>(j)];
                     split = j;
                 }
             // Identical points are split too (ties by row), so a group of copies spreads over
             // small nodes that a search skips once they all join one component.
             const std::int64_t mid = b + (e - b) / 2;
-            std::nth_element(perm_.begin() + b, perm_.begin() + mid, perm_.begin() + e,
-                             [&](std::int64_t u, std::int64_t v) {
-                                 const float xu = x[u * d_ + split], xv = x[v * d_ + split];
-                                 return xu < xv || (xu == xv && u < v);
-                             });
+            vals.resize(static_cast<std::size_t>(e - b));
+            for (std::int64_t t = b; t < e; ++t) {
+                const std::int64_t row = perm_[static_cast<std::size_t>(t)];
+                vals[static_cast<std::size_t>(t - b)] = {x[row * d_ + split], row};
+            }
+            std::nth_element(vals.begin(), vals.begin() + (mid - b), vals.end());  // (value, row)
+            for (std::int64_t t = b; t < e; ++t) perm_[static_cast<std::size_t>(t)] = vals[static_cast<std::size_t>(t - b)].second;
             const std::int64_t left = static_cast<std::int64_t>(nodes_.size());
             nodes_.push_back(Node{b, mid, -1, -1});
             nodes_.push_back(Node{mid, e, -1, -1});
@@ -308,7 +341,32 @@ class ComponentTree {
             todo.push_back(left + 1);
             todo.push_back(left);
         }
+        const std::size_t box_size = 2 * static_cast<std::size_t>(d_);
         box_.resize(nodes_.size() * box_size);
+        for (std::size_t ni = nodes_.size(); ni-- > 0;) {  // children after their parents
+            const Node& nd = nodes_[ni];
+            float* blo = box_.data() + ni * box_size;
+            float* bhi = blo + d_;
+            if (nd.left >= 0) {
+                const float* l = box_.data() + static_cast<std::size_t>(nd.left) * box_size;
+                const float* r = box_.data() + static_cast<std::size_t>(nd.right) * box_size;
+                for (std::int64_t j = 0; j < d_; ++j) {
+                    blo[j] = std::min(l[j], r[j]);
+                    bhi[j] = std::max(l[d_ + j], r[d_ + j]);
+                }
+                continue;
+            }
+            const float* first = x + perm_[static_cast<std::size_t>(nd.begin)] * d_;
+            std::copy(first, first + d_, blo);
+            std::copy(first, first + d_, bhi);
+            for (std::int64_t t = nd.begin + 1; t < nd.end; ++t) {
+                const float* r = x + perm_[static_cast<std::size_t>(t)] * d_;
+                for (std::int64_t j = 0; j < d_; ++j) {
+                    blo[j] = std::min(blo[j], r[j]);
+                    bhi[j] = std::max(bhi[j], r[j]);
+                }
+            }
+        }
     }
 };
 

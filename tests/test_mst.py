@@ -305,7 +305,12 @@ def _fast_first_pass(idx, dist):
     n = idx.shape[0]
     src = np.full(n - 1, -1, dtype=np.int64)
     dst = np.full(n - 1, -1, dtype=np.int64)
-    count = kruskal_sorted(idx, _sort_keys(dist), src, dst)
+    entry = np.full(n - 1, -1, dtype=np.int64)
+    count = kruskal_sorted(idx, _sort_keys(dist), src, dst, entry)
+    if count > 0:  # each edge's entry is its own list entry
+        rows, cols = np.divmod(entry[:count], idx.shape[1])
+        np.testing.assert_array_equal(rows, src[:count])
+        np.testing.assert_array_equal(idx[rows, cols], dst[:count])
     return {(min(a, b), max(a, b)) for a, b in zip(src[:count], dst[:count], strict=True)}, count
 
 

@@ -167,7 +167,7 @@ def minimum_spanning_tree(
         src, dst, sq, stats = _core.euclidean_mst(scaled, idx, _LEAF_SIZE, n_threads, list_sq)
         searched: int | None = int(stats["searched"])
     else:
-        src, dst, sq = _dataeval_tree(scaled, idx, list_dist, exponent, n_threads)
+        src, dst, sq = _dataeval_tree(scaled, idx, list_dist, exponent, n_threads, list_sq)
         searched = None
     dist = distances(sq, exponent)
     return SpanningTree(
@@ -223,6 +223,7 @@ def _dataeval_tree(
     dist: NDArray[np.float32],
     exponent: int,
     n_threads: int,
+    list_sq: NDArray[np.float32] | None = None,
 ) -> tuple[NDArray[np.int64], NDArray[np.int64], NDArray[np.float32]]:
     """DataEval's ``minimum_spanning_tree_edges`` on the (scaled) points `x` with their k-NN
     lists (`dist`: float32 lengths in the data's units, as DataEval sorts them): (source,
@@ -234,8 +235,14 @@ def _dataeval_tree(
     target = np.full(n - 1, -1, dtype=np.int64)
     # A plain sort of (length, position) and a proof that DataEval's order of the ties
     # changes nothing (kruskal_sorted), instead of replaying Numba's quicksort.
-    if _fast_order_fits(idx) and kruskal_sorted(idx, _sort_keys(dist), source, target) == n - 1:
-        return _sorted_edges(x, source, target)
+    entry = np.full(n - 1, -1, dtype=np.int64)
+    if (
+        _fast_order_fits(idx)
+        and kruskal_sorted(idx, _sort_keys(dist), source, target, entry) == n - 1
+    ):
+        # each edge's squared length is its list entry's (the same arithmetic, bit for bit)
+        sq = None if list_sq is None else np.ascontiguousarray(list_sq.ravel()[entry])
+        return _sorted_edges(x, source, target, sq)
     parent = np.arange(n, dtype=np.int64)
     rank = np.zeros(n, dtype=np.int64)
     n_edges = kruskal_pass(parent, rank, idx, dist, source, target, 0)
@@ -273,12 +280,16 @@ def _sort_keys(dist: NDArray[np.float32]) -> NDArray[np.uint64]:
 
 
 def _sorted_edges(
-    x: NDArray[np.float32], source: NDArray[np.int64], target: NDArray[np.int64]
+    x: NDArray[np.float32],
+    source: NDArray[np.int64],
+    target: NDArray[np.int64],
+    sq: NDArray[np.float32] | None = None,
 ) -> tuple[NDArray[np.int64], NDArray[np.int64], NDArray[np.float32]]:
-    """The edges as (smaller, larger) endpoint with their squared lengths in `x`, sorted by
-    (length, source, target)."""
+    """The edges as (smaller, larger) endpoint with their squared lengths in `x` (`sq` when
+    already known, else measured), sorted by (length, source, target)."""
     a = np.minimum(source, target)
     b = np.maximum(source, target)
-    sq = _edge_sqdist(x, a, b)
+    if sq is None:
+        sq = _edge_sqdist(x, a, b)
     order = np.lexsort((b, a, sq))
     return a[order], b[order], np.ascontiguousarray(sq[order])

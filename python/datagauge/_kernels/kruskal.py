@@ -81,7 +81,7 @@ _MAX_TIE_GROUP = 64
 
 
 @njit(cache=True)
-def kruskal_sorted(neighbors, keys, source, target):  # type: ignore[no-untyped-def]
+def kruskal_sorted(neighbors, keys, source, target, entry):  # type: ignore[no-untyped-def]
     """Kruskal's first pass in any order that sorts the lengths, with proof that DataEval's
     order gives the same tree; returns the edge count, or -1 where it might not.
 
@@ -92,7 +92,8 @@ def kruskal_sorted(neighbors, keys, source, target):  # type: ignore[no-untyped-
     at the start of the group but are joined by the group's earlier entries. Such a group, one
     of more than ``_MAX_TIE_GROUP`` entries, or a forest that does not span every point (the
     second pass then depends on DataEval's union-by-rank roots) returns -1. Otherwise the
-    edges (as unordered pairs) are the ones DataEval adds.
+    edges (as unordered pairs) are the ones DataEval adds. ``entry`` (int64, like ``source``)
+    receives each edge's flat position in ``neighbors``.
     """
     n = source.size + 1
     c = neighbors.shape[1]
@@ -128,6 +129,7 @@ def kruskal_sorted(neighbors, keys, source, target):  # type: ignore[no-untyped-
                     _link(parent, rank, x, y)
                     source[n_edges] = p
                     target[n_edges] = q
+                    entry[n_edges] = pos
                     n_edges += 1
                 t = u
                 continue
@@ -146,6 +148,7 @@ def kruskal_sorted(neighbors, keys, source, target):  # type: ignore[no-untyped-
             if _union_by_rank(parent, rank, p, q):
                 source[n_edges] = p
                 target[n_edges] = q
+                entry[n_edges] = pos
                 n_edges += 1
                 continue
             # p and q were joined by this group's own edges: fine only when this is one of

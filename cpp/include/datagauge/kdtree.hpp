@@ -520,14 +520,16 @@ class KDTree {
     // Sums of squared differences between q and the kScanBlock points of a leaf block (columns
     // `stride` apart from `col`), each lane in feature order with separate multiply and add.
     // Every `step` features, and at the end, the block is given up (false) when no sum is <= th;
-    // otherwise the sums are written to acc.
+    // otherwise the sums are written to acc. Over the first `dims` features (all by default;
+    // fewer give a lower bound on the full sums).
     DATAGAUGE_INLINE bool block_sums(const float* col, std::int64_t stride, const float* q, float th,
-                                     std::int64_t step, float* acc) const {
+                                     std::int64_t step, float* acc, std::int64_t dims = -1) const {
+        const std::int64_t end = dims < 0 ? d_ : dims;
 #if defined(__GNUC__)
         using simd::Float8;
         Float8 a0{}, a1{}, a2{}, a3{};
-        for (std::int64_t j = 0; j < d_;) {
-            const std::int64_t stop = std::min(d_, j + step);
+        for (std::int64_t j = 0; j < end;) {
+            const std::int64_t stop = std::min(end, j + step);
             for (; j < stop; ++j, col += stride) {
                 const Float8 qv = simd::splat(q[j]);
                 const Float8 t0 = simd::load(col) - qv, t1 = simd::load(col + 8) - qv;
@@ -547,7 +549,7 @@ class KDTree {
 #else
         (void)step;
         for (std::int64_t p = 0; p < kScanBlock; ++p) acc[p] = 0.0f;
-        for (std::int64_t j = 0; j < d_; ++j) {
+        for (std::int64_t j = 0; j < end; ++j) {
             const float qj = q[j];
             const float* c = col + j * stride;
             for (std::int64_t p = 0; p < kScanBlock; ++p) {
@@ -561,35 +563,6 @@ class KDTree {
 #endif
     }
 
-    // Sums of squared differences between q and the kScanBlock points of a leaf block over the
-    // first `dims` features only (a lower bound on the full sums), written to acc.
-    DATAGAUGE_INLINE static void head_sums(const float* col, std::int64_t stride, const float* q, std::int64_t dims,
-                                           float* acc) {
-#if defined(__GNUC__)
-        using simd::Float8;
-        Float8 a0{}, a1{}, a2{}, a3{};
-        for (std::int64_t j = 0; j < dims; ++j, col += stride) {
-            const Float8 qv = simd::splat(q[j]);
-            const Float8 t0 = simd::load(col) - qv, t1 = simd::load(col + 8) - qv;
-            const Float8 t2 = simd::load(col + 16) - qv, t3 = simd::load(col + 24) - qv;
-            a0 += t0 * t0;
-            a1 += t1 * t1;
-            a2 += t2 * t2;
-            a3 += t3 * t3;
-        }
-        std::memcpy(acc, &a0, sizeof a0);
-        std::memcpy(acc + 8, &a1, sizeof a1);
-        std::memcpy(acc + 16, &a2, sizeof a2);
-        std::memcpy(acc + 24, &a3, sizeof a3);
-#else
-        for (std::int64_t p = 0; p < kScanBlock; ++p) acc[p] = 0.0f;
-        for (std::int64_t j = 0; j < dims; ++j, col += stride)
-            for (std::int64_t p = 0; p < kScanBlock; ++p) {
-                const float t = col[p] - q[j];
-                acc[p] += t * t;
-            }
-#endif
-    }
 
     // Distances from q to a leaf's points, kScanBlock at a time: four SIMD accumulators stay in
     // registers across the coordinates. Each lane computes sum_j (x_j - q_j)^2 in the order of
@@ -793,7 +766,8 @@ class KDTree {
         const float* cols = cols_.data() + leaf.cols;
         float* sc = b.screened.data();
         const std::int64_t head = std::min<std::int64_t>(d_, kSeedDims);
-        for (std::int64_t p0 = 0; p0 < cnt; p0 += kScanBlock) head_sums(cols + p0, stride, q, head, sc + p0);
+        for (std::int64_t p0 = 0; p0 < cnt; p0 += kScanBlock)
+            block_sums(cols + p0, stride, q, kMissingDistance, head, sc + p0, head);
         // the k smallest partial sums (the query itself left out): a sorted list that a value
         // enters about k ln(leaf / k) times
         float* best = b.values.data();

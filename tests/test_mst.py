@@ -516,3 +516,23 @@ def test_core_takes_the_lists_squared_distances():
     unsorted[9, 0] = unsorted[9, -1] * 2.0
     with pytest.raises(ValueError, match="point 9"):
         _core.euclidean_mst(x, idx, 16, 1, unsorted)
+
+
+@settings(max_examples=30, deadline=None)
+@given(seed=st.integers(0, 2**31 - 1), n=st.integers(2, 200), levels=st.sampled_from([2, 3, 50]))
+def test_sorted_edges_order_by_length_then_endpoints(seed, n, levels):
+    """The edges come out sorted by (length, source, target), ties (many with few levels)
+    included, as a full lexicographic sort orders them."""
+    from datagauge.mst import _sorted_edges
+
+    rng = np.random.default_rng(seed)
+    x = np.ascontiguousarray(rng.integers(0, levels, size=(n, 2)), dtype=np.float32)
+    src = rng.integers(0, n, size=max(n - 1, 1))
+    dst = rng.integers(0, n, size=max(n - 1, 1))
+    a, b, sq = _sorted_edges(x, src, dst)
+    lo, hi = np.minimum(src, dst), np.maximum(src, dst)
+    want = np.sum((x[lo].astype(np.float64) - x[hi]) ** 2, axis=1).astype(np.float32)
+    order = np.lexsort((hi, lo, want))
+    np.testing.assert_array_equal(a, lo[order])
+    np.testing.assert_array_equal(b, hi[order])
+    np.testing.assert_array_equal(sq, want[order])

@@ -273,8 +273,10 @@ def _fast_order_fits(idx: NDArray[np.int64]) -> bool:
 def _sort_keys(dist: NDArray[np.float32]) -> NDArray[np.uint64]:
     """Sorted uint64 keys: the bits of each (non-negative) float32 length, which order as the
     lengths do, above its flat position in the lists."""
-    bits = (dist.ravel() + np.float32(0.0)).view(np.uint32).astype(np.uint64)  # -0 -> +0
-    keys: NDArray[np.uint64] = (bits << np.uint64(32)) | np.arange(bits.size, dtype=np.uint64)
+    from ._kernels.kruskal import length_keys
+
+    bits = (dist.ravel() + np.float32(0.0)).view(np.uint32)  # -0 -> +0
+    keys: NDArray[np.uint64] = length_keys(bits)
     keys.sort()
     return keys
 
@@ -291,5 +293,13 @@ def _sorted_edges(
     b = np.maximum(source, target)
     if sq is None:
         sq = _edge_sqdist(x, a, b)
-    order = np.lexsort((b, a, sq))
+    # Kruskal's order is nearly this one, which a stable sort by length finds fast; then the
+    # runs of equal lengths (few) are ordered by (source, target).
+    order = np.argsort(sq, kind="stable")
+    ranked = sq[order]
+    tied = np.flatnonzero(ranked[1:] == ranked[:-1])
+    if tied.size:
+        pos = np.unique(np.concatenate([tied, tied + 1]))
+        sub = order[pos]
+        order[pos] = sub[np.lexsort((b[sub], a[sub], sq[sub]))]
     return a[order], b[order], np.ascontiguousarray(sq[order])

@@ -75,6 +75,15 @@ def roots(parent):  # type: ignore[no-untyped-def]
     return out
 
 
+@njit(cache=True)
+def length_keys(bits):  # type: ignore[no-untyped-def]
+    """uint64 keys ``bits[i] << 32 | i`` of uint32 ``bits`` (float32 lengths' bits), one pass."""
+    keys = np.empty(bits.size, dtype=np.uint64)
+    for i in range(bits.size):
+        keys[i] = (np.uint64(bits[i]) << np.uint64(32)) | np.uint64(i)
+    return keys
+
+
 #: Largest tie group (entries at one float32 length) the fast pass resolves; a larger one
 #: sends the caller back to DataEval's order.
 _MAX_TIE_GROUP = 64

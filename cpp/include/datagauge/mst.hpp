@@ -19,9 +19,10 @@
 //   leave C (from the lists of C's points or of other components' points: an edge between
 //   two components leaves both), p cannot hold the cheapest edge (proved, no search).
 // - the other points (d_k(p) <= w*, or no edge known to leave C) are searched exactly for
-//   the nearest point outside C, in kd-trees rebuilt each round that needs searches: one per
-//   large component (skipped whole when its bounding ball or box is farther than w*) and one
-//   over the points of the small components (subtrees inside C skipped). Searches of one
+//   the nearest point outside C, in kd-trees built by the first round that searches (and
+//   relabelled, not rebuilt, in later rounds): one per component large at that round (skipped
+//   whole when its bounding ball or box is farther than w*, or when it now lies inside C) and
+//   one over the points of the small components (subtrees inside C skipped). Searches of one
 //   component share w* as it shrinks, across threads; a point whose d_k(p) exceeds the shared
 //   w* is dropped without a search.
 //
@@ -577,7 +578,7 @@ class BoruvkaMst {
     std::int64_t n_, d_, k_;
     const std::int64_t* nbr_;
     int leaf_;
-    std::vector<ComponentTree> forest_;  // this round's search trees
+    std::vector<ComponentTree> forest_;  // the search trees (built once, relabelled each round)
     std::vector<float> lsq_;             // squared distances of the lists
     std::vector<std::int64_t> parent_;   // union-find
     std::vector<std::int64_t> comp_;     // component root of every point, this round

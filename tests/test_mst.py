@@ -106,30 +106,129 @@ def test_exact_tree_equals_scipy(name, x, k):
     check_against_oracle(x, k=k)
 
 
+@pytest.mark.parametrize("index", ["exact", "brute"])
 @pytest.mark.parametrize("k", [1, 5])
-def test_exact_tree_with_large_components(k):
-    """Components of 256 points or more get trees of their own in the late rounds."""
+def test_exact_tree_with_large_components(k, index):
+    """Components of 256 points or more get trees of their own in the late rounds (brute-force
+    lists: Boruvka builds its trees; kd-tree lists: it searches in the lists' tree)."""
     rng = np.random.default_rng(21)
     parts = [rng.normal(c, 0.4, (450, 4)) for c in (0.0, 3.0, 9.0)]
     parts.append(np.repeat(rng.normal(5.0, 2.0, (30, 4)), 10, axis=0))  # copies: closed groups
     parts.append(rng.uniform(-4.0, 12.0, (100, 4)))
     x = np.concatenate(parts)
-    tree = check_against_oracle(x[rng.permutation(len(x))], k=k)
+    tree = check_against_oracle(x[rng.permutation(len(x))], k=k, index=index)
     assert tree.n_searched is not None
     assert tree.n_searched > 0
 
 
+@pytest.mark.parametrize("index", ["exact", "brute"])
 @pytest.mark.parametrize("k", [1, 3])
-def test_exact_tree_when_large_components_merge_over_rounds(k):
+def test_exact_tree_when_large_components_merge_over_rounds(k, index):
     """Clusters in pairs, the pairs in pairs: large components of one searching round merge
     in the next, whose searches reuse the first round's trees (relabelled)."""
     rng = np.random.default_rng(5)
     centres = [a + b for a in (0.0, 40.0) for b in (0.0, 8.0, 8.0 * 1j)]
     parts = [rng.normal(0.0, 0.5, (300, 4)) + np.array([c.real, c.imag, 0.0, 0.0]) for c in centres]
     x = np.concatenate(parts)
-    tree = check_against_oracle(x[rng.permutation(len(x))], k=k)
+    tree = check_against_oracle(x[rng.permutation(len(x))], k=k, index=index)
     assert tree.n_searched is not None
     assert tree.n_searched > len(x) // 2
+
+
+def core_trees(x, k, leaf_size=32):
+    """The core's exact tree from k-NN lists of a kd-tree over `x` (rotated in its principal
+    axes above 12 features), searched in that tree and in Boruvka's own trees."""
+    from datagauge.neighbors import build_tree, frame_for
+
+    x = np.ascontiguousarray(x, dtype=np.float32)
+    kd = build_tree(x, leaf_size, 0, frame_for(x))
+    sq, idx = kd.self_query(k, 1)
+    in_tree = _core.euclidean_mst(x, idx, 16, 1, sq, kd)
+    own = _core.euclidean_mst(x, idx, 16, 1, sq)
+    return kd, in_tree, own
+
+
+def check_core_trees(x, k, leaf_size=32):
+    """Both searches give the same edges (ties included) and the oracle's tree."""
+    kd, in_tree, own = core_trees(x, k, leaf_size)
+    for a, b in zip(in_tree[:3], own[:3], strict=True):
+        np.testing.assert_array_equal(a, b)
+    assert in_tree[3] == own[3]
+    lengths, edges, s = oracle_tree(x)
+    src, dst, sq = in_tree[:3]
+    np.testing.assert_array_equal(np.sort(s[src, dst]), lengths)
+    np.testing.assert_array_equal(sq, s[src, dst])
+    if distinct_distances(s):
+        assert set(zip(src.tolist(), dst.tolist(), strict=True)) == edges
+    return kd, in_tree
+
+
+@pytest.mark.parametrize("d", [3, 24])
+def test_searches_in_the_lists_tree_match_the_oracle(d):
+    """Plain (3-d) and rotated (24-d) kd-trees: separated clusters, so whole components close
+    and many points are searched, with rounded coordinates for exact ties."""
+    rng = np.random.default_rng(31 + d)
+    centres = rng.normal(0.0, 6.0, (5, d))
+    x = np.round(np.concatenate([rng.normal(c, 0.5, (120, d)) for c in centres]), 1)
+    kd, in_tree = check_core_trees(x[rng.permutation(len(x))], k=3, leaf_size=16)
+    assert kd.rotated == (d > 12)
+    assert in_tree[3]["searched"] > 0
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    seed=st.integers(0, 2**31 - 1),
+    n=st.integers(2, 120),
+    d=st.sampled_from([1, 2, 4, 14, 20]),
+    k=st.integers(1, 8),
+    levels=st.sampled_from([None, 2, 3, 5]),
+    leaf=st.sampled_from([1, 4, 32]),
+)
+def test_searches_in_the_lists_tree_property(seed, n, d, k, levels, leaf):
+    rng = np.random.default_rng(seed)
+    if levels is None:
+        x = rng.normal(size=(n, d))
+    else:
+        x = rng.integers(0, levels, size=(n, d)).astype(np.float64)
+    check_core_trees(x, min(k, n - 1), leaf)
+
+
+def test_core_refuses_a_tree_of_other_points():
+    from datagauge.neighbors import build_tree
+
+    rng = np.random.default_rng(33)
+    x = rng.normal(size=(80, 3)).astype(np.float32)
+    kd = build_tree(x, 8)
+    sq, idx = kd.self_query(4, 1)
+    moved = x.copy()
+    moved[17, 1] += 1.0
+    for tree in (
+        build_tree(moved, 8),  # other values
+        build_tree(x[:-1].copy(), 8),  # fewer points
+        build_tree(x, 8, 5),  # numbered from 5
+        build_tree(np.ascontiguousarray(x[:, :2]), 8),  # fewer features
+    ):
+        with pytest.raises(ValueError, match="kd-tree was built from other points"):
+            _core.euclidean_mst(x, idx, 16, 1, sq, tree)
+    with pytest.raises(TypeError):
+        _core.euclidean_mst(x, idx, 16, 1, sq, "not a tree")
+
+
+def test_default_lists_follow_the_engine():
+    """Short lists where a kd-tree searched them (Boruvka searches in it), 20 otherwise."""
+    from datagauge.mst import EXACT_K, EXACT_K_TREE
+
+    x = np.random.default_rng(34).normal(size=(500, 3))
+    by_tree = minimum_spanning_tree(x)
+    by_brute = minimum_spanning_tree(x, index="brute")
+    assert (by_tree.k, by_brute.k) == (EXACT_K_TREE, EXACT_K)
+    for a, b in zip(
+        (by_tree.source, by_tree.target, by_tree.distances),
+        (by_brute.source, by_brute.target, by_brute.distances),
+        strict=True,
+    ):
+        np.testing.assert_array_equal(a, b)
+    assert minimum_spanning_tree(x[:5]).k == 4  # capped at n - 1
 
 
 def test_digits_exact_tree_equals_scipy():
@@ -211,9 +310,14 @@ def test_large_separated_clusters():
     searched once, each search cut short by the bridge length found so far."""
     rng = np.random.default_rng(8)
     x = np.concatenate([rng.normal(c, 0.3, (20_000, 3)) for c in (0.0, 6.0)])
-    tree = minimum_spanning_tree(x)
+    tree = minimum_spanning_tree(x, k=20)  # 20-NN lists leave few points to earlier rounds
     assert tree.n_searched is not None
     assert tree.n_searched <= 1.01 * len(x)
+    short = minimum_spanning_tree(x)  # 6-NN lists: more searches, the same tree
+    assert short.k == 6
+    np.testing.assert_array_equal(short.source, tree.source)
+    np.testing.assert_array_equal(short.target, tree.target)
+    np.testing.assert_array_equal(short.distances, tree.distances)
     x32 = x.astype(np.float32).astype(np.float64)
     near = np.argsort(np.linalg.norm(x32[:20_000] - 6.0, axis=1))[:200]
     far = np.argsort(np.linalg.norm(x32[20_000:], axis=1))[:200] + 20_000

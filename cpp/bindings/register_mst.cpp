@@ -12,7 +12,7 @@ constexpr std::int64_t kSearchBlock = 1 << 14;  // unproven points between Ctrl-
 constexpr std::int64_t kSearchChunk = 64;        // points a thread takes at a time
 
 py::tuple euclidean_mst(const FloatArray& data, const IndexArray& neighbors, int leaf_size, int n_threads,
-                        const std::optional<FloatArray>& sqdist) {
+                        const std::optional<FloatArray>& sqdist, const KDTree* tree) {
     require_ndim(data, 2, "data");
     require_ndim(neighbors, 2, "neighbors");
     require_rows(neighbors, data.shape(0), "neighbors", "data");
@@ -36,7 +36,7 @@ py::tuple euclidean_mst(const FloatArray& data, const IndexArray& neighbors, int
     std::unique_ptr<BoruvkaMst> mst;
     {
         py::gil_scoped_release nogil;
-        mst = std::make_unique<BoruvkaMst>(xp, n, d, np_, k, leaf_size, n_threads, sp_);
+        mst = std::make_unique<BoruvkaMst>(xp, n, d, np_, k, leaf_size, n_threads, sp_, tree);
     }
     while (mst->components() > 1) {
         {
@@ -73,14 +73,16 @@ py::tuple euclidean_mst(const FloatArray& data, const IndexArray& neighbors, int
 
 void register_mst(py::module_& m) {
     m.def("euclidean_mst", &euclidean_mst, py::arg("data").noconvert(), py::arg("neighbors").noconvert(),
-          py::arg("leaf_size") = 16, py::arg("n_threads") = 0, py::arg("sqdist").noconvert() = py::none(), R"doc(
+          py::arg("leaf_size") = 16, py::arg("n_threads") = 0, py::arg("sqdist").noconvert() = py::none(),
+          py::arg("tree") = py::none(), R"doc(
 Exact Euclidean minimum spanning tree (Boruvka) from exact k-NN lists.
 
 Each round gives every component its cheapest outgoing edge: from a point's list when the list
 reaches outside the component (its first outside neighbour is exact), proved absent when the
 list's k-th squared distance exceeds the length of an edge known to leave the component, and
-otherwise from an exact search for the nearest point outside the component (kd-trees with
-boxes and balls: one per large component, one over the small ones).
+otherwise from an exact search for the nearest point outside the component: in `tree` when one
+is given, else in kd-trees with boxes and balls built here (one per large component, one over
+the small ones).
 
 Parameters
 ----------
@@ -99,6 +101,10 @@ sqdist : ndarray of float32, shape (n, k), C-contiguous, optional
     The lists' squared distances as the exact search returned them (the core's arithmetic,
     bit for bit): used instead of measuring them again. Negative, NaN or infinite entries, or
     lists not sorted by them, raise ValueError; other wrong values give a wrong tree.
+tree : KDTree, optional
+    A kd-tree over exactly these points (index offset 0, plain or rotated), such as the one
+    the lists came from: the searches run in it (no trees are built). A tree of other points
+    raises ValueError.
 
 Returns
 -------

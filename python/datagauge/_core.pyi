@@ -346,6 +346,9 @@ def euclidean_mst(
     leaf_size: int = 16,
     n_threads: int = 0,
     sqdist: NDArray[np.float32] | None = None,
+    tree: KDTree | None = None,
 ) -> tuple[NDArray[np.int64], NDArray[np.int64], NDArray[np.float32], dict[str, int]]:
     """Exact Euclidean minimum spanning tree (Boruvka) from exact k-NN lists: (source, target,
-    squared lengths, stats), edges sorted by (squared length, source, target), source < target."""
+    squared lengths, stats), edges sorted by (squared length, source, target), source < target.
+    `tree`: a kd-tree over exactly `data` (index offset 0) to search in instead of building
+    Boruvka's own trees."""

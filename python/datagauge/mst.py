@@ -7,7 +7,8 @@ Two trees:
   Boruvka's rounds take each component's cheapest outgoing edge from the exact k-NN lists
   where a list reaches outside the component, rule a point out where its k-th neighbour
   distance exceeds the component's best candidate, and search exactly (a kd-tree walk that
-  skips subtrees inside the component) for the few points neither settles.
+  skips subtrees inside the component: in the kd-tree the lists came from, else in trees
+  built for it) for the few points neither settles.
 - ``"knn"``: DataEval 1.1.4's tree (``dataeval.core.minimum_spanning_tree``,
   ``dataeval/core/_mst.py``): Kruskal's algorithm over the k nearest neighbours of every point
   (k = 15), and, when that graph is disconnected, one more pass over the nearest point of
@@ -31,7 +32,7 @@ from ._validation import check_choice, check_embeddings, check_k
 from .graph import NeighborGraph
 from .neighbors import (
     Exact,
-    _self_knn,
+    _self_knn_tree,
     distances,
     query_knn,
     resolve_index,
@@ -39,12 +40,13 @@ from .neighbors import (
     scale_exponent,
 )
 
-__all__ = ["DATAEVAL_K", "EXACT_K", "minimum_spanning_tree"]
+__all__ = ["DATAEVAL_K", "EXACT_K", "EXACT_K_TREE", "minimum_spanning_tree"]
 
 #: Neighbours per point of DataEval's k-NN graph (``minimum_spanning_tree(embeddings, k=15)``).
 DATAEVAL_K = 15
-#: Neighbours per point whose lists settle the exact tree's edges (any k gives the same tree;
-#: a larger k searches fewer points). Measured at k = 20 on 2 cores: 50,000 Gaussian points in
+#: Neighbours per point whose lists settle the exact tree's edges when another engine than a
+#: kd-tree searched them, so that Boruvka builds its own search trees (any k gives the same
+#: tree; a larger k searches fewer points). Measured at k = 20 on 2 cores: 50,000 Gaussian points in
 #: 3-d, no point searched (0.75 s with the k-NN search); 10,000 Fashion-MNIST images as raw
 #: 784-d pixels, 571 points searched (6.7 s; 11.7 s at k = 10); 20 well-separated clusters of
 #: 2,500 points in 32-d, every point of the clusters still closed in the last rounds (14.5 s,
@@ -56,6 +58,15 @@ DATAEVAL_K = 15
 #: k = 20, 1.86 s at 15, 1.99 s at 10, 2.98 s at 8 (17,506 searched); the pixels 2.85 s at
 #: k = 20, 3.26 s at 15, 5.98 s at 10 (1,053 searched).
 EXACT_K = 20
+#: Neighbours per point of the exact tree's lists when a kd-tree searched them: Boruvka then
+#: searches in that tree (``KDTree.nearest_outside`` in the core), whose searches cost about
+#: what a list entry saves, so short lists pay. Measured on one thread, 20-NN lists and
+#: Boruvka against 6-NN lists and Boruvka (commit after 159bcc1): 100k x 64 (bench_compare's
+#: Bayes-error data) 2.16 -> 1.42 s (22,333 points searched), its divergence data 2.01 ->
+#: 1.38 s (64,481), 50k x 3 Gaussian 0.27 -> 0.16 s, 20k x 16 Gaussian 0.60 -> 0.47 s,
+#: 20 separated clusters of 2,500 points in 32-d 1.90 -> 1.83 s, 20k x 64 uniform 1.48 ->
+#: 1.29 s; 4 or 5 neighbours did no better on the divergence data, 8 or 10 worse on both.
+EXACT_K_TREE = 6
 _LEAF_SIZE = 16
 
 
@@ -79,9 +90,11 @@ def minimum_spanning_tree(
         1.1.4's spanning tree of the k-NN graph, which is not always minimal (module
         docstring).
     k : int, optional
-        Neighbours per point of the k-NN lists, ``1 <= k < n_samples``. Default: 20 for
-        ``"exact"`` (the lists only save searches; any k gives the same tree) and DataEval's
-        15 for ``"knn"``; either is capped at ``n_samples - 1``.
+        Neighbours per point of the k-NN lists, ``1 <= k < n_samples``. Default for
+        ``"exact"`` (the lists only save searches; any k gives the same tree): 6 when a
+        kd-tree searches the lists (Boruvka then searches in the same tree), 20 otherwise
+        (``EXACT_K_TREE``, ``EXACT_K``); DataEval's 15 for ``"knn"``; each is capped at
+        ``n_samples - 1``. With a `graph` the default is 20 (``"exact"``) or 15.
     graph : NeighborGraph, optional
         A graph from :func:`datagauge.neighbor_graph` of these embeddings, searched exactly,
         with at least `k` neighbours per point: its lists are used instead of a new search.
@@ -144,13 +157,18 @@ def minimum_spanning_tree(
     method = check_choice(method, "method", ("exact", "knn"))  # type: ignore[assignment]
     x = check_embeddings(embeddings)
     n = x.shape[0]
-    default = EXACT_K if method == "exact" else DATAEVAL_K
-    k = check_k(min(default, max(n - 1, 1)) if k is None else k, n)
+    if k is None:  # the lists' best length depends on the engine that searches (EXACT_K_TREE)
+        k_other = check_k(min(EXACT_K if method == "exact" else DATAEVAL_K, max(n - 1, 1)), n)
+        k = min(EXACT_K_TREE, k_other) if method == "exact" else k_other
+    else:
+        k = k_other = check_k(k, n)
     n_threads = resolve_n_jobs(n_jobs)
     exponent = scale_exponent(x.min(axis=0), x.max(axis=0))
     scaled = scale_down(x, exponent)
     list_sq: NDArray[np.float32] | None = None  # the lists' squared distances of `scaled`
+    tree = None  # the kd-tree over `scaled` that gave the lists, where one did
     if graph is not None:
+        k = k_other
         list_dist, idx = _graph_lists(graph, x, k)
     else:
         spec = resolve_index(index)
@@ -160,11 +178,13 @@ def minimum_spanning_tree(
                 "neighbour that proves an edge); use index='exact', 'kdtree', 'brute' or "
                 "'flat'."
             )
-        # what self_knn_distances does, keeping the squared distances for the exact tree
-        list_sq, idx = _self_knn(scaled, k, spec, n_threads, "auto")
+        # what self_knn_distances does, keeping the squared distances and the tree for the
+        # exact tree's searches
+        list_sq, idx, tree = _self_knn_tree(scaled, k, spec, n_threads, "auto", k_other)
+        k = idx.shape[1]
         list_dist = distances(list_sq, exponent)
     if method == "exact":
-        src, dst, sq, stats = _core.euclidean_mst(scaled, idx, _LEAF_SIZE, n_threads, list_sq)
+        src, dst, sq, stats = _core.euclidean_mst(scaled, idx, _LEAF_SIZE, n_threads, list_sq, tree)
         searched: int | None = int(stats["searched"])
     else:
         src, dst, sq = _dataeval_tree(scaled, idx, list_dist, exponent, n_threads, list_sq)

@@ -428,35 +428,57 @@ def _self_knn(
     x: NDArray[np.float32], k: int, spec: Any, n_threads: int, device: str
 ) -> tuple[NDArray[np.float32], NDArray[np.int64]]:
     """Squared distances and indices of the k nearest other points (x already validated)."""
+    sqdist, idx, _ = _self_knn_tree(x, k, spec, n_threads, device)
+    return sqdist, idx
+
+
+def _self_knn_tree(
+    x: NDArray[np.float32],
+    k: int,
+    spec: Any,
+    n_threads: int,
+    device: str,
+    k_other: int | None = None,
+) -> tuple[NDArray[np.float32], NDArray[np.int64], Any]:
+    """`_self_knn`, and the kd-tree over all of `x` that answered (None when another engine
+    did, or one tree per database block). `k_other`: the list length when an engine other
+    than a kd-tree answers (default `k`), for callers whose best k depends on the engine."""
     if isinstance(spec, Exact):
+        k_brute = k if k_other is None else k_other
         engine = check_choice(
             spec.engine, "Exact.engine", ("auto", "kdtree", "brute", "screen", "flat")
         )
         if engine == "auto":
             chosen = _auto_engine(x, k, spec, n_threads, device)
             if isinstance(chosen, _Screen):
-                return _brute_knn(x, k, spec, n_threads, screen=chosen.n_candidates)
+                return _no_tree(_brute_knn(x, k_brute, spec, n_threads, screen=chosen.n_candidates))
             if not isinstance(chosen, str):  # the probe's tree paid: its answer
                 return chosen
             engine = chosen
         if engine == "kdtree":
             return _kdtree_knn(x, k, spec, n_threads)
         if engine == "screen":
-            plan = screen_plan(x, k)
-            n_cand = _screen_candidates(x.shape[0], k) if plan is None else plan
-            return _brute_knn(x, k, spec, n_threads, screen=n_cand)
+            plan = screen_plan(x, k_brute)
+            n_cand = _screen_candidates(x.shape[0], k_brute) if plan is None else plan
+            return _no_tree(_brute_knn(x, k_brute, spec, n_threads, screen=n_cand))
         if engine == "brute":
-            return _brute_knn(x, k, spec, n_threads)
-        return _flat_knn(x, k, spec, n_threads, device)
+            return _no_tree(_brute_knn(x, k_brute, spec, n_threads))
+        return _no_tree(_flat_knn(x, k_brute, spec, n_threads, device))
     if isinstance(spec, IVF) and ivf_engine(spec, device) == "core":
         result = _complete_rows(x, k, _core_ivf_knn(x, k, spec, n_threads), n_threads, "cpu")
-        return result
+        return _no_tree(result)
     result = _complete_rows(
         x, k, _faiss_index_knn(x, k, spec, n_threads, device), n_threads, device
     )
     if not isinstance(spec, (HNSW, IVF)):
         _check_finite_lists(*result)
-    return result
+    return _no_tree(result)
+
+
+def _no_tree(
+    lists: tuple[NDArray[np.float32], NDArray[np.int64]],
+) -> tuple[NDArray[np.float32], NDArray[np.int64], None]:
+    return lists[0], lists[1], None
 
 
 #: Rows of the sample whose covariance gives a rotated tree's principal axes.
@@ -590,8 +612,9 @@ class _Screen:
 
 def _auto_engine(
     x: NDArray[np.float32], k: int, spec: Exact, n_threads: int, device: str
-) -> str | _Screen | tuple[NDArray[np.float32], NDArray[np.int64]]:
-    """The exact engine for this data, or the answer itself when the probed tree is kept."""
+) -> str | _Screen | tuple[NDArray[np.float32], NDArray[np.int64], Any]:
+    """The exact engine for this data, or the answer itself (with the tree) when the probed
+    tree is kept."""
     n, d = x.shape
     if d <= KDTREE_MAX_DIM:
         return "kdtree"
@@ -613,8 +636,8 @@ def _auto_engine(
     share = tree_share(tree, k, n, max(limits))
     brute = None if share <= min(limits) else _brute_engine(x, k)
     if brute is None or share <= _probe_limit(isinstance(brute, _Screen), rotated, d):
-        result: tuple[NDArray[np.float32], NDArray[np.int64]] = tree.self_query(k, n_threads)
-        return result
+        sqdist, idx = tree.self_query(k, n_threads)
+        return sqdist, idx, tree
     return brute
 
 
@@ -1009,15 +1032,16 @@ def tree_share(tree: Any, k: int, n: int, limit: float | None = None) -> float:
 
 def _kdtree_knn(
     x: NDArray[np.float32], k: int, spec: Exact, n_threads: int
-) -> tuple[NDArray[np.float32], NDArray[np.int64]]:
+) -> tuple[NDArray[np.float32], NDArray[np.int64], Any]:
+    """The kd-tree's lists, and the tree when one tree holds all of `x`."""
     n, d = x.shape
     frame = frame_for(x)
     leaf = resolve_leaf_size(spec, d, frame is not None, n)
     blocks = _db_blocks(n, spec.block_size, n)
     if len(blocks) == 1:
-        result: tuple[NDArray[np.float32], NDArray[np.int64]]
-        result = build_tree(x, leaf, 0, frame, n_threads=n_threads).self_query(k, n_threads)
-        return result
+        tree = build_tree(x, leaf, 0, frame, n_threads=n_threads)
+        sqdist, idx = tree.self_query(k, n_threads)
+        return sqdist, idx, tree
     self_ids = np.arange(n, dtype=np.int64)
     rotated, errors = frame.apply(x) if frame is not None else (None, None)
 
@@ -1033,7 +1057,7 @@ def _kdtree_knn(
         block_tree(start, stop).query(x, k, self_ids, n_threads, None, rotated, errors)
         for start, stop in blocks
     )
-    return _merge_all(parts, k)
+    return _no_tree(_merge_all(parts, k))
 
 
 def _merge_all(

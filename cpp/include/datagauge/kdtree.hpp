@@ -41,6 +41,7 @@
 #define DATAGAUGE_KDTREE_AVX512 1
 #endif
 
+#include "datagauge/edge.hpp"
 #include "datagauge/parallel.hpp"
 #include "datagauge/refine.hpp"
 #include "datagauge/simd.hpp"
@@ -200,6 +201,115 @@ class KDTree {
     std::int64_t index_offset() const { return offset_; }
     bool rotated() const { return rotated_; }
     std::int64_t frame() const { return frame_; }
+    std::int64_t n_nodes() const { return static_cast<std::int64_t>(nodes_.size()); }
+    // The local row of the point at tree position pos.
+    std::int64_t row_at(std::int64_t pos) const { return perm_[static_cast<std::size_t>(pos)]; }
+
+    // Whether the tree holds exactly the n rows of `data` (n x d), bit for bit.
+    bool holds(const float* data, std::int64_t n, std::int64_t d) const {
+        if (n != n_ || d != d_) return false;
+        for (std::int64_t p = 0; p < n_; ++p)
+            if (std::memcmp(pts_.data() + p * d_, data + perm_[static_cast<std::size_t>(p)] * d_,
+                            static_cast<std::size_t>(d_) * sizeof(float)) != 0)
+                return false;
+        return true;
+    }
+
+    // Searches for the nearest point outside a component (Boruvka's rounds, mst.hpp), on a
+    // tree over all the points (index offset 0). label[row] >= 0: the component of every row.
+    // node_label[node] (n_nodes() entries): the label all the node's points share, or -1.
+    void label_nodes(const std::int64_t* label, std::int64_t* node_label) const {
+        for (std::size_t ni = nodes_.size(); ni-- > 0;) {  // children after their parents
+            const Node& node = nodes_[ni];
+            std::int64_t c;
+            if (node.left >= 0) {
+                c = node_label[node.left];
+                if (node_label[node.right] != c) c = -1;
+            } else {
+                c = label[perm_[static_cast<std::size_t>(node.begin)]];
+                for (std::int64_t p = node.begin + 1; p < node.end && c >= 0; ++p)
+                    if (label[perm_[static_cast<std::size_t>(p)]] != c) c = -1;
+            }
+            node_label[ni] = c;
+        }
+    }
+
+    struct OutsideScratch {
+        std::vector<std::pair<std::int64_t, float>> stack;  // (node, lower bound)
+        std::vector<float> q;                               // the query in the tree's frame, padded
+    };
+
+    // Improves `best` (EdgeKey order) with the cheapest edge from the point at tree position
+    // `pos` (row p) to a point r with label[r] != c, no longer than `limit` (a squared
+    // distance); node_label from label_nodes() for the same labels. Nodes inside c, and nodes
+    // whose lower bound exceeds both `limit` and best's length, are skipped; a node at exactly
+    // best's length is still searched (an equal length may win by its endpoints). Distances are
+    // squared_distance's (the k-NN lists' arithmetic); a rotated tree only screens in its
+    // frame, as the k-NN search does.
+    DATAGAUGE_SIMD_CLONES void nearest_outside(std::int64_t pos, std::int64_t c, const std::int64_t* label,
+                                               const std::int64_t* node_label, float limit, EdgeKey& best,
+                                               OutsideScratch& s) const {
+        const std::int64_t p = perm_[static_cast<std::size_t>(pos)];
+        const float* qx = pts_.data() + pos * d_;
+        const float* src = (rotated_ ? ypts_ : pts_).data() + pos * d_;
+        s.q.assign(static_cast<std::size_t>(dpad_), 0.0f);
+        std::copy(src, src + d_, s.q.begin());
+        const float* q = s.q.data();
+        const float eq = rotated_ ? err_[static_cast<std::size_t>(pos)] : 0.0f;
+        float cap = best.valid() ? std::min(limit, best.w) : limit;
+        float th = threshold(cap, eq);  // rotated: beyond it in the frame is beyond cap
+        s.stack.clear();
+        s.stack.emplace_back(0, lower(box_distance(nodes_[0], q), eq));
+        while (!s.stack.empty()) {
+            const auto [ni, bd] = s.stack.back();
+            s.stack.pop_back();
+            if (bd > cap || node_label[ni] == c) continue;
+            const Node& node = nodes_[static_cast<std::size_t>(ni)];
+            if (node.left >= 0) {
+                const float dl = lower(box_distance(nodes_[static_cast<std::size_t>(node.left)], q), eq);
+                const float dr = lower(box_distance(nodes_[static_cast<std::size_t>(node.right)], q), eq);
+                const bool left_first = dl <= dr;
+                const std::int64_t near = left_first ? node.left : node.right, far = left_first ? node.right : node.left;
+                const float dnear = left_first ? dl : dr, dfar = left_first ? dr : dl;
+                if (!(dfar > cap)) s.stack.emplace_back(far, dfar);
+                if (!(dnear > cap)) s.stack.emplace_back(near, dnear);
+                continue;
+            }
+            const std::int64_t cnt = node.end - node.begin, stride = padded(cnt);
+            const float* cols = cols_.data() + node.cols;
+            const float* groups = rotated_ ? bboxes_.data() + node.blocks : nullptr;
+            float box[kLanes];
+            for (std::int64_t p0 = 0; p0 < cnt; p0 += kScanBlock) {
+                const float screen = rotated_ ? th : cap;
+                if (rotated_) {
+                    const std::int64_t blk = p0 / kScanBlock;
+                    if (blk % kLanes == 0) block_box_distances(groups + blk / kLanes * 2 * kLanes * kLanes, q, box);
+                    if (box[blk % kLanes] > screen) continue;
+                }
+                float acc[kScanBlock];
+#if defined(DATAGAUGE_KDTREE_AVX512)
+                if (avx512_) {
+                    if (!screen_block_avx512(cols + p0, stride, d_, q, screen, acc)) continue;
+                } else
+#endif
+                if (!block_sums(cols + p0, stride, q, screen, rotated_ ? kAbandonStep : d_, acc)) continue;
+                const std::int64_t m = std::min(kScanBlock, cnt - p0);
+                for (std::int64_t t = 0; t < m; ++t) {
+                    if (!(acc[t] <= (rotated_ ? th : cap))) continue;
+                    const std::int64_t at = node.begin + p0 + t;
+                    const std::int64_t r = perm_[static_cast<std::size_t>(at)];
+                    if (label[r] == c) continue;
+                    // an unrotated tree's sums are squared_distance's already (block_sums)
+                    const float w = rotated_ ? squared_distance(qx, pts_.data() + at * d_, d_) : acc[t];
+                    const EdgeKey e(w, p, r);
+                    if (!(w <= limit) || !edge_less(e, best)) continue;
+                    best = e;
+                    cap = std::min(limit, w);
+                    th = threshold(cap, eq);
+                }
+            }
+        }
+    }
 
     // k nearest tree points of each query row q in [begin, end). exclude[q] (a global index,
     // or -1) is never returned: pass the query's own index for a self-query. bounds[q] (a

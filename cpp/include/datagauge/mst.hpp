@@ -19,10 +19,13 @@
 //   leave C (from the lists of C's points or of other components' points: an edge between
 //   two components leaves both), p cannot hold the cheapest edge (proved, no search).
 // - the other points (d_k(p) <= w*, or no edge known to leave C) are searched exactly for
-//   the nearest point outside C, in kd-trees built by the first round that searches (and
-//   relabelled, not rebuilt, in later rounds): one per component large at that round (skipped
-//   whole when its bounding ball or box is farther than w*, or when it now lies inside C) and
-//   one over the points of the small components (subtrees inside C skipped). Searches of one
+//   the nearest point outside C: in the caller's kd-tree over all the points when one is
+//   given (the tree the lists came from; KDTree::nearest_outside, its nodes labelled with
+//   their component each round and skipped when inside C), else in kd-trees built by the
+//   first round that searches (and relabelled, not rebuilt, in later rounds): one per
+//   component large at that round (skipped whole when its bounding ball or box is farther
+//   than w*, or when it now lies inside C) and one over the points of the small components
+//   (subtrees inside C skipped). Searches of one
 //   component share w* as it shrinks, across threads; a point whose d_k(p) exceeds the shared
 //   w* is dropped without a search.
 //
@@ -54,32 +57,14 @@
 #include <utility>
 #include <vector>
 
+#include "datagauge/edge.hpp"
+#include "datagauge/kdtree.hpp"
 #include "datagauge/parallel.hpp"
 #include "datagauge/refine.hpp"
 #include "datagauge/simd.hpp"
 #include "datagauge/topk.hpp"
 
 namespace datagauge {
-
-// An undirected edge: (squared distance, smaller endpoint, larger endpoint); a < 0 is "none",
-// which orders after every edge.
-struct EdgeKey {
-    float w = std::numeric_limits<float>::infinity();
-    std::int64_t a = -1, b = -1;
-
-    EdgeKey() = default;
-    EdgeKey(float w_, std::int64_t p, std::int64_t q) : w(w_), a(std::min(p, q)), b(std::max(p, q)) {}
-    bool valid() const { return a >= 0; }
-};
-
-inline bool edge_less(const EdgeKey& x, const EdgeKey& y) {
-    if (!y.valid()) return x.valid();
-    if (!x.valid()) return false;
-    if (x.w < y.w) return true;
-    if (y.w < x.w) return false;
-    if (x.a != y.a) return x.a < y.a;
-    return x.b < y.b;
-}
 
 // kd-tree over a subset of the rows whose nodes know whether all their points lie in one
 // component. Nodes carry a bounding box and a bounding ball: in more than a few dimensions a
@@ -383,9 +368,13 @@ class BoruvkaMst {
     // (squared distance, index) in the core's arithmetic and complete (an exact search).
     // sqdist (optional, (n, k)): the lists' squared distances as the exact search returned
     // them (the core's arithmetic, bit for bit), which saves measuring them again.
+    // tree (optional): a kd-tree over exactly these points (index offset 0), such as the one the
+    // lists came from; the exact searches then run in it instead of in trees built here.
     BoruvkaMst(const float* x, std::int64_t n, std::int64_t d, const std::int64_t* neighbors, std::int64_t k,
-               int leaf_size, int n_threads, const float* sqdist = nullptr)
-        : x_(x), n_(n), d_(d), k_(k), nbr_(neighbors), leaf_(leaf_size) {
+               int leaf_size, int n_threads, const float* sqdist = nullptr, const KDTree* tree = nullptr)
+        : x_(x), n_(n), d_(d), k_(k), nbr_(neighbors), leaf_(leaf_size), tree_(tree) {
+        if (tree != nullptr && (tree->index_offset() != 0 || !tree->holds(x, n, d)))
+            throw std::invalid_argument("the kd-tree was built from other points than the data");
         if (n < 2) throw std::invalid_argument("a spanning tree needs at least 2 points");
         if (d < 1) throw std::invalid_argument("the points need at least one feature");
         if (k < 1 || k >= n)
@@ -440,6 +429,11 @@ class BoruvkaMst {
                     "neighbour list of point " + std::to_string(p) + " is not a sorted list of other points (entry " +
                     std::to_string(bad[static_cast<std::size_t>(p)]) +
                     "); pass the exact k nearest neighbours, sorted by (distance, index)");
+        if (tree_ != nullptr) {
+            position_.resize(static_cast<std::size_t>(n));
+            for (std::int64_t t = 0; t < n; ++t) position_[static_cast<std::size_t>(tree_->row_at(t))] = t;
+            node_label_.resize(static_cast<std::size_t>(tree_->n_nodes()));
+        }
         parent_.resize(static_cast<std::size_t>(n));
         std::iota(parent_.begin(), parent_.end(), std::int64_t{0});
         comp_.resize(static_cast<std::size_t>(n));
@@ -492,7 +486,10 @@ class BoruvkaMst {
         });
         found_.assign(unproven_.size(), EdgeKey());
         skipped_.assign(unproven_.size(), 0);
-        if (!unproven_.empty()) build_forest(n_threads);
+        if (!unproven_.empty()) {
+            if (tree_ != nullptr) tree_->label_nodes(comp_.data(), node_label_.data());
+            else build_forest(n_threads);
+        }
         for (std::int64_t p = 0; p < n_; ++p)
             if (comp_[static_cast<std::size_t>(p)] == p)
                 shared_w_[static_cast<std::size_t>(p)].store(best_[static_cast<std::size_t>(p)].w, std::memory_order_relaxed);
@@ -506,6 +503,7 @@ class BoruvkaMst {
     void search(std::int64_t begin, std::int64_t end) {
         std::vector<std::pair<std::int64_t, float>> stack;
         std::vector<std::pair<float, std::size_t>> order;
+        KDTree::OutsideScratch scratch;
         std::int64_t current = -1;
         EdgeKey bound;
         for (std::int64_t t = begin; t < end; ++t) {
@@ -520,16 +518,12 @@ class BoruvkaMst {
                 skipped_[static_cast<std::size_t>(t)] = 1;
                 continue;
             }
-            // The trees nearest first; a tree farther than the bounds is skipped with the rest.
-            const float* q = x_ + p * d_;
-            order.clear();
-            for (std::size_t ti = 0; ti < forest_.size(); ++ti)
-                if (forest_[ti].component() != c) order.emplace_back(forest_[ti].root_bound(q), ti);
-            std::sort(order.begin(), order.end());
             EdgeKey e = bound;
-            for (const auto& [root, ti] : order) {
-                if (root > limit || (e.valid() && root > e.w)) break;
-                forest_[ti].search(p, c, comp_.data(), q, limit, e, stack);
+            if (tree_ != nullptr) {
+                tree_->nearest_outside(position_[static_cast<std::size_t>(p)], c, comp_.data(), node_label_.data(),
+                                       limit, e, scratch);
+            } else {
+                search_forest(p, c, limit, e, stack, order);
             }
             if (edge_less(e, bound)) {
                 bound = e;
@@ -578,7 +572,10 @@ class BoruvkaMst {
     std::int64_t n_, d_, k_;
     const std::int64_t* nbr_;
     int leaf_;
-    std::vector<ComponentTree> forest_;  // the search trees (built once, relabelled each round)
+    const KDTree* tree_;                 // the caller's search tree, or null
+    std::vector<std::int64_t> position_;    // its tree position of every row
+    std::vector<std::int64_t> node_label_;  // its nodes' components, this round (or -1)
+    std::vector<ComponentTree> forest_;  // else the search trees (built once, relabelled each round)
     std::vector<float> lsq_;             // squared distances of the lists
     std::vector<std::int64_t> parent_;   // union-find
     std::vector<std::int64_t> comp_;     // component root of every point, this round
@@ -626,6 +623,22 @@ class BoruvkaMst {
         }
         for (auto& r : rows)
             if (!r.empty()) forest_.emplace_back(x_, d_, std::move(r), leaf_, n_threads);
+    }
+
+    // The search in the trees built here: the trees nearest first; a tree farther than the
+    // bounds is skipped with the rest.
+    void search_forest(std::int64_t p, std::int64_t c, float limit, EdgeKey& e,
+                       std::vector<std::pair<std::int64_t, float>>& stack,
+                       std::vector<std::pair<float, std::size_t>>& order) const {
+        const float* q = x_ + p * d_;
+        order.clear();
+        for (std::size_t ti = 0; ti < forest_.size(); ++ti)
+            if (forest_[ti].component() != c) order.emplace_back(forest_[ti].root_bound(q), ti);
+        std::sort(order.begin(), order.end());
+        for (const auto& [root, ti] : order) {
+            if (root > limit || (e.valid() && root > e.w)) break;
+            forest_[ti].search(p, c, comp_.data(), q, limit, e, stack);
+        }
     }
 
     // An edge between two components: a candidate for the cheapest edge of both.

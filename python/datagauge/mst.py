@@ -60,8 +60,9 @@ DATAEVAL_K = 15
 EXACT_K = 20
 #: Neighbours per point of the exact tree's lists when a kd-tree searched them: Boruvka then
 #: searches in that tree (``KDTree.nearest_outside`` in the core), whose searches cost about
-#: what a list entry saves, so short lists pay. Measured on one thread, 20-NN lists and
-#: Boruvka against 6-NN lists and Boruvka (commit after 159bcc1): 100k x 64 (bench_compare's
+#: what a list entry saves, so short lists pay. Measured (commit 8840468; 2 threads while
+#: another process held a CPU), the lists' search plus Boruvka in their tree, k = 20 against
+#: k = 6: 100k x 64 (bench_compare's
 #: Bayes-error data) 2.16 -> 1.42 s (22,333 points searched), its divergence data 2.01 ->
 #: 1.38 s (64,481), 50k x 3 Gaussian 0.27 -> 0.16 s, 20k x 16 Gaussian 0.60 -> 0.47 s,
 #: 20 separated clusters of 2,500 points in 32-d 1.90 -> 1.83 s, 20k x 64 uniform 1.48 ->

@@ -229,6 +229,11 @@ def test_default_lists_follow_the_engine():
     ):
         np.testing.assert_array_equal(a, b)
     assert minimum_spanning_tree(x[:5]).k == 4  # capped at n - 1
+    # one kd-tree per database block: no single tree to search in, so the longer lists
+    blocked = minimum_spanning_tree(x, index=Exact(engine="kdtree", block_size=200))
+    assert blocked.k == EXACT_K
+    np.testing.assert_array_equal(blocked.distances, by_tree.distances)
+    np.testing.assert_array_equal(blocked.source, by_tree.source)
 
 
 def test_digits_exact_tree_equals_scipy():

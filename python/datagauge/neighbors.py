@@ -441,8 +441,8 @@ def _self_knn_tree(
     k_other: int | None = None,
 ) -> tuple[NDArray[np.float32], NDArray[np.int64], Any]:
     """`_self_knn`, and the kd-tree over all of `x` that answered (None when another engine
-    did, or one tree per database block). `k_other`: the list length when an engine other
-    than a kd-tree answers (default `k`), for callers whose best k depends on the engine."""
+    did, or one tree per database block). `k_other`: the list length when anything but one
+    kd-tree over all of `x` answers (default `k`), for callers whose best k depends on it."""
     if isinstance(spec, Exact):
         k_brute = k if k_other is None else k_other
         engine = check_choice(
@@ -456,7 +456,7 @@ def _self_knn_tree(
                 return chosen
             engine = chosen
         if engine == "kdtree":
-            return _kdtree_knn(x, k, spec, n_threads)
+            return _kdtree_knn(x, k, spec, n_threads, k_brute)
         if engine == "screen":
             plan = screen_plan(x, k_brute)
             n_cand = _screen_candidates(x.shape[0], k_brute) if plan is None else plan
@@ -1031,9 +1031,10 @@ def tree_share(tree: Any, k: int, n: int, limit: float | None = None) -> float:
 
 
 def _kdtree_knn(
-    x: NDArray[np.float32], k: int, spec: Exact, n_threads: int
+    x: NDArray[np.float32], k: int, spec: Exact, n_threads: int, k_blocks: int | None = None
 ) -> tuple[NDArray[np.float32], NDArray[np.int64], Any]:
-    """The kd-tree's lists, and the tree when one tree holds all of `x`."""
+    """The kd-tree's lists, and the tree when one tree holds all of `x`; `k_blocks` (default
+    `k`): the list length when one tree per database block answers instead."""
     n, d = x.shape
     frame = frame_for(x)
     leaf = resolve_leaf_size(spec, d, frame is not None, n)
@@ -1042,6 +1043,7 @@ def _kdtree_knn(
         tree = build_tree(x, leaf, 0, frame, n_threads=n_threads)
         sqdist, idx = tree.self_query(k, n_threads)
         return sqdist, idx, tree
+    k = k if k_blocks is None else k_blocks
     self_ids = np.arange(n, dtype=np.int64)
     rotated, errors = frame.apply(x) if frame is not None else (None, None)
 

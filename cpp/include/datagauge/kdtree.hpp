@@ -276,23 +276,10 @@ class KDTree {
                 continue;
             }
             const std::int64_t cnt = node.end - node.begin, stride = padded(cnt);
-            const float* cols = cols_.data() + node.cols;
-            const float* groups = rotated_ ? bboxes_.data() + node.blocks : nullptr;
-            float box[kLanes];
+            float box[kLanes], acc[kScanBlock];
             for (std::int64_t p0 = 0; p0 < cnt; p0 += kScanBlock) {
-                const float screen = rotated_ ? th : cap;
-                if (rotated_) {
-                    const std::int64_t blk = p0 / kScanBlock;
-                    if (blk % kLanes == 0) block_box_distances(groups + blk / kLanes * 2 * kLanes * kLanes, q, box);
-                    if (box[blk % kLanes] > screen) continue;
-                }
-                float acc[kScanBlock];
-#if defined(DATAGAUGE_KDTREE_AVX512)
-                if (avx512_) {
-                    if (!screen_block_avx512(cols + p0, stride, d_, q, screen, acc)) continue;
-                } else
-#endif
-                if (!block_sums(cols + p0, stride, q, screen, rotated_ ? kAbandonStep : d_, acc)) continue;
+                if (!screen_leaf_block(node, p0, stride, q, rotated_ ? th : cap, rotated_ ? kAbandonStep : d_, box, acc))
+                    continue;
                 const std::int64_t m = std::min(kScanBlock, cnt - p0);
                 for (std::int64_t t = 0; t < m; ++t) {
                     if (!(acc[t] <= (rotated_ ? th : cap))) continue;
@@ -698,6 +685,26 @@ class KDTree {
         }
     }
 
+    // Screens the kScanBlock points of `node` from position p0 (its columns `stride` apart)
+    // against th: a rotated leaf's block box first (`box`: the box distances of the block's
+    // group, refreshed at each group's first block, so blocks must come in order), then the
+    // sums, abandoned every `step` features (the AVX-512 kernel's own step where it runs).
+    // False when no point of the block is within th; else the sums are in acc.
+    DATAGAUGE_INLINE bool screen_leaf_block(const Node& node, std::int64_t p0, std::int64_t stride, const float* q,
+                                            float th, std::int64_t step, float* box, float* acc) const {
+        const float* cols = cols_.data() + node.cols + p0;
+        if (rotated_) {
+            const std::int64_t blk = p0 / kScanBlock;
+            if (blk % kLanes == 0)
+                block_box_distances(bboxes_.data() + node.blocks + blk / kLanes * 2 * kLanes * kLanes, q, box);
+            if (box[blk % kLanes] > th) return false;
+#if defined(DATAGAUGE_KDTREE_AVX512)
+            if (avx512_) return screen_block_avx512(cols, stride, d_, q, th, acc);
+#endif
+        }
+        return block_sums(cols, stride, q, th, step, acc);
+    }
+
     // A rotated tree's scan: partial sums in the rotated frame (principal axes first), a block
     // of points dropped as soon as all of them exceed the threshold; the points that may enter
     // are measured in the original frame (squared_distance: the exact engines' arithmetic),
@@ -710,24 +717,14 @@ class KDTree {
                                             std::int64_t exclude, TopK& top, float& th,
                                             const unsigned char* skip = nullptr) const {
         const std::int64_t cnt = node.end - node.begin, stride = padded(cnt);
-        const float* cols = cols_.data() + node.cols;
         float bound = top.bound();
         std::int64_t cand[kScanBlock + 16];
         const std::int64_t flush = avx512_ ? 16 : 8;  // candidates measured together
         std::int64_t nc = 0;
-        const float* groups = bboxes_.data() + node.blocks;
         float box[kLanes];
         for (std::int64_t p0 = 0; p0 < cnt; p0 += kScanBlock) {
-            const std::int64_t blk = p0 / kScanBlock;
-            if (blk % kLanes == 0) block_box_distances(groups + blk / kLanes * 2 * kLanes * kLanes, q, box);
-            if (box[blk % kLanes] > th) continue;  // the block's box
             float acc[kScanBlock];
-#if defined(DATAGAUGE_KDTREE_AVX512)
-            if (avx512_) {
-                if (!screen_block_avx512(cols + p0, stride, d_, q, th, acc)) continue;
-            } else
-#endif
-            if (!block_sums(cols + p0, stride, q, th, kAbandonStep, acc)) continue;
+            if (!screen_leaf_block(node, p0, stride, q, th, kAbandonStep, box, acc)) continue;
             const std::int64_t m = std::min(kScanBlock, cnt - p0);
             for (std::int64_t p = 0; p < m; ++p) {
                 if (!(acc[p] <= th) || (skip && skip[p0 + p])) continue;

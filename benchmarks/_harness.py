@@ -19,6 +19,31 @@ from typing import Any
 MIB = 1 << 20
 
 
+def write_text(path: str | os.PathLike[str], text: str) -> None:
+    """Writes `text` (UTF-8) to `path` atomically: a temporary file in the same folder, fsync,
+    rename, then fsync of the folder, so a crash leaves the old file or the new one, never a
+    torn one (the standard-library twin of ``datagauge._atomic``: workers run where datagauge
+    is not installed)."""
+    target = Path(path)
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(text.encode())
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, target)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+    folder = os.open(target.parent, os.O_RDONLY)
+    try:
+        os.fsync(folder)
+    finally:
+        os.close(folder)
+
+
 def rss_now() -> int:
     """Resident set size of this process now, bytes (Linux)."""
     with open("/proc/self/statm") as fh:
@@ -105,7 +130,7 @@ def run_job(workers: dict[str, Callable[..., dict[str, Any]]], kind: str, job_di
     job = json.loads((job_dir / "job.json").read_text())
     stats = workers[kind](job, job_dir)
     stats["worker_peak_rss_mib"] = peak_rss() / MIB
-    (job_dir / "stats.json").write_text(json.dumps(stats))
+    write_text(job_dir / "stats.json", json.dumps(stats))
 
 
 @contextlib.contextmanager

@@ -46,7 +46,7 @@ from typing import Any
 
 import numpy as np
 
-from _harness import MIB, machine_info, peak_rss, reset_peak, rss_now, run_job, temp_dir
+from _harness import MIB, machine_info, peak_rss, reset_peak, rss_now, run_job, temp_dir, write_text
 
 HERE = Path(__file__).resolve().parent
 SLICELINE_PYTHON = HERE / ".venv-sliceline" / "bin" / "python"
@@ -161,7 +161,7 @@ WORKERS = {
 def run_worker(
     kind: str, job: dict[str, Any], job_dir: Path, timeout: float, python: str = sys.executable
 ) -> dict[str, Any]:
-    (job_dir / "job.json").write_text(json.dumps(job))
+    write_text(job_dir / "job.json", json.dumps(job))
     cmd = [python, str(Path(__file__).resolve()), "--worker", kind, "--job-dir", str(job_dir)]
     try:
         proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, check=False)
@@ -313,9 +313,9 @@ def main(argv: list[str] | None = None) -> int:
                 result["rows"].append(one_config(n, t, args, tmp, sliceline))
     RESULTS_DIR.mkdir(exist_ok=True)
     out = args.out or RESULTS_DIR / f"bias-{time.strftime('%Y%m%d-%H%M%S')}.json"
-    out.write_text(json.dumps(result, indent=2))
+    write_text(out, json.dumps(result, indent=2))
     md = markdown(result)
-    out.with_suffix(".md").write_text(md + "\n")
+    write_text(out.with_suffix(".md"), md + "\n")
     print(md)
     print(f"\nSaved {out}")
     return 0

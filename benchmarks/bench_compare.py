@@ -79,6 +79,7 @@ from _harness import (
     run_job,
     system_cpu,
     temp_dir,
+    write_text,
 )
 
 HERE = Path(__file__).resolve().parent
@@ -381,7 +382,7 @@ def run_worker(
 ) -> dict[str, Any]:
     """Run one measurement in a fresh process; returns its stats or {"error": ...}."""
     job_dir = Path(tempfile.mkdtemp(prefix=f"{kind}-", dir=tmp))
-    (job_dir / "job.json").write_text(json.dumps(job))
+    write_text(job_dir / "job.json", json.dumps(job))
     cmd = [python, str(Path(__file__).resolve()), "--worker", kind, "--job-dir", str(job_dir)]
     load_before = os.getloadavg()[0]
     t0 = time.perf_counter()
@@ -796,15 +797,15 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(result["machine"]), flush=True)
 
         def save() -> None:  # after every measure, so an interrupted run keeps what it measured
-            out.write_text(json.dumps(result, indent=1))
+            write_text(out, json.dumps(result, indent=1))
 
         for n in args.sizes:
             one_size(n, args, tmp, dataeval, result["rows"], save)
         result["finished"] = time.strftime("%Y%m%d-%H%M%S")
         result["loadavg_end"] = os.getloadavg()
-        out.write_text(json.dumps(result, indent=1))
+        write_text(out, json.dumps(result, indent=1))
     table = markdown(result)
-    out.with_suffix(".md").write_text(table + "\n")
+    write_text(out.with_suffix(".md"), table + "\n")
     print("\n" + table + f"\n\nWrote {out} and {out.with_suffix('.md')}")
     return 0
 

@@ -61,6 +61,7 @@ from _harness import (
     run_job,
     system_cpu,
     temp_dir,
+    write_text,
 )
 
 HERE = Path(__file__).resolve().parent
@@ -281,7 +282,7 @@ def run_worker(
 ) -> tuple[dict[str, Any] | None, Path]:
     """Run one measurement in a fresh process; returns (stats or None on failure, job dir)."""
     job_dir = Path(tempfile.mkdtemp(prefix=f"{kind}-", dir=tmp))
-    (job_dir / "job.json").write_text(json.dumps(job))
+    write_text(job_dir / "job.json", json.dumps(job))
     cmd = [python, str(Path(__file__).resolve()), "--worker", kind, "--job-dir", str(job_dir)]
     load_before = os.getloadavg()[0]
     try:
@@ -805,7 +806,7 @@ def main(argv: list[str] | None = None) -> int:
         out.parent.mkdir(parents=True, exist_ok=True)
 
         def save() -> None:  # after every row, so an interrupted run keeps what it measured
-            out.write_text(json.dumps(result, indent=1))
+            write_text(out, json.dumps(result, indent=1))
 
         result["side_by_side"], result["at_scale"] = [], []
         if not args.skip_side:
@@ -816,7 +817,7 @@ def main(argv: list[str] | None = None) -> int:
         result["finished"] = time.strftime("%Y%m%d-%H%M%S")
         save()
     table = markdown(result)
-    out.with_suffix(".md").write_text(table + "\n")
+    write_text(out.with_suffix(".md"), table + "\n")
     print("\n" + table + f"\n\nWrote {out} and {out.with_suffix('.md')}")
     return 0
 

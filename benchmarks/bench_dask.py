@@ -43,7 +43,7 @@ import numpy as np
 
 import datagauge
 import datagauge.dask as dgd
-from _harness import machine_info
+from _harness import machine_info, write_text
 
 HERE = Path(__file__).resolve().parent
 RESULTS_DIR = HERE / "results"
@@ -182,9 +182,9 @@ def main(argv: list[str] | None = None) -> int:
                 result["rows"].extend(one_size(n, n_chunks))
     RESULTS_DIR.mkdir(exist_ok=True)
     out = args.out or RESULTS_DIR / f"dask-{time.strftime('%Y%m%d-%H%M%S')}.json"
-    out.write_text(json.dumps(result, indent=2))
+    write_text(out, json.dumps(result, indent=2))
     md = markdown(result)
-    out.with_suffix(".md").write_text(md + "\n")
+    write_text(out.with_suffix(".md"), md + "\n")
     print(md)
     print(f"\nSaved {out}")
     return 0 if all(r["same"] for r in result["rows"]) else 1

@@ -63,6 +63,7 @@ from _harness import (
     rss_now,
     system_cpu,
     temp_dir,
+    write_text,
 )
 
 HERE = Path(__file__).resolve().parent
@@ -231,7 +232,7 @@ WORKERS = {"fit": worker_fit, "whole": worker_whole, "versions": worker_versions
 
 def run_worker(kind: str, job: dict[str, Any], tmp: Path, timeout: float) -> dict[str, Any] | None:
     job_dir = Path(tempfile.mkdtemp(prefix=f"{kind}-", dir=tmp))
-    (job_dir / "job.json").write_text(json.dumps(job))
+    write_text(job_dir / "job.json", json.dumps(job))
     script = str(Path(__file__).resolve())
     cmd = [sys.executable, script, "--worker", kind, "--job-dir", str(job_dir)]
     load_before = os.getloadavg()[0]
@@ -251,7 +252,7 @@ def run_worker(kind: str, job: dict[str, Any], tmp: Path, timeout: float) -> dic
 
 def worker_main(kind: str, job_dir: Path) -> None:
     job = json.loads((job_dir / "job.json").read_text())
-    (job_dir / "stats.json").write_text(json.dumps(WORKERS[kind](job)))
+    write_text(job_dir / "stats.json", json.dumps(WORKERS[kind](job)))
 
 
 # ----------------------------------------------------------------------------- parent
@@ -579,7 +580,7 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(result["machine"]), flush=True)
 
         def save() -> None:  # after every row, so an interrupted run keeps what it measured
-            out.write_text(json.dumps(result, indent=1))
+            write_text(out, json.dumps(result, indent=1))
 
         for n in args.sizes:
             x = mixture_data(n, D, seed=n)
@@ -608,7 +609,7 @@ def main(argv: list[str] | None = None) -> int:
         result["finished"] = time.strftime("%Y%m%d-%H%M%S")
         save()
     table = markdown(result)
-    out.with_suffix(".md").write_text(table + "\n")
+    write_text(out.with_suffix(".md"), table + "\n")
     print("\n" + table + f"\n\nWrote {out} and {out.with_suffix('.md')}")
     return 0
 

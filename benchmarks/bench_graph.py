@@ -74,6 +74,7 @@ from _harness import (
     run_job,
     system_cpu,
     temp_dir,
+    write_text,
 )
 
 HERE = Path(__file__).resolve().parent
@@ -513,7 +514,7 @@ def run_worker(
 ) -> tuple[dict[str, Any], Path]:
     """Run one measurement in a fresh process; returns (stats or {"error": ...}, job dir)."""
     job_dir = Path(tempfile.mkdtemp(prefix=f"{kind}-", dir=tmp))
-    (job_dir / "job.json").write_text(json.dumps(job))
+    write_text(job_dir / "job.json", json.dumps(job))
     cmd = [python, str(Path(__file__).resolve()), "--worker", kind, "--job-dir", str(job_dir)]
     load_before = os.getloadavg()[0]
     t0 = time.perf_counter()
@@ -968,12 +969,12 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(result["machine"]), flush=True)
         for n in args.sizes:
             result["rows"].append(one_size(n, args, tmp, peers))
-            out.write_text(json.dumps(result, indent=1))  # after every size
+            write_text(out, json.dumps(result, indent=1))  # after every size
         result["finished"] = time.strftime("%Y%m%d-%H%M%S")
         result["loadavg_end"] = os.getloadavg()
-        out.write_text(json.dumps(result, indent=1))
+        write_text(out, json.dumps(result, indent=1))
     table = markdown(result)
-    out.with_suffix(".md").write_text(table + "\n")
+    write_text(out.with_suffix(".md"), table + "\n")
     print("\n" + table + f"\n\nWrote {out} and {out.with_suffix('.md')}")
     return 0
 

@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _harness import MIB, cpu_s, machine_info, peak_rss, reset_peak
+from _harness import MIB, cpu_s, machine_info, peak_rss, reset_peak, write_text
 
 D, LATENT, CLUSTERS, NOISE, K = 512, 32, 200, 0.05, 20
 ENGINES = {
@@ -75,7 +75,8 @@ def child(n: int, engine: str, out: Path) -> None:
     # with the embeddings: an approximate graph's deciding radii are searched again exactly
     res = datagauge.coverage(x, K, graph=graph)
     wall, cpu = time.perf_counter() - t0, cpu_s() - c0
-    out.write_text(
+    write_text(
+        out,
         json.dumps(
             {
                 "n": n,
@@ -88,7 +89,7 @@ def child(n: int, engine: str, out: Path) -> None:
                 "recall": graph.recall,
                 "uncovered": res.uncovered_indices.tolist(),
             }
-        )
+        ),
     )
 
 
@@ -132,7 +133,7 @@ def main() -> None:
             rows.append(row)
             print(json.dumps(row), flush=True)
     report = {"commit": commit, "started": stamp, "machine": info, "rows": rows}
-    (RESULTS / f"ivf-wide-{stamp}.json").write_text(json.dumps(report, indent=1))
+    write_text(RESULTS / f"ivf-wide-{stamp}.json", json.dumps(report, indent=1))
     lines = [
         f"Machine: {info['cpu']}, {info['usable_cpus']} usable CPUs, {info['ram_gib']} GiB; "
         f"load average at start {info['load_1min_at_start']}; commit {commit}; run {stamp}.",
@@ -152,7 +153,7 @@ def main() -> None:
             f"{recall} | {'-' if overlap is None else f'{overlap:.3f}'} | "
             f"{r['peak_rss_mib']:.0f} ({r['data_mib']:.0f}) |"
         )
-    (RESULTS / f"ivf-wide-{stamp}.md").write_text("\n".join(lines) + "\n")
+    write_text(RESULTS / f"ivf-wide-{stamp}.md", "\n".join(lines) + "\n")
     print("\n".join(lines))
 
 

@@ -25,7 +25,7 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from _harness import cpu_s, machine_info
+from _harness import cpu_s, machine_info, write_text
 from bench_compare import labelled_data
 from bench_ivf_wide import clustered
 from datagauge import _core
@@ -82,8 +82,7 @@ def main() -> None:
             f"{pl['probe_share']:.3f} / {ro['probe_share']:.3f} | {'yes' if r['same'] else 'no'} |"
         )
     if args.out:
-        with open(args.out, "w") as fh:
-            json.dump({"machine": info, "rows": rows}, fh, indent=1)
+        write_text(args.out, json.dumps({"machine": info, "rows": rows}, indent=1))
 
 
 if __name__ == "__main__":

@@ -37,7 +37,7 @@ from typing import Any
 import numpy as np
 
 import bench_coverage as bc
-from _harness import machine_info, temp_dir
+from _harness import machine_info, temp_dir, write_text
 
 K = 20
 CASES = ("fmnist-70000x784", "clustered-100000x512", "uniform-100000x64")
@@ -161,7 +161,7 @@ def main(argv: list[str] | None = None) -> int:
     with temp_dir("bench-wide-") as tmp:
         for name in args.cases:
             result["rows"].append(run_case(name, args, tmp))
-            out.write_text(json.dumps(result, indent=1))
+            write_text(out, json.dumps(result, indent=1))
             print(table(result["rows"][-1:]), flush=True)
     print(table(result["rows"]))
     print(f"written {out}")

@@ -33,6 +33,7 @@ message. Results go to ``benchmarks/results/sufficiency-<timestamp>.json`` and `
 from __future__ import annotations
 
 import argparse
+import contextlib
 import hashlib
 import json
 import math
@@ -43,6 +44,7 @@ import subprocess
 import sys
 import time
 import warnings
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -458,12 +460,39 @@ def fit_case(case: dict[str, Any], model: str) -> dict[str, Any]:
         }
 
 
-def forecast_case(case: dict[str, Any]) -> dict[str, Any]:
-    """The late-weighted fit of `LearningCurve.forecast`: its accuracy, sizes and the ranges of
-    ``size_needed`` (method "forecast", the default) around them."""
+# The forecast's fits measured side by side, each "space/power" (FORECAST_SPACE,
+# FORECAST_POWER); one is chosen leave one dataset out by _forecast_score, and its range's
+# FORECAST_RANGE_TAU / FORECAST_RANGE_FLOOR after it, in the same fold.
+FORECAST_FITS = tuple(f"{sp}/{p}" for sp in ("log", "linear") for p in (1.5, 2.0, 2.5))
+# The forecast before 2026-12-01 (linear space, power 2) and its range's constants then.
+FORECAST_BEFORE = "linear/2.0"
+FORECAST_BEFORE_TAU = "0.5/0.2"
+
+
+@contextlib.contextmanager
+def forecast_settings(key: str | None) -> Iterator[None]:
+    """The library's FORECAST_SPACE and FORECAST_POWER set to `key` ("space/power", None: as
+    shipped) inside the block, restored after it."""
     import datagauge as dg
 
-    with warnings.catch_warnings():
+    mod = dg.sufficiency
+    shipped = (mod.FORECAST_SPACE, mod.FORECAST_POWER)
+    try:
+        if key is not None:
+            space, power = key.split("/")
+            mod.FORECAST_SPACE, mod.FORECAST_POWER = space, float(power)
+        yield
+    finally:
+        mod.FORECAST_SPACE, mod.FORECAST_POWER = shipped
+
+
+def forecast_case(case: dict[str, Any], key: str | None = None) -> dict[str, Any]:
+    """The late-weighted fit of `LearningCurve.forecast` (as shipped, or with the space and
+    power of `key`): its accuracy, sizes and the ranges of ``size_needed`` (method
+    "forecast", the default) around them."""
+    import datagauge as dg
+
+    with warnings.catch_warnings(), forecast_settings(key):
         warnings.simplefilter("ignore", dg.DatagaugeWarning)
         fit = dg.fit_learning_curve(case["steps"], case["values"], model="pow3")
         targets = np.clip(case["targets"], 0.0, 1.0)
@@ -777,6 +806,16 @@ def summarise(cases: list[dict[str, Any]], method: str, tau: str | None) -> dict
     return out
 
 
+def _forecast_score(cases: list[dict[str, Any]], method: str) -> float:
+    """Design score of a forecast fit over both cut-offs: the accuracy error in units of the
+    issue's target there, minus the shares of sizes within 2x (lower is better)."""
+    total = 0.0
+    for cut, target in ACCURACY_TARGETS.items():
+        s = summarise([c for c in cases if c["cutoff"] == cut], method, None)
+        total += s["median_abs_error"] / target - s["half_within_2x"] - s["p95_within_2x"]
+    return total
+
+
 def _score(s: dict[str, Any]) -> float:
     """Design score of a method: the issue's accuracy error (in units of its 10% target) and
     the shares of sizes within 2x, equally weighted."""
@@ -880,6 +919,9 @@ def run_backtest(args: argparse.Namespace) -> int:
         for model in FAMILIES:
             case[model] = fit_case(case, model)
         case["forecast"] = forecast_case(case)
+        for key in FORECAST_FITS:
+            case[f"forecast:{key}"] = forecast_case(case, key)
+        case["forecast-before"] = case[f"forecast:{FORECAST_BEFORE}"]
         last = case["acc_cut"]
         case["last"] = {"acc_largest": last, "sizes": [-1, -1]}
         case["alt"] = alternatives(case)
@@ -911,7 +953,7 @@ def run_backtest(args: argparse.Namespace) -> int:
                     c["dataeval"] = {"acc_largest": de["projection"][0], "sizes": de["inv_project"]}
             dataeval_timed_out = sum(de is None for de in theirs)
     has_de = any("dataeval" in c for c in cases)
-    methods = [*FAMILIES, "forecast", "last"] + (["dataeval"] if has_de else [])
+    methods = [*FAMILIES, "forecast", "forecast-before", "last"] + (["dataeval"] if has_de else [])
     datasets = sorted({c["dataset"] for c in cases})
     # Leave one dataset out: the design choices (the family, the range's RANGE_TAU and
     # RANGE_FLOOR, the forecast range's FORECAST_RANGE_TAU and FORECAST_RANGE_FLOOR) are made
@@ -922,20 +964,28 @@ def run_backtest(args: argparse.Namespace) -> int:
     for held in datasets:
         design = [c for c in cases if c["dataset"] != held]
         best_family = min(FAMILIES, key=lambda m: _score(summarise(design, m, None)))
+        best_fit = min(FORECAST_FITS, key=lambda k: _forecast_score(design, f"forecast:{k}"))
         folds[held] = {
             "family": best_family,
             "tau": _best_range(design, best_family),
-            "forecast_tau": _best_range(design, "forecast"),
+            "forecast_fit": best_fit,
+            "forecast_tau": _best_range(design, f"forecast:{best_fit}"),
         }
     # the same choice on every curve: what the library ships (DEFAULT_MODEL, RANGE_TAU,
     # RANGE_FLOOR, FORECAST_RANGE_TAU, FORECAST_RANGE_FLOOR)
     everything = min(FAMILIES, key=lambda m: _score(summarise(cases, m, None)))
+    fit_everywhere = min(FORECAST_FITS, key=lambda k: _forecast_score(cases, f"forecast:{k}"))
     shipped_choice = {
         "family": everything,
         "tau": _best_range(cases, everything),
-        "forecast_tau": _best_range(cases, "forecast"),
+        "forecast_fit": fit_everywhere,
+        "forecast_tau": _best_range(cases, f"forecast:{fit_everywhere}"),
     }
-    shipped_tau = {**dict.fromkeys(FAMILIES, tau_shipped), "forecast": forecast_tau_shipped}
+    shipped_tau = {
+        **dict.fromkeys(FAMILIES, tau_shipped),
+        "forecast": forecast_tau_shipped,
+        "forecast-before": FORECAST_BEFORE_TAU,
+    }
     table: dict[str, dict[str, Any]] = {}
     for cut in CUTOFFS:
         here = [c for c in cases if c["cutoff"] == cut]
@@ -959,19 +1009,31 @@ def run_backtest(args: argparse.Namespace) -> int:
             for i, t in enumerate(c["true_sizes"])
         ]
         row["lodo"]["range_coverage"] = float(np.mean(cover)) if cover else math.nan
-        # the forecast held out: its sizes involve no choice, its range the fold's pair
+        # the forecast held out: the fold's fit (space and power), and its range's pair
         held = []
         for c in here:
-            ranges = c["forecast"]["ranges"][folds[c["dataset"]]["forecast_tau"]]
-            held.append({**c, "lodo-forecast": {**c["forecast"], "ranges": {"held": ranges}}})
+            f = folds[c["dataset"]]
+            chosen_fit = c[f"forecast:{f['forecast_fit']}"]
+            ranges = chosen_fit["ranges"][f["forecast_tau"]]
+            held.append({**c, "lodo-forecast": {**chosen_fit, "ranges": {"held": ranges}}})
         row["lodo-forecast"] = summarise(held, "lodo-forecast", "held")
         table[str(cut)] = row
+    fits_table = {
+        key: {
+            str(cut): summarise([c for c in cases if c["cutoff"] == cut], f"forecast:{key}", None)
+            for cut in CUTOFFS
+        }
+        for key in FORECAST_FITS
+    }
     groups = {}
     for cut in CUTOFFS:
         for group in sorted({c["group"] for c in cases}):
             here = [c for c in cases if c["cutoff"] == cut and c["group"] == group]
             groups[f"{cut}/{group}/pow3"] = summarise(here, "pow3", str(tau_shipped))
             groups[f"{cut}/{group}/forecast"] = summarise(here, "forecast", forecast_tau_shipped)
+            groups[f"{cut}/{group}/forecast-before"] = summarise(
+                here, "forecast-before", FORECAST_BEFORE_TAU
+            )
     alt_table = alternatives_table(cases)
     for case in cases:
         case["powers"] = forecast_powers(case)
@@ -1000,6 +1062,7 @@ def run_backtest(args: argparse.Namespace) -> int:
         "groups": groups,
         "alternatives": alt_table,
         "forecast_powers": power_table,
+        "forecast_fits": fits_table,
         "cases": cases,
     }
     RESULTS_DIR.mkdir(exist_ok=True)
@@ -1040,9 +1103,12 @@ def backtest_markdown(result: dict[str, Any], methods: list[str]) -> str:
         "Columns pow3 ... auto: sizes from `inv_project` and the range of "
         '`size_needed(method="project")` around them (the old `size_needed`); forecast: sizes '
         'from `forecast_size` and the range of `size_needed()` (method "forecast", the '
-        "default now); the shipped constants. Held-out choice: each dataset judged with the "
-        "family and RANGE_TAU/RANGE_FLOOR chosen without it; forecast, held out: the forecast "
-        "with FORECAST_RANGE_TAU/FORECAST_RANGE_FLOOR chosen without it.",
+        "default now); the shipped constants; forecast-before: the same with the forecast "
+        f"as before 2026-12-01 ({FORECAST_BEFORE}: residuals of the error itself, weights "
+        f"(n / n_max)**2; its range's constants then, {FORECAST_BEFORE_TAU}). Held-out "
+        "choice: each dataset judged with the family and RANGE_TAU/RANGE_FLOOR chosen "
+        "without it; forecast, held out: the forecast with its fit (space and power) and "
+        "then FORECAST_RANGE_TAU/FORECAST_RANGE_FLOOR chosen without it.",
         "",
     ]
     if result.get("dataeval_cached_only"):
@@ -1124,10 +1190,36 @@ def backtest_markdown(result: dict[str, Any], methods: list[str]) -> str:
             f"| {float(cut):.0%} | {group} | {row['curves']} | " + " | ".join(cells) + " |"
         )
     lines.append("")
+    ff = result["forecast_fits"]
+    lines += [
+        "### The forecast's fit: residuals in log or linear space, weights (n / n_max)**power",
+        "",
+        "Chosen leave one dataset out by the accuracy error over the issue's target minus the "
+        "two within-2x shares, summed over both cut-offs (the column 'forecast, held out' "
+        "above is each dataset judged with its fold's choice). Per fold: "
+        f"{ {h: f['forecast_fit'] for h, f in result['folds'].items()} }; on all curves: "
+        f"{result['all_curves_choice']['forecast_fit']}.",
+        "",
+        "| space / power | 10%: accuracy error | half within 2x | 95% within 2x | "
+        "25%: accuracy error | half within 2x | 95% within 2x |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for key, by_cut in ff.items():
+        cells = []
+        for cut in CUTOFFS:
+            s = by_cut[str(cut)]
+            cells += [
+                f"{s['median_abs_error']:.4f}",
+                f"{s['half_within_2x']:.0%}",
+                f"{s['p95_within_2x']:.0%}",
+            ]
+        lines.append(f"| {key} | " + " | ".join(cells) + " |")
+    lines.append("")
     fp = result["forecast_powers"]
     cols = [*map(str, FORECAST_POWERS), "power, held out", "power and blend, held out"]
     lines += [
-        "### The forecast's weights (n / n_max)**power, and blends with pow3 (median abs error)",
+        "### The linear-space fit's weights (n / n_max)**power, and blends with pow3 "
+        "(median abs error)",
         "",
         f"Held-out choices (power, the forecast's share of a blend with pow3's projection): "
         f"{fp['folds']}.",

@@ -640,6 +640,103 @@ def forecast_powers(case: dict[str, Any]) -> dict[float, float]:
     return out
 
 
+# Other ideas for the forecast's accuracy (issue #15), each on top of the shipped forecast
+# and each with its own grid, the identity included (scale 1, no variance term, share 0), so
+# that a fold can keep the forecast as it is: a scale on the gain the forecast expects past
+# the last measured size (CVPR 2022 "How Much More Data Do I Need?" corrects its estimate by
+# a factor); inverse-variance weights (the run spread of each measured mean, relative to its
+# error, with a floor) times the late weights; a local power law through the last 3 or 4
+# measured means (a line in log-log, no asymptote) blended with the forecast; and the median
+# of the forecast, that local power law and pow3's projection.
+IDEA_SCALES = (0.8, 0.85, 0.9, 0.95, 1.0, 1.05, 1.1)
+IDEA_VARIANCE_FLOORS = (math.inf, 0.05, 0.02, 0.01)  # inf: no variance term
+IDEA_LOCAL = tuple(f"{k}/{a}" for k in (3, 4) for a in (0.0, 0.1, 0.2, 0.3, 0.4, 0.5))
+
+
+def forecast_ideas(case: dict[str, Any], pow3_acc: float) -> dict[str, dict[str, float]]:
+    """The accuracy at the largest size of each idea on each point of its grid."""
+    import datagauge as dg
+    from datagauge.sufficiency import FORECAST_POWER, _log_pow3_many
+
+    steps = np.asarray(case["steps"], dtype=np.float64)
+    values = np.asarray(case["values"], dtype=np.float64)
+    big = case["largest"]
+    err = 1.0 - values.mean(axis=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", dg.DatagaugeWarning)
+        fit = dg.fit_learning_curve(steps, values, model="pow3", n_bootstrap=0)
+        at_big, at_last = (float(v) for v in fit.forecast([big, steps[-1]]))
+    out: dict[str, dict[str, float]] = {
+        "scale": {str(s): at_last + s * (at_big - at_last) for s in IDEA_SCALES}
+    }
+    # the spread of each mean over runs, relative to its error (the log error's noise)
+    rel_se = values.std(axis=0, ddof=1) / math.sqrt(values.shape[0]) / np.maximum(err, 1e-12)
+    late = steps**FORECAST_POWER
+    out["variance"] = {}
+    for floor in IDEA_VARIANCE_FLOORS:
+        if not math.isfinite(floor) or not (err > 0).all():
+            out["variance"][str(floor)] = at_big
+            continue
+        c, m, c0 = _log_pow3_many(steps, err, late / (rel_se**2 + floor**2))[0]
+        out["variance"][str(floor)] = 1.0 - min(max(c0 + c * (big / steps[0]) ** -m, 0.0), 1.0)
+    local = {}
+    for k in (3, 4):
+        x, y = np.log(steps[-k:]), np.log(np.maximum(err[-k:], 1e-6))
+        slope, icpt = np.polyfit(x, y, 1)
+        local[k] = 1.0 - min(max(math.exp(icpt + min(slope, 0.0) * math.log(big)), 0.0), 1.0)
+    out["local"] = {}
+    for key in IDEA_LOCAL:
+        k, share = key.split("/")
+        out["local"][key] = (1.0 - float(share)) * at_big + float(share) * local[int(k)]
+    out["median"] = {"3": float(np.median([at_big, local[4], pow3_acc]))}
+    return out
+
+
+def forecast_ideas_table(cases: list[dict[str, Any]]) -> dict[str, Any]:
+    """Median abs error of the accuracy at the largest size for every idea and grid point
+    (on all curves), and each idea held out: the grid point with the smallest sum over both
+    cut-offs of the median error divided by the issue's target on the other datasets."""
+
+    def med(sub: list[dict[str, Any]], pick: Any) -> float:
+        return float(np.median([abs(pick(c) - c["acc_largest"]) for c in sub]))
+
+    def score(sub: list[dict[str, Any]], idea: str, key: str) -> float:
+        return sum(
+            med([c for c in sub if c["cutoff"] == t], lambda c: c["ideas"][idea][key]) / v
+            for t, v in ACCURACY_TARGETS.items()
+        )
+
+    datasets = sorted({c["dataset"] for c in cases})
+    ideas = cases[0]["ideas"]
+    folds = {
+        idea: {
+            held: min(
+                grid, key=lambda k, i=idea: score([c for c in cases if c["dataset"] != held], i, k)
+            )
+            for held in datasets
+        }
+        for idea, grid in ideas.items()
+    }
+    rows: dict[str, dict[str, float]] = {}
+    for idea, grid in ideas.items():
+        for key in grid:
+            rows[f"{idea} {key}"] = {
+                str(cut): med(
+                    [c for c in cases if c["cutoff"] == cut],
+                    lambda c, i=idea, k=key: c["ideas"][i][k],
+                )
+                for cut in CUTOFFS
+            }
+        rows[f"{idea}, held out"] = {
+            str(cut): med(
+                [c for c in cases if c["cutoff"] == cut],
+                lambda c, i=idea: c["ideas"][i][folds[i][c["dataset"]]],
+            )
+            for cut in CUTOFFS
+        }
+    return {"folds": folds, "rows": rows}
+
+
 def forecast_power_table(cases: list[dict[str, Any]]) -> dict[str, Any]:
     """Median abs error of the accuracy at the largest size for each power of the forecast's
     weights (on all curves), and held out: the power, or the (power, blend with pow3's
@@ -1039,6 +1136,9 @@ def run_backtest(args: argparse.Namespace) -> int:
         case["powers"] = forecast_powers(case)
     power_table = forecast_power_table(cases)
     for case in cases:
+        case["ideas"] = forecast_ideas(case, case["pow3"]["acc_largest"])
+    ideas_table = forecast_ideas_table(cases)
+    for case in cases:
         del case["prior"]  # arrays of the grid: only the choice above needs them
     timing = backtest_timing(curves, "auto")
     timing_pow3 = backtest_timing(curves, "pow3")
@@ -1063,6 +1163,7 @@ def run_backtest(args: argparse.Namespace) -> int:
         "alternatives": alt_table,
         "forecast_powers": power_table,
         "forecast_fits": fits_table,
+        "forecast_ideas": ideas_table,
         "cases": cases,
     }
     RESULTS_DIR.mkdir(exist_ok=True)
@@ -1214,6 +1315,23 @@ def backtest_markdown(result: dict[str, Any], methods: list[str]) -> str:
                 f"{s['p95_within_2x']:.0%}",
             ]
         lines.append(f"| {key} | " + " | ".join(cells) + " |")
+    lines.append("")
+    fi = result["forecast_ideas"]
+    lines += [
+        "### Other ideas on top of the forecast (accuracy at the largest size, median abs error)",
+        "",
+        "scale s: the forecast's gain past the last measured size times s; variance f: weights "
+        "(n / n_max)**2 / (se**2 + f**2), se the standard error of each mean relative to its "
+        "error (inf: none); local k/a: a share a of a power law through the last k means "
+        "(a line in log-log, no asymptote); median: of the forecast, local 4 and pow3's "
+        "projection. Held out: the grid point chosen without the dataset (accuracy over the "
+        f"issue's targets, both cut-offs). Per fold: {fi['folds']}.",
+        "",
+        "| idea | 10% | 25% |",
+        "|---|---|---|",
+    ]
+    for key, by_cut in fi["rows"].items():
+        lines.append(f"| {key} | " + " | ".join(f"{by_cut[str(c)]:.4f}" for c in CUTOFFS) + " |")
     lines.append("")
     fp = result["forecast_powers"]
     cols = [*map(str, FORECAST_POWERS), "power, held out", "power and blend, held out"]

@@ -345,13 +345,19 @@ class LearningCurve(ResultBase):
         """Best estimate of the metric a model trained on `sizes` samples will reach.
 
         The power law ``error(n) = c0 + c * n**(-m)`` refitted to the mean curve by least
-        squares with weights ``(n / n_max)**FORECAST_POWER`` (``n_max`` the largest measured
-        size), so the points nearest the sizes asked about count most; ``0 <= c0 <= 1`` for a
-        bounded metric, ``m >= 0``. On 182 measured learning curves (18 datasets, tabular and
-        image) cut at 10% and 25% of their largest size it predicts the accuracy at the largest
-        size better than :meth:`project` (median abs error 0.0246 / 0.0133 against 0.0260 /
-        0.0191; benchmarks/README.md): the unweighted fit follows the small sizes and
-        underestimates what the learner reaches. :meth:`forecast_size` inverts it.
+        squares of the log error, ``sum w (ln error_i - ln(c0 + c * n_i**(-m)))**2``, with
+        weights ``w = (n / n_max)**FORECAST_POWER`` (``n_max`` the largest measured size), so
+        the points nearest the sizes asked about count most and each point's error counts
+        relative to its size; ``c > 0``, ``m >= 0``, ``0 <= c0 <= 1`` for a bounded metric
+        (``c0 >= 0`` otherwise). A curve with a mean error <= 0 somewhere (a perfect score, a
+        loss that crosses 0) has no log error, and gets the same weights on the error itself
+        (the forecast before 2026-12-01; ``FORECAST_SPACE = "linear"`` asks for it always).
+        On 182 measured learning curves (18 datasets, tabular and image) cut at 10% and 25% of
+        their largest size it predicts the accuracy at the largest size better than
+        :meth:`project` (median abs error 0.0222 / 0.0127 against 0.0260 / 0.0191, and
+        0.0246 / 0.0133 with the residuals of the error itself; benchmarks/README.md): the
+        unweighted fit follows the small sizes and underestimates what the learner reaches.
+        :meth:`forecast_size` inverts it.
         :meth:`project`, :meth:`inv_project` and :meth:`band` keep the unweighted fit
         (DataEval's meaning); :meth:`size_needed` answers with the forecast by default. Whatever
         :attr:`model` is, the forecast is the power law.
@@ -365,7 +371,7 @@ class LearningCurve(ResultBase):
         return self._forecast_at(self._forecast_params(), n)
 
     def _forecast_params(self) -> tuple[float, float, float]:
-        """(c, m, c0) of the weighted fit, ``error = c0 + c * (n / n_1)**(-m)``."""
+        """(c, m, c0) of the forecast's weighted fit, ``error = c0 + c * (n / n_1)**(-m)``."""
         mean = self.mean
         err = 1.0 - mean if self.higher_is_better else mean
         c, m, c0 = _forecast_fit_many(self.steps, err, *self._clip)[0]

@@ -124,8 +124,10 @@ FORECAST_SPACES = ("log", "linear")
 #: Exponents in the grid of the linear-space weighted fit behind :meth:`LearningCurve.forecast`.
 _FORECAST_GRID = 512
 #: The log-space fit's asymptotes ``c0 = min(err) * (1 - exp(-v))``: v on a uniform grid of
-#: _FORECAST_V_GRID points from 0 (c0 = 0) to _FORECAST_V_MAX (c0 within 1e-6 of min(err)).
-_FORECAST_V_GRID = 256
+#: _FORECAST_V_GRID points from 0 (c0 = 0) to _FORECAST_V_MAX (c0 within 1e-6 of min(err)),
+#: the start of the polish. 64: on the back-test's resampled curves 256 points give the same
+#: minimum (losses within 1e-4 of each other, either way as often) in 2.5x the time.
+_FORECAST_V_GRID = 64
 _FORECAST_V_MAX = 14.0
 
 

@@ -361,6 +361,27 @@ def test_forecast_bootstrap_rows_are_the_weighted_fit_of_each_resample(seed):
         np.testing.assert_allclose(row, p[:3], rtol=1e-6, atol=1e-9)
 
 
+def test_forecast_bootstrap_takes_the_log_or_linear_fit_row_by_row():
+    # one run is perfect at the largest size: the resamples drawing only that run have an
+    # error of 0 there (the linear fit), the others a positive error everywhere (the log fit)
+    steps, values = noisy(0.9, 0.5, 0.05, noise=0.005, seed=11, runs=2)
+    values[0, -1] = 1.0
+    values[1, -1] = 0.97
+    fit = fit_learning_curve(steps, values, random_state=3, n_bootstrap=16)
+    s = steps.astype(np.float64)
+    errs = resampled_errors(values, 16, 3)
+    zero = (errs <= 0).any(axis=1)
+    assert zero.any()
+    assert not zero.all()
+    w = s**suff.FORECAST_POWER
+    for row, err, z in zip(fit.forecast_bootstrap, errs, zero, strict=True):
+        if z:
+            expected = suff._weighted_pow3(s, err, w, 0.0, 1.0)
+        else:
+            expected = tuple(suff._log_pow3_many(s, err, w)[0])
+        assert tuple(row) == tuple(expected)
+
+
 def test_forecast_bootstrap_sizes_solve_each_fit():
     steps, values = noisy(0.9, 0.5, 0.05, noise=0.01, seed=4, runs=5)
     fit = fit_learning_curve(steps, values)

@@ -351,9 +351,10 @@ class LearningCurve(ResultBase):
         weights ``w = (n / n_max)**FORECAST_POWER`` (``n_max`` the largest measured size), so
         the points nearest the sizes asked about count most and each point's error counts
         relative to its size; ``c > 0``, ``m >= 0``, ``0 <= c0 <= 1`` for a bounded metric
-        (``c0 >= 0`` otherwise). A curve with a mean error <= 0 somewhere (a perfect score, a
-        loss that crosses 0) has no log error, and gets the same weights on the error itself
-        (the forecast before 2026-12-01; ``FORECAST_SPACE = "linear"`` asks for it always).
+        (``c0 >= 0`` otherwise), so a curve that gets worse with data is forecast flat. A
+        curve with a mean error <= 0 somewhere (a perfect score, a loss that crosses 0) has no
+        log error, and gets the same weights on the error itself (the forecast before
+        2026-12-01; ``FORECAST_SPACE = "linear"`` asks for it always).
         On 182 measured learning curves (18 datasets, tabular and image) cut at 10% and 25% of
         their largest size it predicts the accuracy at the largest size better than
         :meth:`project` (median abs error 0.0222 / 0.0127 against 0.0260 / 0.0191, and

@@ -130,11 +130,12 @@ def test_log_fit_is_covariant_with_the_errors_scale(seed, scale, noise):
     # an unbounded metric (hi = inf): an asymptote above 1 is no constraint there
     c, m, c0 = suff._log_pow3_many(steps, err, w, np.inf)[0]
     kc, km, kc0 = suff._log_pow3_many(steps, scale * err, w, np.inf)[0]
-    # the same curve up to the precision of an iterated minimum (an asymptote near 0 and the
-    # exponent trade off along a flat valley of the weighted loss: compare the curves)
+    # the same curve up to the precision of an iterated minimum (the asymptote and the
+    # exponent trade off along a flat valley of the weighted loss, flattest at the smallest,
+    # least weighted sizes: compare the curves; 100 polish steps left this 5-8% apart)
     assert km == pytest.approx(m, rel=1e-4, abs=1e-6)
     x = np.geomspace(1.0, 10.0 * steps[-1] / steps[0], 9)
-    np.testing.assert_allclose(kc0 + kc * x**-km, scale * (c0 + c * x**-m), rtol=1e-6)
+    np.testing.assert_allclose(kc0 + kc * x**-km, scale * (c0 + c * x**-m), rtol=1e-5)
 
 
 def test_forecast_falls_back_to_the_linear_fit_without_a_positive_error(monkeypatch):

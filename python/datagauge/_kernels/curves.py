@@ -504,13 +504,15 @@ def _log_loss(a, m, c0, x_log, ln_err, w):  # type: ignore[no-untyped-def]
 @njit(cache=True)
 def _log_polish(a, m, c0, x_log, ln_err, w, hi, m_max):  # type: ignore[no-untyped-def]
     """Projected Levenberg-Marquardt on ``(a = ln c, m, c0)`` of the log-space loss, with
-    ``0 <= m <= m_max`` and ``0 <= c0 <= hi``; only steps that lower the loss count (up to
-    100; it stops when none does or one gains less than 1e-14 of the loss)."""
+    ``0 <= m <= m_max`` and ``0 <= c0 <= hi``; only steps that lower the loss count, and it
+    stops when none does (or after 5000): the valley of ``c0`` against ``m`` can be long,
+    curved and flat, and stopping on a small gain (or after 100 steps) left fits of errors
+    equal up to rounding 1e-4 apart."""
     f = _log_loss(a, m, c0, x_log, ln_err, w)
     lam = 1e-3
     jtj = np.zeros((3, 3))
     jtr = np.zeros(3)
-    for _ in range(100):
+    for _ in range(5000):
         jtj[:, :] = 0.0
         jtr[:] = 0.0
         for i in range(x_log.shape[0]):
@@ -536,12 +538,9 @@ def _log_polish(a, m, c0, x_log, ln_err, w, hi, m_max):  # type: ignore[no-untyp
             nc0 = min(max(c0 + step[2], 0.0), hi)
             nf = _log_loss(na, nm, nc0, x_log, ln_err, w)
             if nf < f:
-                rel = (f - nf) / max(f, 1e-300)
                 a, m, c0, f = na, nm, nc0, nf
                 lam = max(lam * 0.3, 1e-12)
                 improved = True
-                if rel < 1e-14:
-                    return a, m, c0, f
                 break
             lam *= 10.0
         if not improved:

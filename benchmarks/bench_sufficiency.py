@@ -33,6 +33,7 @@ message. Results go to ``benchmarks/results/sufficiency-<timestamp>.json`` and `
 from __future__ import annotations
 
 import argparse
+import contextlib
 import hashlib
 import json
 import math
@@ -43,6 +44,7 @@ import subprocess
 import sys
 import time
 import warnings
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -458,12 +460,39 @@ def fit_case(case: dict[str, Any], model: str) -> dict[str, Any]:
         }
 
 
-def forecast_case(case: dict[str, Any]) -> dict[str, Any]:
-    """The late-weighted fit of `LearningCurve.forecast`: its accuracy, sizes and the ranges of
-    ``size_needed`` (method "forecast", the default) around them."""
+# The forecast's fits measured side by side, each "space/power" (FORECAST_SPACE,
+# FORECAST_POWER); one is chosen leave one dataset out by _forecast_score, and its range's
+# FORECAST_RANGE_TAU / FORECAST_RANGE_FLOOR after it, in the same fold.
+FORECAST_FITS = tuple(f"{sp}/{p}" for sp in ("log", "linear") for p in (1.5, 2.0, 2.5))
+# The forecast before 2026-12-01 (linear space, power 2) and its range's constants then.
+FORECAST_BEFORE = "linear/2.0"
+FORECAST_BEFORE_TAU = "0.5/0.2"
+
+
+@contextlib.contextmanager
+def forecast_settings(key: str | None) -> Iterator[None]:
+    """The library's FORECAST_SPACE and FORECAST_POWER set to `key` ("space/power", None: as
+    shipped) inside the block, restored after it."""
     import datagauge as dg
 
-    with warnings.catch_warnings():
+    mod = dg.sufficiency
+    shipped = (mod.FORECAST_SPACE, mod.FORECAST_POWER)
+    try:
+        if key is not None:
+            space, power = key.split("/")
+            mod.FORECAST_SPACE, mod.FORECAST_POWER = space, float(power)
+        yield
+    finally:
+        mod.FORECAST_SPACE, mod.FORECAST_POWER = shipped
+
+
+def forecast_case(case: dict[str, Any], key: str | None = None) -> dict[str, Any]:
+    """The late-weighted fit of `LearningCurve.forecast` (as shipped, or with the space and
+    power of `key`): its accuracy, sizes and the ranges of ``size_needed`` (method
+    "forecast", the default) around them."""
+    import datagauge as dg
+
+    with warnings.catch_warnings(), forecast_settings(key):
         warnings.simplefilter("ignore", dg.DatagaugeWarning)
         fit = dg.fit_learning_curve(case["steps"], case["values"], model="pow3")
         targets = np.clip(case["targets"], 0.0, 1.0)
@@ -609,6 +638,103 @@ def forecast_powers(case: dict[str, Any]) -> dict[float, float]:
         e = c0 + c * (case["largest"] / steps.min()) ** -m
         out[power] = 1.0 - min(max(e, 0.0), 1.0)
     return out
+
+
+# Other ideas for the forecast's accuracy (issue #15), each on top of the shipped forecast
+# and each with its own grid, the identity included (scale 1, no variance term, share 0), so
+# that a fold can keep the forecast as it is: a scale on the gain the forecast expects past
+# the last measured size (CVPR 2022 "How Much More Data Do I Need?" corrects its estimate by
+# a factor); inverse-variance weights (the run spread of each measured mean, relative to its
+# error, with a floor) times the late weights; a local power law through the last 3 or 4
+# measured means (a line in log-log, no asymptote) blended with the forecast; and the median
+# of the forecast, that local power law and pow3's projection.
+IDEA_SCALES = (0.8, 0.85, 0.9, 0.95, 1.0, 1.05, 1.1)
+IDEA_VARIANCE_FLOORS = (math.inf, 0.05, 0.02, 0.01)  # inf: no variance term
+IDEA_LOCAL = tuple(f"{k}/{a}" for k in (3, 4) for a in (0.0, 0.1, 0.2, 0.3, 0.4, 0.5))
+
+
+def forecast_ideas(case: dict[str, Any], pow3_acc: float) -> dict[str, dict[str, float]]:
+    """The accuracy at the largest size of each idea on each point of its grid."""
+    import datagauge as dg
+    from datagauge.sufficiency import FORECAST_POWER, _log_pow3_many
+
+    steps = np.asarray(case["steps"], dtype=np.float64)
+    values = np.asarray(case["values"], dtype=np.float64)
+    big = case["largest"]
+    err = 1.0 - values.mean(axis=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", dg.DatagaugeWarning)
+        fit = dg.fit_learning_curve(steps, values, model="pow3", n_bootstrap=0)
+        at_big, at_last = (float(v) for v in fit.forecast([big, steps[-1]]))
+    out: dict[str, dict[str, float]] = {
+        "scale": {str(s): at_last + s * (at_big - at_last) for s in IDEA_SCALES}
+    }
+    # the spread of each mean over runs, relative to its error (the log error's noise)
+    rel_se = values.std(axis=0, ddof=1) / math.sqrt(values.shape[0]) / np.maximum(err, 1e-12)
+    late = steps**FORECAST_POWER
+    out["variance"] = {}
+    for floor in IDEA_VARIANCE_FLOORS:
+        if not math.isfinite(floor) or not (err > 0).all():
+            out["variance"][str(floor)] = at_big
+            continue
+        c, m, c0 = _log_pow3_many(steps, err, late / (rel_se**2 + floor**2))[0]
+        out["variance"][str(floor)] = 1.0 - min(max(c0 + c * (big / steps[0]) ** -m, 0.0), 1.0)
+    local = {}
+    for k in (3, 4):
+        x, y = np.log(steps[-k:]), np.log(np.maximum(err[-k:], 1e-6))
+        slope, icpt = np.polyfit(x, y, 1)
+        local[k] = 1.0 - min(max(math.exp(icpt + min(slope, 0.0) * math.log(big)), 0.0), 1.0)
+    out["local"] = {}
+    for key in IDEA_LOCAL:
+        k, share = key.split("/")
+        out["local"][key] = (1.0 - float(share)) * at_big + float(share) * local[int(k)]
+    out["median"] = {"3": float(np.median([at_big, local[4], pow3_acc]))}
+    return out
+
+
+def forecast_ideas_table(cases: list[dict[str, Any]]) -> dict[str, Any]:
+    """Median abs error of the accuracy at the largest size for every idea and grid point
+    (on all curves), and each idea held out: the grid point with the smallest sum over both
+    cut-offs of the median error divided by the issue's target on the other datasets."""
+
+    def med(sub: list[dict[str, Any]], pick: Any) -> float:
+        return float(np.median([abs(pick(c) - c["acc_largest"]) for c in sub]))
+
+    def score(sub: list[dict[str, Any]], idea: str, key: str) -> float:
+        return sum(
+            med([c for c in sub if c["cutoff"] == t], lambda c: c["ideas"][idea][key]) / v
+            for t, v in ACCURACY_TARGETS.items()
+        )
+
+    datasets = sorted({c["dataset"] for c in cases})
+    ideas = cases[0]["ideas"]
+    folds = {
+        idea: {
+            held: min(
+                grid, key=lambda k, i=idea: score([c for c in cases if c["dataset"] != held], i, k)
+            )
+            for held in datasets
+        }
+        for idea, grid in ideas.items()
+    }
+    rows: dict[str, dict[str, float]] = {}
+    for idea, grid in ideas.items():
+        for key in grid:
+            rows[f"{idea} {key}"] = {
+                str(cut): med(
+                    [c for c in cases if c["cutoff"] == cut],
+                    lambda c, i=idea, k=key: c["ideas"][i][k],
+                )
+                for cut in CUTOFFS
+            }
+        rows[f"{idea}, held out"] = {
+            str(cut): med(
+                [c for c in cases if c["cutoff"] == cut],
+                lambda c, i=idea: c["ideas"][i][folds[i][c["dataset"]]],
+            )
+            for cut in CUTOFFS
+        }
+    return {"folds": folds, "rows": rows}
 
 
 def forecast_power_table(cases: list[dict[str, Any]]) -> dict[str, Any]:
@@ -777,6 +903,16 @@ def summarise(cases: list[dict[str, Any]], method: str, tau: str | None) -> dict
     return out
 
 
+def _forecast_score(cases: list[dict[str, Any]], method: str) -> float:
+    """Design score of a forecast fit over both cut-offs: the accuracy error in units of the
+    issue's target there, minus the shares of sizes within 2x (lower is better)."""
+    total = 0.0
+    for cut, target in ACCURACY_TARGETS.items():
+        s = summarise([c for c in cases if c["cutoff"] == cut], method, None)
+        total += s["median_abs_error"] / target - s["half_within_2x"] - s["p95_within_2x"]
+    return total
+
+
 def _score(s: dict[str, Any]) -> float:
     """Design score of a method: the issue's accuracy error (in units of its 10% target) and
     the shares of sizes within 2x, equally weighted."""
@@ -880,6 +1016,9 @@ def run_backtest(args: argparse.Namespace) -> int:
         for model in FAMILIES:
             case[model] = fit_case(case, model)
         case["forecast"] = forecast_case(case)
+        for key in FORECAST_FITS:
+            case[f"forecast:{key}"] = forecast_case(case, key)
+        case["forecast-before"] = case[f"forecast:{FORECAST_BEFORE}"]
         last = case["acc_cut"]
         case["last"] = {"acc_largest": last, "sizes": [-1, -1]}
         case["alt"] = alternatives(case)
@@ -911,7 +1050,7 @@ def run_backtest(args: argparse.Namespace) -> int:
                     c["dataeval"] = {"acc_largest": de["projection"][0], "sizes": de["inv_project"]}
             dataeval_timed_out = sum(de is None for de in theirs)
     has_de = any("dataeval" in c for c in cases)
-    methods = [*FAMILIES, "forecast", "last"] + (["dataeval"] if has_de else [])
+    methods = [*FAMILIES, "forecast", "forecast-before", "last"] + (["dataeval"] if has_de else [])
     datasets = sorted({c["dataset"] for c in cases})
     # Leave one dataset out: the design choices (the family, the range's RANGE_TAU and
     # RANGE_FLOOR, the forecast range's FORECAST_RANGE_TAU and FORECAST_RANGE_FLOOR) are made
@@ -922,20 +1061,28 @@ def run_backtest(args: argparse.Namespace) -> int:
     for held in datasets:
         design = [c for c in cases if c["dataset"] != held]
         best_family = min(FAMILIES, key=lambda m: _score(summarise(design, m, None)))
+        best_fit = min(FORECAST_FITS, key=lambda k: _forecast_score(design, f"forecast:{k}"))
         folds[held] = {
             "family": best_family,
             "tau": _best_range(design, best_family),
-            "forecast_tau": _best_range(design, "forecast"),
+            "forecast_fit": best_fit,
+            "forecast_tau": _best_range(design, f"forecast:{best_fit}"),
         }
     # the same choice on every curve: what the library ships (DEFAULT_MODEL, RANGE_TAU,
     # RANGE_FLOOR, FORECAST_RANGE_TAU, FORECAST_RANGE_FLOOR)
     everything = min(FAMILIES, key=lambda m: _score(summarise(cases, m, None)))
+    fit_everywhere = min(FORECAST_FITS, key=lambda k: _forecast_score(cases, f"forecast:{k}"))
     shipped_choice = {
         "family": everything,
         "tau": _best_range(cases, everything),
-        "forecast_tau": _best_range(cases, "forecast"),
+        "forecast_fit": fit_everywhere,
+        "forecast_tau": _best_range(cases, f"forecast:{fit_everywhere}"),
     }
-    shipped_tau = {**dict.fromkeys(FAMILIES, tau_shipped), "forecast": forecast_tau_shipped}
+    shipped_tau = {
+        **dict.fromkeys(FAMILIES, tau_shipped),
+        "forecast": forecast_tau_shipped,
+        "forecast-before": FORECAST_BEFORE_TAU,
+    }
     table: dict[str, dict[str, Any]] = {}
     for cut in CUTOFFS:
         here = [c for c in cases if c["cutoff"] == cut]
@@ -959,23 +1106,38 @@ def run_backtest(args: argparse.Namespace) -> int:
             for i, t in enumerate(c["true_sizes"])
         ]
         row["lodo"]["range_coverage"] = float(np.mean(cover)) if cover else math.nan
-        # the forecast held out: its sizes involve no choice, its range the fold's pair
+        # the forecast held out: the fold's fit (space and power), and its range's pair
         held = []
         for c in here:
-            ranges = c["forecast"]["ranges"][folds[c["dataset"]]["forecast_tau"]]
-            held.append({**c, "lodo-forecast": {**c["forecast"], "ranges": {"held": ranges}}})
+            f = folds[c["dataset"]]
+            chosen_fit = c[f"forecast:{f['forecast_fit']}"]
+            ranges = chosen_fit["ranges"][f["forecast_tau"]]
+            held.append({**c, "lodo-forecast": {**chosen_fit, "ranges": {"held": ranges}}})
         row["lodo-forecast"] = summarise(held, "lodo-forecast", "held")
         table[str(cut)] = row
+    fits_table = {
+        key: {
+            str(cut): summarise([c for c in cases if c["cutoff"] == cut], f"forecast:{key}", None)
+            for cut in CUTOFFS
+        }
+        for key in FORECAST_FITS
+    }
     groups = {}
     for cut in CUTOFFS:
         for group in sorted({c["group"] for c in cases}):
             here = [c for c in cases if c["cutoff"] == cut and c["group"] == group]
             groups[f"{cut}/{group}/pow3"] = summarise(here, "pow3", str(tau_shipped))
             groups[f"{cut}/{group}/forecast"] = summarise(here, "forecast", forecast_tau_shipped)
+            groups[f"{cut}/{group}/forecast-before"] = summarise(
+                here, "forecast-before", FORECAST_BEFORE_TAU
+            )
     alt_table = alternatives_table(cases)
     for case in cases:
         case["powers"] = forecast_powers(case)
     power_table = forecast_power_table(cases)
+    for case in cases:
+        case["ideas"] = forecast_ideas(case, case["pow3"]["acc_largest"])
+    ideas_table = forecast_ideas_table(cases)
     for case in cases:
         del case["prior"]  # arrays of the grid: only the choice above needs them
     timing = backtest_timing(curves, "auto")
@@ -1000,6 +1162,8 @@ def run_backtest(args: argparse.Namespace) -> int:
         "groups": groups,
         "alternatives": alt_table,
         "forecast_powers": power_table,
+        "forecast_fits": fits_table,
+        "forecast_ideas": ideas_table,
         "cases": cases,
     }
     RESULTS_DIR.mkdir(exist_ok=True)
@@ -1040,9 +1204,12 @@ def backtest_markdown(result: dict[str, Any], methods: list[str]) -> str:
         "Columns pow3 ... auto: sizes from `inv_project` and the range of "
         '`size_needed(method="project")` around them (the old `size_needed`); forecast: sizes '
         'from `forecast_size` and the range of `size_needed()` (method "forecast", the '
-        "default now); the shipped constants. Held-out choice: each dataset judged with the "
-        "family and RANGE_TAU/RANGE_FLOOR chosen without it; forecast, held out: the forecast "
-        "with FORECAST_RANGE_TAU/FORECAST_RANGE_FLOOR chosen without it.",
+        "default now); the shipped constants; forecast-before: the same with the forecast "
+        f"as before 2026-12-01 ({FORECAST_BEFORE}: residuals of the error itself, weights "
+        f"(n / n_max)**2; its range's constants then, {FORECAST_BEFORE_TAU}). Held-out "
+        "choice: each dataset judged with the family and RANGE_TAU/RANGE_FLOOR chosen "
+        "without it; forecast, held out: the forecast with its fit (space and power) and "
+        "then FORECAST_RANGE_TAU/FORECAST_RANGE_FLOOR chosen without it.",
         "",
     ]
     if result.get("dataeval_cached_only"):
@@ -1124,10 +1291,53 @@ def backtest_markdown(result: dict[str, Any], methods: list[str]) -> str:
             f"| {float(cut):.0%} | {group} | {row['curves']} | " + " | ".join(cells) + " |"
         )
     lines.append("")
+    ff = result["forecast_fits"]
+    lines += [
+        "### The forecast's fit: residuals in log or linear space, weights (n / n_max)**power",
+        "",
+        "Chosen leave one dataset out by the accuracy error over the issue's target minus the "
+        "two within-2x shares, summed over both cut-offs (the column 'forecast, held out' "
+        "above is each dataset judged with its fold's choice). Per fold: "
+        f"{ {h: f['forecast_fit'] for h, f in result['folds'].items()} }; on all curves: "
+        f"{result['all_curves_choice']['forecast_fit']}.",
+        "",
+        "| space / power | 10%: accuracy error | half within 2x | 95% within 2x | "
+        "25%: accuracy error | half within 2x | 95% within 2x |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for key, by_cut in ff.items():
+        cells = []
+        for cut in CUTOFFS:
+            s = by_cut[str(cut)]
+            cells += [
+                f"{s['median_abs_error']:.4f}",
+                f"{s['half_within_2x']:.0%}",
+                f"{s['p95_within_2x']:.0%}",
+            ]
+        lines.append(f"| {key} | " + " | ".join(cells) + " |")
+    lines.append("")
+    fi = result["forecast_ideas"]
+    lines += [
+        "### Other ideas on top of the forecast (accuracy at the largest size, median abs error)",
+        "",
+        "scale s: the forecast's gain past the last measured size times s; variance f: weights "
+        "(n / n_max)**2 / (se**2 + f**2), se the standard error of each mean relative to its "
+        "error (inf: none); local k/a: a share a of a power law through the last k means "
+        "(a line in log-log, no asymptote); median: of the forecast, local 4 and pow3's "
+        "projection. Held out: the grid point chosen without the dataset (accuracy over the "
+        f"issue's targets, both cut-offs). Per fold: {fi['folds']}.",
+        "",
+        "| idea | 10% | 25% |",
+        "|---|---|---|",
+    ]
+    for key, by_cut in fi["rows"].items():
+        lines.append(f"| {key} | " + " | ".join(f"{by_cut[str(c)]:.4f}" for c in CUTOFFS) + " |")
+    lines.append("")
     fp = result["forecast_powers"]
     cols = [*map(str, FORECAST_POWERS), "power, held out", "power and blend, held out"]
     lines += [
-        "### The forecast's weights (n / n_max)**power, and blends with pow3 (median abs error)",
+        "### The linear-space fit's weights (n / n_max)**power, and blends with pow3 "
+        "(median abs error)",
         "",
         f"Held-out choices (power, the forecast's share of a blend with pow3's projection): "
         f"{fp['folds']}.",

@@ -454,3 +454,163 @@ def weighted_fit_many(x_log, errs, w, lo, hi, grid):  # type: ignore[no-untyped-
         if s <= best:
             out[b, 0], out[b, 1], out[b, 2] = c, math.exp(u), c0
     return out
+
+
+@njit(cache=True)
+def _log_line(v, x_log, err, ln_err, w, e_min, y):  # type: ignore[no-untyped-def]
+    """(c, m, c0, loss) of the log-space fit for one asymptote ``c0 = e_min * (1 - exp(-v))``
+    (``v >= 0``, so ``0 <= c0 < e_min``, the smallest error): the weighted least-squares line
+    ``ln(err - c0) = ln c - m x`` (``x = x_log``, ``m >= 0``), and its loss in log space,
+    ``sum w (ln err - ln(c0 + c exp(-m x)))**2``. `y` (k,) is scratch space."""
+    k = x_log.shape[0]
+    c0 = e_min * -math.expm1(-v)
+    sw = 0.0
+    sx = 0.0
+    sy = 0.0
+    for i in range(k):
+        y[i] = math.log(err[i] - c0)
+        sw += w[i]
+        sx += w[i] * x_log[i]
+        sy += w[i] * y[i]
+    xm = sx / sw
+    ym = sy / sw
+    sxx = 0.0
+    sxy = 0.0
+    for i in range(k):
+        dx = x_log[i] - xm
+        sxx += w[i] * dx * dx
+        sxy += w[i] * dx * (y[i] - ym)
+    slope = sxy / sxx if sxx > 0.0 else 0.0
+    if slope > 0.0:  # the error grows with n: the best flat curve (m = 0)
+        slope = 0.0
+    a = ym - slope * xm
+    s = 0.0
+    for i in range(k):
+        r = ln_err[i] - math.log(c0 + math.exp(a + slope * x_log[i]))
+        s += w[i] * r * r
+    return math.exp(a), -slope, c0, s
+
+
+@njit(cache=True)
+def _log_loss(a, m, c0, x_log, ln_err, w):  # type: ignore[no-untyped-def]
+    """``sum w (ln err - ln(c0 + exp(a - m x)))**2``."""
+    s = 0.0
+    for i in range(x_log.shape[0]):
+        r = ln_err[i] - math.log(c0 + math.exp(a - m * x_log[i]))
+        s += w[i] * r * r
+    return s
+
+
+@njit(cache=True)
+def _log_polish(a, m, c0, x_log, ln_err, w, hi, m_max):  # type: ignore[no-untyped-def]
+    """Projected Levenberg-Marquardt on ``(a = ln c, m, c0)`` of the log-space loss, with
+    ``0 <= m <= m_max`` and ``0 <= c0 <= hi``; only steps that lower the loss count, and it
+    stops when none does (or after 5000): the valley of ``c0`` against ``m`` can be long,
+    curved and flat, and stopping on a small gain (or after 100 steps) left fits of errors
+    equal up to rounding 1e-4 apart."""
+    f = _log_loss(a, m, c0, x_log, ln_err, w)
+    lam = 1e-3
+    jtj = np.zeros((3, 3))
+    jtr = np.zeros(3)
+    for _ in range(5000):
+        jtj[:, :] = 0.0
+        jtr[:] = 0.0
+        for i in range(x_log.shape[0]):
+            g = math.exp(a - m * x_log[i])
+            d = c0 + g
+            r = ln_err[i] - math.log(d)
+            jr = (g / d, -x_log[i] * g / d, 1.0 / d)
+            for p in range(3):
+                jtr[p] += w[i] * jr[p] * r
+                for q in range(3):
+                    jtj[p, q] += w[i] * jr[p] * jr[q]
+        improved = False
+        for _try in range(12):
+            a_mat = jtj.copy()
+            for k in range(3):
+                a_mat[k, k] += lam * (jtj[k, k] + 1e-12)
+            step, ok = _solve3(a_mat, jtr)
+            if not ok:
+                lam *= 10.0
+                continue
+            na = a + step[0]
+            nm = min(max(m + step[1], 0.0), m_max)
+            nc0 = min(max(c0 + step[2], 0.0), hi)
+            nf = _log_loss(na, nm, nc0, x_log, ln_err, w)
+            if nf < f:
+                a, m, c0, f = na, nm, nc0, nf
+                lam = max(lam * 0.3, 1e-12)
+                improved = True
+                break
+            lam *= 10.0
+        if not improved:
+            break
+    return a, m, c0, f
+
+
+@njit(cache=True)
+def log_fit_many(x_log, errs, w, v_grid, hi, m_max):  # type: ignore[no-untyped-def]
+    """Weighted power-law fits ``err = c0 + c * x**-m`` in log space, one per row of errs
+    (n_fits, k), every entry > 0.
+
+    Minimises ``sum w (ln err - ln(c0 + c * x**-m))**2`` (``x_log = ln x``) over ``c > 0``,
+    ``0 <= m <= m_max`` and ``0 <= c0 <= hi``. The start: for each asymptote below the
+    smallest error the excess ``err - c0`` is a power law, a straight line in log-log,
+    solved exactly (weighted least squares) and scored by the loss; the asymptote is
+    searched over ``c0 = min(err) * (1 - exp(-v))`` for ``v`` in `v_grid` (ascending,
+    ``v_grid[0] = 0``, i.e. ``c0 = 0``) and refined by a golden-section search of ``v``
+    between the best grid point's neighbours (40 steps). Then a projected Levenberg-Marquardt
+    polish of all three parameters (the line through the excess is not itself the minimum),
+    kept when its loss is not larger. Returns float64 (n_fits, 3): ``(c, m, c0)``.
+    Deterministic; a row's answer does not depend on the other rows.
+    """
+    g = v_grid.shape[0]
+    k = x_log.shape[0]
+    out = np.empty((errs.shape[0], 3))
+    inv_phi = (math.sqrt(5.0) - 1.0) / 2.0
+    ln_err = np.empty(k)
+    y = np.empty(k)
+    for b in range(errs.shape[0]):
+        err = errs[b]
+        e_min = err[0]
+        for i in range(k):
+            ln_err[i] = math.log(err[i])
+            e_min = min(e_min, err[i])
+        best = np.inf
+        j = 0
+        for q in range(g):
+            c, m, c0, s = _log_line(v_grid[q], x_log, err, ln_err, w, e_min, y)
+            if s < best:
+                best, j = s, q
+                out[b, 0], out[b, 1], out[b, 2] = c, m, c0
+        a = v_grid[max(j - 1, 0)]
+        z = v_grid[min(j + 1, g - 1)]
+        if z <= a:
+            continue
+        u1 = z - inv_phi * (z - a)
+        u2 = a + inv_phi * (z - a)
+        f1 = _log_line(u1, x_log, err, ln_err, w, e_min, y)[3]
+        f2 = _log_line(u2, x_log, err, ln_err, w, e_min, y)[3]
+        for _ in range(40):  # the bracket, 2 grid cells of v, shrinks to about 1e-9 of them
+            if f1 <= f2:
+                z, u2, f2 = u2, u1, f1
+                u1 = z - inv_phi * (z - a)
+                f1 = _log_line(u1, x_log, err, ln_err, w, e_min, y)[3]
+            else:
+                a, u1, f1 = u1, u2, f2
+                u2 = a + inv_phi * (z - a)
+                f2 = _log_line(u2, x_log, err, ln_err, w, e_min, y)[3]
+        c, m, c0, s = _log_line(u1 if f1 <= f2 else u2, x_log, err, ln_err, w, e_min, y)
+        if s <= best:
+            out[b, 0], out[b, 1], out[b, 2] = c, m, c0
+    for b in range(errs.shape[0]):
+        err = errs[b]
+        for i in range(k):
+            ln_err[i] = math.log(err[i])
+        c, m, c0 = out[b, 0], out[b, 1], out[b, 2]
+        m = min(m, m_max)
+        start = _log_loss(math.log(c), m, c0, x_log, ln_err, w)
+        a, pm, pc0, s = _log_polish(math.log(c), m, c0, x_log, ln_err, w, hi, m_max)
+        if s <= start:
+            out[b, 0], out[b, 1], out[b, 2] = math.exp(a), pm, pc0
+    return out

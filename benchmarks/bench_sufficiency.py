@@ -50,7 +50,7 @@ from typing import Any
 
 import numpy as np
 
-from _harness import machine_info
+from _harness import machine_info, write_text
 
 HERE = Path(__file__).resolve().parent
 VENV_PYTHON = Path(os.environ.get("DATAEVAL_PYTHON", HERE / ".venv-dataeval" / "bin" / "python"))
@@ -1170,7 +1170,7 @@ def run_backtest(args: argparse.Namespace) -> int:
     stamp = time.strftime("%Y%m%d-%H%M%S")
     md = backtest_markdown(result, methods)
     print(md)
-    (RESULTS_DIR / f"sufficiency-backtest-{stamp}.md").write_text(md)
+    write_text(RESULTS_DIR / f"sufficiency-backtest-{stamp}.md", md)
     save_json(RESULTS_DIR / f"sufficiency-backtest-{stamp}.json", _finite(result))
     return 0
 
@@ -1520,8 +1520,8 @@ def main(argv: list[str] | None = None) -> int:
     RESULTS_DIR.mkdir(exist_ok=True)
     stamp = time.strftime("%Y%m%d-%H%M%S")
     md = markdown(result)
-    (RESULTS_DIR / f"sufficiency-{stamp}.json").write_text(json.dumps(result, indent=1) + "\n")
-    (RESULTS_DIR / f"sufficiency-{stamp}.md").write_text(md)
+    write_text(RESULTS_DIR / f"sufficiency-{stamp}.json", json.dumps(result, indent=1) + "\n")
+    write_text(RESULTS_DIR / f"sufficiency-{stamp}.md", md)
     print(md)
     return 0
 

@@ -128,6 +128,16 @@ def _loss_ref(c_ref, m, c0, dlog, y):  # type: ignore[no-untyped-def]
 
 
 @njit(cache=True)
+def _damped_solve(jtj, jtr, lam):  # type: ignore[no-untyped-def]
+    """Levenberg-Marquardt's step: ``(jtj + lam * diag(jtj)) step = jtr`` (3 x 3, Marquardt's
+    scaling, a tiny floor on the diagonal); (step, solved)."""
+    a_mat = jtj.copy()
+    for k in range(3):
+        a_mat[k, k] += lam * (jtj[k, k] + 1e-12)
+    return _solve3(a_mat, jtr)
+
+
+@njit(cache=True)
 def _solve3(a, b):  # type: ignore[no-untyped-def]
     """Solve the 3x3 system a x = b by Gaussian elimination with partial pivoting."""
     m = a.copy()
@@ -184,10 +194,7 @@ def _polish(c_ref, m, c0, dlog, y, lo, hi, m_max):  # type: ignore[no-untyped-de
                     jtj[a, b] += jr[a] * jr[b]
         improved = False
         for _try in range(8):
-            a_mat = jtj.copy()
-            for k in range(3):
-                a_mat[k, k] += lam * (jtj[k, k] + 1e-12)
-            step, ok = _solve3(a_mat, jtr)
+            step, ok = _damped_solve(jtj, jtr, lam)
             if not ok:
                 lam *= 10.0
                 continue
@@ -526,10 +533,7 @@ def _log_polish(a, m, c0, x_log, ln_err, w, hi, m_max):  # type: ignore[no-untyp
                     jtj[p, q] += w[i] * jr[p] * jr[q]
         improved = False
         for _try in range(12):
-            a_mat = jtj.copy()
-            for k in range(3):
-                a_mat[k, k] += lam * (jtj[k, k] + 1e-12)
-            step, ok = _solve3(a_mat, jtr)
+            step, ok = _damped_solve(jtj, jtr, lam)
             if not ok:
                 lam *= 10.0
                 continue

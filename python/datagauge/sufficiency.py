@@ -985,12 +985,22 @@ def _log_pow3_many(
     normalised (only their ratios matter). Deterministic."""
     from ._kernels.curves import log_fit_many
 
+    x_log, w, m_max, rows = _weighted_inputs(steps, errs, weights)
+    grid = np.linspace(0.0, _FORECAST_V_MAX, _FORECAST_V_GRID)
+    return np.asarray(log_fit_many(x_log, rows, w, grid, hi, m_max), dtype=np.float64)
+
+
+def _weighted_inputs(
+    steps: NDArray[np.float64], errs: NDArray[np.float64], weights: NDArray[np.float64]
+) -> tuple[NDArray[np.float64], NDArray[np.float64], float, NDArray[np.float64]]:
+    """What the weighted fits' kernels take: ``ln(n / n_1)``, the weights normalised to a
+    largest of 1, the largest exponent (``m * ln(n_2 / n_1) = 40``) and the rows of `errs`
+    as a C-contiguous float64 (n_fits, n_steps) array."""
     x_log = np.log(steps / steps.min())
     w = np.ascontiguousarray(weights / weights.max(), dtype=np.float64)
-    grid = np.linspace(0.0, _FORECAST_V_MAX, _FORECAST_V_GRID)
-    m_max = 40.0 / np.unique(x_log)[1]
+    m_max = float(40.0 / np.unique(x_log)[1])
     rows = np.ascontiguousarray(np.atleast_2d(errs), dtype=np.float64)
-    return np.asarray(log_fit_many(x_log, rows, w, grid, hi, m_max), dtype=np.float64)
+    return x_log, w, m_max, rows
 
 
 def _weighted_pow3_many(
@@ -1004,12 +1014,8 @@ def _weighted_pow3_many(
     float64 (n_fits, 3), each row ``(c, m, c0)``."""
     from ._kernels.curves import weighted_fit_many
 
-    x_log = np.log(steps / steps.min())
-    w = np.ascontiguousarray(weights / weights.max(), dtype=np.float64)
-    distinct = np.unique(x_log)
-    m_max = 40.0 / distinct[1]
+    x_log, w, m_max, rows = _weighted_inputs(steps, errs, weights)
     grid = np.concatenate(([0.0], np.geomspace(m_max * 1e-7, m_max, _FORECAST_GRID)))
-    rows = np.ascontiguousarray(np.atleast_2d(errs), dtype=np.float64)
     return np.asarray(weighted_fit_many(x_log, rows, w, lo, hi, grid), dtype=np.float64)
 
 

@@ -135,9 +135,10 @@ def test_exact_tree_when_large_components_merge_over_rounds(k, index):
     assert tree.n_searched > len(x) // 2
 
 
-def core_trees(x, k, leaf_size=32):
+def check_core_trees(x, k, leaf_size=32):
     """The core's exact tree from k-NN lists of a kd-tree over `x` (rotated in its principal
-    axes above 12 features), searched in that tree and in Boruvka's own trees."""
+    axes above 12 features), searched in that tree and in Boruvka's own trees: both give the
+    same edges (ties included) and the oracle's tree."""
     from datagauge.neighbors import build_tree, frame_for
 
     x = np.ascontiguousarray(x, dtype=np.float32)
@@ -145,12 +146,6 @@ def core_trees(x, k, leaf_size=32):
     sq, idx = kd.self_query(k, 1)
     in_tree = _core.euclidean_mst(x, idx, 16, 1, sq, kd)
     own = _core.euclidean_mst(x, idx, 16, 1, sq)
-    return kd, in_tree, own
-
-
-def check_core_trees(x, k, leaf_size=32):
-    """Both searches give the same edges (ties included) and the oracle's tree."""
-    kd, in_tree, own = core_trees(x, k, leaf_size)
     for a, b in zip(in_tree[:3], own[:3], strict=True):
         np.testing.assert_array_equal(a, b)
     assert in_tree[3] == own[3]

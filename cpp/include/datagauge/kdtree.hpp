@@ -257,7 +257,10 @@ class KDTree {
         const float* q = s.q.data();
         const float eq = rotated_ ? err_[static_cast<std::size_t>(pos)] : 0.0f;
         float cap = best.valid() ? std::min(limit, best.w) : limit;
-        float th = threshold(cap, eq);  // rotated: beyond it in the frame is beyond cap
+        // the screening bound: a rotated tree's sums beyond it lie beyond cap; a plain tree's
+        // sums are the distances themselves
+        auto screen_bound = [&]() { return rotated_ ? threshold(cap, eq) : cap; };
+        float th = screen_bound();
         s.stack.clear();
         s.stack.emplace_back(0, lower(box_distance(nodes_[0], q), eq));
         while (!s.stack.empty()) {
@@ -278,11 +281,10 @@ class KDTree {
             const std::int64_t cnt = node.end - node.begin, stride = padded(cnt);
             float box[kLanes], acc[kScanBlock];
             for (std::int64_t p0 = 0; p0 < cnt; p0 += kScanBlock) {
-                if (!screen_leaf_block(node, p0, stride, q, rotated_ ? th : cap, rotated_ ? kAbandonStep : d_, box, acc))
-                    continue;
+                if (!screen_leaf_block(node, p0, stride, q, th, rotated_ ? kAbandonStep : d_, box, acc)) continue;
                 const std::int64_t m = std::min(kScanBlock, cnt - p0);
                 for (std::int64_t t = 0; t < m; ++t) {
-                    if (!(acc[t] <= (rotated_ ? th : cap))) continue;
+                    if (!(acc[t] <= th)) continue;
                     const std::int64_t at = node.begin + p0 + t;
                     const std::int64_t r = perm_[static_cast<std::size_t>(at)];
                     if (label[r] == c) continue;
@@ -292,7 +294,7 @@ class KDTree {
                     if (!(w <= limit) || !edge_less(e, best)) continue;
                     best = e;
                     cap = std::min(limit, w);
-                    th = threshold(cap, eq);
+                    th = screen_bound();
                 }
             }
         }

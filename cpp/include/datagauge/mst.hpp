@@ -373,8 +373,6 @@ class BoruvkaMst {
     BoruvkaMst(const float* x, std::int64_t n, std::int64_t d, const std::int64_t* neighbors, std::int64_t k,
                int leaf_size, int n_threads, const float* sqdist = nullptr, const KDTree* tree = nullptr)
         : x_(x), n_(n), d_(d), k_(k), nbr_(neighbors), leaf_(leaf_size), tree_(tree) {
-        if (tree != nullptr && (tree->index_offset() != 0 || !tree->holds(x, n, d)))
-            throw std::invalid_argument("the kd-tree was built from other points than the data");
         if (n < 2) throw std::invalid_argument("a spanning tree needs at least 2 points");
         if (d < 1) throw std::invalid_argument("the points need at least one feature");
         if (k < 1 || k >= n)
@@ -430,6 +428,8 @@ class BoruvkaMst {
                     std::to_string(bad[static_cast<std::size_t>(p)]) +
                     "); pass the exact k nearest neighbours, sorted by (distance, index)");
         if (tree_ != nullptr) {
+            if (tree_->index_offset() != 0 || !tree_->holds(x, n, d))
+                throw std::invalid_argument("the kd-tree was built from other points than the data");
             position_.resize(static_cast<std::size_t>(n));
             for (std::int64_t t = 0; t < n; ++t) position_[static_cast<std::size_t>(tree_->row_at(t))] = t;
             node_label_.resize(static_cast<std::size_t>(tree_->n_nodes()));

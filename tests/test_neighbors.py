@@ -1098,3 +1098,25 @@ def test_ivf_codes_errors():
         datagauge.kneighbors(x, 3, index=IVF(codes="pq"))
     with pytest.raises(ValueError, match=r"m=5 must divide the number of features \(12\)"):
         datagauge.kneighbors(x, 3, index=IVF(codes="pq5"))
+
+
+def test_flat_block_rows_default():
+    from datagauge.neighbors import flat_block_rows
+
+    assert flat_block_rows(128, gpu=False) == 1 << 16
+    assert flat_block_rows(128, gpu=True) == (1 << 31) // (4 * 128)  # 2 GiB of vectors
+    assert flat_block_rows(1 << 16, gpu=True) == 1 << 16  # never fewer rows than on the CPU
+
+
+@pytest.mark.skipif(
+    not datagauge.neighbors.gpu_available(), reason="needs faiss-gpu and a CUDA GPU"
+)
+@pytest.mark.parametrize("block_size", [None, 700])
+def test_gpu_flat_matches_the_cpu_engines(block_size):
+    rng = np.random.default_rng(3)
+    x = (rng.standard_normal((3000, 48)) + 50).astype(np.float32)  # an offset FAISS must survive
+    spec = datagauge.neighbors.Exact(engine="flat", block_size=block_size)
+    dg, ig = datagauge.kneighbors(x, 7, index=spec, device="gpu")
+    dc, ic = datagauge.kneighbors(x, 7, index="brute", device="cpu")
+    np.testing.assert_array_equal(dg, dc)
+    np.testing.assert_array_equal(ig, ic)

@@ -339,8 +339,12 @@ def resampled_errors(values, n_bootstrap, random_state):
     return np.stack([1.0 - values[p].mean(axis=0) for p in pick])
 
 
-@pytest.mark.parametrize("seed", range(3))
-def test_forecast_bootstrap_rows_are_the_weighted_fit_of_each_resample(seed):
+@pytest.mark.parametrize(("seed", "boot_steps"), [(0, None), (1, None), (2, None), (0, 0)])
+def test_forecast_bootstrap_rows_are_the_weighted_fit_of_each_resample(
+    seed, boot_steps, monkeypatch
+):
+    if boot_steps is not None:  # the resamples' polish limit reaches their fits
+        monkeypatch.setattr(suff, "_FORECAST_BOOT_STEPS", boot_steps)
     steps, values = noisy(0.9, 0.5, 0.05, noise=0.01, seed=seed, runs=6)
     fit = fit_learning_curve(steps, values, random_state=seed, n_bootstrap=12)
     s = steps.astype(np.float64)
@@ -349,7 +353,12 @@ def test_forecast_bootstrap_rows_are_the_weighted_fit_of_each_resample(seed):
     assert (errs > 0).all()  # the log-space fit for every resample
     for row, err in zip(fit.forecast_bootstrap, errs, strict=True):
         # the same code refitted on that resample alone: the same numbers, bit for bit
-        assert tuple(row) == tuple(suff._log_pow3_many(s, err, s**suff.FORECAST_POWER)[0])
+        boot = suff._log_pow3_many(s, err, s**suff.FORECAST_POWER, 1.0, suff._FORECAST_BOOT_STEPS)
+        assert tuple(row) == tuple(boot[0])
+    if boot_steps == 0:  # the start alone: not the minimum
+        polished = suff._log_pow3_many(s, errs, s**suff.FORECAST_POWER)
+        assert not np.array_equal(fit.forecast_bootstrap, polished)
+        return
     # ... and each reaches the weighted least-squares minimum of an independent oracle
     w = (s / s.max()) ** suff.FORECAST_POWER
     for row, err in list(zip(fit.forecast_bootstrap, errs, strict=True))[:3]:
@@ -379,7 +388,7 @@ def test_forecast_bootstrap_takes_the_log_or_linear_fit_row_by_row():
         if z:
             expected = suff._weighted_pow3(s, err, w, 0.0, 1.0)
         else:
-            expected = tuple(suff._log_pow3_many(s, err, w)[0])
+            expected = tuple(suff._log_pow3_many(s, err, w, 1.0, suff._FORECAST_BOOT_STEPS)[0])
         assert tuple(row) == tuple(expected)
 
 
@@ -543,3 +552,63 @@ def test_inv_project_keeps_dataevals_meaning(monkeypatch):
     # the smallest size of the unweighted curve: it reaches the target there, not one before
     for t, n in zip(targets, sizes.tolist(), strict=True):
         assert refit.project(n)[0] >= t > refit.project(n - 1)[0]
+
+
+def test_log_fit_polish_steps_only_lower_the_loss():
+    # a curve that levels off above its smallest error (a flat, curved valley of c0 against
+    # the exponent, where the polish crawls): fewer steps stop higher, never above the start
+    s = geometric_steps(10_000, 14).astype(np.float64)
+    rng = np.random.default_rng(8)  # 546 steps to the minimum
+    err = 0.27 + 0.5 * (s / s[0]) ** -1.8 + rng.normal(0.0, 0.004, s.size)
+    w = s**suff.FORECAST_POWER
+    wn = (s / s.max()) ** suff.FORECAST_POWER
+    losses = []
+    for steps in (0, 5, suff._FORECAST_BOOT_STEPS, suff._FORECAST_STEPS):
+        c, m, c0 = suff._log_pow3_many(s, err, w, 1.0, steps)[0]
+        assert c > 0.0
+        assert m >= 0.0
+        assert 0.0 <= c0 <= 1.0
+        losses.append(log_loss(s, err, wn, c, m, c0))
+    assert losses == sorted(losses, reverse=True)
+    assert losses[0] > losses[-1]  # the polish matters here
+    assert losses[-1] <= log_oracle(s, err, wn) * (1 + 1e-6) + 1e-14
+    # a well-behaved curve converges long before the resamples' limit: the same answer
+    smooth = 0.05 + 0.8 * (s / s[0]) ** -0.5
+    short = suff._log_pow3_many(s, smooth, w, 1.0, suff._FORECAST_BOOT_STEPS)
+    np.testing.assert_array_equal(short, suff._log_pow3_many(s, smooth, w))
+
+
+@pytest.mark.parametrize("higher", [True, False])
+def test_forecast_limit_is_where_the_forecast_tends(higher):
+    steps, values = noisy(0.8, 0.6, 0.08, noise=0.003, seed=2)
+    metric = values if higher else 1.0 - values
+    fit = fit_learning_curve(steps, metric, higher_is_better=higher, n_bootstrap=0)
+    limit = fit.forecast_limit
+    _, m, c0 = fit._forecast_params()
+    assert m > 0.2
+    assert limit == pytest.approx(1.0 - c0 if higher else c0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ExtrapolationWarning)
+        far = float(fit.forecast(1e15)[0])
+        assert far == pytest.approx(limit, abs=1e-6)
+        beyond = limit + (1e-3 if higher else -1e-3)
+        short = limit - (1e-3 if higher else -1e-3)
+        sizes = fit.forecast_size([beyond, short])
+    assert sizes[0] == -1  # past the limit: never
+    assert sizes[1] > steps[-1]
+
+
+def test_report_default_targets_lie_below_the_forecast_limit():
+    from datagauge.report._sections import _default_targets
+
+    # the pow3 fit's asymptote (0.970) lies above the forecast's (0.943): targets between the
+    # two would read "not reached" in a report whose sizes come from the forecast
+    steps, values = noisy(0.8, 0.3, 0.02, noise=0.006, seed=2)
+    fit = fit_learning_curve(steps, values, n_bootstrap=0)
+    assert 1.0 - fit.c0 > fit.forecast_limit + 0.02
+    targets = _default_targets(fit)
+    assert targets  # the curve still gains
+    assert all(fit.mean[-1] < t < fit.forecast_limit for t in targets)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ExtrapolationWarning)
+        assert (fit.forecast_size(targets) > 0).all()  # each is reached by the forecast

@@ -129,6 +129,12 @@ _FORECAST_GRID = 512
 #: minimum (losses within 1e-4 of each other, either way as often) in 2.5x the time.
 _FORECAST_V_GRID = 64
 _FORECAST_V_MAX = 14.0
+#: Steps of the log-space fit's Levenberg-Marquardt polish, at most: for the forecast itself
+#: until no step lowers the loss (5000 is never reached on the back-test's curves but in flat
+#: valleys), for the resamples behind the range _FORECAST_BOOT_STEPS (their sizes are read
+#: only as quantiles; on the back-test 98% of resampled fits stop before 200 steps).
+_FORECAST_STEPS = 5000
+_FORECAST_BOOT_STEPS = 200
 
 
 # ----------------------------------------------------------------------------- curve fit
@@ -372,6 +378,14 @@ class LearningCurve(ResultBase):
         n = check_sizes(sizes)
         self._warn_far(float(n.max()), "forecasting at")
         return self._forecast_at(self._forecast_params(), n)
+
+    @property
+    def forecast_limit(self) -> float:
+        """The metric the :meth:`forecast` tends to with unlimited data: ``1 - c0`` of its fit
+        where higher is better (accuracy), ``c0`` otherwise. :meth:`forecast_size` (and
+        :meth:`size_needed`) never reach a target beyond it (-1)."""
+        c0 = self._forecast_params()[2]
+        return 1.0 - c0 if self.higher_is_better else c0
 
     def _forecast_params(self) -> tuple[float, float, float]:
         """(c, m, c0) of the forecast's weighted fit, ``error = c0 + c * (n / n_1)**(-m)``."""
@@ -927,7 +941,7 @@ def _fit_curve(
         width = 3 if chosen == "pow3" else 4
         boot = np.ascontiguousarray(fit_family_many(code, logn, errs, lo, hi, m, d)[:, :width])
         # the forecast's weighted fit on the same resamples (the range of size_needed)
-        fboot = _forecast_fit_many(s, errs, lo, hi)
+        fboot = _forecast_fit_many(s, errs, lo, hi, _FORECAST_BOOT_STEPS)
     return LearningCurve(
         c=c,
         m=m,
@@ -948,13 +962,17 @@ def _fit_curve(
 
 
 def _forecast_fit_many(
-    steps: NDArray[np.float64], errs: NDArray[np.float64], lo: float, hi: float
+    steps: NDArray[np.float64],
+    errs: NDArray[np.float64],
+    lo: float,
+    hi: float,
+    max_steps: int = _FORECAST_STEPS,
 ) -> NDArray[np.float64]:
     """The fit of :meth:`LearningCurve.forecast` to every row of `errs` (n_fits, n_steps), or
     to one curve (n_steps,): float64 (n_fits, 3), each row ``(c, m, c0)`` of
     ``err = c0 + c * (n / n_1)**(-m)``. Weights ``(n / n_max)**FORECAST_POWER``; residuals in
     FORECAST_SPACE (:func:`_log_pow3_many`, or :func:`_weighted_pow3_many` for ``"linear"`` and
-    for the rows with an error <= 0)."""
+    for the rows with an error <= 0); the log-space polish takes at most `max_steps`."""
     space = check_choice(FORECAST_SPACE, "FORECAST_SPACE", FORECAST_SPACES)
     rows = np.ascontiguousarray(np.atleast_2d(errs), dtype=np.float64)
     weights = steps**FORECAST_POWER
@@ -963,7 +981,7 @@ def _forecast_fit_many(
     positive = np.all(rows > 0.0, axis=1)
     out = np.empty((rows.shape[0], 3))
     if positive.any():
-        out[positive] = _log_pow3_many(steps, rows[positive], weights, hi)
+        out[positive] = _log_pow3_many(steps, rows[positive], weights, hi, max_steps)
     if not positive.all():
         out[~positive] = _weighted_pow3_many(steps, rows[~positive], weights, lo, hi)
     return out
@@ -974,6 +992,7 @@ def _log_pow3_many(
     errs: NDArray[np.float64],
     weights: NDArray[np.float64],
     hi: float = 1.0,
+    max_steps: int = _FORECAST_STEPS,
 ) -> NDArray[np.float64]:
     """Weighted least squares of the log error: ``(c, m, c0)`` minimising
     ``sum w (ln err - ln(c0 + c * (n / n_1)**(-m)))**2`` over ``c > 0``, ``m >= 0`` (up to
@@ -981,13 +1000,14 @@ def _log_pow3_many(
     `errs` (n_fits, n_steps), each entry > 0; float64 (n_fits, 3). Started from the best
     asymptote below the smallest error (for each, the excess ``err - c0`` a line in log-log,
     solved exactly; a grid and a golden-section search), then polished by projected
-    Levenberg-Marquardt (Numba, ``datagauge._kernels.curves.log_fit_many``). Weights are
-    normalised (only their ratios matter). Deterministic."""
+    Levenberg-Marquardt (Numba, ``datagauge._kernels.curves.log_fit_many``; at most
+    `max_steps` steps). Weights are normalised (only their ratios matter). Deterministic."""
     from ._kernels.curves import log_fit_many
 
     x_log, w, m_max, rows = _weighted_inputs(steps, errs, weights)
     grid = np.linspace(0.0, _FORECAST_V_MAX, _FORECAST_V_GRID)
-    return np.asarray(log_fit_many(x_log, rows, w, grid, hi, m_max), dtype=np.float64)
+    out = log_fit_many(x_log, rows, w, grid, hi, m_max, max_steps)
+    return np.asarray(out, dtype=np.float64)
 
 
 def _weighted_inputs(

@@ -509,17 +509,17 @@ def _log_loss(a, m, c0, x_log, ln_err, w):  # type: ignore[no-untyped-def]
 
 
 @njit(cache=True)
-def _log_polish(a, m, c0, x_log, ln_err, w, hi, m_max):  # type: ignore[no-untyped-def]
+def _log_polish(a, m, c0, x_log, ln_err, w, hi, m_max, max_steps):  # type: ignore[no-untyped-def]
     """Projected Levenberg-Marquardt on ``(a = ln c, m, c0)`` of the log-space loss, with
     ``0 <= m <= m_max`` and ``0 <= c0 <= hi``; only steps that lower the loss count, and it
-    stops when none does (or after 5000): the valley of ``c0`` against ``m`` can be long,
-    curved and flat, and stopping on a small gain (or after 100 steps) left fits of errors
-    equal up to rounding 1e-4 apart."""
+    stops when none does (or after `max_steps`): the valley of ``c0`` against ``m`` can be
+    long, curved and flat, and stopping on a small gain (or after 100 steps) left fits of
+    errors equal up to rounding 1e-4 apart."""
     f = _log_loss(a, m, c0, x_log, ln_err, w)
     lam = 1e-3
     jtj = np.zeros((3, 3))
     jtr = np.zeros(3)
-    for _ in range(5000):
+    for _ in range(max_steps):
         jtj[:, :] = 0.0
         jtr[:] = 0.0
         for i in range(x_log.shape[0]):
@@ -553,7 +553,7 @@ def _log_polish(a, m, c0, x_log, ln_err, w, hi, m_max):  # type: ignore[no-untyp
 
 
 @njit(cache=True)
-def log_fit_many(x_log, errs, w, v_grid, hi, m_max):  # type: ignore[no-untyped-def]
+def log_fit_many(x_log, errs, w, v_grid, hi, m_max, max_steps):  # type: ignore[no-untyped-def]
     """Weighted power-law fits ``err = c0 + c * x**-m`` in log space, one per row of errs
     (n_fits, k), every entry > 0.
 
@@ -565,7 +565,8 @@ def log_fit_many(x_log, errs, w, v_grid, hi, m_max):  # type: ignore[no-untyped-
     ``v_grid[0] = 0``, i.e. ``c0 = 0``) and refined by a golden-section search of ``v``
     between the best grid point's neighbours (40 steps). Then a projected Levenberg-Marquardt
     polish of all three parameters (the line through the excess is not itself the minimum),
-    kept when its loss is not larger. Returns float64 (n_fits, 3): ``(c, m, c0)``.
+    kept when its loss is not larger (at most `max_steps` steps). Returns float64
+    (n_fits, 3): ``(c, m, c0)``.
     Deterministic; a row's answer does not depend on the other rows.
     """
     g = v_grid.shape[0]
@@ -614,7 +615,7 @@ def log_fit_many(x_log, errs, w, v_grid, hi, m_max):  # type: ignore[no-untyped-
         c, m, c0 = out[b, 0], out[b, 1], out[b, 2]
         m = min(m, m_max)
         start = _log_loss(math.log(c), m, c0, x_log, ln_err, w)
-        a, pm, pc0, s = _log_polish(math.log(c), m, c0, x_log, ln_err, w, hi, m_max)
+        a, pm, pc0, s = _log_polish(math.log(c), m, c0, x_log, ln_err, w, hi, m_max, max_steps)
         if s <= start:
             out[b, 0], out[b, 1], out[b, 2] = math.exp(a), pm, pc0
     return out

@@ -266,9 +266,10 @@ def probe_sufficiency(inputs: ReportInputs, cap: int = 5000) -> tuple[Any, Any, 
 
 def _default_targets(curve: Any) -> list[float]:
     """Targets worth sizing when the user gave none: half of the gain still to come, and the
-    round accuracies between the last measured value and the curve's asymptote."""
+    round accuracies between the last measured value and the limit of the forecast (which
+    answers the sizes: a target beyond it would read "not reached")."""
     last = float(curve.mean[-1])
-    best = 1.0 - curve.c0
+    best = curve.forecast_limit
     out = {round(last + 0.5 * (best - last), 3)} if best > last + 0.002 else set()
     out |= {t for t in (0.9, 0.95, 0.99) if last < t < best}
     return sorted(t for t in out if 0.0 <= t <= 1.0)
@@ -322,7 +323,7 @@ def _sufficiency(inputs: ReportInputs, sec: Section, out: Path, shared: Shared) 
     need_rows = []
     targets: dict[str, Any] = {}
     for name, curve in curves.items():
-        best = 1.0 - curve.c0 if curve.higher_is_better else curve.c0  # the asymptote
+        best = 1.0 - curve.c0 if curve.higher_is_better else curve.c0  # the family's asymptote
         asked = list(inputs.sufficiency_targets) or (
             _default_targets(curve) if curve.higher_is_better else []
         )
@@ -356,6 +357,7 @@ def _sufficiency(inputs: ReportInputs, sec: Section, out: Path, shared: Shared) 
                 params.replace("b =", "c0 ="),
                 curve.r2,
                 float(best),
+                float(curve.forecast_limit),
                 ", ".join(f"{k}: {v:.2e}" for k, v in curve.candidates.items()) or "-",
             ]
         )
@@ -371,7 +373,15 @@ def _sufficiency(inputs: ReportInputs, sec: Section, out: Path, shared: Shared) 
             ),
         )
     sec.table(
-        ["metric", "family", "parameters", "R²", "best reachable", "extrapolation score"],
+        [
+            "metric",
+            "family",
+            "parameters",
+            "R²",
+            "asymptote (fit)",
+            "asymptote (forecast)",
+            "extrapolation score",
+        ],
         curve_rows,
         caption=(
             "Fitted curves: error(n) = c0 + c·φ(n); pow3 φ = n^-m, pow4 φ = (n + d)^-m, "

@@ -442,11 +442,9 @@ class LearningCurve(ResultBase):
                 out[i] = 1
                 continue
             e = 1.0 - goal if self.higher_is_better else goal  # the error to get down to
-            if e <= c0:
-                continue  # at or beyond the asymptote
-            ln_n = math.log(n1) - math.log((e - c0) / c) / m
+            ln_n = float(_log_size(c, m, c0, e, n1))
             if ln_n > math.log(MAX_SIZE):
-                continue
+                continue  # at or beyond the asymptote (inf), or too far
             n = max(1, math.ceil(math.exp(ln_n)))
             while n > 1 and reaches(n - 1, goal):  # rounding of the closed form, either way
                 n -= 1
@@ -465,12 +463,10 @@ class LearningCurve(ResultBase):
         n1 = float(self.steps.min())
         e = 1.0 - t[None, :] if self.higher_is_better else t[None, :]
         first = np.clip(c0 + c, lo, hi)  # the error at n_1
-        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-            falls = (c > 0.0) & (m > 0.0)
-            ln_n = math.log(n1) + np.log(c / (e - c0)) / m
-            ln_n = np.where(falls & (e > c0), np.maximum(ln_n, 0.0), np.inf)
-            # a forecast that does not improve: the target is met from the start or never
-            ln_n = np.where(falls, ln_n, np.where(first <= e, 0.0, np.inf))
+        falls = (c > 0.0) & (m > 0.0)
+        ln_n = np.maximum(_log_size(c, m, c0, e, n1), 0.0)
+        # a forecast that does not improve: the target is met from the start or never
+        ln_n = np.where(falls, ln_n, np.where(first <= e, 0.0, np.inf))
         ln_n[ln_n > math.log(MAX_SIZE)] = np.inf
         return np.asarray(np.exp(ln_n), dtype=np.float64)
 
@@ -959,6 +955,17 @@ def _fit_curve(
         alternatives=alternatives,
         forecast_bootstrap=fboot,
     )
+
+
+def _log_size(c: Any, m: Any, c0: Any, e: Any, n1: float) -> NDArray[np.float64]:
+    """ln of the size at which the error ``c0 + c * (n / n1)**(-m)`` falls to `e` (the pow3
+    curve inverted in closed form, unrounded; arrays broadcast), +inf where it never does:
+    ``e <= c0`` (at or beyond the asymptote), or a curve that does not fall (``c <= 0`` or
+    ``m <= 0``)."""
+    c, m, c0, e = (np.asarray(v, dtype=np.float64) for v in (c, m, c0, e))
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        ln_n = math.log(n1) + np.log(c / (e - c0)) / m
+        return np.asarray(np.where((c > 0.0) & (m > 0.0) & (e > c0), ln_n, np.inf))
 
 
 def _forecast_fit_many(

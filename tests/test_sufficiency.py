@@ -6,6 +6,7 @@ from __future__ import annotations
 import itertools
 import json
 import math
+import os
 import sys
 import warnings
 from pathlib import Path
@@ -1082,3 +1083,118 @@ def test_size_needed_gives_unreached_targets_a_lower_end():
     assert np.isfinite(sizes[:, 0]).mean() > 0.1  # the near target: some fits reach it
     assert est.lower[0] > math.floor(top) + 1
     assert est.lower[-1] == math.floor(top) + 1  # no fit reaches an error of 0
+
+
+_SCRIPT = """
+import warnings
+import numpy as np
+from datagauge import Sufficiency
+
+class DS:
+    def __init__(self, x, y): self.x, self.y = x, y
+    def __len__(self): return len(self.x)
+    def __getitem__(self, i): return self.x[i], self.y[i]
+
+class Centroids:
+    def __init__(self): self.labels = self.centres = None
+
+class Train:
+    def train(self, model, dataset, indices):
+        x, y = dataset.x[indices], dataset.y[indices]
+        model.labels = np.unique(y)
+        model.centres = np.stack([x[y == k].mean(axis=0) for k in model.labels])
+
+class Eval:
+    def evaluate(self, model, dataset):
+        d = ((dataset.x[:, None, :] - model.centres[None]) ** 2).sum(axis=2)
+        return {"accuracy": float(np.mean(model.labels[d.argmin(axis=1)] == dataset.y))}
+
+def main():
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 3, 400)
+    x = rng.normal(size=(400, 4)) + y[:, None]
+    cfg = Sufficiency.Config(Train(), Eval(), runs=2, substeps=4)
+    suff = Sufficiency(Centroids(), cfg)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        res = suff.evaluate(DS(x[:300], y[:300]), DS(x[300:], y[300:]), n_jobs=N_JOBS,
+                            progress=False, random_state=1)
+    print("WARNINGS", [str(w.message) for w in caught])
+    print("RESULT", res.measures["accuracy"].round(12).tolist())
+"""
+
+
+@pytest.mark.parametrize(("guarded", "n_jobs"), [(False, None), (False, 2), (True, 2)])
+def test_a_script_without_a_main_guard_runs_serially(tmp_path, guarded, n_jobs):
+    # spawn runs the main script again in every worker: without the guard each worker would
+    # call evaluate again and die (BrokenProcessPool); the runs go serially instead
+    import subprocess
+
+    body = _SCRIPT.replace("N_JOBS", repr(n_jobs))
+    body += '\nif __name__ == "__main__":\n    main()\n' if guarded else "\nmain()\n"
+    script = tmp_path / "script.py"
+    script.write_text(body)
+    out = subprocess.run(
+        [sys.executable, str(script)], capture_output=True, text=True, timeout=300, check=True
+    ).stdout
+    warned = next(line for line in out.splitlines() if line.startswith("WARNINGS"))
+    result = next(line for line in out.splitlines() if line.startswith("RESULT"))
+    if guarded:
+        assert "serially" not in warned  # the runs went to worker processes
+    else:
+        assert ("__main__" in warned) == (n_jobs is not None)  # said only when asked for
+    # the same numbers whichever way the runs went
+    base = _SCRIPT.replace("N_JOBS", "1") + "\nmain()\n"
+    (tmp_path / "serial.py").write_text(base)
+    serial = subprocess.run(
+        [sys.executable, str(tmp_path / "serial.py")],
+        capture_output=True, text=True, timeout=300, check=True,
+    ).stdout  # fmt: skip
+    assert result == next(line for line in serial.splitlines() if line.startswith("RESULT"))
+
+
+def test_unguarded_main_reads_the_main_program(tmp_path, monkeypatch):
+    import types
+
+    from datagauge.sufficiency import _unguarded_main
+
+    def main_from(text):
+        path = tmp_path / "prog.py"
+        path.write_text(text)
+        mod = types.ModuleType("__main__")
+        mod.__file__ = str(path)
+        monkeypatch.setitem(sys.modules, "__main__", mod)
+        return _unguarded_main()
+
+    assert main_from('if __name__ == "__main__":\n    run()\n') is None
+    assert main_from("if '__main__' == __name__:\n    run()\n") is None
+    assert "guard" in main_from("run()\n")
+    assert "guard" in main_from('def f():\n    if __name__ == "__main__":\n        run()\n')
+    assert "could not be read" in main_from("def broken(:\n")
+    interactive = types.ModuleType("__main__")  # a REPL or notebook: no file runs again
+    monkeypatch.setitem(sys.modules, "__main__", interactive)
+    assert _unguarded_main() is None
+
+
+class DieInWorker:
+    """Trains like CentroidTrain, but kills the worker process it runs in."""
+
+    def train(self, model, dataset, indices):
+        import multiprocessing
+
+        if multiprocessing.parent_process() is not None:
+            os._exit(3)
+        CentroidTrain().train(model, dataset, indices)
+
+
+def test_a_dead_worker_leaves_the_runs_to_this_process():
+    train, test = digits_split(200, 200)
+    cfg = Sufficiency.Config(DieInWorker(), CentroidEval(), runs=2, substeps=4)
+    serial = Sufficiency(Centroids(), cfg).evaluate(
+        train, test, n_jobs=1, progress=False, random_state=5
+    )
+    with pytest.warns(DatagaugeWarning, match="worker process died"):
+        pooled = Sufficiency(Centroids(), cfg).evaluate(
+            train, test, n_jobs=2, progress=False, random_state=5
+        )
+    assert pooled.to_dict() == serial.to_dict()

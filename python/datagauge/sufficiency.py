@@ -1313,6 +1313,42 @@ def _unpicklable(objects: Iterable[Any]) -> str | None:
     return None
 
 
+def _unguarded_main() -> str | None:
+    """Why worker processes would run the caller's program again, or None when they would not.
+
+    A "spawn" worker starts by importing the main module (the script, or the module run with
+    ``python -m``) under another name: its top level runs again in every worker, and a call to
+    ``evaluate`` there starts workers from the worker, which multiprocessing refuses (the
+    worker dies). The usual cure is the ``if __name__ == "__main__":`` guard; a main module
+    whose source has none at its top level (or cannot be read) counts as unguarded. An
+    interactive session has no main file: nothing runs again.
+    """
+    import ast
+
+    main = sys.modules.get("__main__")
+    spec = getattr(main, "__spec__", None)
+    path = getattr(spec, "origin", None) or getattr(main, "__file__", None)
+    if main is None or path is None:
+        return None
+    try:
+        with open(path, "rb") as fh:
+            tree = ast.parse(fh.read())
+    except (OSError, SyntaxError, ValueError):
+        return f"the main program ({path}) could not be read to find its __main__ guard"
+    for node in tree.body:
+        if isinstance(node, ast.If) and isinstance(node.test, ast.Compare):
+            names = [node.test.left, *node.test.comparators]
+            if {ast.dump(v) for v in names} == {
+                ast.dump(ast.Name("__name__", ast.Load())),
+                ast.dump(ast.Constant("__main__")),
+            }:
+                return None
+    return (
+        f"the main program ({path}) has no 'if __name__ == \"__main__\":' guard, so every "
+        "worker process would run it again"
+    )
+
+
 class Sufficiency:
     """How much training data a model needs: train on growing subsets, fit, project.
 
@@ -1393,7 +1429,10 @@ class Sufficiency:
             FAISS); otherwise the runs go serially with `n_jobs` threads. When they do not
             pickle (e.g. classes defined in a notebook, or a lambda), the runs go serially:
             silently for the default None, with a DatagaugeWarning saying why when `n_jobs`
-            was given. Each worker holds its own copy of the model and the datasets (a model
+            was given. The same holds for a script without an ``if __name__ == "__main__":``
+            guard (spawned workers would run it again). A worker that dies leaves the runs not
+            yet returned to this process, with a DatagaugeWarning (the same result).
+            Each worker holds its own copy of the model and the datasets (a model
             on a GPU sits there once per worker); ``n_jobs=1`` runs everything in this
             process on one thread. Thread counts are restored afterwards, also when a run
             raises. The results do not depend on `n_jobs`.
@@ -1425,17 +1464,22 @@ class Sufficiency:
         cfg = self.config
         workers = min(jobs, cfg.runs)
         if workers > 1:
-            reason = _unpicklable(
+            unguarded = _unguarded_main()
+            reason = unguarded or _unpicklable(
                 (self.model, cfg.training_strategy, cfg.evaluation_strategy)
                 + ((cfg.reset_strategy,) if cfg.reset_strategy is not None else ())
                 + (train_ds, test_ds)
             )
             if reason is not None:
                 if n_jobs is not None:
+                    cure = (
+                        "Put the program's work under that guard"
+                        if unguarded
+                        else "Define the strategies at module level (importable)"
+                    )
                     warnings.warn(
                         f"running the {cfg.runs} runs serially, not in {workers} processes: "
-                        f"{reason}. Define the strategies at module level (importable) to run "
-                        "them in parallel.",
+                        f"{reason}. {cure} to run them in parallel.",
                         DatagaugeWarning,
                         stacklevel=2,
                     )
@@ -1446,22 +1490,36 @@ class Sufficiency:
             if workers > 1:
                 import multiprocessing
                 from concurrent.futures import ProcessPoolExecutor
+                from concurrent.futures.process import BrokenProcessPool
 
                 threads = max(1, jobs // workers)
                 ctx = multiprocessing.get_context("spawn")
-                with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as ex:
-                    futures = [
-                        ex.submit(
-                            _pooled_run, threads, self.model, cfg, train_ds, test_ds, steps, s, r
-                        )
-                        for r, s in enumerate(seeds)
-                    ]
-                    for fut in futures:
-                        runs.append(fut.result())
-                        bar.update(steps.size)
-            else:
+                try:
+                    with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as ex:
+                        futures = [
+                            ex.submit(
+                                _pooled_run, threads, self.model, cfg, train_ds, test_ds, steps,
+                                s, r,
+                            )
+                            for r, s in enumerate(seeds)
+                        ]  # fmt: skip
+                        for fut in futures:
+                            runs.append(fut.result())
+                            bar.update(steps.size)
+                except BrokenProcessPool as exc:
+                    # a worker died (out of memory, killed, or it could not start): each run
+                    # has its own seed, so the runs not yet returned give the same result here
+                    warnings.warn(
+                        f"a worker process died ({exc}); running the {cfg.runs - len(runs)} "
+                        "runs left serially in this process (the same result).",
+                        DatagaugeWarning,
+                        stacklevel=2,
+                    )
+                    bar.note("a worker process died: running serially")
+                    workers = 1
+            if workers == 1:
                 with thread_limits(jobs, torch=True):
-                    for r, s in enumerate(seeds):
+                    for r, s in list(enumerate(seeds))[len(runs) :]:
                         runs.append(
                             _one_run(self.model, cfg, train_ds, test_ds, steps, s, r, bar.update)
                         )

@@ -1087,38 +1087,17 @@ def test_size_needed_gives_unreached_targets_a_lower_end():
 
 _SCRIPT = """
 import warnings
-import numpy as np
 from datagauge import Sufficiency
-
-class DS:
-    def __init__(self, x, y): self.x, self.y = x, y
-    def __len__(self): return len(self.x)
-    def __getitem__(self, i): return self.x[i], self.y[i]
-
-class Centroids:
-    def __init__(self): self.labels = self.centres = None
-
-class Train:
-    def train(self, model, dataset, indices):
-        x, y = dataset.x[indices], dataset.y[indices]
-        model.labels = np.unique(y)
-        model.centres = np.stack([x[y == k].mean(axis=0) for k in model.labels])
-
-class Eval:
-    def evaluate(self, model, dataset):
-        d = ((dataset.x[:, None, :] - model.centres[None]) ** 2).sum(axis=2)
-        return {"accuracy": float(np.mean(model.labels[d.argmin(axis=1)] == dataset.y))}
+from test_sufficiency import CentroidEval, Centroids, CentroidTrain, digits_split
 
 def main():
-    rng = np.random.default_rng(0)
-    y = rng.integers(0, 3, 400)
-    x = rng.normal(size=(400, 4)) + y[:, None]
-    cfg = Sufficiency.Config(Train(), Eval(), runs=2, substeps=4)
-    suff = Sufficiency(Centroids(), cfg)
+    train, test = digits_split(200, 200)
+    cfg = Sufficiency.Config(CentroidTrain(), CentroidEval(), runs=2, substeps=4)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        res = suff.evaluate(DS(x[:300], y[:300]), DS(x[300:], y[300:]), n_jobs=N_JOBS,
-                            progress=False, random_state=1)
+        res = Sufficiency(Centroids(), cfg).evaluate(
+            train, test, n_jobs=N_JOBS, progress=False, random_state=1
+        )
     print("WARNINGS", [str(w.message) for w in caught])
     print("RESULT", res.measures["accuracy"].round(12).tolist())
 """
@@ -1134,9 +1113,11 @@ def test_a_script_without_a_main_guard_runs_serially(tmp_path, guarded, n_jobs):
     body += '\nif __name__ == "__main__":\n    main()\n' if guarded else "\nmain()\n"
     script = tmp_path / "script.py"
     script.write_text(body)
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).parent)}
     out = subprocess.run(
-        [sys.executable, str(script)], capture_output=True, text=True, timeout=300, check=True
-    ).stdout
+        [sys.executable, str(script)], capture_output=True, text=True, timeout=300, check=True,
+        env=env,
+    ).stdout  # fmt: skip
     warned = next(line for line in out.splitlines() if line.startswith("WARNINGS"))
     result = next(line for line in out.splitlines() if line.startswith("RESULT"))
     if guarded:
@@ -1148,7 +1129,7 @@ def test_a_script_without_a_main_guard_runs_serially(tmp_path, guarded, n_jobs):
     (tmp_path / "serial.py").write_text(base)
     serial = subprocess.run(
         [sys.executable, str(tmp_path / "serial.py")],
-        capture_output=True, text=True, timeout=300, check=True,
+        capture_output=True, text=True, timeout=300, check=True, env=env,
     ).stdout  # fmt: skip
     assert result == next(line for line in serial.splitlines() if line.startswith("RESULT"))
 

@@ -612,3 +612,21 @@ def test_report_default_targets_lie_below_the_forecast_limit():
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ExtrapolationWarning)
         assert (fit.forecast_size(targets) > 0).all()  # each is reached by the forecast
+
+
+@pytest.mark.parametrize(("values", "higher"), [([0.3] * 4, True), ([0.7] * 4, False)])
+def test_forecast_limit_of_a_flat_curve_is_its_value(values, higher):
+    fit = fit_learning_curve([10, 20, 40, 80], values, higher_is_better=higher, n_bootstrap=0)
+    assert fit.forecast_limit == pytest.approx(values[0], abs=1e-9)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ExtrapolationWarning)
+        assert fit.forecast([1e9])[0] == pytest.approx(fit.forecast_limit, abs=1e-9)
+
+
+def test_forecast_limit_of_a_curve_that_gets_worse_is_flat():
+    fit = fit_learning_curve([50, 100, 200, 400], [0.5, 0.45, 0.35, 0.2], n_bootstrap=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ExtrapolationWarning)
+        far = float(fit.forecast([1e12])[0])
+    assert fit.forecast_limit == pytest.approx(far, abs=1e-6)
+    assert fit.forecast_limit <= 0.5

@@ -382,10 +382,13 @@ class LearningCurve(ResultBase):
     @property
     def forecast_limit(self) -> float:
         """The metric the :meth:`forecast` tends to with unlimited data: ``1 - c0`` of its fit
-        where higher is better (accuracy), ``c0`` otherwise. :meth:`forecast_size` (and
-        :meth:`size_needed`) never reach a target beyond it (-1)."""
-        c0 = self._forecast_params()[2]
-        return 1.0 - c0 if self.higher_is_better else c0
+        where higher is better (accuracy), ``c0`` otherwise; for a forecast that does not
+        improve with data (``c <= 0`` or ``m = 0``: flat) its one value. :meth:`forecast_size`
+        (and :meth:`size_needed`) never reach a target beyond it (-1)."""
+        c, m, c0 = self._forecast_params()
+        err = c0 if (c > 0.0 and m > 0.0) else c0 + c  # (n / n_1)**-m -> 0, or 1 when m = 0
+        err = float(np.clip(err, *self._clip))
+        return 1.0 - err if self.higher_is_better else err
 
     def _forecast_params(self) -> tuple[float, float, float]:
         """(c, m, c0) of the forecast's weighted fit, ``error = c0 + c * (n / n_1)**(-m)``."""

@@ -133,7 +133,7 @@ def test_graph_refuses_to_overwrite(data, tmp_path, capsys):
     capsys.readouterr()
     assert main([*base, "-k", "5", "--out", str(folder)]) == 2
     err = capsys.readouterr().err
-    assert "already exists; pass --overwrite" in err
+    assert "already exists; pass overwrite=True (--overwrite)" in err
     assert "Traceback" not in err
     assert main([*base, "-k", "7", "--out", str(folder), "--overwrite"]) == 0
     assert datagauge.NeighborGraph.load(folder).k == 7

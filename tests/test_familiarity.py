@@ -862,3 +862,11 @@ def test_gap_on_real_digits_reads_the_right_way():
     apart = datagauge.compare_datasets(x[low], x[~low], random_state=0)
     assert apart.band == "huge gap"
     assert apart.fraction_below_p5 > 0.3
+
+
+def test_analyses_are_deterministic_by_default():
+    rng = np.random.default_rng(0)
+    a, b = rng.normal(size=(300, 4)), rng.normal(size=(200, 4)) + 0.2
+    first, second = datagauge.compare_datasets(a, b), datagauge.compare_datasets(a, b)
+    assert first.likelihood_ratio == second.likelihood_ratio
+    np.testing.assert_array_equal(datagauge.familiarity(a).scores, datagauge.familiarity(a).scores)

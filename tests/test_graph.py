@@ -313,3 +313,24 @@ def test_atomic_files_get_the_usual_permissions(tmp_path):
         os.umask(mask)
     assert (tmp_path / "a.txt").stat().st_mode & 0o777 == 0o644
     assert (tmp_path / "d").stat().st_mode & 0o777 == 0o755
+
+
+def test_save_overwrites_only_a_saved_graph(tmp_path):
+    x = np.random.default_rng(0).normal(size=(40, 3)).astype(np.float32)
+    graph = datagauge.neighbor_graph(x, 3)
+    folder = tmp_path / "mine"
+    folder.mkdir()
+    (folder / "notes.txt").write_text("keep me")
+    with pytest.raises(FileExistsError, match="not a saved graph"):
+        graph.save(folder, overwrite=True)
+    assert (folder / "notes.txt").read_text() == "keep me"
+    plain = tmp_path / "file.txt"
+    plain.write_text("keep me too")
+    with pytest.raises(FileExistsError, match="not a saved graph"):
+        graph.save(plain, overwrite=True)
+    assert plain.read_text() == "keep me too"
+    saved = graph.save(tmp_path / "g")
+    with pytest.raises(FileExistsError, match="already exists"):
+        graph.save(saved)
+    graph.save(saved, overwrite=True)  # a saved graph is replaced when asked
+    assert (saved / "graph.json").is_file()

@@ -834,3 +834,62 @@ def test_cnn_sufficiency_in_a_worker_equals_the_run_in_process():
     with pytest.warns(DatagaugeWarning, match="exited with status -9.*own process instead"):
         again = suff.evaluate(train_ds, test_ds, random_state=0)
     np.testing.assert_array_equal(again.measures["accuracy"], here.measures["accuracy"])
+
+
+def test_report_never_replaces_files_it_did_not_write(tmp_path):
+    """The user's own embeddings and labels in --out (no report.json there) are refused before
+    anything runs, and --limit never cuts a saved input down; a report's folder is rewritten."""
+    from datagauge.report import build_report
+
+    rng = np.random.default_rng(0)
+    d = tmp_path / "d"
+    d.mkdir()
+    x = rng.normal(size=(120, 6))  # float64: the report would save float32
+    np.save(d / "embeddings.npy", x)
+    np.save(d / "labels.npy", np.arange(120) % 3)
+    before = {p.name: p.read_bytes() for p in d.iterdir()}
+    argv = ["report", "--embeddings", str(d / "embeddings.npy"), "--labels"]
+    argv += [str(d / "labels.npy"), "--out", str(d), "--limit", "60", "--no-progress"]
+    assert main(argv) == 2
+    assert {p.name: p.read_bytes() for p in d.iterdir()} == before
+    # a previous report's folder: its own files are replaced...
+    out = tmp_path / "r"
+    inputs = ReportInputs(name="x", embeddings=x.astype(np.float32))
+    build_report(inputs, out, progress=False, sections=lambda: [])
+    build_report(inputs, out, progress=False, sections=lambda: [])
+    assert (out / "report.json").is_file()
+    # ... but never one that is the input of this run
+    saved = (out / "embeddings.npy").read_bytes()
+    argv = ["report", "--embeddings", str(out / "embeddings.npy"), "--out", str(out)]
+    assert main([*argv, "--limit", "60", "--no-progress"]) == 2
+    assert (out / "embeddings.npy").read_bytes() == saved
+    with pytest.raises(FileExistsError, match="not a previous report"):
+        build_report(inputs, d, progress=False, sections=lambda: [])
+
+
+def test_report_on_a_one_class_image_folder_treats_it_as_unlabelled(tmp_path):
+    pytest.importorskip("torch")
+    from datagauge import datasets
+
+    try:
+        photos = datasets.load_foolbox_images("cifar10")
+        from datagauge.embeddings.models import load_efficientnet_lite0
+
+        load_efficientnet_lite0()
+    except (FileNotFoundError, ImportError) as exc:
+        pytest.skip(f"foolbox images or EfficientNet-Lite0 weights not installed: {exc}")
+    from PIL import Image
+
+    folder = tmp_path / "photos" / "cat"  # every photo in one class folder
+    folder.mkdir(parents=True)
+    for i, img in enumerate(photos.images):
+        arr = np.asarray(img)
+        if arr.dtype != np.uint8:
+            arr = (np.clip(arr, 0, 1) * 255).astype(np.uint8)
+        Image.fromarray(arr).save(folder / f"{i}.png")
+    out = tmp_path / "out"
+    argv = ["report", "--images", str(tmp_path / "photos"), "--out", str(out), "--no-progress"]
+    assert main(argv) == 0
+    result = json.loads((out / "report.json").read_text())
+    assert result["overview"]["n_samples"] == len(photos.images)
+    assert "one class only" in (out / "report.html").read_text()

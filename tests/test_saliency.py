@@ -337,6 +337,15 @@ def test_save_saliency_writes_one_png_per_image(tmp_path):
         assert np.array_equal(left[..., 0], left[..., 1])
         right = pixels[:, -im.height :]  # the overlay, coloured where the map is large
         assert (right[..., 0] != right[..., 2]).any()
+    # files already there are never replaced unasked, and nothing is written then
+    paths[1].write_bytes(b"edited")
+    with pytest.raises(FileExistsError, match="overwrite=True"):
+        datagauge.save_saliency(x, maps, tmp_path / "maps")
+    assert paths[1].read_bytes() == b"edited"
+    datagauge.save_saliency(x, maps, tmp_path / "maps", overwrite=True)
+    assert paths[1].read_bytes() != b"edited"
+    with pytest.raises(TypeError, match="True or False"):
+        datagauge.save_saliency(x, maps, tmp_path / "maps", overwrite="yes")
 
 
 def test_save_saliency_bad_maps(tmp_path):

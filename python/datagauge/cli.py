@@ -225,6 +225,7 @@ def _run_report(args: argparse.Namespace) -> int:
         p is not None for p in (args.labels, args.predictions, args.tags)
     ):
         raise ValueError("--labels, --predictions and --tags go with --embeddings.")
+    _refuse_inputs_in_outputs(args)
     inputs = load_inputs(
         dataset=args.dataset,
         images=args.images,
@@ -245,6 +246,26 @@ def _run_report(args: argparse.Namespace) -> int:
     html_path, json_path = build_report(inputs, args.out, progress=not args.no_progress)
     print(f"wrote {html_path} and {json_path}")
     return 0
+
+
+def _refuse_inputs_in_outputs(args: argparse.Namespace) -> None:
+    """The report writes embeddings.npy and the other REPORT_FILES in --out: none of them may
+    be an input file (re-running a report on its own saved embeddings with --limit would
+    cut them down)."""
+    from .report._pipeline import REPORT_FILES, check_out_dir
+
+    out = Path(args.out)
+    check_out_dir(out)
+    for flag in ("embeddings", "labels", "predictions", "tags"):
+        given = getattr(args, flag)
+        if given is None:
+            continue
+        for name in REPORT_FILES:
+            if (out / name).exists() and Path(given).exists() and (out / name).samefile(given):
+                raise FileExistsError(
+                    f"--{flag} {given} is the file the report writes as {out / name}; "
+                    "choose another --out folder (or copy the input elsewhere first)."
+                )
 
 
 def _load(
@@ -467,20 +488,10 @@ def _run_label_errors(args: argparse.Namespace) -> int:
 
 
 def _run_graph(args: argparse.Namespace) -> int:
-    from .graph import neighbor_graph
+    from .graph import check_save_target, neighbor_graph
 
     target: Path = args.out
-    if target.exists() or target.is_symlink():
-        if not args.overwrite:
-            raise FileExistsError(
-                f"--out {target} already exists; pass --overwrite to replace a saved graph, "
-                "or choose another folder."
-            )
-        if not (target.is_dir() and (target / "graph.json").is_file()):
-            raise FileExistsError(
-                f"--out {target} exists and is not a saved graph (no graph.json inside); "
-                "--overwrite replaces only a saved graph: choose another folder."
-            )
+    check_save_target(target, args.overwrite)  # before the search, not after it
     name, x, _, _ = _load(args)
     graph = neighbor_graph(x, args.k, index=args.index, n_jobs=args.n_jobs)
     graph.save(target, overwrite=args.overwrite)

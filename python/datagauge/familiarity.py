@@ -415,7 +415,7 @@ def familiarity(
     reduce_dim: int | None = None,
     min_class_size: int | None = None,
     n_extremes: int = 10,
-    random_state: Any = None,
+    random_state: Any = 0,
     n_jobs: int | None = None,
 ) -> FamiliarityResult:
     """Score every sample by how familiar it is under a density model of the dataset.
@@ -430,7 +430,9 @@ def familiarity(
         Density model with ``fit`` and ``score_samples``; default a :class:`Familiarity`
         built from the next four parameters (which are ignored when a strategy is given).
     n_components, covariance_type, reduce_dim, random_state, n_jobs
-        Parameters of the default :class:`Familiarity`.
+        Parameters of the default :class:`Familiarity`; `random_state` defaults to 0 here (the
+        same answer on every call, as everywhere in datagauge's analyses; None draws fresh
+        entropy).
     min_class_size : int, optional
         Classes with fewer samples get no model (reported in ``per_class.modelled``);
         default ``max(10, n_components)``.
@@ -539,7 +541,7 @@ def compare_datasets(
     reduce_dim: int | None = None,
     min_class_size: int | None = None,
     n_folds: int = 5,
-    random_state: Any = None,
+    random_state: Any = 0,
     n_jobs: int | None = None,
 ) -> DatasetComparison:
     """How familiar dataset Dp is to a density model of dataset Df (a distribution gap).
@@ -563,7 +565,8 @@ def compare_datasets(
     strategy : DensityStrategy, optional
         Density model; default a :class:`Familiarity` from the next parameters.
     n_components, covariance_type, reduce_dim, random_state, n_jobs
-        Parameters of the default :class:`Familiarity`.
+        Parameters of the default :class:`Familiarity`; `random_state` defaults to 0 here, and
+        also draws the folds (the same answer on every call; None draws fresh entropy).
     min_class_size : int, optional
         Classes of Df with fewer samples are not compared; default ``max(10, ceil(n_components
         * n_folds / (n_folds - 1)))``, so that every fold's model has its components.

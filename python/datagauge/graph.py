@@ -68,6 +68,23 @@ _ARRAYS = ("indices", "distances", "duplicate_of", "feature_range")
 _HASH_BLOCK = 1 << 15
 
 
+def check_save_target(target: Path, overwrite: bool) -> None:
+    """Raise FileExistsError unless a graph may be saved at `target`: nothing there, or (with
+    `overwrite`) a graph saved before (a folder with ``graph.json``); never anything else."""
+    if not (target.exists() or target.is_symlink()):
+        return
+    if not overwrite:
+        raise FileExistsError(
+            f"{target} already exists; pass overwrite=True (--overwrite) to replace a saved "
+            "graph, or choose another folder."
+        )
+    if not (target.is_dir() and (target / "graph.json").is_file()):
+        raise FileExistsError(
+            f"{target} exists and is not a saved graph (no graph.json inside); overwrite "
+            "replaces only a saved graph: choose another folder."
+        )
+
+
 def _row_hashes(x: NDArray[np.float32], seed: int) -> NDArray[np.uint64]:
     """A 64-bit multilinear hash of every row's float32 bit patterns (-0.0 counted as 0.0)."""
     n, d = x.shape
@@ -285,7 +302,9 @@ class NeighborGraph(ResultBase):
         path : str or path-like
             Folder to create, e.g. ``"train.graph"``.
         overwrite : bool, default False
-            Replace an existing folder; otherwise an existing `path` raises FileExistsError.
+            Replace an existing saved graph (a folder with ``graph.json``); otherwise an
+            existing `path` raises FileExistsError. Anything else at `path` (a file, a folder
+            no graph was saved in) is never replaced.
 
         Returns
         -------
@@ -293,6 +312,7 @@ class NeighborGraph(ResultBase):
             `path`.
         """
         target = Path(path)
+        check_save_target(target, overwrite)
         graph = self.compute()
         meta: dict[str, Any] = {
             "format": _FORMAT,

@@ -439,6 +439,7 @@ def save_saliency(
     *,
     prefix: str = "saliency",
     min_size: int = 128,
+    overwrite: bool = False,
 ) -> list[Path]:
     """Write one PNG per image: the image and, beside it, the saliency map over it.
 
@@ -455,6 +456,9 @@ def save_saliency(
         File names are ``{prefix}_{i:04d}.png``.
     min_size : int, default 128
         Small images are enlarged (nearest neighbour) to at least this many pixels a side.
+    overwrite : bool, default False
+        Replace files of those names already in `path`; otherwise they raise
+        FileExistsError before anything is written.
 
     Returns
     -------
@@ -480,7 +484,17 @@ def save_saliency(
     if not np.isfinite(m).all():
         raise ValueError("maps contain NaN or infinite values; they cannot be drawn.")
     min_size = check_int(min_size, "min_size", minimum=1)
+    if not isinstance(overwrite, (bool, np.bool_)):
+        raise TypeError(f"overwrite must be True or False, got {overwrite!r}.")
     folder = Path(path)
+    targets = [folder / f"{prefix}_{i:04d}.png" for i in range(n)]
+    taken = [t.name for t in targets if t.exists() or t.is_symlink()]
+    if taken and not overwrite:
+        shown = ", ".join(taken[:3]) + (f" and {len(taken) - 3} more" if len(taken) > 3 else "")
+        raise FileExistsError(
+            f"{folder} already holds {shown}; pass overwrite=True to replace them, or another "
+            "folder or prefix."
+        )
     folder.mkdir(parents=True, exist_ok=True)
     scale = max(1, math.ceil(min_size / min(h, w)))
     red = np.array([1.0, 0.0, 0.0], dtype=np.float32)
@@ -498,7 +512,7 @@ def save_saliency(
         img = Image.fromarray(np.round(pair * 255).astype(np.uint8))
         if scale > 1:
             img = img.resize((img.width * scale, img.height * scale), Image.Resampling.NEAREST)
-        target = folder / f"{prefix}_{i:04d}.png"
+        target = targets[i]
         buffer = io.BytesIO()
         img.save(buffer, format="PNG")
         write_bytes(target, buffer.getvalue())

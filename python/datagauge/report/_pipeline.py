@@ -45,6 +45,26 @@ def _overview(inputs: ReportInputs, sec: Section) -> dict[str, Any]:
     return info
 
 
+#: The files build_report writes in its folder besides the sections' own (which guard theirs).
+REPORT_FILES = ("report.html", "report.json", "embeddings.npy", "labels.npy")
+
+
+def check_out_dir(out: Path) -> None:
+    """Refuse a report folder whose files build_report would replace though no report wrote
+    them: a folder without ``report.json`` that holds any of :data:`REPORT_FILES` (the
+    user's own embeddings.npy, say). A previous report's folder is written over."""
+    if out.exists() and not out.is_dir():
+        raise NotADirectoryError(f"the report folder {out} is a file; choose a folder.")
+    if (out / "report.json").is_file():
+        return
+    clash = [name for name in REPORT_FILES if (out / name).exists()]
+    if clash:
+        raise FileExistsError(
+            f"{out} already holds {', '.join(clash)}, which the report would replace, and no "
+            "report.json (it is not a previous report's folder); choose another output folder."
+        )
+
+
 def build_report(
     inputs: ReportInputs,
     out_dir: str | Path,
@@ -61,7 +81,9 @@ def build_report(
     out_dir : str or Path
         Created when missing. Besides the report it receives ``embeddings.npy`` (and
         ``labels.npy``), the concept-bias query file and the saliency PNGs. Every file is
-        written atomically (a temporary file renamed into place).
+        written atomically (a temporary file renamed into place). A folder that holds any of
+        those files but no ``report.json`` (files no report wrote, such as the inputs) is
+        refused before anything runs; a previous report's folder is written over.
     progress : bool
         Show a progress bar on stderr.
     sections : callable, optional
@@ -78,6 +100,7 @@ def build_report(
         The HTML and JSON files written.
     """
     out = Path(out_dir)
+    check_out_dir(out)
     out.mkdir(parents=True, exist_ok=True)
     steps = SECTIONS if sections is None else sections()
     n, d = inputs.embeddings.shape

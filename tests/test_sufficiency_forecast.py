@@ -630,3 +630,45 @@ def test_forecast_limit_of_a_curve_that_gets_worse_is_flat():
         far = float(fit.forecast([1e12])[0])
     assert fit.forecast_limit == pytest.approx(far, abs=1e-6)
     assert fit.forecast_limit <= 0.5
+
+
+@settings(max_examples=25, deadline=None)
+@given(seed=st.integers(0, 10_000), higher=st.booleans())
+def test_size_ranges_never_fall_as_the_target_gets_harder(seed, higher):
+    rng = np.random.default_rng(seed)
+    steps = np.unique(np.geomspace(rng.integers(5, 50), rng.integers(500, 5000), 7).astype(int))
+    err = rng.uniform(0, 0.3) + rng.uniform(0.3, 3) * steps.astype(float) ** -rng.uniform(0.1, 1.2)
+    noise = rng.normal(scale=rng.choice([0.001, 0.01, 0.03]), size=(3, steps.size))
+    acc = np.clip(1 - err[None, :] + noise, 0, 1)
+    values = acc if higher else 1.0 - acc
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        fit = fit_learning_curve(steps, values, higher_is_better=higher, random_state=seed)
+        limit = fit.forecast_limit
+        last = float(fit.mean[-1])
+        # reachable, then (past the forecast's limit) not
+        targets = np.clip(np.linspace(last, limit + (limit - last) * 0.5, 9), 0.0, 1.0)
+        est = fit.size_needed(targets)
+    order = np.argsort(targets if higher else -targets)
+    assert np.all(np.diff(est.lower[order]) >= 0)
+    upper = np.where(est.upper < 0, np.iinfo(np.int64).max, est.upper)[order]
+    assert np.all(np.diff(upper) >= 0)
+
+
+def test_size_range_of_an_unreachable_target_is_not_below_a_reachable_ones():
+    # the bug-bash's curve: 0.968 is reachable (lower end 22M), 0.969 not ("at least 273k")
+    rng = np.random.default_rng(59)
+    steps = np.unique(
+        np.geomspace(rng.integers(5, 50), rng.integers(500, 5000), rng.integers(4, 9)).astype(int)
+    )
+    c0, c, m = rng.uniform(0, 0.3), rng.uniform(0.3, 3), rng.uniform(0.1, 1.2)
+    runs = int(rng.integers(2, 6))
+    err = c0 + c * steps**-m
+    noise = rng.normal(scale=rng.choice([0.001, 0.01, 0.03]), size=(runs, steps.size))
+    fit = fit_learning_curve(steps, np.clip(1 - err[None, :] + noise, 0, 1), random_state=59)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ExtrapolationWarning)
+        est = fit.size_needed([0.968, 0.969, 0.98])
+    assert est.reachable.tolist() == [True, False, False]
+    assert est.lower[1] >= est.lower[0]
+    assert est.lower[2] >= est.lower[1]

@@ -680,6 +680,7 @@ class LearningCurve(ResultBase):
             (1.0 - level) / 2.0,
             *calib,
         )
+        lower, upper = _monotone_range(t, lower, upper, self.higher_is_better)
         return SizeEstimate(
             targets=t,
             size=size,
@@ -761,6 +762,28 @@ def _size_range(
         if size[i] > 0 and open_share[i] <= tail:
             upper[i] = min(MAX_SIZE, math.ceil(math.exp(centre + z * s)))
     return lower, upper
+
+
+def _monotone_range(
+    t: NDArray[np.float64],
+    lower: NDArray[np.int64],
+    upper: NDArray[np.int64],
+    higher_is_better: bool,
+) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
+    """The ranges of several targets made consistent: a harder target (higher where higher is
+    better) needs at least what an easier one needs, so neither end of its range lies below
+    the easier target's (an open upper end, -1, stays open for every harder target). Each
+    range is computed on its own (``_size_range``), and near the asymptote the ends of a
+    reachable target (around a huge size) and of an unreachable one ("at least this, maybe
+    never", from the resamples) can cross."""
+    order = np.argsort(t if higher_is_better else -t, kind="stable")
+    lo = np.maximum.accumulate(lower[order])
+    hi = np.where(upper[order] < 0, np.iinfo(np.int64).max, upper[order])
+    hi = np.maximum.accumulate(hi)
+    out_lo, out_hi = np.empty_like(lower), np.empty_like(upper)
+    out_lo[order] = lo
+    out_hi[order] = np.where(hi == np.iinfo(np.int64).max, -1, hi)
+    return out_lo, out_hi
 
 
 def _never_lower(

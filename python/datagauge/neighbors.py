@@ -142,6 +142,14 @@ _PROBE_QUERIES = 200
 #: 0.125 -> 0.058, 64-d 0.131 -> 0.056, Fashion-MNIST pixels 0.517 -> 0.332, uniform 64-d 1.0
 #: throughout). It costs 0.02-0.2 s where the full tree would cost 0.2-3 s to build.
 _SMALL_PROBE_ROWS = 4096
+#: "auto" probes a kd-tree above ``KDTREE_MAX_DIM`` features only where the points number at
+#: least this many times the features. The rotated tree's frame is the eigenvectors of a d x d
+#: covariance, whose cost grows as d^3 (LAPACK on one thread: about 10 brute-force tile FMAs per
+#: d^3, measured 1.6 s at 2,048 features and 11.7 s at 4,096, where brute force over 200 points
+#: took 0.01-0.02 s), against n^2 d / 2 FMAs for brute force over all pairs: from n = 8 d on,
+#: the frame costs at most about a third of brute force. Fewer points (wide data: tens of
+#: points of 100,000 features) go straight to brute force, with no d x d matrix.
+_FRAME_ROWS_PER_FEATURE = 8
 #: Products (rows x d x d) a frame rotates on one BLAS thread (see Frame.apply).
 _FRAME_ONE_THREAD_FLOPS = 1 << 31
 _SMALL_PROBE_FACTOR = 4.0
@@ -156,16 +164,16 @@ class Exact:
     Parameters
     ----------
     engine : {"auto", "kdtree", "brute", "screen", "flat"}
-        ``"auto"`` picks the kd-tree for ``n_features <= 12``. Above, on the CPU, it builds the
-        tree and self-queries 200 sample points: when a query scans at most 10% of the data
-        (data of low intrinsic dimension, as real embeddings often are) the tree is used,
-        otherwise ``"screen"`` where the int8 screening runs and :func:`screen_plan` finds
-        that at most ``max(2k + 8, n_features / 4)`` candidates per point prove the lists
-        (pixel data: ``2k + 8``), else ``"brute"`` (float32 tiles, AVX-512 where the CPU has
-        it, keeping the candidates :func:`brute_plan` finds its rounding bound needs). On a
-        GPU it uses ``"flat"``. All are exact: bit-identical distances, and the same indices
-        unless several points tie exactly at the k-th distance (each engine then picks
-        deterministically among them).
+        ``"auto"`` picks the kd-tree for ``n_features <= 12``. Above, on the CPU, with at least 8
+        points per feature (fewer: straight to brute force, cheaper than the tree's d x d frame), it
+        builds the tree and self-queries 200 sample points: when a query scans at most 10% of the
+        data (data of low intrinsic dimension, as real embeddings often are) the tree is used,
+        otherwise ``"screen"`` where the int8 screening runs and :func:`screen_plan` finds that at
+        most ``max(2k + 8, n_features / 4)`` candidates per point prove the lists (pixel data:
+        ``2k + 8``), else ``"brute"`` (float32 tiles, AVX-512 where the CPU has it, keeping the
+        candidates :func:`brute_plan` finds its rounding bound needs). On a GPU it uses ``"flat"``.
+        All are exact: bit-identical distances, and the same indices unless several points tie
+        exactly at the k-th distance (each engine then picks deterministically among them).
     block_size : int or None
         kd-tree and FAISS flat: rows of the database searched at a time, partial results
         merged; ``None`` is one block for the kd-tree and, for FAISS flat, 65,536 rows on the
@@ -180,11 +188,12 @@ class Exact:
     Notes
     -----
     Above 12 features the kd-tree is built in the data's principal axes (from the covariance
-    of up to 20,000 rows): real embeddings vary along a few directions that are not coordinate
-    axes, and boxes along those directions prune far more (2-4x less CPU at 64 features, over
-    10x at 512 on data of low intrinsic dimension). The rotated coordinates only screen, with
-    a proven bound on their rounding; every point that can enter a list is measured in the
-    original coordinates, so the answers do not change.
+    of up to 20,000 rows) where the points are at least as many as the features (else in the
+    original coordinates: no d x d matrix is made): real embeddings vary along a few
+    directions that are not coordinate axes, and boxes along those directions prune far more
+    (2-4x less CPU at 64 features, over 10x at 512 on data of low intrinsic dimension). The
+    rotated coordinates only screen, with a proven bound on their rounding; every point that
+    can enter a list is measured in the original coordinates, so the answers do not change.
     """
 
     engine: Literal["auto", "kdtree", "brute", "screen", "flat"] = "auto"
@@ -194,7 +203,8 @@ class Exact:
 
 @dataclass(frozen=True, slots=True)
 class HNSW:
-    """FAISS HNSW graph (approximate).
+    """FAISS HNSW graph (approximate); it runs on the CPU only (FAISS has no GPU HNSW index,
+    so ``device="gpu"`` with it raises a ValueError).
 
     Parameters
     ----------
@@ -356,7 +366,10 @@ def kneighbors(
         Threads; ``None`` or -1 for all CPUs.
     device : {"auto", "cpu", "gpu"}
         Where FAISS indexes run; ``"auto"`` uses a GPU when FAISS has GPU support and sees one.
-        The kd-tree and the brute-force engine always run on the CPU.
+        ``"gpu"`` raises a RuntimeError where FAISS has no GPU support or sees no GPU. The
+        kd-tree and the brute-force engine always run on the CPU. HNSW runs on the CPU only
+        (FAISS has no GPU HNSW index): ``"auto"`` runs it there, and ``"gpu"`` with HNSW
+        raises a ValueError (on any machine); use ``index="flat"`` or ``"ivf"`` on a GPU.
 
     Returns
     -------
@@ -577,15 +590,25 @@ def tree_frame(d: int) -> bool:
     return d > KDTREE_MAX_DIM
 
 
+def frame_pays(n: int, d: int) -> bool:
+    """Whether a rotated kd-tree's frame (the d x d principal axes) can pay on n points of d
+    features: not where the features outnumber the points. The covariance of fewer points
+    than features is singular (most axes are then arbitrary), and its d x d eigenvectors cost
+    d^3 against the n^2 d of brute force over all pairs (and d^2 memory: 75 GiB at 100,000
+    features). Exact trees over such data are built in the original coordinates."""
+    return d <= n
+
+
 def frame_for(x: NDArray[np.float32]) -> Frame | None:
     """The frame exact kd-trees over `x` are built in: its principal axes above
-    ``KDTREE_MAX_DIM`` features, none at or below, or under a memory limit too tight for the
-    rotated rows and for BLAS (which exits the process when its buffers cannot be mapped)."""
+    ``KDTREE_MAX_DIM`` features; None at or below that, where the frame cannot pay
+    (:func:`frame_pays`), or under a memory limit too tight for the rotated rows, the d x d
+    axes and BLAS (which exits the process when its buffers cannot be mapped)."""
     n, d = x.shape
-    if not tree_frame(d):
+    if not tree_frame(d) or not frame_pays(n, d):
         return None
     left = address_space_left()
-    if left is not None and left < BLAS_BYTES + 12 * n * d + (_FRAME_BLOCK * d * 32):
+    if left is not None and left < BLAS_BYTES + 12 * n * d + 32 * d * d + (_FRAME_BLOCK * d * 32):
         return None
     return principal_frame(x)
 
@@ -623,6 +646,10 @@ def _auto_engine(
     if not (device == "cpu" or (device == "auto" and not gpu_available())):
         return "flat"
     if spec.block_size is not None or _TREE_COPIES * 4 * n * d > _PROBE_MAX_BYTES:
+        return _brute_engine(x, k)
+    # Few points for their features (wide data): brute force over all pairs costs less than
+    # the tree's frame (d x d) would, so the tree is not probed.
+    if n < _FRAME_ROWS_PER_FEATURE * d:
         return _brute_engine(x, k)
     # Higher dimension: the tree wins only on data of low intrinsic dimension (real
     # embeddings often are). Measure what a query would touch, not guess from d. The limit
@@ -1490,6 +1517,12 @@ def _faiss_index_knn(
     x: NDArray[np.float32], k: int, spec: Any, n_threads: int, device: str
 ) -> tuple[NDArray[np.float32], NDArray[np.int64]]:
     n, d = x.shape
+    if isinstance(spec, HNSW) and device == "gpu":
+        raise ValueError(
+            "HNSW runs on the CPU only (FAISS has no GPU HNSW index), but device='gpu' was "
+            "asked for; use device='cpu' or 'auto' with index='hnsw', or index='flat' (exact) "
+            "or 'ivf' to search on a GPU."
+        )
     _check_faiss_memory(n, d, k, spec, n_threads)
     with thread_limits(n_threads):
         if isinstance(spec, (HNSW, IVF)):
@@ -1665,6 +1698,36 @@ def _metric_name(metric: int) -> str:
     return f"faiss.{names.get(metric, metric)}"
 
 
+def _merge_indices(idx: Any, name: str) -> NDArray[np.int64]:
+    """A partial result's indices as C-contiguous int64: integers, or floats that are whole
+    numbers (ValueError otherwise, never a silent truncation)."""
+    arr = np.asarray(idx)
+    if arr.size == 0:
+        return np.zeros(arr.shape, dtype=np.int64)
+    if arr.dtype.kind in "iu":
+        if arr.dtype.kind == "u" and int(arr.max()) > np.iinfo(np.int64).max:
+            raise ValueError(
+                f"partial result {name} has indices beyond the int64 range; indices are row "
+                "numbers: pass them as int64, as datagauge.kneighbors returns them."
+            )
+        return np.ascontiguousarray(arr, dtype=np.int64)
+    if arr.dtype.kind == "f":
+        whole = np.isfinite(arr) & (arr == np.round(arr)) & (np.abs(arr) < 2.0**63)
+        if whole.all():
+            return np.ascontiguousarray(arr, dtype=np.int64)
+        pos = tuple(int(v[0]) for v in np.nonzero(~whole))
+        raise ValueError(
+            f"partial result {name} has index {float(arr[pos])} at position {pos}, which is not a "
+            "whole number; indices are integer row numbers (int64, as datagauge.kneighbors "
+            "returns them), and a float index would be truncated. Pass the indices as "
+            "integers."
+        )
+    raise ValueError(
+        f"partial result {name} has indices of dtype {arr.dtype}; pass integer row numbers "
+        "(int64, as datagauge.kneighbors returns them)."
+    )
+
+
 def merge_neighbors(
     a: tuple[NDArray[np.float32], NDArray[np.int64]],
     b: tuple[NDArray[np.float32], NDArray[np.int64]],
@@ -1675,8 +1738,9 @@ def merge_neighbors(
     Parameters
     ----------
     a, b : (distances, indices)
-        float32 arrays of shape (m, ka) / (m, kb), sorted ascending per row, and int64
-        indices of the same shapes; missing entries are (+inf, -1).
+        float32 arrays of shape (m, ka) / (m, kb), sorted ascending per row, and integer
+        indices of the same shapes (non-negative; a float array is accepted only when every
+        value is a whole number); missing entries are (+inf, -1), and -1 marks nothing else.
     k : int
         Width of the merged lists.
 
@@ -1684,12 +1748,19 @@ def merge_neighbors(
     -------
     (distances float32 (m, k), indices int64 (m, k))
         The k best of the union, sorted by (distance, index).
+
+    Raises
+    ------
+    ValueError
+        When a part's arrays differ in shape or row count, a distance is NaN or negative, a
+        row is not ascending, an index is not a whole number or is negative other than a
+        missing entry's -1, or a -1 carries a finite distance.
     """
     k = check_int(k, "k", minimum=1)
     parts = []
-    for name, (dist, idx) in (("a", a), ("b", b)):
+    for name, (dist, raw_idx) in (("a", a), ("b", b)):
         dist = np.ascontiguousarray(dist, dtype=np.float32)
-        idx = np.ascontiguousarray(idx, dtype=np.int64)
+        idx = _merge_indices(raw_idx, name)
         if dist.ndim != 2 or dist.shape != idx.shape:
             raise ValueError(
                 f"partial result {name} must be two 2-D arrays of the same shape (m, k); got "
@@ -1699,6 +1770,15 @@ def merge_neighbors(
             raise ValueError(
                 f"partial result {name} has NaN or negative distances; pass distances as "
                 "returned by datagauge.kneighbors (missing entries as +inf with index -1)."
+            )
+        bad = (idx < -1) | ((idx == -1) & np.isfinite(dist))
+        if bad.any():
+            row, col = (int(v[0]) for v in np.nonzero(bad))
+            raise ValueError(
+                f"partial result {name} has index {int(idx[row, col])} with distance "
+                f"{float(dist[row, col])} at row {row}, column {col}; indices are row numbers "
+                "(>= 0), and the only other entry is a missing one: index -1 with distance "
+                "+inf. Mark missing entries as (+inf, -1), as datagauge.kneighbors does."
             )
         falls = (dist[:, 1:] < dist[:, :-1]).any(axis=1)
         if falls.any():

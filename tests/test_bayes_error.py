@@ -161,8 +161,9 @@ def test_permutation_invariance(seed, n, method):
     y = rng.integers(0, 2, n)
     y[:2] = [0, 1]
     perm = rng.permutation(n)
-    a = bayes_error(x, y, method=method, k=1)
-    b = bayes_error(x[perm], y[perm], method=method, k=1)
+    kw = {"k": 1} if method == "knn" else {}
+    a = bayes_error(x, y, method=method, **kw)
+    b = bayes_error(x[perm], y[perm], method=method, **kw)
     assert (a.upper, a.lower) == (b.upper, b.lower)
 
 
@@ -177,8 +178,9 @@ def test_scale_invariance(seed, scale, method):
     x = rng.normal(size=(60, 3)).astype(np.float32)
     y = rng.integers(0, 3, 60)
     y[:3] = [0, 1, 2]
-    a = bayes_error(x, y, method=method, k=3)
-    b = bayes_error(x * np.float32(scale), y, method=method, k=3)
+    kw = {"k": 3} if method == "knn" else {}
+    a = bayes_error(x, y, method=method, **kw)
+    b = bayes_error(x * np.float32(scale), y, method=method, **kw)
     assert (a.upper, a.lower) == (b.upper, b.lower)
 
 
@@ -234,6 +236,25 @@ def test_unknown_options():
         bayes_error(X, Y, method="kde")  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="tree must be one of 'exact', 'knn'"):
         bayes_error(X, Y, method="mst", tree="prim")  # type: ignore[arg-type]
+
+
+def test_options_of_the_other_method_are_errors():
+    """k is the k-NN classifier's, tree the spanning tree's: given to the other method they
+    are errors (once silently ignored, the result showing k=None), and the defaults work."""
+    with pytest.raises(ValueError, match=r"k applies only to method='knn'.*drop k"):
+        bayes_error(X, Y, method="mst", k=5)
+    with pytest.raises(ValueError, match=r"k applies only to method='knn'"):
+        bayes_error(X, Y, method="mst", k=1)  # even the k-NN default, given explicitly
+    with pytest.raises(ValueError, match=r"tree applies only to method='mst'.*drop tree"):
+        bayes_error(X, Y, method="knn", tree="knn")
+    with pytest.raises(ValueError, match=r"tree applies only to method='mst'"):
+        bayes_error(X, Y, tree="exact")
+    knn = bayes_error(X, Y, k=None, tree=None)
+    assert (knn.k, knn.tree) == (1, None)
+    assert knn == bayes_error(X, Y, k=1)
+    mst = bayes_error(X, Y, method="mst", k=None, tree=None)
+    assert (mst.k, mst.tree) == (None, "exact")
+    assert mst == bayes_error(X, Y, method="mst", tree="exact")
 
 
 def test_graph_misuse():

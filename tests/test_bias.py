@@ -664,3 +664,16 @@ def test_find_biases_n_jobs_too_large(ok):
     tags, y = ok
     with pytest.raises(ValueError, match=r"n_jobs=2147483648 .* use None or -1"):
         find_biases(tags, y, n_jobs=2**31)
+
+
+@pytest.mark.parametrize("p", [[[0.1, 0.2]], np.full((2, 3), 0.5), 0.03, np.float64(0.5)])
+def test_adjust_pvalues_requires_one_dimensional_input(p):
+    """A 2-D table was once flattened (shape (1, 2) in, (2,) out) and a scalar made (1,):
+    anything but a vector is an error that says how to adjust a table."""
+    with pytest.raises(ValueError, match=r"p must be 1-D.*got shape .*reshape\(np.shape\(p\)\)"):
+        adjust_pvalues(p)
+    # the documented workaround keeps the shape and adjusts the table as one family
+    flat = np.ravel(p)
+    out = adjust_pvalues(flat).reshape(np.shape(p))
+    assert out.shape == np.shape(p)
+    np.testing.assert_allclose(np.ravel(out), stats.false_discovery_control(flat))

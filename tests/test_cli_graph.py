@@ -189,3 +189,30 @@ def test_contamination_and_threshold_exclude_each_other(data, capsys):
         main([*argv, "--threshold", "2"])
     assert exc.value.code == 2
     assert "not allowed with argument" in capsys.readouterr().err
+
+
+def test_outliers_refuses_search_options_with_a_saved_graph(data, tmp_path, capsys):
+    """With --graph nothing is searched: --index and --n-jobs were once silently ignored."""
+    folder = tmp_path / "g"
+    assert main(["graph", "--embeddings", str(data["x"]), "-k", "20", "--out", str(folder)]) == 0
+    capsys.readouterr()
+    for extra, named in [
+        (["--index", "hnsw"], "--index sets"),
+        (["--index", "exact"], "--index sets"),
+        (["--n-jobs", "2"], "--n-jobs sets"),
+        (["--index", "flat", "--n-jobs", "1"], "--index and --n-jobs set"),
+    ]:
+        assert main(["outliers", "--graph", str(folder), *extra]) == 2, extra
+        err = capsys.readouterr().err
+        assert named in err, err
+        assert "drop" in err
+        assert "--embeddings" in err
+        assert "Traceback" not in err
+    # without them the graph is used, and with --embeddings --index still works
+    assert main(["outliers", "--graph", str(folder), "--json", str(tmp_path / "g.json")]) == 0
+    argv = ["outliers", "--embeddings", str(data["x"]), "--index", "exact"]
+    assert main([*argv, "--json", str(tmp_path / "x.json")]) == 0
+    assert json.loads((tmp_path / "g.json").read_text()) == json.loads(
+        (tmp_path / "x.json").read_text()
+    )
+    assert main(["outliers", "--embeddings", str(data["x"]), "--index", "hnsw", "--top", "1"]) == 0

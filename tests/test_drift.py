@@ -4,9 +4,13 @@ oracles of the k-NN and MMD permutation tests, calibration under the null and po
 from __future__ import annotations
 
 import json
+import math
+import warnings
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from scipy.spatial.distance import cdist, pdist, squareform
 from scipy.stats import ks_2samp
 
@@ -245,7 +249,7 @@ def test_result_is_frozen_and_serialisable():
     rng = np.random.default_rng(8)
     ref, tst = rng.normal(size=(30, 3)), rng.normal(size=(20, 3))
     for method in ("knn", "mmd", "ks"):
-        res = drift(ref, tst, method=method, n_permutations=20)
+        res = drift(ref, tst, method=method, n_permutations=None if method == "ks" else 20)
         with pytest.raises(AttributeError):
             res.drifted = True  # type: ignore[misc]
         json.dumps(res.to_dict())
@@ -295,6 +299,35 @@ def test_bad_options():
         drift(REF, REF, random_state=-1)
 
 
+def test_options_of_another_method_are_errors():
+    """sigma is the MMD's, correction the KS test's, n_permutations the permutation tests':
+    given to another method they are errors, not silently ignored; None is the default."""
+    with pytest.raises(ValueError, match=r"sigma applies only to method='mmd'.*drop sigma"):
+        drift(REF, REF, method="knn", sigma=1)
+    with pytest.raises(ValueError, match=r"sigma applies only to method='mmd'"):
+        drift(REF, REF, method="ks", sigma=1.0)
+    with pytest.raises(ValueError, match=r"n_permutations applies only.*drop n_permutations"):
+        drift(REF, REF, method="ks", n_permutations=10)
+    for method in ("knn", "mmd"):
+        with pytest.raises(ValueError, match=r"correction applies only to method='ks'"):
+            drift(REF, REF, method=method, correction="fdr")
+        with pytest.raises(ValueError, match=r"correction applies only to method='ks'"):
+            drift(REF, REF, method=method, correction="bonferroni")
+    from datagauge import neighbor_graph
+
+    graph, is_test = neighbor_graph(REF, 5), np.arange(20) >= 10
+    with pytest.raises(ValueError, match=r"sigma applies only to method='mmd'"):
+        drift(graph, is_test, k=5, sigma=1.0)
+    # None is accepted everywhere and means the method's default
+    none = {"sigma": None, "correction": None, "n_permutations": None}
+    assert drift(REF, REF, method="knn", **none).to_dict() == drift(REF, REF).to_dict()
+    mmd = drift(REF, REF, method="mmd", **none)
+    assert mmd.to_dict() == drift(REF, REF, method="mmd").to_dict()
+    ks = drift(REF, REF, method="ks", **none)
+    assert ks.correction == "bonferroni"
+    assert ks.to_dict() == drift(REF, REF, method="ks", correction="bonferroni").to_dict()
+
+
 def test_too_few_samples():
     with pytest.raises(ValueError, match=r"test has 1 sample.*at least 2 are needed for method="):
         drift(REF, REF[:1], method="mmd")
@@ -338,3 +371,75 @@ def test_knn_graph_input_errors():
         drift(graph, is_test, k=10)
     with pytest.raises(ValueError, match="test is empty"):
         drift(graph, np.zeros(30, dtype=bool), k=3)
+
+
+# --------------------------------------------------------------------------- scale
+
+
+def _shifted_pair(seed, shift, n=(120, 100), d=4):
+    rng = np.random.default_rng(seed)
+    return rng.normal(size=(n[0], d)), rng.normal(size=(n[1], d)) + shift
+
+
+@pytest.mark.parametrize("shift", [0.0, 0.6])
+@pytest.mark.parametrize("scale", [1e-20, 1e-10, 1e10, 1e19])
+def test_mmd_answer_does_not_depend_on_the_data_scale(scale, shift):
+    """Once at 1e19 the squared distances overflowed float32 (p = 1, sigma = inf) and at 1e-20
+    the bandwidth fell to the 1e-30 clip (statistic rounding noise). The kernel depends on
+    |x - y| / sigma only: the same p-value, decision and statistic at every scale, sigma
+    scaled along (the data differ from scale 1 by float32 rounding, about 6e-8)."""
+    ref, tst = _shifted_pair(11, shift)
+    n_perm = 200
+    want = drift(ref, tst, method="mmd", n_permutations=n_perm, random_state=4)
+    assert want.drifted == (shift > 0)  # the oracle: a null case and a drifted one
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no overflow or underflow warnings either
+        got = drift(ref * scale, tst * scale, method="mmd", n_permutations=n_perm, random_state=4)
+    assert got.drifted == want.drifted
+    assert abs(got.p_value - want.p_value) <= 1 / (n_perm + 1)  # a near tie may flip
+    assert got.statistic == pytest.approx(want.statistic, rel=1e-5, abs=1e-9)
+    assert got.threshold == pytest.approx(want.threshold, rel=1e-5, abs=1e-9)
+    assert got.sigma == pytest.approx(want.sigma * scale, rel=1e-6)
+    np.testing.assert_allclose(got.sample_scores, want.sample_scores, rtol=1e-5, atol=1e-8)
+    # a bandwidth given in the data's units scales along
+    given = drift(ref * scale, tst * scale, method="mmd", sigma=1.5 * scale, n_permutations=n_perm)
+    at_one = drift(ref, tst, method="mmd", sigma=1.5, n_permutations=n_perm)
+    assert given.sigma == 1.5 * scale
+    assert given.drifted == at_one.drifted
+    assert abs(given.p_value - at_one.p_value) <= 1 / (n_perm + 1)
+    assert given.statistic == pytest.approx(at_one.statistic, rel=1e-5, abs=1e-9)
+
+
+@settings(max_examples=15, deadline=None)
+@given(
+    seed=st.integers(0, 2**31 - 1),
+    exponent=st.integers(-70, 100),
+    shift=st.sampled_from([0.0, 0.3, 1.0]),
+)
+def test_mmd_scaling_by_a_power_of_two_changes_nothing(seed, exponent, shift):
+    """Scaling by 2**e is exact in floating point, so every number is the same (sigma times
+    2**e), from data near float32's smallest normal numbers to near its largest."""
+    ref, tst = _shifted_pair(seed, shift, n=(30, 25), d=3)
+    ref, tst = ref.astype(np.float32), tst.astype(np.float32)
+    factor = np.float32(2.0**exponent)
+    want = drift(ref, tst, method="mmd", n_permutations=50, random_state=seed)
+    got = drift(ref * factor, tst * factor, method="mmd", n_permutations=50, random_state=seed)
+    assert got.sigma == math.ldexp(want.sigma, exponent)
+    assert (got.p_value, got.statistic, got.threshold) == (
+        want.p_value,
+        want.statistic,
+        want.threshold,
+    )
+    np.testing.assert_array_equal(got.sample_scores, want.sample_scores)
+    np.testing.assert_array_equal(got.reference_scores, want.reference_scores)
+    assert median_bandwidth(ref * factor, tst * factor) == got.sigma
+
+
+def test_mmd_extreme_bandwidths_are_the_kernel_limits():
+    """A bandwidth far above every distance makes every kernel value 1, far below every one
+    0: both give MMD 0 and p = 1, where sigma**2 once raised OverflowError or
+    ZeroDivisionError."""
+    ref, tst = _shifted_pair(3, 1.0, n=(30, 20), d=2)
+    for sigma in (1e300, 1e-300):
+        res = drift(ref, tst, method="mmd", sigma=sigma, n_permutations=20)
+        assert (res.statistic, res.p_value, res.drifted, res.sigma) == (0.0, 1.0, False, sigma)

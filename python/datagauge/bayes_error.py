@@ -63,8 +63,8 @@ def bayes_error(
     labels: Any,
     *,
     method: Literal["knn", "mst"] = "knn",
-    k: int = 1,
-    tree: Literal["exact", "knn"] = "exact",
+    k: int | None = None,
+    tree: Literal["exact", "knn"] | None = None,
     index: Any = "exact",
     n_jobs: int | None = None,
 ) -> BayesErrorResult:
@@ -80,11 +80,13 @@ def bayes_error(
         distinct labels.
     method : {"knn", "mst"}, default "knn"
         ``"knn"``: DataEval's ``ber_knn``; ``"mst"``: DataEval's ``ber_mst`` (see Notes).
-    k : int, default 1
-        Neighbours of the k-NN classifier (``"knn"`` only), ``1 <= k < n_samples``.
-    tree : {"exact", "knn"}, default "exact"
-        ``"mst"`` only: the Euclidean minimum spanning tree, or DataEval's spanning tree of
-        the 15-NN graph (:func:`datagauge.mst.minimum_spanning_tree`).
+    k : int, optional
+        ``"knn"`` only (an error with ``"mst"``): neighbours of the k-NN classifier, ``1 <= k
+        < n_samples``; default 1.
+    tree : {"exact", "knn"}, optional
+        ``"mst"`` only (an error with ``"knn"``): the Euclidean minimum spanning tree (the
+        default), or DataEval's spanning tree of the 15-NN graph
+        (:func:`datagauge.mst.minimum_spanning_tree`).
     index : {"exact", "kdtree", "brute", "flat", "hnsw", "ivf"}, neighbors spec or faiss.Index
         k-NN engine when embeddings are given (``"mst"``: exact engines only).
     n_jobs : int or None
@@ -100,8 +102,8 @@ def bayes_error(
     ------
     TypeError, ValueError
         On invalid input (labels of the wrong length or with missing values, a single class,
-        NaN embeddings, k out of range, an unknown method, a graph for ``"mst"``), with a
-        message that says how to fix it.
+        NaN embeddings, k out of range, an unknown method, a graph for ``"mst"``, `k` with
+        ``"mst"`` or `tree` with ``"knn"``), with a message that says how to fix it.
 
     Notes
     -----
@@ -135,7 +137,19 @@ def bayes_error(
     True
     """
     method = check_choice(method, "method", ("knn", "mst"))  # type: ignore[assignment]
-    tree = check_choice(tree, "tree", ("exact", "knn"))  # type: ignore[assignment]
+    if k is not None and method != "knn":
+        raise ValueError(
+            f"k applies only to method='knn' (the k-NN classifier's neighbours), not to "
+            f"method={method!r}, whose spanning tree has no k; drop k, or use method='knn'."
+        )
+    if tree is not None and method != "mst":
+        raise ValueError(
+            f"tree applies only to method='mst' (which spanning tree), not to "
+            f"method={method!r}; drop tree, or use method='mst'."
+        )
+    spanning_tree: Literal["exact", "knn"] = check_choice(  # type: ignore[assignment]
+        "exact" if tree is None else tree, "tree", ("exact", "knn")
+    )
     is_graph = isinstance(embeddings_or_graph, NeighborGraph)
     if method == "mst":
         check_not_graph(
@@ -151,7 +165,7 @@ def bayes_error(
     m = int(classes.size)
 
     if method == "knn":
-        k = check_int(k, "k", minimum=1)
+        k = check_int(1 if k is None else k, "k", minimum=1)
         graph = as_graph(embeddings_or_graph if x is None else x, k, index=index, n_jobs=n_jobs)
         neighbor_codes = codes[graph.indices]
         modal, _, _, _ = top_two_votes(neighbor_codes, np.ones(graph.k))
@@ -170,7 +184,7 @@ def bayes_error(
         )
 
     spanning = minimum_spanning_tree(
-        embeddings_or_graph if x is None else x, method=tree, index=index, n_jobs=n_jobs
+        embeddings_or_graph if x is None else x, method=spanning_tree, index=index, n_jobs=n_jobs
     )
     errors = int(np.count_nonzero(codes[spanning.source] != codes[spanning.target])) - (m - 1)
     deltas = errors / (2 * n)
@@ -181,7 +195,7 @@ def bayes_error(
         lower=lower,
         method=method,
         k=None,
-        tree=tree,
+        tree=spanning_tree,
         errors=errors,
         n_samples=n,
         n_classes=m,

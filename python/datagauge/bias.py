@@ -106,9 +106,19 @@ def adjust_pvalues(p: Any, method: str = "bh") -> NDArray[np.float64]:
     Raises
     ------
     ValueError
-        When a p-value is NaN or outside [0, 1].
+        When `p` is not 1-D, or a p-value is NaN or outside [0, 1].
     """
     method = check_choice(method, "correction", _CORRECTIONS)
+    try:
+        shape = np.shape(p)
+    except ValueError:  # ragged nesting: check_pvalues says what is wrong
+        shape = (-1,)
+    if len(shape) != 1:
+        raise ValueError(
+            f"p must be 1-D, one p-value per test, got shape {shape}; for a table of tests "
+            "that form one family, adjust them together and restore the shape: "
+            "adjust_pvalues(np.ravel(p)).reshape(np.shape(p)); for one p-value, pass [p]."
+        )
     pv = check_pvalues(p)
     m = pv.size
     if m == 0 or method == "none":

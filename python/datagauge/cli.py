@@ -96,6 +96,7 @@ def _build_parser() -> argparse.ArgumentParser:
         "--embeddings or --graph is given.",
     )
     _add_source(out)
+    out.set_defaults(index=None)  # "exact"; None tells that --index was not given (--graph)
     out.add_argument("--labels", type=Path, help=".npy labels (n_samples,), shown in the table")
     out.add_argument("-k", "--k", type=int, default=20, help="neighbours (default 20)")
     out.add_argument("--method", default="lof", choices=["lof", "knn_distance"])
@@ -427,6 +428,16 @@ def _run_duplicates(args: argparse.Namespace) -> int:
 def _run_outliers(args: argparse.Namespace) -> int:
     from .outliers import outliers
 
+    if args.graph is not None:
+        options = (("--index", args.index), ("--n-jobs", args.n_jobs))
+        given = [opt for opt, value in options if value is not None]
+        if given:
+            raise ValueError(
+                f"{' and '.join(given)} set{'s' if len(given) == 1 else ''} up the k-NN "
+                "search, but with --graph the saved graph's neighbours are used and nothing "
+                f"is searched: drop {' and '.join(given)}, or pass --embeddings instead of "
+                "--graph to search with them."
+            )
     name, data, n, y, images = _load_source(args)
     res = outliers(
         data,
@@ -434,7 +445,7 @@ def _run_outliers(args: argparse.Namespace) -> int:
         k=args.k,
         contamination=args.contamination,
         threshold=args.threshold,
-        index=args.index,
+        index="exact" if args.index is None else args.index,
         n_jobs=args.n_jobs,
     )
     m = res.flagged.size

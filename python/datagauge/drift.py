@@ -13,6 +13,7 @@ Three two-sample tests, each with the samples or features that drift most:
 
 from __future__ import annotations
 
+import math
 import warnings
 from typing import Any, Literal
 
@@ -56,7 +57,7 @@ def drift(
     n_permutations: int | None = None,
     random_state: int | np.random.Generator | None = 0,
     sigma: float | None = None,
-    correction: Literal["bonferroni", "fdr"] = "bonferroni",
+    correction: Literal["bonferroni", "fdr"] | None = None,
     index: Any = "exact",
     n_jobs: int | None = None,
 ) -> DriftResult:
@@ -78,18 +79,20 @@ def drift(
     k : int, default 10
         ``"knn"``: neighbours per point, ``1 <= k < n_reference + n_test``.
     n_permutations : int, optional
-        ``"knn"``, ``"mmd"``: permutations of the sample labels; default 1000 for ``"knn"``
-        and 100 for ``"mmd"`` (DataEval's). The smallest p-value is ``1 / (n_permutations +
-        1)``.
+        ``"knn"``, ``"mmd"`` only: permutations of the sample labels; default 1000 for
+        ``"knn"`` and 100 for ``"mmd"`` (DataEval's). The smallest p-value is ``1 /
+        (n_permutations + 1)``. ``"ks"`` has no permutations: passing it there is an error.
     random_state : int, numpy Generator or None, default 0
         Seed of the permutations (and of the rows the bandwidth is estimated from when the
         samples are very large): the same seed gives the same answer; a Generator is used
         and advanced; None draws fresh entropy. NumPy's global RNG is never used.
     sigma : float, optional
-        ``"mmd"``: the Gaussian kernel's bandwidth, ``k(x, y) = exp(-|x - y|^2 / (2
-        sigma^2))``; default: DataEval's median heuristic (:func:`median_bandwidth`).
-    correction : {"bonferroni", "fdr"}, default "bonferroni"
-        ``"ks"``: correction across features, Bonferroni or Benjamini-Hochberg.
+        ``"mmd"`` only (an error for the other methods): the Gaussian kernel's bandwidth, in
+        the data's units, ``k(x, y) = exp(-|x - y|^2 / (2 sigma^2))``; default: DataEval's
+        median heuristic (:func:`median_bandwidth`).
+    correction : {"bonferroni", "fdr"}, optional
+        ``"ks"`` only (an error for the other methods): correction across features,
+        Bonferroni (the default) or Benjamini-Hochberg.
     index : {"exact", "kdtree", "brute", "flat", "hnsw", "ivf"}, neighbors spec or faiss.Index
         ``"knn"``: the k-NN engine of the pooled samples.
     n_jobs : int or None
@@ -107,8 +110,9 @@ def drift(
     ------
     TypeError, ValueError
         On invalid input (NaN, different feature counts, too few samples, an unknown method
-        or correction, `alpha` outside (0, 1), k out of range, a non-positive sigma), with a
-        message that says how to fix it.
+        or correction, `alpha` outside (0, 1), k out of range, a non-positive sigma; `sigma`
+        with a method other than ``"mmd"``, `correction` with one other than ``"ks"``,
+        `n_permutations` with ``"ks"``), with a message that says how to fix it.
 
     Notes
     -----
@@ -131,7 +135,11 @@ def drift(
     k``, in float64 (DataEval's torch computes it in float32, so the two agree to about
     1e-6). The bandwidth is DataEval's median heuristic over the reference-test squared
     distances. The kernel matrix is computed in blocks and never held whole; all
-    permutations are evaluated in one pass over it, as a matrix product. The p-value
+    permutations are evaluated in one pass over it, as a matrix product. Both samples are
+    first divided by the power of two nearest their largest per-feature span, which is exact
+    in floating point: the kernel values, and so the statistic, the p-value and the decision,
+    do not depend on the data's scale (no overflow of squared distances at 1e19, no
+    underflow at 1e-20), and ``sigma`` scales with the data. The p-value
     counts the observed split as one of the permutations, ``(1 + #{permuted >= observed}) /
     (1 + n_permutations)``; DataEval's omits it (``#{permuted >= observed} /
     n_permutations``), which can be 0 and rejects slightly too often. The permutations are
@@ -161,8 +169,11 @@ def drift(
     (True, True)
     """
     method = check_choice(method, "method", ("knn", "mmd", "ks"))  # type: ignore[assignment]
+    _check_options_apply(method, sigma, correction, n_permutations)
     alpha = check_unit_fraction(alpha, "alpha")
     seed = check_random_state(random_state)
+    if correction is None:
+        correction = "bonferroni"
     correction = check_choice(correction, "correction", ("bonferroni", "fdr"))  # type: ignore[assignment]
     if isinstance(reference, NeighborGraph):
         if method != "knn":
@@ -194,6 +205,40 @@ def drift(
     bandwidth = None if sigma is None else check_positive(sigma, "sigma")
     rng = np.random.default_rng(seed)
     return _mmd_test(ref, tst, bandwidth, n_perm, rng, alpha)
+
+
+def _check_options_apply(method: str, sigma: Any, correction: Any, n_permutations: Any) -> None:
+    """Options of one method given with another are errors, not silently ignored."""
+    if sigma is not None and method != "mmd":
+        raise ValueError(
+            f"sigma applies only to method='mmd' (the Gaussian kernel's bandwidth), not to "
+            f"method={method!r}; drop sigma, or use method='mmd'."
+        )
+    if correction is not None and method != "ks":
+        raise ValueError(
+            f"correction applies only to method='ks' (the correction across per-feature "
+            f"tests), not to method={method!r}; drop correction, or use method='ks'."
+        )
+    if n_permutations is not None and method == "ks":
+        raise ValueError(
+            "n_permutations applies only to the permutation tests, method='knn' and "
+            "method='mmd'; method='ks' takes its p-values from the Kolmogorov-Smirnov "
+            "distribution: drop n_permutations, or use method='knn' or 'mmd'."
+        )
+
+
+def _scale_exponent(*samples: NDArray[Any]) -> int:
+    """The power of two e nearest the largest per-feature span of the pooled `samples`
+    (0 when every point is the same): ``x / 2**e`` spans about 1, and is exact."""
+    lo = np.min([s.min(axis=0) for s in samples if s.size], axis=0).astype(np.float64)
+    hi = np.max([s.max(axis=0) for s in samples if s.size], axis=0).astype(np.float64)
+    span = float(np.max(hi - lo))
+    return round(math.log2(span)) if span > 0 else 0
+
+
+def _scaled64(x: NDArray[Any], exponent: int) -> NDArray[np.float64]:
+    """float64 copy of x / 2**exponent (exact: float64 has the range of any float32)."""
+    return np.ldexp(x.astype(np.float64), -exponent)
 
 
 def _permutations(method: str, n_permutations: int | None) -> int:
@@ -275,11 +320,19 @@ def median_bandwidth(
     -------
     float
         ``sqrt(0.5 * s)``, where s is the element at position ``c + (n m - c) // 2 - 1`` of
-        the sorted reference-test squared distances (clipped below at 1e-30) and c is n when
-        the two samples are the same array (its n zero self-distances skipped), else 0.
-        Above ``MEDIAN_MAX_PAIRS`` pairs, the same over a seeded subset of rows of each
-        sample (the same share of each).
+        the sorted reference-test squared distances and c is n when the two samples are the
+        same array (its n zero self-distances skipped), else 0. Above ``MEDIAN_MAX_PAIRS``
+        pairs, the same over a seeded subset of rows of each sample (the same share of each).
+
+    Notes
+    -----
+    The distances are computed with both samples divided by ``2**e``, the power of two
+    nearest their largest per-feature span (exact), and the bandwidth multiplied back: it
+    scales exactly with the data, with no overflow of the squared distances of large values
+    or underflow of small ones. DataEval's clip of the squared distances below at 1e-30 is
+    applied in those scaled units (``1e-30 * 4**e`` in the data's), so it too scales.
     """
+    exponent = _scale_exponent(reference, test)
     n, m = reference.shape[0], test.shape[0]
     if n * m > MEDIAN_MAX_PAIRS:
         if rng is None:
@@ -290,8 +343,8 @@ def median_bandwidth(
         test = test[np.sort(rng.choice(m, m_keep, replace=False))]
         n, m = n_keep, m_keep
     same = n if (reference.shape == test.shape and np.array_equal(reference, test)) else 0
-    a = reference.astype(np.float64)
-    b = test.astype(np.float64)
+    a = _scaled64(reference, exponent)
+    b = _scaled64(test, exponent)
     shift = np.concatenate([a, b]).mean(axis=0)
     a -= shift
     b -= shift
@@ -304,7 +357,7 @@ def median_bandwidth(
         sq[s : s + rows] = np.maximum(d2, 1e-30)
     pos = same + (n * m - same) // 2 - 1
     median = float(np.partition(sq.ravel(), pos)[pos])
-    return float((0.5 * median) ** 0.5)
+    return math.ldexp((0.5 * median) ** 0.5, exponent)
 
 
 def _mmd_test(
@@ -319,8 +372,13 @@ def _mmd_test(
     total = n + m
     if sigma is None:
         sigma = median_bandwidth(ref, tst, rng)
-    gamma = 1.0 / (2.0 * sigma**2)
-    x = np.concatenate([ref, tst]).astype(np.float64)
+    # Kernel values depend on |x - y| / sigma only: compute them on the data and sigma
+    # divided by the same power of two (exact), so the answer does not depend on the scale.
+    exponent = _scale_exponent(ref, tst)
+    with np.errstate(over="ignore", under="ignore", divide="ignore"):
+        unit_sigma = np.ldexp(np.float64(sigma), -exponent)
+        gamma = np.float64(0.5) / (unit_sigma * unit_sigma)  # inf or 0 at extreme sigmas
+    x = _scaled64(np.concatenate([ref, tst]), exponent)
     x -= x.mean(axis=0)
     sqn = np.einsum("ij,ij->i", x, x)
     # Column 0: all ones (row sums); 1: the observed reference indicator; then one column per

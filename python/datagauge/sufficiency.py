@@ -140,7 +140,7 @@ _FORECAST_BOOT_STEPS = 200
 # ----------------------------------------------------------------------------- curve fit
 
 
-@dataclass(frozen=True, slots=True, repr=False)
+@dataclass(frozen=True, slots=True, repr=False, eq=False)
 class SizeEstimate(ResultBase):
     """Training-set sizes needed to reach targets, with a calibrated range.
 
@@ -195,7 +195,7 @@ class SizeEstimate(ResultBase):
         )
 
 
-@dataclass(frozen=True, slots=True, repr=False)
+@dataclass(frozen=True, slots=True, repr=False, eq=False)
 class LearningCurve(ResultBase):
     """A fitted learning curve ``metric(n) = 1 - error(n)``.
 
@@ -1560,7 +1560,7 @@ _Config.__qualname__ = "Sufficiency.Config"  # pickles by this path, which resol
 # ----------------------------------------------------------------------------- result
 
 
-@dataclass(frozen=True, slots=True, repr=False)
+@dataclass(frozen=True, slots=True, repr=False, eq=False)
 class SufficiencyResult(ResultBase):
     """Result of :meth:`Sufficiency.evaluate`: every run's metrics at every size.
 

@@ -1429,7 +1429,19 @@ def read_npy(path: Any, option: str) -> NDArray[Any]:
 
     path = Path(path)
     if not path.is_file():
+        if path.is_dir():
+            raise IsADirectoryError(f"{option} {path} is a folder; give a .npy file.")
         raise FileNotFoundError(f"{option} {path}: no such file.")
+    with open(path, "rb") as fh:
+        head = fh.read(6)
+    if head and head != b"\x93NUMPY" and not head.startswith(b"PK"):
+        raise ValueError(
+            f"{option} {path} is not a NumPy .npy file (datagauge reads arrays saved with "
+            "np.save(path, array), ending .npy). Convert it first, e.g. for a CSV of numbers: "
+            f"np.save('x.npy', np.loadtxt({str(path)!r}, delimiter=',')), or with pandas: "
+            f"np.save('x.npy', pd.read_csv({str(path)!r}).to_numpy()); for labels, "
+            "np.save('y.npy', np.asarray(values, dtype=str))."
+        )
     try:
         arr = np.load(path, allow_pickle=False)
     except EOFError as exc:

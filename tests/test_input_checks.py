@@ -250,3 +250,12 @@ def test_torch_tensor_with_grad_is_detached(x):
     t = torch.tensor(x, requires_grad=True)
     assert datagauge.coverage(t, 3) == datagauge.coverage(x, 3)
     assert datagauge.outliers(t * 2, k=3) == datagauge.outliers(x * 2, k=3)
+
+
+def test_overwrite_option_uses_the_same_check(tmp_path):
+    from datagauge._validation import check_new_file
+
+    target = tmp_path / "out.json"
+    check_new_file(target, overwrite=np.False_, name="output_file")  # a numpy bool is fine
+    with pytest.raises(TypeError, match="overwrite must be True or False"):
+        check_new_file(target, overwrite="False", name="output_file")

@@ -1166,8 +1166,7 @@ def check_class_share(fraction: Any, n_images: Any) -> tuple[float | None, int |
 
 def check_new_file(path: Any, *, overwrite: Any, name: str, hint: str = "") -> None:
     """Refuse to replace an existing file unless ``overwrite=True`` (the write re-checks)."""
-    if not isinstance(overwrite, bool):
-        raise TypeError(f"overwrite must be True or False, got {overwrite!r}.")
+    overwrite = check_bool(overwrite, "overwrite")
     import os
 
     target = os.fspath(path)

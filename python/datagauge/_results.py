@@ -1,6 +1,7 @@
 """Frozen result dataclasses shared by the analyses.
 
-Every result is a ``@dataclass(frozen=True, slots=True)`` whose arrays are made read-only,
+Every result is a ``@dataclass(frozen=True, slots=True, eq=False)`` (equality comes from
+:class:`ResultBase`) whose arrays are made read-only,
 with ``to_dict()`` (plain Python types, JSON-ready) and ``to_dataframe()`` (pandas, an
 optional dependency imported only when called).
 """
@@ -53,10 +54,61 @@ def _plain(value: Any) -> Any:
     return value
 
 
+def _equal(a: Any, b: Any) -> bool:
+    """Whether two field values are equal: arrays by shape, dtype and values (NaN equal to
+    NaN), containers element by element, results by their own equality."""
+    if isinstance(a, np.ndarray) or isinstance(b, np.ndarray):
+        if not (isinstance(a, np.ndarray) and isinstance(b, np.ndarray)):
+            return False
+        if a.shape != b.shape or a.dtype != b.dtype:
+            return False
+        if a.dtype.kind in "fc":
+            return bool(np.array_equal(a, b, equal_nan=True))
+        if a.dtype.kind == "O":
+            pairs = zip(a.ravel().tolist(), b.ravel().tolist(), strict=True)
+            return all(_equal(x, y) for x, y in pairs)
+        return bool(np.array_equal(a, b))
+    if isinstance(a, ResultBase) or isinstance(b, ResultBase):
+        return type(a) is type(b) and a == b
+    if isinstance(a, dict) or isinstance(b, dict):
+        if not (isinstance(a, dict) and isinstance(b, dict)) or a.keys() != b.keys():
+            return False
+        return all(_equal(a[k], b[k]) for k in a)
+    if isinstance(a, (list, tuple)) or isinstance(b, (list, tuple)):
+        if type(a) is not type(b) or len(a) != len(b):
+            return False
+        return all(_equal(x, y) for x, y in zip(a, b, strict=True))
+    if isinstance(a, (float, np.floating)) and isinstance(b, (float, np.floating)):
+        return bool(a == b or (math.isnan(a) and math.isnan(b)))
+    try:
+        return bool(a == b)
+    except (TypeError, ValueError):  # values whose == gives no single truth value
+        return False
+
+
 class ResultBase:
-    """Behaviour shared by result dataclasses: read-only arrays, dicts, a short repr."""
+    """Behaviour shared by result dataclasses: read-only arrays, dicts, a short repr, and
+    equality.
+
+    Two results are equal when they are of the same type and every compared field is equal:
+    arrays by shape, dtype and values (NaN equals NaN), dicts, lists and tuples element by
+    element, nested results by their own equality. Fields declared with ``compare=False``
+    (caches) are ignored. Results are unhashable (``__hash__ = None``), as equality is by
+    value over arrays; the dataclasses are declared ``eq=False`` so that they inherit this.
+    """
 
     __slots__ = ()
+
+    def __eq__(self, other: object) -> bool:
+        if type(other) is not type(self):
+            return NotImplemented
+        return all(
+            _equal(getattr(self, f.name), getattr(other, f.name))
+            for f in dataclasses.fields(self)  # type: ignore[arg-type]
+            if f.compare
+        )
+
+    __hash__ = None  # type: ignore[assignment]
 
     def __post_init__(self) -> None:
         for f in dataclasses.fields(self):  # type: ignore[arg-type]
@@ -86,7 +138,7 @@ class ResultBase:
         return f"{type(self).__name__}({', '.join(parts)})"
 
 
-@dataclass(frozen=True, slots=True, repr=False)
+@dataclass(frozen=True, slots=True, repr=False, eq=False)
 class ClassCoverage(ResultBase):
     """Coverage per class.
 
@@ -131,7 +183,7 @@ class ClassCoverage(ResultBase):
         ]
 
 
-@dataclass(frozen=True, slots=True, repr=False)
+@dataclass(frozen=True, slots=True, repr=False, eq=False)
 class CoverageResult(ResultBase):
     """Result of :func:`datagauge.coverage`.
 
@@ -171,7 +223,7 @@ class CoverageResult(ResultBase):
         )
 
 
-@dataclass(frozen=True, slots=True, repr=False)
+@dataclass(frozen=True, slots=True, repr=False, eq=False)
 class EmbeddingResult(ResultBase):
     """Result of :func:`datagauge.embed` with ``return_labels=True``.
 
@@ -207,7 +259,7 @@ class EmbeddingResult(ResultBase):
 __all__ += ["DuplicateResult", "LabelErrorResult", "OutlierResult"]
 
 
-@dataclass(frozen=True, slots=True, repr=False)
+@dataclass(frozen=True, slots=True, repr=False, eq=False)
 class OutlierResult(ResultBase):
     """Result of :func:`datagauge.outliers`.
 
@@ -250,7 +302,7 @@ class OutlierResult(ResultBase):
         )
 
 
-@dataclass(frozen=True, slots=True, repr=False)
+@dataclass(frozen=True, slots=True, repr=False, eq=False)
 class LabelErrorResult(ResultBase):
     """Result of :func:`datagauge.label_errors`.
 
@@ -306,7 +358,7 @@ class LabelErrorResult(ResultBase):
         )
 
 
-@dataclass(frozen=True, slots=True, repr=False)
+@dataclass(frozen=True, slots=True, repr=False, eq=False)
 class DuplicateResult(ResultBase):
     """Result of :func:`datagauge.duplicates`.
 
@@ -389,7 +441,7 @@ class DuplicateResult(ResultBase):
 __all__ += ["BayesErrorResult", "DivergenceResult", "DriftResult", "SpanningTree"]
 
 
-@dataclass(frozen=True, slots=True, repr=False)
+@dataclass(frozen=True, slots=True, repr=False, eq=False)
 class SpanningTree(ResultBase):
     """Result of :func:`datagauge.mst.minimum_spanning_tree`.
 
@@ -425,7 +477,7 @@ class SpanningTree(ResultBase):
         return _frame({"source": self.source, "target": self.target, "distance": self.distances})
 
 
-@dataclass(frozen=True, slots=True, repr=False)
+@dataclass(frozen=True, slots=True, repr=False, eq=False)
 class BayesErrorResult(ResultBase):
     """Result of :func:`datagauge.bayes_error`.
 
@@ -461,7 +513,7 @@ class BayesErrorResult(ResultBase):
         return _frame({k: [v] for k, v in self.to_dict().items()})
 
 
-@dataclass(frozen=True, slots=True, repr=False)
+@dataclass(frozen=True, slots=True, repr=False, eq=False)
 class DivergenceResult(ResultBase):
     """Result of :func:`datagauge.divergence`.
 
@@ -493,7 +545,7 @@ class DivergenceResult(ResultBase):
         return _frame({k: [v] for k, v in self.to_dict().items()})
 
 
-@dataclass(frozen=True, slots=True, repr=False)
+@dataclass(frozen=True, slots=True, repr=False, eq=False)
 class DriftResult(ResultBase):
     """Result of :func:`datagauge.drift`.
 

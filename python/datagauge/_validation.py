@@ -7,6 +7,7 @@ Messages are sentences that say what was wrong and how to fix it.
 from __future__ import annotations
 
 import numbers
+import warnings
 from collections.abc import Collection
 from typing import Any
 
@@ -16,6 +17,7 @@ from numpy.typing import NDArray
 __all__ = [
     "FEEDBACK_FORMAT",
     "NotFittedError",
+    "check_bool",
     "check_choice",
     "check_concept_feedback",
     "check_dask_matrix",
@@ -121,9 +123,47 @@ def check_embeddings(
     return out
 
 
+def _from_container(x: Any, name: str) -> Any:
+    """Array-likes NumPy reads badly, made plain or refused with a message that says how.
+
+    A scipy sparse matrix is refused (densifying could need far more memory than the sparse
+    data: the caller decides with ``.toarray()``); a pandas DataFrame or Series with nullable
+    extension columns (``Float64``, ``Int64``) becomes float64 with NaN for missing values
+    (then reported by the NaN check); a torch tensor is detached and moved to the CPU.
+    """
+    module = type(x).__module__
+    if module.startswith("scipy.sparse") or (
+        hasattr(x, "tocsr") and hasattr(x, "toarray") and hasattr(x, "nnz")
+    ):
+        shape = tuple(getattr(x, "shape", ()))
+        size = float(np.prod(shape)) * 4 / 2**30 if shape else 0.0
+        raise TypeError(
+            f"{name} is a scipy sparse matrix (shape {shape}); embeddings must be a dense "
+            f"array: pass {name}.toarray() (about {size:.3g} GiB as float32)."
+        )
+    if module.startswith("pandas") and hasattr(x, "to_numpy"):
+        dtypes: list[Any] = list(x.dtypes) if hasattr(x, "columns") else [x.dtype]
+        if any(not isinstance(dt, np.dtype) for dt in dtypes):  # nullable extension columns
+            from pandas.api.types import is_bool_dtype, is_numeric_dtype
+
+            if dtypes and all(is_numeric_dtype(dt) and not is_bool_dtype(dt) for dt in dtypes):
+                return x.to_numpy(dtype=np.float64, na_value=np.nan)
+    if module.startswith("torch") and hasattr(x, "detach"):
+        t = x.detach().cpu()
+        try:
+            return t.numpy()
+        except (TypeError, RuntimeError) as exc:  # bfloat16, for instance
+            raise TypeError(
+                f"{name} is a torch tensor of dtype {t.dtype}, which NumPy cannot read ({exc}); "
+                f"pass {name}.detach().float().cpu().numpy()."
+            ) from exc
+    return x
+
+
 def _check_matrix(x: Any, *, name: str, min_samples: int, keep_float64: bool) -> NDArray[Any]:
     if x is None:
         raise TypeError(f"{name} is None; pass an array of shape (n_samples, n_features).")
+    x = _from_container(x, name)
     try:
         arr = np.asarray(x)
     except (TypeError, ValueError) as exc:  # ragged nested lists, for instance
@@ -204,6 +244,23 @@ def check_int(value: Any, name: str, *, minimum: int | None = None) -> int:
     return out
 
 
+def check_bool(value: Any, name: str) -> bool:
+    """An on/off option: a Python bool or a numpy.bool_, returned as a Python bool.
+
+    Anything else (the strings ``"False"`` or ``"no"``, 0 and 1, None) is a TypeError rather
+    than being read by its truthiness, which would make the string ``"False"`` mean True.
+    """
+    if isinstance(value, (bool, np.bool_)):
+        return bool(value)
+    hint = ""
+    if isinstance(value, str):
+        hint = f" (the string {value!r} is not a boolean)"
+    raise TypeError(
+        f"{name} must be True or False, got {value!r} ({_describe(value)}){hint}; pass "
+        f"{name}=True or {name}=False."
+    )
+
+
 def check_k(k: Any, n_samples: int, *, name: str = "k") -> int:
     """Number of neighbours: an integer in [1, n_samples - 1]."""
     out = check_int(k, name)
@@ -249,8 +306,12 @@ def check_labels(labels: Any, n_samples: int, *, name: str = "labels") -> NDArra
 
     Object arrays, pandas Series and Categoricals (of strings, as users have them) are
     accepted and returned as a plain NumPy array of their values (str when they are all
-    strings), so the label names are kept in the results.
+    strings), so the label names are kept in the results. Missing values (None, NaN,
+    pandas.NA) are an error, also in a list mixing them with strings; a NumPy string array
+    holding the string ``"nan"`` (what ``np.array([np.nan, "a"])`` makes of NaN) gets a
+    warning, and the class "nan" is kept.
     """
+    from_list = _check_missing_items(labels, name, "label")
     if _is_object_like(labels):
         values = np.asarray(labels, dtype=object).ravel().tolist()
         odd = next(
@@ -294,6 +355,8 @@ def check_labels(labels: Any, n_samples: int, *, name: str = "labels") -> NDArra
         )
     if np.issubdtype(arr.dtype, np.floating) and not np.isfinite(arr).all():
         raise ValueError(f"{name} contains NaN or infinite values; every sample needs a label.")
+    if not from_list:
+        _warn_nan_strings(arr, name, "label")
     return arr
 
 
@@ -867,6 +930,58 @@ def _is_missing(value: Any) -> bool:
         return True
 
 
+def _missing_error(name: str, what: str, missing: list[int]) -> ValueError:
+    return ValueError(
+        f"{name} contains {len(missing)} missing values (None, NaN or pandas.NA; first "
+        f"at index {missing[0]}); every sample needs a {what}: drop those samples or "
+        "give them one."
+    )
+
+
+def _check_missing_items(labels: Any, name: str, what: str) -> bool:
+    """Missing values (None, NaN, pandas.NA) in a list or tuple, found before NumPy converts
+    it: ``np.asarray([np.nan, "a"])`` would turn NaN into the string ``"nan"``, a class.
+
+    Returns whether `labels` was a list or tuple (its strings, "nan" included, are the user's
+    own, so :func:`_warn_nan_strings` does not apply).
+    """
+    if not isinstance(labels, (list, tuple)):
+        return False
+    missing = [
+        i
+        for i, v in enumerate(labels)
+        if not isinstance(v, (str, bytes, list, tuple, np.ndarray)) and _is_missing(v)
+    ]
+    if missing:
+        raise _missing_error(name, what, missing)
+    return True
+
+
+def _warn_nan_strings(arr: NDArray[Any], name: str, what: str) -> None:
+    """Warn when a NumPy string array holds the exact string ``"nan"``.
+
+    ``np.array([np.nan, "a"])`` turns NaN into ``"nan"``, so such a class very likely marks
+    missing values; but a class may really be called "nan", so it is kept (a warning, not an
+    error). Lists and tuples never get here with a NaN: :func:`_check_missing_items` finds it.
+    """
+    if arr.dtype.kind not in "SU" or arr.size == 0:
+        return
+    token: Any = b"nan" if arr.dtype.kind == "S" else "nan"
+    hits = np.flatnonzero(arr == token)
+    if hits.size:
+        from ._warnings import DatagaugeWarning
+
+        warnings.warn(
+            f"{name} holds the string 'nan' ({hits.size} sample(s), first at index "
+            f"{int(hits[0])}), kept as a {what} named 'nan'. If it came from a missing value "
+            "(np.array([np.nan, 'a']) turns NaN into 'nan'), drop those samples or give them a "
+            f"{what}; pass the {what}s as a list or object array to have missing values "
+            "reported as such.",
+            DatagaugeWarning,
+            stacklevel=4,
+        )
+
+
 def check_class_labels(
     labels: Any, n_samples: int, *, name: str = "labels", what: str = "label"
 ) -> tuple[NDArray[Any], NDArray[np.int64]]:
@@ -876,7 +991,10 @@ def check_class_labels(
     Parameters
     ----------
     labels : array-like of shape (n_samples,)
-        One category per sample; no missing values (None, NaN, pandas.NA).
+        One category per sample; no missing values (None, NaN, pandas.NA), also not in a
+        list that mixes them with strings. A NumPy string array holding the string
+        ``"nan"`` (what ``np.array([np.nan, "a"])`` makes of NaN) gets a DatagaugeWarning;
+        the class "nan" is kept, as it may be a real one.
     n_samples : int
         Number of samples the labels must cover.
     name, what : str
@@ -891,6 +1009,7 @@ def check_class_labels(
     """
     if labels is None:
         raise TypeError(f"{name} is None; pass one {what} per sample, an array of shape (n,).")
+    from_list = _check_missing_items(labels, name, what)
     try:
         arr = np.asarray(labels)
     except (TypeError, ValueError) as exc:
@@ -920,12 +1039,11 @@ def check_class_labels(
     elif kind == "O":
         missing = [i for i, v in enumerate(arr.tolist()) if _is_missing(v)]
         if missing:
-            raise ValueError(
-                f"{name} contains {len(missing)} missing values (None, NaN or pandas.NA; first "
-                f"at index {missing[0]}); every sample needs a {what}: drop those samples or "
-                "give them one."
-            )
-    elif kind not in "biuSU":
+            raise _missing_error(name, what, missing)
+    elif kind in "SU":
+        if not from_list:
+            _warn_nan_strings(arr, name, what)
+    elif kind not in "biu":
         raise TypeError(
             f"{name} must be integers, strings, booleans or floats, got dtype {arr.dtype}; "
             f"convert them, e.g. np.asarray({name}, dtype=str)."
@@ -1048,8 +1166,7 @@ def check_class_share(fraction: Any, n_images: Any) -> tuple[float | None, int |
 
 def check_new_file(path: Any, *, overwrite: Any, name: str, hint: str = "") -> None:
     """Refuse to replace an existing file unless ``overwrite=True`` (the write re-checks)."""
-    if not isinstance(overwrite, bool):
-        raise TypeError(f"overwrite must be True or False, got {overwrite!r}.")
+    overwrite = check_bool(overwrite, "overwrite")
     import os
 
     target = os.fspath(path)
@@ -1311,7 +1428,19 @@ def read_npy(path: Any, option: str) -> NDArray[Any]:
 
     path = Path(path)
     if not path.is_file():
+        if path.is_dir():
+            raise IsADirectoryError(f"{option} {path} is a folder; give a .npy file.")
         raise FileNotFoundError(f"{option} {path}: no such file.")
+    with open(path, "rb") as fh:
+        head = fh.read(6)
+    if head and head != b"\x93NUMPY" and not head.startswith(b"PK"):
+        raise ValueError(
+            f"{option} {path} is not a NumPy .npy file (datagauge reads arrays saved with "
+            "np.save(path, array), ending .npy). Convert it first, e.g. for a CSV of numbers: "
+            f"np.save('x.npy', np.loadtxt({str(path)!r}, delimiter=',')), or with pandas: "
+            f"np.save('x.npy', pd.read_csv({str(path)!r}).to_numpy()); for labels, "
+            "np.save('y.npy', np.asarray(values, dtype=str))."
+        )
     try:
         arr = np.load(path, allow_pickle=False)
     except EOFError as exc:

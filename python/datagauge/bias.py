@@ -184,7 +184,7 @@ def _compare(
 # --------------------------------------------------------------------------- the result
 
 
-@dataclass(frozen=True, slots=True, repr=False)
+@dataclass(frozen=True, slots=True, repr=False, eq=False)
 class BiasReport(ResultBase):
     """Result of :func:`find_biases`: the biased subgroups, largest effect first.
 

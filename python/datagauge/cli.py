@@ -11,6 +11,7 @@ digits.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -226,6 +227,8 @@ def _run_report(args: argparse.Namespace) -> int:
         p is not None for p in (args.labels, args.predictions, args.tags)
     ):
         raise ValueError("--labels, --predictions and --tags go with --embeddings.")
+    for option in ("embeddings", "labels", "predictions", "tags"):
+        _check_input_file(getattr(args, option), f"--{option}")
     _refuse_inputs_in_outputs(args)
     inputs = load_inputs(
         dataset=args.dataset,
@@ -337,8 +340,44 @@ def _label(y: NDArray[Any] | None, i: int) -> str:
     return "-" if y is None else str(y[i])
 
 
+def _check_output_file(path: Path | None, option: str) -> None:
+    """Before any analysis runs: `path` can be written as a file.
+
+    A missing parent folder is fine (:func:`_write_json` creates it, as ``report --out``
+    creates its folder); a path that is a folder, or below a file, is an error.
+    """
+    if path is None:
+        return
+    if path.is_dir():
+        raise IsADirectoryError(
+            f"{option} {path} is a folder; give a file path, e.g. {path / 'results.json'}."
+        )
+    ancestor = path.parent
+    while not ancestor.exists() and ancestor.parent != ancestor:
+        ancestor = ancestor.parent
+    if not ancestor.is_dir():
+        raise NotADirectoryError(
+            f"{option} {path}: {ancestor} is a file, not a folder, so nothing can be written "
+            "below it; choose another path."
+        )
+    if not os.access(ancestor, os.W_OK | os.X_OK):
+        raise PermissionError(
+            f"{option} {path}: no permission to write in {ancestor}; choose another folder."
+        )
+
+
+def _check_input_file(path: Path | None, option: str) -> None:
+    """An input file the user named exists (the same message as for ``.npy`` inputs)."""
+    if path is None or path.is_file():
+        return
+    if path.is_dir():
+        raise IsADirectoryError(f"{option} {path} is a folder; give a file.")
+    raise FileNotFoundError(f"{option} {path}: no such file.")
+
+
 def _write_json(path: Path | None, obj: dict[str, Any]) -> None:
     if path is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)  # checked by _check_output_file
         save_json(path, obj)  # atomic: a temporary file renamed into place
         print(f"\nwrote {path}")
 
@@ -640,6 +679,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if run is None:  # pragma: no cover - argparse checks the choices
         parser.error(f"unknown command {args.command!r}")
     try:
+        _check_output_file(getattr(args, "json", None), "--json")
         return run(args)
     except (ValueError, TypeError, OSError) as exc:
         print(f"datagauge: error: {exc}", file=sys.stderr)

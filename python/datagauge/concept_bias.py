@@ -69,7 +69,7 @@ _RENAMED_INIT = {
 }
 
 
-@dataclass(frozen=True, slots=True, repr=False)
+@dataclass(frozen=True, slots=True, repr=False, eq=False)
 class ConceptBiasResult(ResultBase):
     """Confirmed (or not yet reviewed) concept biases, from :meth:`ConceptBias.final_results`.
 

@@ -18,6 +18,7 @@ from . import _core
 from ._results import ClassCoverage, CoverageResult
 from ._threads import resolve_n_jobs
 from ._validation import (
+    check_bool,
     check_choice,
     check_embeddings,
     check_int,
@@ -176,6 +177,7 @@ def coverage(
     percent = check_unit_fraction(percent, "percent")
     device = check_choice(device, "device", ("auto", "cpu", "gpu"))  # type: ignore[assignment]
     order = check_choice(order, "order", ("radius", "index"))  # type: ignore[assignment]
+    normalize = check_bool(normalize, "normalize")
     if isinstance(embeddings, NeighborGraph):
         if graph is not None:
             raise ValueError(

@@ -64,7 +64,7 @@ class DensityStrategy(Protocol):
 # --------------------------------------------------------------------------- results
 
 
-@dataclass(frozen=True, slots=True, repr=False)
+@dataclass(frozen=True, slots=True, repr=False, eq=False)
 class ClassFamiliarity(ResultBase):
     """Per-class density models and every sample scored under each of them.
 
@@ -142,7 +142,7 @@ class ClassFamiliarity(ResultBase):
         )
 
 
-@dataclass(frozen=True, slots=True, repr=False)
+@dataclass(frozen=True, slots=True, repr=False, eq=False)
 class FamiliarityResult(ResultBase):
     """Result of :func:`familiarity`.
 
@@ -180,7 +180,7 @@ class FamiliarityResult(ResultBase):
         return _frame(cols)
 
 
-@dataclass(frozen=True, slots=True, repr=False)
+@dataclass(frozen=True, slots=True, repr=False, eq=False)
 class ClassComparison(ResultBase):
     """:func:`compare_datasets` per class.
 
@@ -217,7 +217,7 @@ fraction_below_p5 : ndarray of float64, shape (n_classes,)
         return _frame({f.name: getattr(self, f.name) for f in dataclasses.fields(self)})
 
 
-@dataclass(frozen=True, slots=True, repr=False)
+@dataclass(frozen=True, slots=True, repr=False, eq=False)
 class DatasetComparison(ResultBase):
     """Result of :func:`compare_datasets`: how familiar a dataset Dp is to a model of Df.
 

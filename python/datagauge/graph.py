@@ -160,7 +160,7 @@ def fingerprint(x: NDArray[np.float32]) -> str:
     return fingerprint_from_hashes(x.shape, _row_hashes(x, 1))
 
 
-@dataclass(frozen=True, slots=True, repr=False)
+@dataclass(frozen=True, slots=True, repr=False, eq=False)
 class NeighborGraph(ResultBase):
     """The k nearest other points of every point, with exact Euclidean distances.
 

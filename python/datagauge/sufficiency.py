@@ -36,6 +36,7 @@ from ._progress import Progress, ProgressArg
 from ._results import ResultBase, _frame, _plain
 from ._threads import resolve_n_jobs, thread_limits
 from ._validation import (
+    check_bool,
     check_choice,
     check_int,
     check_learning_curve,
@@ -74,6 +75,9 @@ MIN_R2 = 0.8
 MAX_SIZE = 2**46
 #: Bootstrap resamples of the runs kept with a fitted curve (its band and size ranges).
 N_BOOTSTRAP = 32
+#: The most bootstrap resamples :func:`fit_learning_curve` takes: each is a full fit, and
+#: the resampled runs are held in memory at once (far more than enough for a 90% band).
+MAX_BOOTSTRAP = 100_000
 #: The curve families :func:`fit_learning_curve` knows (``model=``), besides ``"auto"``.
 MODELS = ("pow3", "pow4", "mmf4")
 #: The default family choice of :func:`fit_learning_curve` (chosen by the back-test in
@@ -140,7 +144,7 @@ _FORECAST_BOOT_STEPS = 200
 # ----------------------------------------------------------------------------- curve fit
 
 
-@dataclass(frozen=True, slots=True, repr=False)
+@dataclass(frozen=True, slots=True, repr=False, eq=False)
 class SizeEstimate(ResultBase):
     """Training-set sizes needed to reach targets, with a calibrated range.
 
@@ -195,7 +199,7 @@ class SizeEstimate(ResultBase):
         )
 
 
-@dataclass(frozen=True, slots=True, repr=False)
+@dataclass(frozen=True, slots=True, repr=False, eq=False)
 class LearningCurve(ResultBase):
     """A fitted learning curve ``metric(n) = 1 - error(n)``.
 
@@ -271,6 +275,10 @@ class LearningCurve(ResultBase):
     forecast_bootstrap: NDArray[np.float64] | None = None
 
     def __post_init__(self) -> None:
+        object.__setattr__(
+            self, "higher_is_better", check_bool(self.higher_is_better, "higher_is_better")
+        )
+        object.__setattr__(self, "bounded", check_bool(self.bounded, "bounded"))
         if self.model not in _FAMILY:
             raise ValueError(f"model must be one of {MODELS}, got {self.model!r}.")
         for name in ("c", "m", "c0", "d"):
@@ -844,7 +852,7 @@ def fit_learning_curve(
         True for metrics in [0, 1] (the asymptote ``c0`` is then kept in [0, 1]).
     n_bootstrap : int
         Resamples of the runs for the band and the size range (0 for none; ignored with a
-        single run).
+        single run); at most ``MAX_BOOTSTRAP`` (100,000).
     random_state : int, Generator or None
         Seed of the bootstrap.
     name : str
@@ -858,7 +866,11 @@ def fit_learning_curve(
     ------
     ValueError
         Fewer than 3 distinct steps, mismatched shapes, non-finite values, values outside
-        [0, 1] when ``bounded``, or an unknown `model`.
+        [0, 1] when ``bounded``, an unknown `model`, or `n_bootstrap` above
+        ``MAX_BOOTSTRAP``.
+    TypeError
+        `higher_is_better` or `bounded` is not True or False (a string such as ``"False"``
+        is refused, not read as true).
 
     Warns
     -----
@@ -927,8 +939,17 @@ def _fit_curve(
             f"model must be one of {(*MODELS, 'auto')}, got {model!r}; 'auto' chooses the "
             "family that best predicts the later measured points from the earlier ones."
         )
+    higher_is_better = check_bool(higher_is_better, "higher_is_better")
+    bounded = check_bool(bounded, "bounded")
     s, v = check_learning_curve(steps, values, bounded=bounded)
     n_bootstrap = check_int(n_bootstrap, "n_bootstrap", minimum=0)
+    if n_bootstrap > MAX_BOOTSTRAP:
+        raise ValueError(
+            f"n_bootstrap={n_bootstrap:,} is more than the {MAX_BOOTSTRAP:,} resamples "
+            "supported: each is a full curve fit, and all are held in memory at once. A few "
+            f"hundred give a stable band (the default is {N_BOOTSTRAP}); pass n_bootstrap <= "
+            f"{MAX_BOOTSTRAP}."
+        )
     random_state = check_random_state(random_state)
     order = np.argsort(s, kind="stable")
     s, v = np.ascontiguousarray(s[order]), np.ascontiguousarray(v[:, order])
@@ -970,8 +991,8 @@ def _fit_curve(
         c0=c0,
         steps=s,
         values=v,
-        higher_is_better=bool(higher_is_better),
-        bounded=bool(bounded),
+        higher_is_better=higher_is_better,
+        bounded=bounded,
         loss=loss,
         r2=r2,
         bootstrap=boot,
@@ -1212,6 +1233,8 @@ class _Config:
             )
         check_int(self.runs, "runs", minimum=1)
         check_int(self.substeps, "substeps", minimum=1)
+        for flag in ("unit_interval", "reset_each_step", "replace"):
+            object.__setattr__(self, flag, check_bool(getattr(self, flag), flag))
         if isinstance(self.lower_is_better, str):
             object.__setattr__(self, "lower_is_better", (self.lower_is_better,))
         object.__setattr__(self, "lower_is_better", tuple(self.lower_is_better))
@@ -1475,6 +1498,8 @@ class Sufficiency:
         -------
         SufficiencyResult
         """
+        if not callable(progress):
+            check_bool(progress, "progress")
         n = _dataset_len(train_ds, "train_ds")
         _dataset_len(test_ds, "test_ds")
         steps = self._steps(n)
@@ -1583,7 +1608,7 @@ _Config.__qualname__ = "Sufficiency.Config"  # pickles by this path, which resol
 # ----------------------------------------------------------------------------- result
 
 
-@dataclass(frozen=True, slots=True, repr=False)
+@dataclass(frozen=True, slots=True, repr=False, eq=False)
 class SufficiencyResult(ResultBase):
     """Result of :meth:`Sufficiency.evaluate`: every run's metrics at every size.
 
@@ -1643,6 +1668,7 @@ class SufficiencyResult(ResultBase):
         object.__setattr__(self, "steps", steps.astype(np.int64))
         object.__setattr__(self, "measures", frozen)
         object.__setattr__(self, "lower_is_better", tuple(self.lower_is_better))
+        object.__setattr__(self, "unit_interval", check_bool(self.unit_interval, "unit_interval"))
         ResultBase.__post_init__(self)
 
     def __repr__(self) -> str:
@@ -1882,7 +1908,7 @@ class SufficiencyResult(ResultBase):
             steps=np.asarray(data["steps"], dtype=np.int64),
             measures={k: np.asarray(v, dtype=np.float64) for k, v in data["measures"].items()},
             lower_is_better=tuple(data.get("lower_is_better", ())),
-            unit_interval=bool(data.get("unit_interval", True)),
+            unit_interval=data.get("unit_interval", True),
             n_train=data.get("n_train"),
             random_state=data.get("random_state"),
         )

@@ -14,7 +14,14 @@ import numpy as np
 from numpy.typing import NDArray
 
 from .._atomic import write_bytes
-from .._validation import check_choice, check_image_array, check_int, images_to_nchw, seed_from
+from .._validation import (
+    check_bool,
+    check_choice,
+    check_image_array,
+    check_int,
+    images_to_nchw,
+    seed_from,
+)
 from ._deps import require_captum, require_torch
 from ._embed import find_layer
 
@@ -484,8 +491,7 @@ def save_saliency(
     if not np.isfinite(m).all():
         raise ValueError("maps contain NaN or infinite values; they cannot be drawn.")
     min_size = check_int(min_size, "min_size", minimum=1)
-    if not isinstance(overwrite, (bool, np.bool_)):
-        raise TypeError(f"overwrite must be True or False, got {overwrite!r}.")
+    overwrite = check_bool(overwrite, "overwrite")
     folder = Path(path)
     targets = [folder / f"{prefix}_{i:04d}.png" for i in range(n)]
     taken = [t.name for t in targets if t.exists() or t.is_symlink()]

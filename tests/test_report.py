@@ -255,7 +255,8 @@ def test_report_on_real_fashion_mnist(tmp_path):
     assert result["overview"]["accuracy"] > 0.6  # a small CNN on 28x28 clothes
 
 
-def test_report_on_an_image_folder_of_real_photos(tmp_path):
+def _photos_or_skip():
+    """foolbox's 20 CIFAR-10 photos, where they and EfficientNet-Lite0's weights are installed."""
     pytest.importorskip("torch")
     from datagauge import datasets
 
@@ -266,16 +267,26 @@ def test_report_on_an_image_folder_of_real_photos(tmp_path):
         load_efficientnet_lite0()
     except (FileNotFoundError, ImportError) as exc:
         pytest.skip(f"foolbox images or EfficientNet-Lite0 weights not installed: {exc}")
+    return photos
+
+
+def _save_photos(photos, folder_of):
+    """Each photo as a PNG in the folder `folder_of(i)` (created)."""
     from PIL import Image
 
-    folder = tmp_path / "photos"
-    for i, (img, lab) in enumerate(zip(photos.images, photos.labels, strict=True)):
-        cls = folder / photos.class_names[int(lab)]
-        cls.mkdir(parents=True, exist_ok=True)
+    for i, img in enumerate(photos.images):
+        folder = folder_of(i)
+        folder.mkdir(parents=True, exist_ok=True)
         arr = np.asarray(img)
         if arr.dtype != np.uint8:
             arr = (np.clip(arr, 0, 1) * 255).astype(np.uint8)
-        Image.fromarray(arr).save(cls / f"{i}.png")
+        Image.fromarray(arr).save(folder / f"{i}.png")
+
+
+def test_report_on_an_image_folder_of_real_photos(tmp_path):
+    photos = _photos_or_skip()
+    folder = tmp_path / "photos"
+    _save_photos(photos, lambda i: folder / photos.class_names[int(photos.labels[i])])
     out = tmp_path / "out"
     assert main(["report", "--images", str(folder), "--out", str(out), "--no-progress"]) == 0
     result = json.loads((out / "report.json").read_text())
@@ -868,25 +879,8 @@ def test_report_never_replaces_files_it_did_not_write(tmp_path):
 
 
 def test_report_on_a_one_class_image_folder_treats_it_as_unlabelled(tmp_path):
-    pytest.importorskip("torch")
-    from datagauge import datasets
-
-    try:
-        photos = datasets.load_foolbox_images("cifar10")
-        from datagauge.embeddings.models import load_efficientnet_lite0
-
-        load_efficientnet_lite0()
-    except (FileNotFoundError, ImportError) as exc:
-        pytest.skip(f"foolbox images or EfficientNet-Lite0 weights not installed: {exc}")
-    from PIL import Image
-
-    folder = tmp_path / "photos" / "cat"  # every photo in one class folder
-    folder.mkdir(parents=True)
-    for i, img in enumerate(photos.images):
-        arr = np.asarray(img)
-        if arr.dtype != np.uint8:
-            arr = (np.clip(arr, 0, 1) * 255).astype(np.uint8)
-        Image.fromarray(arr).save(folder / f"{i}.png")
+    photos = _photos_or_skip()
+    _save_photos(photos, lambda i: tmp_path / "photos" / "cat")  # every photo in one class
     out = tmp_path / "out"
     argv = ["report", "--images", str(tmp_path / "photos"), "--out", str(out), "--no-progress"]
     assert main(argv) == 0

@@ -31,6 +31,7 @@ __all__ = [
     "check_labels",
     "check_learning_curve",
     "check_nonnegative",
+    "check_option_applies",
     "check_out_array",
     "check_outcome",
     "check_quantiles",
@@ -258,6 +259,20 @@ def check_bool(value: Any, name: str) -> bool:
     raise TypeError(
         f"{name} must be True or False, got {value!r} ({_describe(value)}){hint}; pass "
         f"{name}=True or {name}=False."
+    )
+
+
+def check_option_applies(
+    value: Any, name: str, method: str, applies_to: tuple[str, ...], meaning: str
+) -> None:
+    """An option of some methods given with another is a ValueError, not silently ignored
+    (None, the default, always passes). `meaning` says what the option is for."""
+    if value is None or method in applies_to:
+        return
+    which = " or ".join(f"method={m!r}" for m in applies_to)
+    raise ValueError(
+        f"{name} applies only to {which} ({meaning}), not to method={method!r}; drop "
+        f"{name}, or use {which}."
     )
 
 

@@ -24,6 +24,7 @@ from ._validation import (
     check_int,
     check_n_classes,
     check_not_graph,
+    check_option_applies,
 )
 from .graph import NeighborGraph, as_graph
 from .label_errors import top_two_votes
@@ -137,16 +138,8 @@ def bayes_error(
     True
     """
     method = check_choice(method, "method", ("knn", "mst"))  # type: ignore[assignment]
-    if k is not None and method != "knn":
-        raise ValueError(
-            f"k applies only to method='knn' (the k-NN classifier's neighbours), not to "
-            f"method={method!r}, whose spanning tree has no k; drop k, or use method='knn'."
-        )
-    if tree is not None and method != "mst":
-        raise ValueError(
-            f"tree applies only to method='mst' (which spanning tree), not to "
-            f"method={method!r}; drop tree, or use method='mst'."
-        )
+    check_option_applies(k, "k", method, ("knn",), "the k-NN classifier's neighbours")
+    check_option_applies(tree, "tree", method, ("mst",), "which spanning tree")
     spanning_tree: Literal["exact", "knn"] = check_choice(  # type: ignore[assignment]
         "exact" if tree is None else tree, "tree", ("exact", "knn")
     )

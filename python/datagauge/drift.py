@@ -26,6 +26,7 @@ from ._validation import (
     check_int,
     check_k,
     check_membership,
+    check_option_applies,
     check_positive,
     check_random_state,
     check_two_samples,
@@ -209,22 +210,13 @@ def drift(
 
 def _check_options_apply(method: str, sigma: Any, correction: Any, n_permutations: Any) -> None:
     """Options of one method given with another are errors, not silently ignored."""
-    if sigma is not None and method != "mmd":
-        raise ValueError(
-            f"sigma applies only to method='mmd' (the Gaussian kernel's bandwidth), not to "
-            f"method={method!r}; drop sigma, or use method='mmd'."
-        )
-    if correction is not None and method != "ks":
-        raise ValueError(
-            f"correction applies only to method='ks' (the correction across per-feature "
-            f"tests), not to method={method!r}; drop correction, or use method='ks'."
-        )
-    if n_permutations is not None and method == "ks":
-        raise ValueError(
-            "n_permutations applies only to the permutation tests, method='knn' and "
-            "method='mmd'; method='ks' takes its p-values from the Kolmogorov-Smirnov "
-            "distribution: drop n_permutations, or use method='knn' or 'mmd'."
-        )
+    check_option_applies(sigma, "sigma", method, ("mmd",), "the Gaussian kernel's bandwidth")
+    check_option_applies(
+        correction, "correction", method, ("ks",), "the correction across per-feature tests"
+    )
+    check_option_applies(
+        n_permutations, "n_permutations", method, ("knn", "mmd"), "the permutation tests"
+    )
 
 
 def _scale_exponent(*samples: NDArray[Any]) -> int:

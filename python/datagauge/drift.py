@@ -33,6 +33,7 @@ from ._validation import (
     check_unit_fraction,
 )
 from .graph import NeighborGraph, as_graph, neighbor_graph
+from .neighbors import scale_exponent
 from .outliers import worst_first
 
 __all__ = ["DEFAULT_PERMUTATIONS", "drift", "median_bandwidth"]
@@ -222,10 +223,9 @@ def _check_options_apply(method: str, sigma: Any, correction: Any, n_permutation
 def _scale_exponent(*samples: NDArray[Any]) -> int:
     """The power of two e nearest the largest per-feature span of the pooled `samples`
     (0 when every point is the same): ``x / 2**e`` spans about 1, and is exact."""
-    lo = np.min([s.min(axis=0) for s in samples if s.size], axis=0).astype(np.float64)
-    hi = np.max([s.max(axis=0) for s in samples if s.size], axis=0).astype(np.float64)
-    span = float(np.max(hi - lo))
-    return round(math.log2(span)) if span > 0 else 0
+    lo = np.min([s.min(axis=0) for s in samples if s.size], axis=0)
+    hi = np.max([s.max(axis=0) for s in samples if s.size], axis=0)
+    return scale_exponent(lo, hi, limit=0.0)
 
 
 def _scaled64(x: NDArray[Any], exponent: int) -> NDArray[np.float64]:

@@ -395,11 +395,13 @@ def kneighbors(
 _SPAN_LIMIT_LOG2 = 40
 
 
-def scale_exponent(lo: NDArray[Any], hi: NDArray[Any]) -> int:
+def scale_exponent(lo: NDArray[Any], hi: NDArray[Any], limit: float = _SPAN_LIMIT_LOG2) -> int:
     """The power of two e by which data with per-feature minima `lo` and maxima `hi` are
-    divided before a search (0: searched as they are); see :func:`self_knn_distances`."""
+    divided before a search (0: searched as they are); see :func:`self_knn_distances`. Spans
+    within ``2**±limit`` are left as they are; ``limit=0`` always gives the power of two
+    nearest the largest span (0 when every point is the same)."""
     span = float(np.max(np.asarray(hi, dtype=np.float64) - np.asarray(lo, dtype=np.float64)))
-    if span > 0 and abs(math.log2(span)) > _SPAN_LIMIT_LOG2:
+    if span > 0 and abs(math.log2(span)) > limit:
         return round(math.log2(span))
     return 0
 

@@ -216,3 +216,23 @@ def test_outliers_refuses_search_options_with_a_saved_graph(data, tmp_path, caps
         (tmp_path / "x.json").read_text()
     )
     assert main(["outliers", "--embeddings", str(data["x"]), "--index", "hnsw", "--top", "1"]) == 0
+
+
+def test_index_with_a_saved_graph_is_refused_by_every_subcommand(data, tmp_path, capsys):
+    """duplicates and label-errors read a saved graph's lists: an --index there searches
+    nothing, and is an error (it was silently ignored), as for outliers."""
+    folder = tmp_path / "g"
+    assert main(["graph", "--embeddings", str(data["x"]), "-k", "20", "--out", str(folder)]) == 0
+    capsys.readouterr()
+    for cmd in (["duplicates"], ["label-errors", "--labels", str(data["y"]), "-k", "20"]):
+        assert main([*cmd, "--graph", str(folder), "--index", "exact"]) == 2, cmd
+        err = capsys.readouterr().err
+        assert "nothing is searched" in err, err
+        assert main([*cmd, "--graph", str(folder)]) == 0, cmd
+        capsys.readouterr()
+
+
+def test_compare_refuses_k_for_a_drift_test_without_neighbours(data, capsys):
+    argv = ["compare", str(data["x"]), str(data["x"])]
+    assert main([*argv, "--drift", "mmd", "-k", "5"]) == 2
+    assert "k applies only to method='knn'" in capsys.readouterr().err

@@ -66,7 +66,7 @@ def bayes_error(
     method: Literal["knn", "mst"] = "knn",
     k: int | None = None,
     tree: Literal["exact", "knn"] | None = None,
-    index: Any = "exact",
+    index: Any = None,
     n_jobs: int | None = None,
 ) -> BayesErrorResult:
     """Upper and lower bounds of the Bayes error rate of classifying these embeddings.
@@ -89,7 +89,8 @@ def bayes_error(
         default), or DataEval's spanning tree of the 15-NN graph
         (:func:`datagauge.mst.minimum_spanning_tree`).
     index : {"exact", "kdtree", "brute", "flat", "hnsw", "ivf"}, neighbors spec or faiss.Index
-        k-NN engine when embeddings are given (``"mst"``: exact engines only).
+        k-NN engine when embeddings are given (``"mst"``: exact engines only); default None
+        (``"exact"``); an error with a NeighborGraph, whose lists are used as they are.
     n_jobs : int or None
         Threads; ``None`` or -1 for all CPUs.
 
@@ -177,7 +178,10 @@ def bayes_error(
         )
 
     spanning = minimum_spanning_tree(
-        embeddings_or_graph if x is None else x, method=spanning_tree, index=index, n_jobs=n_jobs
+        embeddings_or_graph if x is None else x,
+        method=spanning_tree,
+        index="exact" if index is None else index,
+        n_jobs=n_jobs,
     )
     errors = int(np.count_nonzero(codes[spanning.source] != codes[spanning.target])) - (m - 1)
     deltas = errors / (2 * n)

@@ -40,7 +40,8 @@ def _add_source(cmd: argparse.ArgumentParser, *, graph: bool = True) -> None:
         src.add_argument(
             "--graph", type=Path, help="a graph folder saved by `datagauge graph` (no search)"
         )
-    cmd.add_argument("--index", default="exact", choices=_INDEXES, help=_INDEX_HELP)
+    # None: "exact" where something is searched; given with --graph, an error (no search)
+    cmd.add_argument("--index", default=None, choices=_INDEXES, help=_INDEX_HELP)
     cmd.add_argument("--n-jobs", type=int, default=None, help="threads (default: all CPUs)")
 
 
@@ -97,7 +98,6 @@ def _build_parser() -> argparse.ArgumentParser:
         "--embeddings or --graph is given.",
     )
     _add_source(out)
-    out.set_defaults(index=None)  # "exact"; None tells that --index was not given (--graph)
     out.add_argument("--labels", type=Path, help=".npy labels (n_samples,), shown in the table")
     out.add_argument("-k", "--k", type=int, default=20, help="neighbours (default 20)")
     out.add_argument("--method", default="lof", choices=["lof", "knn_distance"])
@@ -169,12 +169,12 @@ def _build_parser() -> argparse.ArgumentParser:
         help="divergence estimate: nearest neighbour (default) or spanning tree",
     )
     cmp.add_argument("--alpha", type=float, default=0.05, help="drift test level (default 0.05)")
-    cmp.add_argument("-k", "--k", type=int, default=10, help="knn drift: neighbours (default 10)")
+    cmp.add_argument("-k", "--k", type=int, default=None, help="knn drift: neighbours (default 10)")
     cmp.add_argument(
         "--n-components", type=int, default=5, help="density model components (default 5)"
     )
     cmp.add_argument("--random-state", type=int, default=0, help="seed (default 0)")
-    cmp.add_argument("--index", default="exact", choices=_INDEXES, help=_INDEX_HELP)
+    cmp.add_argument("--index", default=None, choices=_INDEXES, help=_INDEX_HELP)
     cmp.add_argument("--n-jobs", type=int, default=None, help="threads (default: all CPUs)")
     _add_output(cmp)
 
@@ -391,7 +391,7 @@ def _run_coverage(args: argparse.Namespace) -> int:
         percent=args.percent,
         labels=y,
         normalize=args.normalize,
-        index=args.index,
+        index="exact" if args.index is None else args.index,
         n_jobs=args.n_jobs,
     )
     n = len(res.critical_value_radii)
@@ -484,7 +484,7 @@ def _run_outliers(args: argparse.Namespace) -> int:
         k=args.k,
         contamination=args.contamination,
         threshold=args.threshold,
-        index="exact" if args.index is None else args.index,
+        index=args.index,
         n_jobs=args.n_jobs,
     )
     m = res.flagged.size
@@ -543,7 +543,7 @@ def _run_graph(args: argparse.Namespace) -> int:
     target: Path = args.out
     check_save_target(target, args.overwrite)  # before the search, not after it
     name, x, _, _ = _load(args)
-    graph = neighbor_graph(x, args.k, index=args.index, n_jobs=args.n_jobs)
+    graph = neighbor_graph(x, args.k, index=args.index or "exact", n_jobs=args.n_jobs)
     graph.save(target, overwrite=args.overwrite)
     copies = int(np.count_nonzero(graph.duplicate_of != np.arange(graph.n_samples)))
     recall = "" if graph.recall is None else f", recall@k {graph.recall:.3f}"
@@ -608,7 +608,8 @@ def _run_compare(args: argparse.Namespace) -> int:
         random_state=args.random_state,
         n_jobs=args.n_jobs,
     )
-    div = divergence(a, b, method=args.divergence, index=args.index, n_jobs=args.n_jobs)
+    engine = args.index or "exact"
+    div = divergence(a, b, method=args.divergence, index=engine, n_jobs=args.n_jobs)
     test = drift(
         a,
         b,
@@ -616,7 +617,7 @@ def _run_compare(args: argparse.Namespace) -> int:
         alpha=args.alpha,
         k=args.k,
         random_state=args.random_state,
-        index=args.index,
+        index=args.index if args.drift == "knn" else None,  # --index also sets the divergence's
         n_jobs=args.n_jobs,
     )
     print(f"datagauge compare: {name}")

@@ -36,7 +36,10 @@ from .graph import NeighborGraph, as_graph, neighbor_graph
 from .neighbors import scale_exponent
 from .outliers import worst_first
 
-__all__ = ["DEFAULT_PERMUTATIONS", "drift", "median_bandwidth"]
+__all__ = ["DEFAULT_K", "DEFAULT_PERMUTATIONS", "drift", "median_bandwidth"]
+
+#: Neighbours per point of the k-NN test when ``k`` is None.
+DEFAULT_K = 10
 
 #: Permutations when ``n_permutations`` is None: one permutation of the k-NN test costs
 #: O(n k), one of the MMD O(n^2) (DataEval's default for it is 100).
@@ -55,12 +58,12 @@ def drift(
     *,
     method: Literal["knn", "mmd", "ks"] = "knn",
     alpha: float = 0.05,
-    k: int = 10,
+    k: int | None = None,
     n_permutations: int | None = None,
     random_state: int | np.random.Generator | None = 0,
     sigma: float | None = None,
     correction: Literal["bonferroni", "fdr"] | None = None,
-    index: Any = "exact",
+    index: Any = None,
     n_jobs: int | None = None,
 ) -> DriftResult:
     """Test whether `test` comes from the distribution of `reference`.
@@ -78,8 +81,9 @@ def drift(
         The test (see Notes).
     alpha : float, default 0.05
         Significance level, in (0, 1): ``drifted`` is True when the p-value is below it.
-    k : int, default 10
-        ``"knn"``: neighbours per point, ``1 <= k < n_reference + n_test``.
+    k : int, optional
+        ``"knn"`` only (an error for the other methods): neighbours per point, ``1 <= k <
+        n_reference + n_test``; default 10.
     n_permutations : int, optional
         ``"knn"``, ``"mmd"`` only: permutations of the sample labels; default 1000 for
         ``"knn"`` and 100 for ``"mmd"`` (DataEval's). The smallest p-value is ``1 /
@@ -96,7 +100,9 @@ def drift(
         ``"ks"`` only (an error for the other methods): correction across features,
         Bonferroni (the default) or Benjamini-Hochberg.
     index : {"exact", "kdtree", "brute", "flat", "hnsw", "ivf"}, neighbors spec or faiss.Index
-        ``"knn"``: the k-NN engine of the pooled samples.
+        ``"knn"`` only (an error for the other methods, and with a NeighborGraph, whose lists
+        are used as they are): the k-NN engine of the pooled samples; default None
+        (``"exact"``).
     n_jobs : int or None
         ``"knn"``: threads of the search; ``None`` or -1 for all CPUs.
 
@@ -171,7 +177,7 @@ def drift(
     (True, True)
     """
     method = check_choice(method, "method", ("knn", "mmd", "ks"))  # type: ignore[assignment]
-    _check_options_apply(method, sigma, correction, n_permutations)
+    _check_options_apply(method, sigma, correction, n_permutations, k, index)
     alpha = check_unit_fraction(alpha, "alpha")
     seed = check_random_state(random_state)
     if correction is None:
@@ -183,7 +189,8 @@ def drift(
                 f"method={method!r} needs the embeddings (a k-NN graph holds only neighbours); "
                 "pass the two samples, or use method='knn' with the graph."
             )
-        graph = as_graph(reference, check_int(k, "k", minimum=1), name="reference")
+        k = DEFAULT_K if k is None else check_int(k, "k", minimum=1)
+        graph = as_graph(reference, k, index=index, name="reference")
         is_test = check_membership(
             test, graph.n_samples, name="test", first="reference", second="test"
         )
@@ -200,8 +207,9 @@ def drift(
         return _ks_test(ref, tst, alpha, correction)
     n_perm = _permutations(method, n_permutations)
     if method == "knn":
-        k = check_k(k, ref.shape[0] + tst.shape[0])
-        pooled = neighbor_graph(np.concatenate([ref, tst]), k, index=index, n_jobs=n_jobs)
+        k = check_k(DEFAULT_K if k is None else k, ref.shape[0] + tst.shape[0])
+        engine = "exact" if index is None else index
+        pooled = neighbor_graph(np.concatenate([ref, tst]), k, index=engine, n_jobs=n_jobs)
         is_test = np.arange(pooled.n_samples) >= ref.shape[0]
         return _knn_test(pooled.indices, is_test, n_perm, np.random.default_rng(seed), alpha)
     bandwidth = None if sigma is None else check_positive(sigma, "sigma")
@@ -209,8 +217,12 @@ def drift(
     return _mmd_test(ref, tst, bandwidth, n_perm, rng, alpha)
 
 
-def _check_options_apply(method: str, sigma: Any, correction: Any, n_permutations: Any) -> None:
+def _check_options_apply(
+    method: str, sigma: Any, correction: Any, n_permutations: Any, k: Any, index: Any
+) -> None:
     """Options of one method given with another are errors, not silently ignored."""
+    check_option_applies(k, "k", method, ("knn",), "neighbours per point")
+    check_option_applies(index, "index", method, ("knn",), "the k-NN engine")
     check_option_applies(sigma, "sigma", method, ("mmd",), "the Gaussian kernel's bandwidth")
     check_option_applies(
         correction, "correction", method, ("ks",), "the correction across per-feature tests"

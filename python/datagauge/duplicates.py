@@ -92,7 +92,7 @@ def duplicates(
     threshold: float | None = None,
     splits: Any = None,
     k: int = 10,
-    index: Any = "exact",
+    index: Any = None,
     n_jobs: int | None = None,
 ) -> DuplicateResult:
     """Find exact and near-duplicate groups, and the groups that leak across splits.
@@ -113,7 +113,9 @@ def duplicates(
         Neighbours searched per point. Only close pairs matter, so a small k suffices: a group
         larger than k + 1 is still found whole, as a connected component (see Notes).
     index : {"exact", "kdtree", "brute", "flat", "hnsw", "ivf"}, neighbors spec or faiss.Index
-        k-NN engine when embeddings are given (see :func:`datagauge.neighbor_graph`).
+        k-NN engine when embeddings are given (see :func:`datagauge.neighbor_graph`);
+        default None (``"exact"``); an error with a NeighborGraph, whose lists are used as
+        they are.
     n_jobs : int or None
         Threads for the search; ``None`` or -1 for all CPUs.
 

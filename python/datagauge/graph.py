@@ -525,13 +525,20 @@ def as_graph(
     embeddings_or_graph: Any,
     k: int,
     *,
-    index: Any = "exact",
+    index: Any = None,
     n_jobs: int | None = None,
     name: str = "embeddings",
 ) -> NeighborGraph:
     """A graph of `k` neighbours per point: a NeighborGraph restricted to k columns (its own
-    error when it holds fewer), or the embeddings validated and searched."""
+    error when it holds fewer), or the embeddings validated and searched with `index` (None:
+    ``"exact"``). An `index` given with a graph is an error: nothing is searched."""
     if isinstance(embeddings_or_graph, NeighborGraph):
+        if index is not None:
+            raise ValueError(
+                f"index={index!r} sets up a k-NN search, but a NeighborGraph was given: its "
+                "lists are used as they are and nothing is searched; drop index, or pass the "
+                "embeddings to search them with it."
+            )
         graph = embeddings_or_graph.compute()
         k = check_int(k, "k", minimum=1)
         if k >= graph.n_samples:
@@ -540,4 +547,5 @@ def as_graph(
         _check_lists(graph)
         return graph
     x = check_embeddings(embeddings_or_graph, name=name)
-    return neighbor_graph(x, check_k(k, x.shape[0]), index=index, n_jobs=n_jobs)
+    engine = "exact" if index is None else index
+    return neighbor_graph(x, check_k(k, x.shape[0]), index=engine, n_jobs=n_jobs)

@@ -137,7 +137,7 @@ def label_errors(
     *,
     k: int = 50,
     method: Literal["distance_ratio", "knn_vote"] = "distance_ratio",
-    index: Any = "exact",
+    index: Any = None,
     n_jobs: int | None = None,
 ) -> LabelErrorResult:
     """Find samples that are probably mislabelled, from their neighbours' labels and distances.
@@ -159,6 +159,8 @@ def label_errors(
     index : {"exact", "kdtree", "brute", "flat", "hnsw", "ivf"}, neighbors spec or faiss.Index
         k-NN engine (see :func:`datagauge.neighbor_graph`); for ``"distance_ratio"`` it runs
         the within-class searches, the searches among the other classes are always exact.
+        Default None (``"exact"``); an error with a NeighborGraph, whose lists are used as
+        they are.
     n_jobs : int or None
         Threads; ``None`` or -1 for all CPUs.
 
@@ -235,7 +237,12 @@ def label_errors(
         check_class_counts(classes, counts, method=method)
         k_used = min(check_int(k, "k", minimum=1), int(counts.min()) - 1)
         intra, extra, extra_codes = _ratio_distances(
-            x, codes, classes.size, k_used, index, resolve_n_jobs(n_jobs)
+            x,
+            codes,
+            classes.size,
+            k_used,
+            "exact" if index is None else index,
+            resolve_n_jobs(n_jobs),
         )
         scores = _ratio(intra, extra)
         weights = np.ceil(np.linspace(k_used, 1, k_used) / 3)

@@ -72,7 +72,7 @@ def outliers(
     k: int = 20,
     contamination: float | None = None,
     threshold: float | None = None,
-    index: Any = "exact",
+    index: Any = None,
     n_jobs: int | None = None,
 ) -> OutlierResult:
     """Score every point by how far it lies from its neighbours and flag the outliers.
@@ -98,7 +98,9 @@ def outliers(
     threshold : float, optional
         Flag the points whose score is strictly above this value.
     index : {"exact", "kdtree", "brute", "flat", "hnsw", "ivf"}, neighbors spec or faiss.Index
-        k-NN engine when embeddings are given (see :func:`datagauge.neighbor_graph`).
+        k-NN engine when embeddings are given (see :func:`datagauge.neighbor_graph`);
+        default None (``"exact"``); an error with a NeighborGraph, whose lists are used as
+        they are.
     n_jobs : int or None
         Threads for the search; ``None`` or -1 for all CPUs.
 

@@ -15,10 +15,10 @@ from numpy.typing import NDArray
 
 from .._atomic import write_bytes
 from .._validation import (
-    check_bool,
     check_choice,
     check_image_array,
     check_int,
+    check_new_file,
     images_to_nchw,
     seed_from,
 )
@@ -491,16 +491,10 @@ def save_saliency(
     if not np.isfinite(m).all():
         raise ValueError("maps contain NaN or infinite values; they cannot be drawn.")
     min_size = check_int(min_size, "min_size", minimum=1)
-    overwrite = check_bool(overwrite, "overwrite")
     folder = Path(path)
     targets = [folder / f"{prefix}_{i:04d}.png" for i in range(n)]
-    taken = [t.name for t in targets if t.exists() or t.is_symlink()]
-    if taken and not overwrite:
-        shown = ", ".join(taken[:3]) + (f" and {len(taken) - 3} more" if len(taken) > 3 else "")
-        raise FileExistsError(
-            f"{folder} already holds {shown}; pass overwrite=True to replace them, or another "
-            "folder or prefix."
-        )
+    for target in targets:  # all checked before any is written
+        check_new_file(target, overwrite=overwrite, name="saliency file")
     folder.mkdir(parents=True, exist_ok=True)
     scale = max(1, math.ceil(min_size / min(h, w)))
     red = np.array([1.0, 0.0, 0.0], dtype=np.float32)

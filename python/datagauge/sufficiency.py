@@ -456,12 +456,9 @@ class LearningCurve(ResultBase):
             ln_n = float(_log_size(c, m, c0, e, n1))
             if ln_n > math.log(MAX_SIZE):
                 continue  # at or beyond the asymptote (inf), or too far
-            n = max(1, math.ceil(math.exp(ln_n)))
-            while n > 1 and reaches(n - 1, goal):  # rounding of the closed form, either way
-                n -= 1
-            while not reaches(n, goal):
-                n += 1
-            out[i] = n if n <= MAX_SIZE else -1
+            out[i] = _first_reaching(
+                lambda n, g=goal: reaches(n, g), min(max(1, math.ceil(math.exp(ln_n))), MAX_SIZE)
+            )
         return out
 
     def _forecast_boot_sizes(self, t: NDArray[np.float64]) -> NDArray[np.float64]:
@@ -1002,6 +999,32 @@ def _fit_curve(
         alternatives=alternatives,
         forecast_bootstrap=fboot,
     )
+
+
+def _first_reaching(reaches: Callable[[int], bool], guess: int) -> int:
+    """Smallest ``n`` in [1, MAX_SIZE] with ``reaches(n)`` for a `reaches` false at 1 and
+    monotone in n, -1 if none: a galloping search from `guess` (the closed form, off by the
+    rounding of the fitted curve's arithmetic, or by far where the curve is flat to within
+    that rounding), then bisection, so O(log MAX_SIZE) evaluations either way."""
+    step = 1
+    if reaches(guess):
+        hi = guess  # reaches; step down until a size that does not
+        lo = max(1, hi - step)
+        while lo > 1 and reaches(lo):
+            hi, step = lo, 2 * step
+            lo = max(1, hi - step)
+    else:
+        lo = guess  # does not reach; step up until a size that does
+        hi = min(lo + step, MAX_SIZE)
+        while not reaches(hi):
+            if hi >= MAX_SIZE:
+                return -1
+            lo, step = hi, 2 * step
+            hi = min(lo + step, MAX_SIZE)
+    while hi - lo > 1:  # lo does not reach (or is 1, which does not), hi reaches
+        mid = (lo + hi) // 2
+        lo, hi = (lo, mid) if reaches(mid) else (mid, hi)
+    return hi
 
 
 def _log_size(c: Any, m: Any, c0: Any, e: Any, n1: float) -> NDArray[np.float64]:

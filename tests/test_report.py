@@ -611,22 +611,22 @@ def test_sufficiency_section_sizes_targets_with_ranges_and_moves_the_bar(tmp_pat
         if entry["size"] > 0:
             assert 1 <= entry["lower"] <= entry["size"]
             assert entry["upper"] == -1 or entry["upper"] >= entry["size"]
-    # the sizes and ranges are the forecast's, as size_needed gives them on the same result
-    assert part["sizes_needed_fit"] == "forecast"
+    # the sizes and ranges are the trend's, as size_needed gives them on the same result
+    assert part["sizes_needed_fit"] == "trend"
     curve = SufficiencyResult.from_dict(part["result"]).fit()["accuracy"]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         est = curve.size_needed([0.9, 0.97], level=0.8)
-        forecast = curve.forecast_size([0.9, 0.97])
-    assert est.method == "forecast"
-    assert [need["0.9"]["size"], need["0.97"]["size"]] == forecast.tolist()
+        trend = curve.trend_size([0.9, 0.97])
+    assert est.method == "trend"
+    assert [need["0.9"]["size"], need["0.97"]["size"]] == trend.tolist()
     assert [need["0.9"]["lower"], need["0.97"]["lower"]] == est.lower.tolist()
     assert [need["0.9"]["upper"], need["0.97"]["upper"]] == est.upper.tolist()
     html = report.render()
     assert "training size needed" in html
     assert "80% range" in html
-    assert "forecast (late-weighted power law)" in html
-    assert "from the forecast" in html
+    assert "trend (power law through the last sizes)" in html
+    assert "from the trend" in html
     model = part["curves"]["accuracy"]["model"]
     assert model in ("pow3", "pow4", "mmf4")
     assert f'<td class="text">{model}</td>' in html

@@ -1028,7 +1028,7 @@ def test_sufficiency_result_size_needed_and_progress_callback():
     assert frame["lower"].tolist() == est.lower.tolist()
     assert frame["upper"].tolist() == est.upper.tolist()
     assert frame["model"].tolist() == [curve.model] * 2
-    assert frame["method"].tolist() == ["forecast"] * 2
+    assert frame["method"].tolist() == ["trend"] * 2
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DatagaugeWarning)
         old = res.size_needed([0.8, 0.85], metrics="accuracy", method="project")

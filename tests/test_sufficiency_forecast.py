@@ -409,29 +409,84 @@ def test_forecast_bootstrap_sizes_solve_each_fit():
                 assert c0 + c * (1.0 / n1) ** -m <= goal + 1e-12
 
 
-def test_size_needed_is_centred_on_the_forecast():
+def brute_force_trend_size(fit, target, n_max):
+    """Oracle: the first n in 1..n_max whose trend reaches the target (-1 if none)."""
+    n = np.arange(1, n_max + 1, dtype=np.float64)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ExtrapolationWarning)
+        v = fit.trend(n)
+    hit = np.flatnonzero(v >= target if fit.higher_is_better else v <= target)
+    return int(hit[0]) + 1 if hit.size else -1
+
+
+def test_size_needed_is_centred_on_the_trend():
     steps, values = noisy(0.9, 0.45, 0.04, noise=0.01, seed=5, runs=5)
     fit = fit_learning_curve(steps, values)
     targets = [0.8, 0.9, 0.93, 0.95]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ExtrapolationWarning)
         est = fit.size_needed(targets)
-        np.testing.assert_array_equal(est.size, fit.forecast_size(targets))
+        fore = fit.size_needed(targets, method="forecast")
+        np.testing.assert_array_equal(fore.size, fit.forecast_size(targets))
         old = fit.size_needed(targets, method="project")
         np.testing.assert_array_equal(old.size, fit.inv_project(targets))
-    assert (est.method, old.method) == ("forecast", "project")
-    # on this curve the two fits disagree, so the two answers really differ
-    assert est.size.tolist() != old.size.tolist()
+    assert (est.method, fore.method, old.method) == ("trend", "forecast", "project")
+    for t, n in zip(targets, est.size.tolist(), strict=True):
+        assert n == brute_force_trend_size(fit, t, 200_000)
+    # on this curve the fits disagree, so the answers really differ
+    assert len({tuple(e.size.tolist()) for e in (est, fore, old)}) == 3
 
 
-def test_size_needed_range_follows_its_documented_formula():
+def test_trend_is_the_power_law_through_the_last_points():
+    steps, values = noisy(0.9, 0.45, 0.04, noise=0.01, seed=5, runs=5)
+    fit = fit_learning_curve(steps, values)
+    k = suff.TREND_POINTS
+    err = 1.0 - values.mean(axis=0)
+    a = suff.TREND_ASYMPTOTE * fit._forecast_params()[2]
+    slope, icpt = np.polyfit(np.log(steps[-k:]), np.log(err[-k:] - a), 1)  # the oracle
+    assert slope < 0
+    n = np.array([steps[-1], 3.0 * steps[-1]])
+    np.testing.assert_allclose(fit.trend(n), 1.0 - (a + np.exp(icpt) * n**slope), rtol=1e-12)
+    # the bootstrap: the same fit to each resample, with that resample's forecast asymptote
+    assert fit.trend_bootstrap.shape == (suff.N_BOOTSTRAP, 3)
+    np.testing.assert_allclose(
+        fit.trend_bootstrap[:, 2], suff.TREND_ASYMPTOTE * fit.forecast_bootstrap[:, 2]
+    )
+    # errors that do not fall over the last points: a flat trend at their mean
+    flat = values.copy()
+    flat[:, -k:] = flat[:, -k:].mean()
+    ff = fit_learning_curve(steps, flat)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ExtrapolationWarning)
+        np.testing.assert_allclose(ff.trend([steps[-1], 1e9]), flat[:, -k:].mean(), rtol=1e-12)
+    assert ff.size_needed(flat[:, -k:].mean() + 0.01).size.tolist() == [-1]
+
+
+def _method_parts(fit, method):
+    """(bootstrap sizes of targets, (kappa, tau, floor), (c, m, c0)) of a size_needed method."""
+    if method == "trend":
+        return (
+            lambda t: fit._forecast_boot_sizes(t, fit.trend_bootstrap),
+            (suff.TREND_RANGE_KAPPA, suff.TREND_RANGE_TAU, suff.TREND_RANGE_FLOOR),
+            fit._trend_params(),
+        )
+    return (
+        fit._forecast_boot_sizes,
+        (suff.FORECAST_RANGE_KAPPA, suff.FORECAST_RANGE_TAU, suff.FORECAST_RANGE_FLOOR),
+        fit._forecast_params(),
+    )
+
+
+@pytest.mark.parametrize("method", ["trend", "forecast"])
+def test_size_needed_range_follows_its_documented_formula(method):
     from statistics import NormalDist
 
     steps, values = noisy(0.9, 0.45, 0.04, noise=0.01, seed=6, runs=5)
     fit = fit_learning_curve(steps, values)
-    t = np.array([0.88, 0.92])
-    est = fit.size_needed(t, level=0.8)
-    bs = fit._forecast_boot_sizes(t)
+    t = np.array([0.88, 0.92] if method == "forecast" else [0.915, 0.925])
+    est = fit.size_needed(t, level=0.8, method=method)
+    boot_sizes, (kappa, tau, floor), _ = _method_parts(fit, method)
+    bs = boot_sizes(t)
     assert np.isfinite(bs).all()  # near targets: every resample's fit reaches them
     z = NormalDist().inv_cdf(0.9)
     top = float(steps[-1])
@@ -440,11 +495,7 @@ def test_size_needed_range_follows_its_documented_formula():
         s_boot = (np.percentile(ln_b, 84) - np.percentile(ln_b, 16)) / 2.0
         centre = np.log(est.size[i])
         x = max(0.0, centre - np.log(top))
-        s = np.sqrt(
-            (suff.FORECAST_RANGE_KAPPA * s_boot) ** 2
-            + (suff.FORECAST_RANGE_TAU * x) ** 2
-            + suff.FORECAST_RANGE_FLOOR**2
-        )
+        s = np.sqrt((kappa * s_boot) ** 2 + (tau * x) ** 2 + floor**2)
         assert est.lower[i] == max(1, int(np.floor(np.exp(centre - z * s))))
         assert est.upper[i] == int(np.ceil(np.exp(centre + z * s)))
 
@@ -483,24 +534,26 @@ def test_size_needed_range_properties(seed, noise, q):
         assert ((wide.upper == -1) | ((narrow.upper != -1) & (wide.upper >= narrow.upper))).all()
 
 
-def test_size_needed_of_unreached_targets_gives_a_lower_end():
+@pytest.mark.parametrize("method", ["trend", "forecast"])
+def test_size_needed_of_unreached_targets_gives_a_lower_end(method):
     import math
     from statistics import NormalDist
 
     steps, values = noisy(0.8, 0.5, 0.12, noise=0.02, seed=9, runs=5, n=4000, substeps=8)
     fit = fit_learning_curve(steps, values, random_state=1)
-    best = 1.0 - fit._forecast_params()[2]  # the forecast's asymptote
+    boot_sizes, (_, tau, floor), params = _method_parts(fit, method)
+    best = 1.0 - params[2]  # the asymptote of the curve the sizes come from
     targets = [best + 0.002, best + 0.02, 1.0]
     assert targets[1] < 1.0
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ExtrapolationWarning)
-        est = fit.size_needed(targets, level=0.8)
+        est = fit.size_needed(targets, level=0.8, method=method)
     assert (est.size == -1).all()
     assert not est.reachable.any()
     assert (est.upper == -1).all()
     top = float(steps[-1])
     z = NormalDist().inv_cdf(0.9)
-    bs = fit._forecast_boot_sizes(np.array(targets))
+    bs = boot_sizes(np.array(targets))
     each = []
     for i in range(len(targets)):
         q = np.sort(bs[:, i])[math.floor(0.1 * bs.shape[0])]
@@ -508,9 +561,7 @@ def test_size_needed_of_unreached_targets_gives_a_lower_end():
             q = bs[np.isfinite(bs[:, i]), i].max()  # too few reach it: the largest finite
         expected = math.floor(top) + 1
         if np.isfinite(q):
-            s = math.hypot(
-                suff.FORECAST_RANGE_TAU * max(0.0, math.log(q / top)), suff.FORECAST_RANGE_FLOOR
-            )
+            s = math.hypot(tau * max(0.0, math.log(q / top)), floor)
             expected = max(expected, math.floor(q * math.exp(-z * s)))
         each.append(expected)
     # each target's own lower end, then never below an easier target's (_monotone_range)
@@ -533,9 +584,12 @@ def test_size_needed_needs_runs_and_a_known_method():
         fit.size_needed(0.9, method="dataeval")
     # a curve built by hand with a bootstrap of its fit but none of its forecast
     hand = dataclasses.replace(fit, forecast_bootstrap=None)
-    with pytest.raises(ValueError, match="method='project'"):
-        hand.size_needed(0.9)
+    with pytest.raises(ValueError, match="bootstrap of its forecast.*method='project'"):
+        hand.size_needed(0.9, method="forecast")
     assert hand.size_needed(0.9, method="project").size.tolist() == fit.inv_project(0.9).tolist()
+    hand = dataclasses.replace(fit, trend_bootstrap=None)
+    with pytest.raises(ValueError, match="bootstrap of its trend.*method='project'"):
+        hand.size_needed(0.9)
 
 
 def test_inv_project_keeps_dataevals_meaning(monkeypatch):
@@ -672,7 +726,7 @@ def test_size_range_of_an_unreachable_target_is_not_below_a_reachable_ones():
     fit = fit_learning_curve(steps, np.clip(1 - err[None, :] + noise, 0, 1), random_state=59)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ExtrapolationWarning)
-        est = fit.size_needed([0.968, 0.969, 0.98])
+        est = fit.size_needed([0.968, 0.969, 0.98], method="forecast")
     assert est.reachable.tolist() == [True, False, False]
     assert est.lower[1] >= est.lower[0]
     assert est.lower[2] >= est.lower[1]

@@ -292,9 +292,9 @@ def _sufficiency(inputs: ReportInputs, sec: Section, out: Path, shared: Shared) 
         "Would more data help? The model is trained from scratch on growing random subsets "
         f"of the training set ({res.runs} runs), a learning curve is fitted to its error (the "
         "power law, which back-tests best on real curves), and the curve is projected to "
-        "larger datasets. The training size each target needs comes from the forecast: the "
-        "same power law fitted with the largest measured sizes weighted most, whose sizes "
-        "back-test closest to the true ones, with an 80% range from refitting it to "
+        "larger datasets. The training size each target needs comes from the trend: the "
+        "power law through the last measured sizes, whose sizes back-test closest to the "
+        "true ones on real learning curves, with an 80% range from refitting it to "
         "resampled runs."
     )
     sec.paragraph(note, css="note")
@@ -332,11 +332,11 @@ def _sufficiency(inputs: ReportInputs, sec: Section, out: Path, shared: Shared) 
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")  # far sizes are the question asked here
                 if curve.forecast_bootstrap is not None:
-                    est = curve.size_needed(asked, level=0.8)  # centred on the forecast
+                    est = curve.size_needed(asked, level=0.8)  # centred on the trend
                     lower, upper = est.lower.tolist(), est.upper.tolist()
                     size = est.size.tolist()
                 else:  # a single run: no spread to give a range from
-                    size = curve.forecast_size(asked).tolist()
+                    size = curve.trend_size(asked).tolist()
                     lower = upper = [-1] * len(asked)
             for t, n, lo, hi in zip(asked, size, lower, upper, strict=True):
                 targets[name][str(t)] = {"size": n, "lower": lo, "upper": hi}
@@ -346,7 +346,7 @@ def _sufficiency(inputs: ReportInputs, sec: Section, out: Path, shared: Shared) 
                         f"{t:g}",
                         f"{n:,}" if n > 0 else "not reached",
                         _range_text(lo, hi),
-                        _FORECAST_FIT,
+                        _SIZE_FIT,
                     ]
                 )
         params = ", ".join(f"{k} = {v:.4g}" for k, v in zip("cmbd", curve.params, strict=False))
@@ -366,8 +366,8 @@ def _sufficiency(inputs: ReportInputs, sec: Section, out: Path, shared: Shared) 
             ["metric", "target", "training size needed", "80% range", "fit"],
             need_rows,
             caption=(
-                "Size needed, from the forecast (the power law with the largest measured sizes "
-                "weighted most; the range is calibrated on real learning curves: in the "
+                "Size needed, from the trend (the power law through the last measured sizes; "
+                "the range is calibrated on real learning curves: in the "
                 "back-test it held the true size on about 80% of them held out; 'or more "
                 "(maybe never)' means some plausible curves never reach the target)"
             ),
@@ -395,12 +395,12 @@ def _sufficiency(inputs: ReportInputs, sec: Section, out: Path, shared: Shared) 
         "projection_sizes": sizes,
         "projection": {str(c): list(proj_frame[c]) for c in proj_frame.columns},
         "sizes_needed": targets,
-        "sizes_needed_fit": "forecast",
+        "sizes_needed_fit": "trend",
     }
 
 
 #: What the sizes of the sufficiency section come from (LearningCurve.size_needed's default).
-_FORECAST_FIT = "forecast (late-weighted power law)"
+_SIZE_FIT = "trend (power law through the last sizes)"
 
 
 def _range_text(lower: int, upper: int) -> str:

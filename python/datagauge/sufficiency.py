@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import functools
 import math
 import sys
 import warnings
@@ -541,9 +542,8 @@ class LearningCurve(ResultBase):
             ln_n = float(_log_size(c, m, c0, e, n1))
             if ln_n > math.log(MAX_SIZE):
                 continue  # at or beyond the asymptote (inf), or too far
-            out[i] = _first_reaching(
-                lambda n, g=goal: reaches(n, g), min(max(1, math.ceil(math.exp(ln_n))), MAX_SIZE)
-            )
+            guess = min(max(1, math.ceil(math.exp(ln_n))), MAX_SIZE)
+            out[i] = _first_reaching(functools.partial(reaches, goal=goal), guess)
         return out
 
     def _forecast_boot_sizes(
@@ -703,13 +703,13 @@ class LearningCurve(ResultBase):
         the last measured sizes, whose sizes back-test closest to the true ones),
         :meth:`forecast_size`'s (``method="forecast"``: the power law fitted with the largest
         measured sizes weighted most, which forecasts the metric best) or
-        :meth:`inv_project`'s (``method="project"``: DataEval's meaning, the unweighted fit). The range is ``exp(ln size +- z * s)`` with ``z`` the normal quantile
-        of `level` and ``s**2 = (kappa * s_boot)**2 + s_family**2 + (tau * x)**2 + floor**2``:
+        :meth:`inv_project`'s (``method="project"``: DataEval's meaning, the unweighted fit).
+        The range is ``exp(ln size +- z * s)`` with ``z`` the normal quantile of `level` and
+        ``s**2 = (kappa * s_boot)**2 + s_family**2 + (tau * x)**2 + floor**2``:
 
         - ``s_boot``: the spread (half the 16th-84th percentile distance) of ln size over the
           bootstrap fits of the same kind (:attr:`trend_bootstrap`, :attr:`forecast_bootstrap`
-          or :attr:`bootstrap`),
-          that is over resampled runs;
+          or :attr:`bootstrap`), that is over resampled runs;
         - ``s_family``: the standard deviation of ln size over the candidate families (with
           ``model="auto"``), so a choice the families disagree on gets a wider range;
         - ``x = max(0, ln(size / largest measured size))``: how far the answer extrapolates;

@@ -331,7 +331,7 @@ def _sufficiency(inputs: ReportInputs, sec: Section, out: Path, shared: Shared) 
         if asked:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")  # far sizes are the question asked here
-                if curve.forecast_bootstrap is not None:
+                if curve.trend_bootstrap is not None:
                     est = curve.size_needed(asked, level=0.8)  # centred on the trend
                     lower, upper = est.lower.tolist(), est.upper.tolist()
                     size = est.size.tolist()

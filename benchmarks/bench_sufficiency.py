@@ -497,13 +497,33 @@ def forecast_case(case: dict[str, Any], key: str | None = None) -> dict[str, Any
         fit = dg.fit_learning_curve(case["steps"], case["values"], model="pow3")
         targets = np.clip(case["targets"], 0.0, 1.0)
         sizes = fit.forecast_size(targets)
-        est = fit.size_needed(targets, level=LEVEL)
-        if est.method != "forecast" or est.size.tolist() != sizes.tolist():
-            raise RuntimeError("size_needed no longer answers with forecast_size by default.")
+        est = fit.size_needed(targets, level=LEVEL, method="forecast")
+        if est.size.tolist() != sizes.tolist():
+            raise RuntimeError('size_needed(method="forecast") no longer gives forecast_size.')
         return {
             "acc_largest": float(fit.forecast(case["largest"])[0]),
             "sizes": sizes.tolist(),
             "ranges": size_ranges(fit, targets, "forecast"),
+        }
+
+
+def trend_case(case: dict[str, Any]) -> dict[str, Any]:
+    """``LearningCurve.trend`` (the power law through the last measured sizes): its accuracy,
+    the sizes of ``trend_size`` and the range of ``size_needed()`` (method "trend", the
+    default) with the shipped constants, keyed "shipped"."""
+    import datagauge as dg
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", dg.DatagaugeWarning)
+        fit = dg.fit_learning_curve(case["steps"], case["values"], model="pow3")
+        targets = np.clip(case["targets"], 0.0, 1.0)
+        est = fit.size_needed(targets, level=LEVEL)
+        if est.method != "trend" or est.size.tolist() != fit.trend_size(targets).tolist():
+            raise RuntimeError("size_needed no longer answers with trend_size by default.")
+        return {
+            "acc_largest": float(fit.trend(case["largest"])[0]),
+            "sizes": est.size.tolist(),
+            "ranges": {"shipped": [est.lower.tolist(), est.upper.tolist()]},
         }
 
 
@@ -927,7 +947,7 @@ def _runs25(values: np.ndarray, rng: np.random.Generator) -> np.ndarray:
 
 
 def backtest_timing(
-    curves: list[dict[str, Any]], model: str, method: str = "forecast"
+    curves: list[dict[str, Any]], model: str, method: str = "trend"
 ) -> dict[str, Any]:
     """Fit (with both bootstraps) + size range (``size_needed(method=method)``) per curve
     with 25 runs per size (runs resampled from a real curve)."""
@@ -1016,6 +1036,7 @@ def run_backtest(args: argparse.Namespace) -> int:
         for model in FAMILIES:
             case[model] = fit_case(case, model)
         case["forecast"] = forecast_case(case)
+        case["trend"] = trend_case(case)
         for key in FORECAST_FITS:
             case[f"forecast:{key}"] = forecast_case(case, key)
         case["forecast-before"] = case[f"forecast:{FORECAST_BEFORE}"]
@@ -1050,7 +1071,9 @@ def run_backtest(args: argparse.Namespace) -> int:
                     c["dataeval"] = {"acc_largest": de["projection"][0], "sizes": de["inv_project"]}
             dataeval_timed_out = sum(de is None for de in theirs)
     has_de = any("dataeval" in c for c in cases)
-    methods = [*FAMILIES, "forecast", "forecast-before", "last"] + (["dataeval"] if has_de else [])
+    methods = [*FAMILIES, "forecast", "trend", "forecast-before", "last"] + (
+        ["dataeval"] if has_de else []
+    )
     datasets = sorted({c["dataset"] for c in cases})
     # Leave one dataset out: the design choices (the family, the range's RANGE_TAU and
     # RANGE_FLOOR, the forecast range's FORECAST_RANGE_TAU and FORECAST_RANGE_FLOOR) are made
@@ -1081,6 +1104,7 @@ def run_backtest(args: argparse.Namespace) -> int:
     shipped_tau = {
         **dict.fromkeys(FAMILIES, tau_shipped),
         "forecast": forecast_tau_shipped,
+        "trend": "shipped",
         "forecast-before": FORECAST_BEFORE_TAU,
     }
     table: dict[str, dict[str, Any]] = {}
@@ -1128,6 +1152,7 @@ def run_backtest(args: argparse.Namespace) -> int:
             here = [c for c in cases if c["cutoff"] == cut and c["group"] == group]
             groups[f"{cut}/{group}/pow3"] = summarise(here, "pow3", str(tau_shipped))
             groups[f"{cut}/{group}/forecast"] = summarise(here, "forecast", forecast_tau_shipped)
+            groups[f"{cut}/{group}/trend"] = summarise(here, "trend", "shipped")
             groups[f"{cut}/{group}/forecast-before"] = summarise(
                 here, "forecast-before", FORECAST_BEFORE_TAU
             )
@@ -1203,8 +1228,10 @@ def backtest_markdown(result: dict[str, Any], methods: list[str]) -> str:
         "",
         "Columns pow3 ... auto: sizes from `inv_project` and the range of "
         '`size_needed(method="project")` around them (the old `size_needed`); forecast: sizes '
-        'from `forecast_size` and the range of `size_needed()` (method "forecast", the '
-        "default now); the shipped constants; forecast-before: the same with the forecast "
+        'from `forecast_size` and the range of `size_needed(method="forecast")`; trend: sizes '
+        'from `trend_size` and the range of `size_needed()` (method "trend", the default now; '
+        "its constants TREND_RANGE_* set on these curves and LCDB's together, so not held "
+        "out); the shipped constants; forecast-before: the same with the forecast "
         f"as before 2026-12-01 ({FORECAST_BEFORE}: residuals of the error itself, weights "
         f"(n / n_max)**2; its range's constants then, {FORECAST_BEFORE_TAU}). Held-out "
         "choice: each dataset judged with the family and RANGE_TAU/RANGE_FLOOR chosen "

@@ -52,6 +52,7 @@ from typing import Any
 import numpy as np
 
 from _harness import machine_info, write_text
+from bench_sufficiency import _covered, _within2, true_size
 
 HERE = Path(__file__).resolve().parent
 RESULTS_DIR = HERE / "results"
@@ -91,18 +92,6 @@ def database(path: str | None) -> Path:
     if not csv.is_file():
         raise SystemExit(f"{csv} does not exist: --lcdb must name the folder that holds it.")
     return csv
-
-
-def true_size(steps: np.ndarray, mean: np.ndarray, start: int, target: float) -> float:
-    """First size after index `start` where the mean curve reaches `target` (log-linear
-    between the two sizes around the crossing); inf if it never does."""
-    for j in range(start + 1, steps.size):
-        if mean[j] >= target:
-            lo, hi = mean[j - 1], mean[j]
-            frac = 1.0 if hi <= lo else min(max((target - lo) / (hi - lo), 0.0), 1.0)
-            a, b = math.log(steps[j - 1]), math.log(steps[j])
-            return math.exp(a + frac * (b - a))
-    return math.inf
 
 
 def load_cases(csv: Path) -> tuple[int, list[dict[str, Any]]]:
@@ -181,14 +170,6 @@ def fit_case(case: dict[str, Any]) -> dict[str, Any]:
             if out["size_needed"] != out["trend"]["sizes"]:
                 raise RuntimeError("size_needed no longer answers with trend_size by default.")
     return out
-
-
-def _within2(pred: float, true: float) -> bool:
-    return pred > 0 and math.isfinite(true) and true / 2 <= pred <= 2 * true
-
-
-def _covered(lower: int, upper: int, true: float) -> bool:
-    return lower > 0 and lower <= true and (upper < 0 or true <= upper)
 
 
 def _sized(case: dict[str, Any]) -> bool:

@@ -117,13 +117,13 @@ SIZE_METHODS = ("trend", "forecast", "project")
 #: TREND_POINTS measured sizes (least squares of ln(error - asymptote) on ln n) ...
 TREND_POINTS = 3
 #: ... tending to TREND_ASYMPTOTE times the asymptote of :meth:`LearningCurve.forecast`: the
-#: forecast's asymptote, fitted mostly to small sizes, is too pessimistic for sizes (on the
-#: back-tests a third of the 95%-of-the-gain targets that the learners really reached were
-#: beyond it), and none at all (0) would call every target short of a perfect score
-#: reachable. 3 points and 0.5 were chosen on the 182 curves of
+#: forecast's asymptote, fitted mostly to small sizes, is too pessimistic for sizes (on LCDB
+#: 33% / 22% of the 95%-of-the-gain targets that the learners really reached lie beyond it,
+#: from 10% / 25% of the sizes), and none at all (0) would call every target short of a
+#: perfect score reachable. 3 points and 0.5 were chosen on the 182 curves of
 #: ``benchmarks/bench_sufficiency.py --backtest`` and LCDB's 4,367
-#: (``--corpus lcdb``), where they cost at most 2 points of "within 2x" against no
-#: asymptote (benchmarks/README.md).
+#: (``benchmarks/bench_sufficiency_lcdb.py``), where the asymptote costs about 2 points of
+#: "within 2x" at most against none (benchmarks/README.md).
 TREND_ASYMPTOTE = 0.5
 #: The calibration of the default ``method="trend"``'s range (as RANGE_KAPPA, RANGE_TAU and
 #: RANGE_FLOOR below, for the range centred on :meth:`LearningCurve.trend_size`, its bootstrap
@@ -449,9 +449,9 @@ class LearningCurve(ResultBase):
         within 2x of the true ones more often than :meth:`forecast_size`'s (half of the gain
         still to come: 65% / 80% against 62% / 68%, and 65% / 75% against 55% / 69% on LCDB;
         benchmarks/README.md). The forecast's asymptote, fitted mostly to the smaller
-        sizes, is too pessimistic for sizes: it calls a third of the targets the learners
-        really reached unreachable. :meth:`forecast` stays the better estimate of the metric
-        at a given size.
+        sizes, is too pessimistic for sizes: it calls up to a third of the targets the
+        learners really reached unreachable. :meth:`forecast` stays the better estimate of
+        the metric at a given size.
 
         Takes, returns and warns as :meth:`forecast`.
         """

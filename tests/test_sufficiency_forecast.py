@@ -452,14 +452,35 @@ def test_trend_is_the_power_law_through_the_last_points():
     np.testing.assert_allclose(
         fit.trend_bootstrap[:, 2], suff.TREND_ASYMPTOTE * fit.forecast_bootstrap[:, 2]
     )
-    # errors that do not fall over the last points: a flat trend at their mean
-    flat = values.copy()
-    flat[:, -k:] = flat[:, -k:].mean()
-    ff = fit_learning_curve(steps, flat)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ExtrapolationWarning)
-        np.testing.assert_allclose(ff.trend([steps[-1], 1e9]), flat[:, -k:].mean(), rtol=1e-12)
-    assert ff.size_needed(flat[:, -k:].mean() + 0.01).size.tolist() == [-1]
+    # the bootstrap rows the same way (the oracle on the first resample's own runs)
+    rng = np.random.default_rng(0)  # fit_learning_curve's default random_state
+    pick = rng.integers(0, values.shape[0], size=(suff.N_BOOTSTRAP, values.shape[0]))
+    err0 = 1.0 - values[pick[0]].mean(axis=0)
+    a0 = fit.trend_bootstrap[0, 2]
+    slope0, icpt0 = np.polyfit(np.log(steps[-k:] / steps[0]), np.log(err0[-k:] - a0), 1)
+    np.testing.assert_allclose(fit.trend_bootstrap[0, :2], [np.exp(icpt0), -slope0], rtol=1e-9)
+
+
+@pytest.mark.parametrize(
+    "last",
+    [
+        [0.8, 0.8, 0.8],  # a plateau: the last errors do not fall
+        [0.99, 1.0, 1.0],  # a perfect score: an error at or below the trend's asymptote
+    ],
+)
+def test_trend_without_a_local_power_law_is_the_forecast(last):
+    steps = np.array([100, 200, 400, 800, 1600, 3200], dtype=np.float64)
+    first = np.array([0.5, 0.7, 0.75]) if last[0] < 0.9 else np.array([0.9, 0.95, 0.98])
+    curve = np.concatenate([first, last])
+    noise = np.where(curve < 1.0, 0.002, 0.0)  # a perfect score in every run
+    values = np.stack([curve, curve + noise, curve - noise])
+    fit = fit_learning_curve(steps, values)
+    assert fit._trend_params() == fit._forecast_params()
+    n = np.array([150.0, 1000.0, 3200.0])
+    np.testing.assert_array_equal(fit.trend(n), fit.forecast(n))
+    t = [float(first[1]), float(first[2])]  # reached inside the measured range
+    np.testing.assert_array_equal(fit.trend_size(t), fit.forecast_size(t))
+    assert (fit.trend_size(t) > steps[0]).all()  # not "1", as a flat trend would say
 
 
 def _method_parts(fit, method):

@@ -274,7 +274,7 @@ class LearningCurve(ResultBase):
         ``error(n) = c0 + c * (n / n_1)**(-m)`` (``n_1`` the smallest measured size); gives
         the range of ``size_needed(method="forecast")``. None with a single run.
     trend_bootstrap : ndarray of float64, shape (n_bootstrap, 3), or None
-        :meth:`trend` on the same resamples (each with its own forecast's asymptote), rows
+        :meth:`trend` on the same resamples (each with its own forecast), rows
         ``(c, m, c0)`` as for :attr:`forecast_bootstrap`; gives :meth:`size_needed`'s range.
         None with a single run.
     model : str
@@ -441,8 +441,8 @@ class LearningCurve(ResultBase):
         The power law ``error(n) = a + c * n**(-m)`` through the mean errors of the last
         ``TREND_POINTS`` (3) measured sizes (least squares of ``ln(error - a)`` on ``ln n``),
         with its asymptote ``a`` at ``TREND_ASYMPTOTE`` (half) of :meth:`forecast`'s. Where
-        those errors do not fall with n (or one is at or below ``a``) the trend is flat, at
-        their mean.
+        those errors do not fall with n, or one is at or below ``a`` (a perfect score, a loss
+        below 0), there is no such trend and it is the :meth:`forecast`.
 
         Why a second curve: on real learning curves (the 182 of the back-test and the 4,367
         of LCDB, cut at 10% and 25% of their largest size) the sizes of this trend fall
@@ -476,8 +476,8 @@ class LearningCurve(ResultBase):
         """(c, m, c0) of :meth:`trend`, ``error = c0 + c * (n / n_1)**(-m)``."""
         mean = self.mean
         err = 1.0 - mean if self.higher_is_better else mean
-        c0 = self._forecast_params()[2]
-        c, m, a = _trend_fit_many(self.steps, err, np.array([c0]))[0]
+        fc = np.array([self._forecast_params()])
+        c, m, a = _trend_fit_many(self.steps, err, fc)[0]
         return float(c), float(m), float(a)
 
     def _forecast_params(self) -> tuple[float, float, float]:
@@ -1089,7 +1089,7 @@ def _fit_curve(
         boot = np.ascontiguousarray(fit_family_many(code, logn, errs, lo, hi, m, d)[:, :width])
         # the forecast's weighted fit on the same resamples (the range of size_needed)
         fboot = _forecast_fit_many(s, errs, lo, hi, _FORECAST_BOOT_STEPS)
-        tboot = _trend_fit_many(s, errs, fboot[:, 2])
+        tboot = _trend_fit_many(s, errs, fboot)
     return LearningCurve(
         c=c,
         m=m,
@@ -1148,18 +1148,19 @@ def _log_size(c: Any, m: Any, c0: Any, e: Any, n1: float) -> NDArray[np.float64]
 
 
 def _trend_fit_many(
-    steps: NDArray[np.float64], errs: NDArray[np.float64], asymptotes: NDArray[np.float64]
+    steps: NDArray[np.float64], errs: NDArray[np.float64], forecasts: NDArray[np.float64]
 ) -> NDArray[np.float64]:
     """:meth:`LearningCurve.trend` of every row of `errs` (n_fits, n_steps), or of one curve
-    (n_steps,), each with the forecast asymptote in `asymptotes` (n_fits,): float64
+    (n_steps,), each with its forecast's ``(c, m, c0)`` in `forecasts` (n_fits, 3): float64
     (n_fits, 3), rows ``(c, m, c0)`` of ``err = c0 + c * (n / n_1)**(-m)``, ``c0`` being
-    TREND_ASYMPTOTE times the forecast's. A row whose last errors do not fall (or are not all
-    above ``c0``) is flat at their mean: ``m = 0``, ``c0 + c`` that mean."""
+    TREND_ASYMPTOTE times the forecast's. A row whose last errors do not fall, or are not all
+    above that ``c0``, keeps its forecast."""
     rows = np.atleast_2d(np.asarray(errs, dtype=np.float64))
+    fc = np.atleast_2d(np.asarray(forecasts, dtype=np.float64))
     k = min(TREND_POINTS, steps.size)
     x = np.log(steps[-k:] / steps[0])
     last = rows[:, -k:]
-    base = TREND_ASYMPTOTE * np.asarray(asymptotes, dtype=np.float64)
+    base = TREND_ASYMPTOTE * fc[:, 2]
     above = last - base[:, None]
     ok = np.all(above > 0.0, axis=1)
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -1168,9 +1169,9 @@ def _trend_fit_many(
     sxx = float(xc @ xc)
     slope = (y - y.mean(axis=1, keepdims=True)) @ xc / sxx if sxx > 0 else np.zeros(len(rows))
     falls = ok & (slope < 0.0)
-    m = np.where(falls, -slope, 0.0)
-    c = np.where(falls, np.exp(y.mean(axis=1) - slope * x.mean()), last.mean(axis=1) - base)
-    return np.column_stack([c, m, base])
+    c = np.exp(y.mean(axis=1) - slope * x.mean())
+    out = np.column_stack([c, -slope, base])
+    return np.where(falls[:, None], out, fc)
 
 
 def _forecast_fit_many(

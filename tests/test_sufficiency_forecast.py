@@ -266,12 +266,13 @@ def test_result_forecast_is_each_metrics_curve_forecast():
     assert res.forecast(sizes, metrics="e").columns.tolist() == ["size", "e"]
 
 
-def brute_force_size(fit, target, n_max):
-    """Oracle: the first n in 1..n_max whose forecast reaches the target (-1 if none)."""
+def brute_force_size(fit, target, n_max, curve="forecast"):
+    """Oracle: the first n in 1..n_max whose forecast (or `curve`: "trend") reaches the
+    target (-1 if none)."""
     n = np.arange(1, n_max + 1, dtype=np.float64)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ExtrapolationWarning)
-        v = fit.forecast(n)
+        v = getattr(fit, curve)(n)
     hit = np.flatnonzero(v >= target if fit.higher_is_better else v <= target)
     return int(hit[0]) + 1 if hit.size else -1
 
@@ -409,16 +410,6 @@ def test_forecast_bootstrap_sizes_solve_each_fit():
                 assert c0 + c * (1.0 / n1) ** -m <= goal + 1e-12
 
 
-def brute_force_trend_size(fit, target, n_max):
-    """Oracle: the first n in 1..n_max whose trend reaches the target (-1 if none)."""
-    n = np.arange(1, n_max + 1, dtype=np.float64)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ExtrapolationWarning)
-        v = fit.trend(n)
-    hit = np.flatnonzero(v >= target if fit.higher_is_better else v <= target)
-    return int(hit[0]) + 1 if hit.size else -1
-
-
 def test_size_needed_is_centred_on_the_trend():
     steps, values = noisy(0.9, 0.45, 0.04, noise=0.01, seed=5, runs=5)
     fit = fit_learning_curve(steps, values)
@@ -432,7 +423,7 @@ def test_size_needed_is_centred_on_the_trend():
         np.testing.assert_array_equal(old.size, fit.inv_project(targets))
     assert (est.method, fore.method, old.method) == ("trend", "forecast", "project")
     for t, n in zip(targets, est.size.tolist(), strict=True):
-        assert n == brute_force_trend_size(fit, t, 200_000)
+        assert n == brute_force_size(fit, t, 200_000, "trend")
     # on this curve the fits disagree, so the answers really differ
     assert len({tuple(e.size.tolist()) for e in (est, fore, old)}) == 3
 

@@ -131,7 +131,7 @@ TREND_ASYMPTOTE = 0.5
 #: 0-0.8) as the triple whose coverage is nearest 80% in the worst of four cells, from 10% and
 #: from 25% of the sizes on the back-test's 182 curves and on LCDB's. There the 80% range holds
 #: the true size 75% / 86% (182 curves) and 81% / 84% (LCDB) of the time; chosen on half of
-#: LCDB's datasets alone, the other half's are held 77% / 82% (benchmarks/README.md). The
+#: LCDB's datasets alone, the other half's are held 77-80% / 82-83% (benchmarks/README.md). The
 #: true sizes lie above the trend's more often than below it, and the more so the farther it
 #: extrapolates, so tau is larger and the bootstrap spread counts less than around the
 #: forecast.
@@ -447,7 +447,7 @@ class LearningCurve(ResultBase):
         Why a second curve: on real learning curves (the 182 of the back-test and the 4,367
         of LCDB, cut at 10% and 25% of their largest size) the sizes of this trend fall
         within 2x of the true ones more often than :meth:`forecast_size`'s (half of the gain
-        still to come: 65% / 80% against 62% / 68%, and 65% / 75% against 55% / 69% on LCDB;
+        still to come: 65% / 80% against 62% / 68%, and 66% / 76% against 55% / 69% on LCDB;
         benchmarks/README.md). The forecast's asymptote, fitted mostly to the smaller
         sizes, is too pessimistic for sizes: it calls up to a third of the targets the
         learners really reached unreachable. :meth:`forecast` stays the better estimate of

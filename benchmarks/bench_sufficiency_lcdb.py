@@ -159,16 +159,16 @@ def fit_case(case: dict[str, Any]) -> dict[str, Any]:
             out["trend"] = {"acc": float(fit.trend(big)[0]), "sizes": fit.trend_size(t).tolist()}
             if fit.trend_bootstrap is None:  # a single run: no range
                 continue
-            for method in ("trend", "forecast", "project"):
+            default = fit.size_needed(t, level=LEVEL)
+            if default.method != "trend" or default.size.tolist() != out["trend"]["sizes"]:
+                raise RuntimeError("size_needed no longer answers with trend_size by default.")
+            out["trend"]["range"] = [default.lower.tolist(), default.upper.tolist()]
+            for method, key in (("forecast", "forecast"), ("project", "pow3")):
                 est = fit.size_needed(t, level=LEVEL, method=method)
-                key = "pow3" if method == "project" else method
                 out[key]["range"] = [est.lower.tolist(), est.upper.tolist()]
             # what the trend's range is made of, for the calibration check
-            out["trend"]["boot"] = fit._forecast_boot_sizes(t, fit.trend_bootstrap)
+            out["trend"]["boot"] = fit._pow3_boot_sizes(t, fit.trend_bootstrap)
             out["top"] = float(fit.steps[-1])
-            out["size_needed"] = fit.size_needed(t).size.tolist()
-            if out["size_needed"] != out["trend"]["sizes"]:
-                raise RuntimeError("size_needed no longer answers with trend_size by default.")
     return out
 
 

@@ -397,7 +397,7 @@ def test_forecast_bootstrap_sizes_solve_each_fit():
     steps, values = noisy(0.9, 0.5, 0.05, noise=0.01, seed=4, runs=5)
     fit = fit_learning_curve(steps, values)
     targets = np.array([0.6, 0.85, 0.9, 0.999, 1.0])
-    bs = fit._forecast_boot_sizes(targets)
+    bs = fit._pow3_boot_sizes(targets, fit.forecast_bootstrap)
     n1 = float(steps.min())
     for (c, m, c0), sizes in zip(fit.forecast_bootstrap, bs, strict=True):
         for t, n in zip(targets, sizes, strict=True):
@@ -478,12 +478,12 @@ def _method_parts(fit, method):
     """(bootstrap sizes of targets, (kappa, tau, floor), (c, m, c0)) of a size_needed method."""
     if method == "trend":
         return (
-            lambda t: fit._forecast_boot_sizes(t, fit.trend_bootstrap),
+            lambda t: fit._pow3_boot_sizes(t, fit.trend_bootstrap),
             (suff.TREND_RANGE_KAPPA, suff.TREND_RANGE_TAU, suff.TREND_RANGE_FLOOR),
             fit._trend_params(),
         )
     return (
-        fit._forecast_boot_sizes,
+        lambda t: fit._pow3_boot_sizes(t, fit.forecast_bootstrap),
         (suff.FORECAST_RANGE_KAPPA, suff.FORECAST_RANGE_TAU, suff.FORECAST_RANGE_FLOOR),
         fit._forecast_params(),
     )

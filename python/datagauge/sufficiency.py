@@ -466,7 +466,7 @@ class LearningCurve(ResultBase):
         :meth:`size_needed` gives the same sizes with a range.
         """
         t = check_targets(targets, bounded=self.bounded)
-        out = self._forecast_sizes(t, self._trend_params())
+        out = self._pow3_sizes(t, self._trend_params())
         if (out > 0).any():
             self._warn_far(float(out.max()), "reaching a target needs")
             self._warn_below(out, stacklevel=3)
@@ -510,19 +510,18 @@ class LearningCurve(ResultBase):
             with data, a target it misses at the smallest measured size).
         """
         t = check_targets(targets, bounded=self.bounded)
-        out = self._forecast_sizes(t)
+        out = self._pow3_sizes(t, self._forecast_params())
         if (out > 0).any():
             self._warn_far(float(out.max()), "reaching a target needs")
             self._warn_below(out, stacklevel=3)
         return out
 
-    def _forecast_sizes(
-        self, t: NDArray[np.float64], params: tuple[float, float, float] | None = None
+    def _pow3_sizes(
+        self, t: NDArray[np.float64], params: tuple[float, float, float]
     ) -> NDArray[np.int64]:
-        """:meth:`forecast_size` of checked targets, without warnings; of the curve
-        ``error = c0 + c * (n / n_1)**(-m)`` of `params` (``(c, m, c0)``, :meth:`trend`'s)
-        when given."""
-        params = self._forecast_params() if params is None else params
+        """Smallest sizes reaching checked targets on the curve
+        ``error = c0 + c * (n / n_1)**(-m)`` of `params` ``(c, m, c0)`` (the forecast's or the
+        trend's), without warnings; -1 where it never does."""
         c, m, c0 = params
         n1 = float(self.steps.min())
 
@@ -546,15 +545,13 @@ class LearningCurve(ResultBase):
             out[i] = _first_reaching(functools.partial(reaches, goal=goal), guess)
         return out
 
-    def _forecast_boot_sizes(
-        self, t: NDArray[np.float64], fb: NDArray[np.float64] | None = None
+    def _pow3_boot_sizes(
+        self, t: NDArray[np.float64], fb: NDArray[np.float64]
     ) -> NDArray[np.float64]:
-        """Size reaching each target under each of :attr:`forecast_bootstrap`'s fits (or of
-        `fb`'s rows ``(c, m, c0)``, :attr:`trend_bootstrap`), float64 (n_bootstrap,
+        """Size reaching each target under each row ``(c, m, c0)`` of `fb`
+        (:attr:`forecast_bootstrap` or :attr:`trend_bootstrap`), float64 (n_bootstrap,
         n_targets), +inf where a fit never does. In closed form, not rounded to an integer
         (only the spread of their logarithms is used)."""
-        if fb is None:
-            fb = self._require_bootstrap("size range", forecast=True)
         c, m, c0 = (fb[:, j : j + 1] for j in range(3))
         lo, hi = self._clip
         n1 = float(self.steps.min())
@@ -762,14 +759,14 @@ class LearningCurve(ResultBase):
         t = check_targets(targets, bounded=self.bounded)
         if method == "trend":
             tb = self._require_bootstrap("size range", trend=True)
-            size = self._forecast_sizes(t, self._trend_params())
-            bs = self._forecast_boot_sizes(t, tb)  # closed form: any (c, m, c0) rows
+            size = self._pow3_sizes(t, self._trend_params())
+            bs = self._pow3_boot_sizes(t, tb)
             calib = (TREND_RANGE_KAPPA, TREND_RANGE_TAU, TREND_RANGE_FLOOR)
             model = "pow3"
         elif method == "forecast":
-            self._require_bootstrap("size range", forecast=True)
-            size = self._forecast_sizes(t)
-            bs = self._forecast_boot_sizes(t)
+            fb = self._require_bootstrap("size range", forecast=True)
+            size = self._pow3_sizes(t, self._forecast_params())
+            bs = self._pow3_boot_sizes(t, fb)
             calib = (FORECAST_RANGE_KAPPA, FORECAST_RANGE_TAU, FORECAST_RANGE_FLOOR)
             model = "pow3"
         else:

@@ -22,6 +22,13 @@ together) and the trend's two constants (``TREND_POINTS``, ``TREND_ASYMPTOTE``, 
 both). The held-out check of the range: the triple is chosen again on the curves of a random
 half of the datasets and judged on the other half, both ways round.
 
+The limits section says how far the size measures can go: how often the true size measured
+on the runs resampled lies within 2x of the one measured on all of them (what knowing each
+learner's expected curve exactly would score against truths this noisy), the trend with its
+asymptote chosen per curve with hindsight from ``ASYMPTOTES`` (an upper bound for any rule
+choosing it), and how near the largest size the true sizes lie (the targets are fractions
+of the gain up to the largest size, so their truths cannot lie beyond it).
+
 Set-up (the database ships inside the package; only its CSV is read)::
 
     pip download --no-deps lcdb==0.1.0 -d /tmp/lcdb
@@ -69,6 +76,10 @@ ISSUE = {
 }
 ISSUE_SIZES = {"half": (0.44, 0.51), "p95": (0.25, 0.35), "unreachable": (0.28, 0.16)}
 TARGETS = {"accuracy": (0.0175, 0.0105), "half": 0.60, "p95": 0.45, "coverage": (0.75, 0.85)}
+# the limits section: resamples of the runs for the truth's own spread, and the trend's
+# asymptote (times the forecast's) tried with hindsight
+TRUTH_RESAMPLES = 40
+ASYMPTOTES = tuple(round(0.1 * a, 1) for a in range(11))
 # the range's calibration grid: (kappa, tau, floor)
 GRID = tuple(
     (k, round(0.1 * t, 1), round(0.1 * f, 1))
@@ -102,6 +113,7 @@ def load_cases(csv: Path) -> tuple[int, list[dict[str, Any]]]:
                                    "inner_seed", "score_valid"])  # fmt: skip
     cases = []
     n_curves = 0
+    rng = np.random.default_rng(0)
     for (dataset, learner), g in df.groupby(["openmlid", "learner"], sort=True):
         n_curves += 1
         runs = g.pivot_table(
@@ -132,7 +144,33 @@ def load_cases(csv: Path) -> tuple[int, list[dict[str, Any]]]:
                     "true_sizes": [true_size(steps, mean, k - 1, t) for t in targets],
                 }
             )
+            cases[-1]["truth_spread"] = truth_spread(
+                steps, runs.to_numpy(), k - 1, targets, cases[-1]["true_sizes"], rng
+            )
     return n_curves, cases
+
+
+def truth_spread(
+    steps: np.ndarray,
+    runs: np.ndarray,
+    start: int,
+    targets: list[float],
+    truth: list[float],
+    rng: np.random.Generator,
+) -> list[float]:
+    """How often the true size measured on the runs resampled (with replacement) lies within
+    2x of the one measured on all of them, for each target: the share a method knowing the
+    learner's expected curve exactly could reach against truths measured with this noise."""
+    hits = np.zeros(len(targets))
+    if not all(map(math.isfinite, truth)):
+        return [math.nan] * len(targets)
+    for _ in range(TRUTH_RESAMPLES):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # a size no resampled run has
+            mean = np.nanmean(runs[rng.integers(0, len(runs), len(runs))], axis=0)
+        again = [true_size(steps, mean, start, t) for t in targets]
+        hits += [_within2(a, s) for a, s in zip(again, truth, strict=True)]
+    return (hits / TRUTH_RESAMPLES).tolist()
 
 
 def fit_case(case: dict[str, Any]) -> dict[str, Any]:
@@ -157,6 +195,7 @@ def fit_case(case: dict[str, Any]) -> dict[str, Any]:
                 "sizes": fit.forecast_size(t).tolist(),
             }
             out["trend"] = {"acc": float(fit.trend(big)[0]), "sizes": fit.trend_size(t).tolist()}
+            out["asymptotes"] = trend_asymptote_sizes(fit, t)
             if fit.trend_bootstrap is None:  # a single run: no range
                 continue
             default = fit.size_needed(t, level=LEVEL)
@@ -169,6 +208,43 @@ def fit_case(case: dict[str, Any]) -> dict[str, Any]:
             # what the trend's range is made of, for the calibration check
             out["trend"]["boot"] = fit._pow3_boot_sizes(t, fit.trend_bootstrap)
             out["top"] = float(fit.steps[-1])
+    return out
+
+
+def trend_asymptote_sizes(fit: Any, t: np.ndarray) -> list[list[int]]:
+    """trend_size of the pow3 `fit` with its asymptote at each of ASYMPTOTES times the
+    forecast's (TREND_ASYMPTOTE ships): one row of sizes per asymptote."""
+    from datagauge import sufficiency as suff
+
+    forecast = np.array([fit._forecast_params()])
+    err = 1.0 - fit.mean
+    rows = []
+    for a in ASYMPTOTES:
+        c, m, c0 = suff._trend_fit_many(fit.steps, err, forecast, asymptote=a)[0]
+        rows.append(fit._pow3_sizes(t, (float(c), float(m), float(c0))).tolist())
+    return rows
+
+
+def limits(cases: list[dict[str, Any]]) -> dict[str, Any]:
+    """How far the size measures can go on these cut curves (the sized ones): the truth's own
+    spread under the runs' noise, the trend with the asymptote chosen with hindsight (per
+    curve, and the best one for all), and how near the largest size the true sizes lie."""
+    sized = [c for c in cases if _sized(c)]
+    out: dict[str, Any] = {"sized": len(sized)}
+    for i, name in ((0, "half"), (1, "p95")):
+        truth = [c["true_sizes"][i] for c in sized]
+        hits = np.array(
+            [[_within2(r[i], c["true_sizes"][i]) for r in c["fit"]["asymptotes"]] for c in sized]
+        )
+        top = np.array([c["steps"][-1] for c in sized])
+        out[name] = {
+            "truth_spread_within_2x": float(np.mean([c["truth_spread"][i] for c in sized])),
+            "hindsight_asymptote_within_2x": float(hits.any(axis=1).mean()),
+            "best_asymptote": float(ASYMPTOTES[int(hits.mean(axis=0).argmax())]),
+            "best_asymptote_within_2x": float(hits.mean(axis=0).max()),
+            "truth_over_top_median": float(np.median(np.array(truth) / top)),
+            "truth_at_5x_top_or_more": float(np.mean(np.array(truth) >= 5.0 * top)),
+        }
     return out
 
 
@@ -360,6 +436,26 @@ def markdown(result: dict[str, Any]) -> str:
             f"| {h['design_half']} | {tuple(h['chosen'])} | {d[0]:.1%} / {d[1]:.1%} "
             f"| {o[0]:.1%} / {o[1]:.1%} |"
         )
+    lines += [
+        "",
+        "How far the size measures can go (sized curves; within 2x of the measured true size):",
+        "",
+        "| cut | target | truth resampled over runs | trend, asymptote with hindsight per curve "
+        "| best single asymptote | shipped trend | median truth / largest fitted size "
+        "| truth >= 5x the largest fitted size |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for cut in ("0.1", "0.25"):
+        for name in ("half", "p95"):
+            b = result["limits"][cut][name]
+            shipped = result["table"][cut]["trend"][f"{name}_within_2x"]
+            lines.append(
+                f"| {float(cut):.0%} | {'half' if name == 'half' else '95%'} "
+                f"| {b['truth_spread_within_2x']:.0%} | {b['hindsight_asymptote_within_2x']:.0%} "
+                f"| {b['best_asymptote_within_2x']:.0%} (x{b['best_asymptote']}) "
+                f"| {shipped:.0%} | {b['truth_over_top_median']:.1f} "
+                f"| {b['truth_at_5x_top_or_more']:.0%} |"
+            )
     tm = result["timing"]
     lines += [
         "",
@@ -411,6 +507,7 @@ def main(argv: list[str] | None = None) -> int:
         }
         for cut in CUTOFFS
     }
+    bounds = {str(cut): limits([c for c in cases if c["cutoff"] == cut]) for cut in CUTOFFS}
     commit = subprocess.run(
         ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=HERE
     ).stdout.strip()
@@ -421,6 +518,7 @@ def main(argv: list[str] | None = None) -> int:
         "curves": n_curves,
         "cases": len(cases),
         "table": table,
+        "limits": bounds,
         "held_out_range": held_out_range(cases),
         "shipped_range_all": range_coverage(
             [c for c in cases if _sized(c) and "boot" in c["fit"]["trend"]],

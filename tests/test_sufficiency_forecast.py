@@ -452,6 +452,28 @@ def test_trend_is_the_power_law_through_the_last_points():
     np.testing.assert_allclose(fit.trend_bootstrap[0, :2], [np.exp(icpt0), -slope0], rtol=1e-9)
 
 
+def test_trend_with_another_asymptote_follows_the_oracle():
+    """The back-tests' what-ifs: the trend with another share of the forecast's asymptote is
+    the same least squares with that asymptote; None is the shipped TREND_ASYMPTOTE."""
+    steps, values = noisy(0.9, 0.45, 0.1, noise=0.002, seed=5, runs=5)
+    fit = fit_learning_curve(steps, values)
+    err = 1.0 - values.mean(axis=0)
+    fc = np.array([fit._forecast_params()])
+    assert fc[0, 2] > 0.05  # an asymptote to take shares of
+    assert suff._trend_fit_many(steps, err, fc, asymptote=None)[0].tolist() == list(
+        fit._trend_params()
+    )
+    k = suff.TREND_POINTS
+    fits = []
+    for share in (0.0, 0.5, 0.9):
+        a = share * fc[0, 2]
+        slope, icpt = np.polyfit(np.log(steps[-k:] / steps[0]), np.log(err[-k:] - a), 1)
+        got = suff._trend_fit_many(steps, err, fc, asymptote=share)[0]
+        np.testing.assert_allclose(got, [np.exp(icpt), -slope, a], rtol=1e-9)
+        fits.append(got)
+    assert fits[0][1] < fits[1][1] < fits[2][1]  # nearer the asymptote, the steeper
+
+
 @pytest.mark.parametrize(
     "last",
     [

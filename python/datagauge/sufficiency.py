@@ -1147,19 +1147,23 @@ def _log_size(c: Any, m: Any, c0: Any, e: Any, n1: float) -> NDArray[np.float64]
 
 
 def _trend_fit_many(
-    steps: NDArray[np.float64], errs: NDArray[np.float64], forecasts: NDArray[np.float64]
+    steps: NDArray[np.float64],
+    errs: NDArray[np.float64],
+    forecasts: NDArray[np.float64],
+    asymptote: float | None = None,
 ) -> NDArray[np.float64]:
     """:meth:`LearningCurve.trend` of every row of `errs` (n_fits, n_steps), or of one curve
     (n_steps,), each with its forecast's ``(c, m, c0)`` in `forecasts` (n_fits, 3): float64
     (n_fits, 3), rows ``(c, m, c0)`` of ``err = c0 + c * (n / n_1)**(-m)``, ``c0`` being
-    TREND_ASYMPTOTE times the forecast's. A row whose last errors do not fall, or are not all
-    above that ``c0``, keeps its forecast."""
+    `asymptote` (TREND_ASYMPTOTE when None; other values for the back-tests' what-ifs) times
+    the forecast's. A row whose last errors do not fall, or are not all above that ``c0``,
+    keeps its forecast."""
     rows = np.atleast_2d(np.asarray(errs, dtype=np.float64))
     fc = np.atleast_2d(np.asarray(forecasts, dtype=np.float64))
     k = min(TREND_POINTS, steps.size)
     x = np.log(steps[-k:] / steps[0])
     last = rows[:, -k:]
-    base = TREND_ASYMPTOTE * fc[:, 2]
+    base = (TREND_ASYMPTOTE if asymptote is None else asymptote) * fc[:, 2]
     above = last - base[:, None]
     ok = np.all(above > 0.0, axis=1)
     with np.errstate(divide="ignore", invalid="ignore"):
